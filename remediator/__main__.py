@@ -1,0 +1,5 @@
+"""``python -m remediator``."""
+
+from remediator.cli import main
+
+main()

@@ -1,0 +1,135 @@
+"""The audit record (schema_version 1): built from a decision and its run, then hash-chained."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from .errors import ChainError
+from .models import Alert, Decision, Outcome, Remediation, RunResult
+
+SCHEMA_VERSION = 1
+GENESIS_HASH = "0" * 64
+REQUIRED_FIELDS = (
+    "id", "schema_version", "created_at", "alert", "remediation", "stage", "mode", "decision",
+    "initiated_by", "started_at", "finished_at", "duration_s", "runner", "outcome", "hosts",
+    "notifications", "prev_hash", "hash",
+)
+
+
+_SECRET_RE = re.compile(r"pass|secret|token|key|credential|auth", re.IGNORECASE)
+
+
+def redact(variables: Mapping[str, Any]) -> dict[str, Any]:
+    """The variables as recorded: values of secret-looking names replaced by a marker."""
+    return {k: "<redacted>" if _SECRET_RE.search(k) else v for k, v in sorted(variables.items())}
+
+
+def canonical(record: Mapping[str, Any]) -> bytes:
+    """The canonical JSON of ``record`` without its ``hash``: sorted keys, no spaces, UTF-8."""
+    body = {k: v for k, v in record.items() if k != "hash"}
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      allow_nan=False).encode("utf-8")
+
+
+def record_hash(record: Mapping[str, Any]) -> str:
+    """sha256 over the canonical JSON of the record without ``hash``."""
+    return hashlib.sha256(canonical(record)).hexdigest()
+
+
+def seal(record: Mapping[str, Any], prev_hash: str) -> dict[str, Any]:
+    """A copy of ``record`` chained to ``prev_hash`` with its own ``hash`` set."""
+    sealed = dict(record)
+    sealed["prev_hash"] = prev_hash
+    sealed.pop("hash", None)
+    sealed["hash"] = record_hash(sealed)
+    return sealed
+
+
+def verify_chain(records: Iterable[Mapping[str, Any]]) -> tuple[int, str]:
+    """Walk the chain in order; raise ChainError naming the first record that does not fit."""
+    prev = GENESIS_HASH
+    count = 0
+    for record in records:
+        rid = str(record.get("id"))
+        if record.get("prev_hash") != prev:
+            raise ChainError(f"record {rid}: prev_hash does not match the record before it "
+                             "(a record was removed, reordered or inserted)", record_id=rid)
+        if record_hash(record) != record.get("hash"):
+            raise ChainError(f"record {rid}: content does not match its hash (it was altered)",
+                             record_id=rid)
+        prev = str(record["hash"])
+        count += 1
+    return count, prev
+
+
+def build(
+    *,
+    record_id: str,
+    created_at: str,
+    alert: Alert | None,
+    hosts: Iterable[str],
+    remediation: Remediation | None,
+    playbook_sha256: str | None,
+    catalog_revision: Mapping[str, Any] | None,
+    decision: Decision,
+    initiated_by: str,
+    run: RunResult | None,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """An unsealed audit record with every documented field, ready for ``store.append``."""
+    return {
+        "id": record_id,
+        "schema_version": SCHEMA_VERSION,
+        "created_at": created_at,
+        "alert": None if alert is None else {**alert.as_dict(), "hosts": list(hosts)},
+        "remediation": None if remediation is None else {
+            "name": remediation.name,
+            "playbook": remediation.playbook,
+            "playbook_sha256": playbook_sha256,
+            "catalog_revision": dict(catalog_revision or {}),
+            "configured_stage": str(remediation.stage),
+        },
+        "stage": None if decision.stage is None else str(decision.stage),
+        "mode": str(decision.mode),
+        "decision": {
+            "action": str(decision.action),
+            "reason": decision.reason,
+            "notes": list(decision.notes),
+            "max_stage": None if decision.capped_by is None else str(decision.capped_by),
+            "variables": redact(decision.variables),
+        },
+        "initiated_by": initiated_by,
+        "started_at": run.started_at if run else None,
+        "finished_at": run.finished_at if run else None,
+        "duration_s": run.duration_s if run else None,
+        "runner": None if run is None else {
+            "ident": run.ident, "status": str(run.status), "rc": run.rc,
+            "artifacts": run.artifacts, "error": run.error,
+        },
+        "outcome": str(run.outcome if run else Outcome.NOT_RUN),
+        "hosts": {} if run is None else {h: r.as_dict() for h, r in run.hosts.items()},
+        "notifications": [],
+        **dict(extra or {}),
+    }
+
+
+def summary(record: Mapping[str, Any]) -> dict[str, Any]:
+    """The few fields a listing shows."""
+    alert = record.get("alert") or {}
+    remediation = record.get("remediation") or {}
+    return {
+        "id": record["id"],
+        "created_at": record["created_at"],
+        "alert": alert.get("name"),
+        "hosts": alert.get("hosts") or sorted(record.get("hosts") or {}),
+        "remediation": remediation.get("name"),
+        "stage": record.get("stage"),
+        "mode": record.get("mode"),
+        "action": record["decision"]["action"],
+        "outcome": record["outcome"],
+        "initiated_by": record.get("initiated_by"),
+    }

@@ -1,0 +1,303 @@
+"""The catalog: version-controlled YAML mapping alerts to playbooks, each at a trust stage."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import CatalogError
+from .models import Alert, Matcher, MatchOp, Remediation, Stage, Target, VarSource, frozen_map
+from .yamlio import YamlList, YamlMap, line_of, load_yaml
+
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
+VAR_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+LABEL_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+MATCHER_RE = re.compile(r'^\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"\s*$')
+# Roots a variable may be read from: the alert's own fields and its label/annotation maps.
+VAR_ROOTS = frozenset({"labels", "annotations", "name", "fingerprint", "status", "source",
+                       "starts_at"})
+# Variables an alert must never set: connection and privilege settings, and ours.
+RESERVED_VAR_PREFIXES = ("ansible_", "remediator_")
+
+_ENTRY_KEYS = frozenset({"name", "description", "match", "playbook", "stage", "target", "vars",
+                         "static_vars", "timeout"})
+_TOP_KEYS = frozenset({"version", "remediations"})
+
+
+@dataclass(frozen=True, slots=True)
+class Catalog:
+    """A validated catalog: its entries in file order, first match wins."""
+
+    path: Path
+    playbooks_dir: Path
+    entries: tuple[Remediation, ...]
+
+    def match(self, alert: Alert) -> Remediation | None:
+        """The first entry whose matchers all hold for ``alert``, or None."""
+        for entry in self.entries:
+            if entry.matches(alert):
+                return entry
+        return None
+
+    def get(self, name: str) -> Remediation | None:
+        """The entry called ``name``, or None."""
+        return next((e for e in self.entries if e.name == name), None)
+
+    def __iter__(self) -> Iterator[Remediation]:
+        return iter(self.entries)
+
+
+def parse_matcher(text: str) -> Matcher:
+    """A Matcher from Alertmanager syntax, e.g. ``severity=~"warning|critical"``."""
+    found = MATCHER_RE.match(text)
+    if not found:
+        raise ValueError(f'expected label OP "value" with OP one of =, !=, =~, !~; got {text!r}')
+    label, op, raw = found.groups()
+    value = re.sub(r"\\(.)", r"\1", raw)
+    if op in ("=~", "!~"):
+        re.compile(value)  # raises re.error, reported by the caller
+    return Matcher(label, MatchOp(op), value)
+
+
+class _Problems:
+    """Collects every problem of one catalog file, each naming file, line, entry and key."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.items: list[str] = []
+
+    def add(self, node: Any, key: str | None, message: str, entry: str | None = None) -> None:
+        line = line_of(node, key)
+        where = f"{self.path}:{line}" if line else str(self.path)
+        parts = [where]
+        if entry:
+            parts.append(f"entry '{entry}'")
+        if key:
+            parts.append(f"key '{key}'")
+        self.items.append(f"{': '.join(parts)}: {message}")
+
+
+def load(path: Path, playbooks_dir: Path) -> Catalog:
+    """Load and validate the catalog; every problem found is listed in one CatalogError."""
+    data = load_yaml(path, CatalogError)
+    problems = _Problems(path)
+    if not isinstance(data, YamlMap):
+        raise CatalogError("expected a mapping with a 'remediations' list", where=str(path))
+    for key in data:
+        if key not in _TOP_KEYS:
+            problems.add(data, key, f"unknown key; expected {', '.join(sorted(_TOP_KEYS))}")
+    if data.get("version", 1) != 1:
+        problems.add(data, "version", "unsupported catalog version; expected 1")
+    raw_entries = data.get("remediations")
+    if not isinstance(raw_entries, YamlList):
+        problems.add(data, "remediations", "expected a list of remediation entries")
+        raw_entries = YamlList()
+    entries: list[Remediation] = []
+    seen: dict[str, int] = {}
+    for raw in raw_entries:
+        entry = _entry(raw, path, playbooks_dir, problems)
+        if entry is None:
+            continue
+        if entry.name in seen:
+            problems.add(raw, "name", f"duplicate name; first used on line {seen[entry.name]}",
+                         entry.name)
+            continue
+        seen[entry.name] = entry.source_line
+        entries.append(entry)
+    if problems.items:
+        count = len(problems.items)
+        raise CatalogError(f"{count} problem(s) in the catalog", problems=tuple(problems.items),
+                           where=str(path))
+    return Catalog(path=path, playbooks_dir=playbooks_dir.resolve(), entries=tuple(entries))
+
+
+def _entry(raw: Any, path: Path, playbooks_dir: Path, problems: _Problems) -> Remediation | None:
+    """One entry, or None after recording its problems."""
+    if not isinstance(raw, YamlMap):
+        problems.add(raw, None, "expected a mapping for each remediation entry")
+        return None
+    before = len(problems.items)
+    name = raw.get("name")
+    label = name if isinstance(name, str) else None
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        problems.add(raw, "name", "expected a name of lowercase letters, digits, '-', '_', '.'")
+        name = "?"
+    for key in raw:
+        if key not in _ENTRY_KEYS:
+            problems.add(raw, key, f"unknown key; expected one of {', '.join(sorted(_ENTRY_KEYS))}",
+                         label)
+    matchers = _matchers(raw, problems, label)
+    playbook, playbook_path = _playbook(raw, playbooks_dir, problems, label)
+    stage = Stage.OBSERVE
+    if "stage" in raw:
+        try:
+            stage = Stage(str(raw["stage"]))
+        except ValueError:
+            names = ", ".join(s.value for s in Stage)
+            problems.add(raw, "stage", f"unknown stage {raw['stage']!r}; expected {names}", label)
+    target = _target(raw, problems, label)
+    variables = _vars(raw, problems, label)
+    static = raw.get("static_vars", YamlMap())
+    if not isinstance(static, Mapping):
+        problems.add(raw, "static_vars", "expected a mapping of variable: value", label)
+        static = {}
+    for key in static:
+        if not VAR_RE.match(key) or key.startswith(RESERVED_VAR_PREFIXES):
+            problems.add(static, key, "invalid variable name (identifier, not ansible_*/"
+                         "remediator_*)", label)
+        elif key in variables:
+            problems.add(static, key, "also set in 'vars'", label)
+    timeout = raw.get("timeout", 600)
+    if not isinstance(timeout, int) or isinstance(timeout, bool) or timeout < 1:
+        problems.add(raw, "timeout", "expected a positive number of seconds", label)
+        timeout = 600
+    description = raw.get("description", "")
+    if not isinstance(description, str):
+        problems.add(raw, "description", "expected a string", label)
+        description = ""
+    if len(problems.items) > before:
+        return None
+    return Remediation(
+        name=name, matchers=matchers, playbook=playbook, playbook_path=playbook_path,
+        stage=stage, target=target, vars=frozen_map(variables), static_vars=frozen_map(static),
+        timeout_s=timeout, description=description, source_file=str(path), source_line=raw.line,
+    )
+
+
+def _matchers(raw: YamlMap, problems: _Problems, label: str | None) -> tuple[Matcher, ...]:
+    """The entry's matchers from ``alertname``, ``labels`` (equality) and ``matchers``."""
+    match = raw.get("match")
+    if not isinstance(match, YamlMap):
+        problems.add(raw, "match", "expected a mapping with 'alertname' and/or 'matchers'", label)
+        return ()
+    result: list[Matcher] = []
+    for key in match:
+        if key not in ("alertname", "labels", "matchers"):
+            problems.add(match, key, "unknown key; expected alertname, labels, matchers", label)
+    if "alertname" in match:
+        if isinstance(match["alertname"], str) and match["alertname"]:
+            result.append(Matcher("alertname", MatchOp.EQ, match["alertname"]))
+        else:
+            problems.add(match, "alertname", "expected a non-empty string", label)
+    labels = match.get("labels", YamlMap())
+    if not isinstance(labels, YamlMap):
+        problems.add(match, "labels", "expected a mapping of label: value", label)
+    else:
+        for name, value in labels.items():
+            if not LABEL_RE.match(name) or not isinstance(value, str):
+                problems.add(labels, name, "expected label_name: \"string value\"", label)
+            else:
+                result.append(Matcher(name, MatchOp.EQ, value))
+    texts = match.get("matchers", YamlList())
+    if not isinstance(texts, YamlList):
+        problems.add(match, "matchers", 'expected a list like [\'severity=~"warn|crit"\']', label)
+    else:
+        for text in texts:
+            try:
+                result.append(parse_matcher(str(text)))
+            except (ValueError, re.error) as exc:
+                problems.add(match, "matchers", str(exc), label)
+    if not result:
+        problems.add(raw, "match", "matches every alert; give at least one matcher", label)
+    return tuple(result)
+
+
+def _playbook(raw: YamlMap, playbooks_dir: Path, problems: _Problems,
+              label: str | None) -> tuple[str, str]:
+    """The playbook as written and its resolved path, which must stay inside the playbook folder."""
+    playbook = raw.get("playbook")
+    if not isinstance(playbook, str) or not playbook:
+        problems.add(raw, "playbook", "expected a playbook path inside the playbook folder", label)
+        return "", ""
+    root = playbooks_dir.resolve()
+    resolved = (root / playbook).resolve()
+    if Path(playbook).is_absolute() or not resolved.is_relative_to(root):
+        problems.add(raw, "playbook", f"{playbook!r} is outside the playbook folder {root}", label)
+    elif not resolved.is_file():
+        problems.add(raw, "playbook", f"{playbook!r} not found in {root}", label)
+    return playbook, str(resolved)
+
+
+def _target(raw: YamlMap, problems: _Problems, label: str | None) -> Target:
+    """How hosts are found: ``target.label`` (default instance) and an optional ``pattern``."""
+    node = raw.get("target")
+    if node is None:
+        return Target()
+    if isinstance(node, str):
+        node = YamlMap(label=node)
+    if not isinstance(node, Mapping):
+        problems.add(raw, "target", "expected a label name or {label, pattern}", label)
+        return Target()
+    name = node.get("label", "instance")
+    pattern = node.get("pattern")
+    if not isinstance(name, str) or not LABEL_RE.match(name):
+        problems.add(node, "label", "expected a label name", label)
+        return Target()
+    if pattern is not None:
+        try:
+            if not isinstance(pattern, str) or re.compile(pattern).groups != 1:
+                raise re.error("expected a regular expression with exactly one group")
+        except re.error as exc:
+            problems.add(node, "pattern", str(exc), label)
+            return Target()
+    return Target(label=name, pattern=pattern)
+
+
+def _vars(raw: YamlMap, problems: _Problems, label: str | None) -> dict[str, VarSource]:
+    """The allow-listed variable mapping: ``name: labels.x`` or ``name: {from, default}``."""
+    node = raw.get("vars", YamlMap())
+    if not isinstance(node, Mapping):
+        problems.add(raw, "vars", "expected a mapping of variable: dotted.path", label)
+        return {}
+    result: dict[str, VarSource] = {}
+    for var, spec in node.items():
+        if not VAR_RE.match(var) or var.startswith(RESERVED_VAR_PREFIXES):
+            problems.add(node, var, "invalid variable name (identifier, not ansible_*/"
+                         "remediator_*)", label)
+            continue
+        if isinstance(spec, str):
+            source = VarSource(path=spec)
+        elif isinstance(spec, Mapping) and isinstance(spec.get("from"), str):
+            default = spec.get("default")
+            source = VarSource(path=spec["from"], required=default is None and
+                               bool(spec.get("required", True)),
+                               default=None if default is None else str(default))
+        else:
+            problems.add(node, var, "expected a dotted path or {from: path, default: value}",
+                         label)
+            continue
+        error = _path_error(source.path)
+        if error:
+            problems.add(node, var, error, label)
+            continue
+        result[var] = source
+    return result
+
+
+def _path_error(path: str) -> str | None:
+    """Why ``path`` is not an allowed dotted path into an alert, or None when it is."""
+    if "{" in path or "%" in path:
+        return f"{path!r}: a plain dotted path is expected, not a template"
+    parts = path.split(".")
+    if parts[0] not in VAR_ROOTS:
+        return f"{path!r}: must start with one of {', '.join(sorted(VAR_ROOTS))}"
+    if parts[0] in ("labels", "annotations"):
+        if len(parts) != 2 or not parts[1]:
+            return f"{path!r}: expected {parts[0]}.<name>"
+    elif len(parts) != 1:
+        return f"{path!r}: {parts[0]} has no fields"
+    return None
+
+
+def resolve_var(alert: Alert, path: str) -> str | None:
+    """The value at dotted ``path`` in ``alert``, or None when absent."""
+    root, _, rest = path.partition(".")
+    if root == "labels":
+        return alert.labels.get(rest)
+    if root == "annotations":
+        return alert.annotations.get(rest)
+    value = getattr(alert, root, None)
+    return None if value is None else str(value)

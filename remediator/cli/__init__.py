@@ -1,0 +1,87 @@
+"""The command line: parses, calls one library function, formats the answer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .. import config as config_mod
+from ..errors import CatalogError, RemediatorError
+from ..models import Stage
+
+STAGE_NAMES = [s.value for s in Stage]
+
+
+class AppContext:
+    """Global options, and the Config loaded from them on first use."""
+
+    def __init__(self, config_path: Path | None, max_stage: str | None) -> None:
+        self.config_path = config_path
+        self.max_stage = Stage(max_stage) if max_stage else None
+        self._config: config_mod.Config | None = None
+
+    @property
+    def config(self) -> config_mod.Config:
+        """The validated config; --max-stage beats the env var and the file."""
+        if self._config is None:
+            self._config = config_mod.load(self.config_path).with_max_stage(self.max_stage)
+        return self._config
+
+
+class RemediatorGroup(click.Group):
+    """A click group that turns every RemediatorError into its message and exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except RemediatorError as exc:
+            report_error(exc)
+            ctx.exit(exc.exit_code)
+
+
+def report_error(exc: RemediatorError) -> None:
+    """Print an error, and each problem of a CatalogError, on stderr."""
+    click.echo(f"remediator: error: {exc}", err=True)
+    if isinstance(exc, CatalogError):
+        for problem in exc.problems:
+            click.echo(f"  {problem}", err=True)
+
+
+@click.group(cls=RemediatorGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config_path", type=click.Path(path_type=Path),
+              envvar="REMEDIATOR_CONFIG",
+              help="Config file (default: $REMEDIATOR_CONFIG, else ./remediator.yml).")
+@click.option("--max-stage", type=click.Choice(STAGE_NAMES), envvar="REMEDIATOR_MAX_STAGE",
+              help="Ceiling on every entry's stage (the emergency brake).")
+@click.version_option(package_name="remediator")
+@click.pass_context
+def cli(ctx: click.Context, config_path: Path | None, max_stage: str | None) -> None:
+    """Hand repetitive incident fixes to Ansible, safely and step by step.
+
+    \b
+    Example:
+      remediator --config remediator.yml handle examples/alerts/disk-space-low.json
+    """
+    ctx.obj = AppContext(config_path, max_stage)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="remediator")
+
+
+def _register() -> None:
+    from . import audit_cmds, catalog_cmds, run_cmds
+
+    for module in (run_cmds, catalog_cmds, audit_cmds):
+        module.register(cli)
+
+
+_register()
+
+__all__ = ["cli", "main"]
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,80 @@
+"""``catalog list`` and ``catalog validate``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from .. import catalog as catalog_mod
+from ..errors import CatalogError
+from ..validate import validate
+from .output import emit_json, table
+
+
+@click.group()
+def catalog() -> None:
+    """Read and check the catalog of remediations.
+
+    \b
+    Example:
+      remediator catalog list
+      remediator catalog validate
+    """
+
+
+@catalog.command("list")
+@click.option("--json", "as_json", is_flag=True, help="JSON array of entries on stdout.")
+@click.pass_obj
+def list_cmd(app: Any, as_json: bool) -> None:
+    """List the catalog's entries with their stage, matchers and playbook.
+
+    \b
+    Example:
+      remediator catalog list --json
+    """
+    config = app.config
+    entries = catalog_mod.load(config.catalog, config.playbooks)
+    rows = [{
+        "name": e.name,
+        "stage": str(e.stage),
+        "effective_stage": str(e.stage.capped(config.max_stage)),
+        "match": ", ".join(str(m) for m in e.matchers),
+        "playbook": e.playbook,
+        "target": e.target.label,
+        "vars": sorted(e.vars),
+    } for e in entries]
+    if as_json:
+        emit_json(rows)
+        return
+    click.echo(table(rows, ["name", "stage", "effective_stage", "playbook", "target", "match"]))
+
+
+@catalog.command("validate")
+@click.option("--json", "as_json", is_flag=True, help="The report as JSON on stdout.")
+@click.pass_obj
+def validate_cmd(app: Any, as_json: bool) -> None:
+    """Validate the catalog, the inventory and every playbook's syntax; exit 2 on a problem.
+
+    \b
+    Example:
+      remediator --config remediator.yml catalog validate
+    """
+    config = app.config
+    report = validate(config, progress=lambda msg: click.echo(f"  {msg}", err=True))
+    if as_json:
+        emit_json({"ok": report.ok, "entries": report.entries, "playbooks": report.playbooks,
+                   "problems": list(report.problems), "warnings": list(report.warnings)})
+    for warning in report.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    if not report.ok:
+        raise CatalogError(f"{len(report.problems)} problem(s) found", problems=report.problems,
+                           where=str(config.catalog))
+    if not as_json:
+        click.echo(f"catalog OK: {report.entries} entries, {report.playbooks} playbooks "
+                   "syntax-checked")
+
+
+def register(group: click.Group) -> None:
+    """Add the catalog group to the top-level group."""
+    group.add_command(catalog)

@@ -1,0 +1,88 @@
+"""Formatting for people (stderr progress, readable records) and machines (clean JSON)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import click
+
+from ..models import TaskResult
+
+
+def emit_json(data: Any) -> None:
+    """JSON on stdout and nothing else."""
+    click.echo(json.dumps(data, indent=2, sort_keys=False, ensure_ascii=False))
+
+
+def progress_printer(quiet: bool) -> Any:
+    """A progress callback printing each finished task on stderr, or None when quiet."""
+    if quiet:
+        return None
+
+    def show(host: str, task: TaskResult) -> None:
+        click.echo(f"  [{host}] {task.status:<11} {task.name}", err=True)
+
+    return show
+
+
+def record_text(record: Mapping[str, Any], *, detail: bool = False) -> str:
+    """A readable rendition of one audit record."""
+    alert = record.get("alert") or {}
+    remediation = record.get("remediation") or {}
+    decision = record["decision"]
+    hosts = ", ".join(alert.get("hosts") or sorted(record.get("hosts") or {})) or "-"
+    subject = alert.get("name") or f"manual run by {record.get('initiated_by')}"
+    lines = [
+        f"record {record['id']}  {record['created_at']}",
+        f"  alert:    {subject} [{alert.get('status', '-')}] hosts: {hosts}",
+        f"  entry:    {remediation.get('name') or '-'}  stage: {record.get('stage') or '-'}  "
+        f"mode: {record['mode']}",
+        f"  decision: {decision['action']}: {decision['reason']}",
+    ]
+    lines += [f"  note:     {note}" for note in decision.get("notes") or ()]
+    runner = record.get("runner")
+    outcome = record["outcome"]
+    if runner:
+        outcome += (f" (runner {runner['status']}, rc={runner['rc']}, "
+                    f"{record.get('duration_s')}s, ident {runner['ident']})")
+    lines.append(f"  outcome:  {outcome}")
+    if runner and runner.get("error") and record["outcome"] != "succeeded":
+        lines.append(f"  error:    {runner['error'].splitlines()[-1]}")
+    for host, result in (record.get("hosts") or {}).items():
+        lines.append(f"  {host}: ok={result['ok']} changed={result['changed']} "
+                     f"failed={result['failed']} unreachable={result['unreachable']} "
+                     f"skipped={result['skipped']}")
+        for task in result["tasks"]:
+            if detail or task["status"] in ("changed", "failed", "unreachable"):
+                lines.extend(_task_lines(task, detail))
+    if not detail:
+        lines.append(f"  full record: remediator audit show {record['id']}")
+    return "\n".join(lines)
+
+
+def _task_lines(task: Mapping[str, Any], detail: bool) -> Iterable[str]:
+    yield f"    {task['status']:<11} {task['name']}"
+    if task.get("msg") and (detail or task["status"] != "changed"):
+        yield f"                {task['msg']}"
+    for diff in task.get("diff") or ():
+        yield f"                diff: {_diff_text(diff)}"
+
+
+def _diff_text(diff: Mapping[str, Any]) -> str:
+    before, after = diff.get("before"), diff.get("after")
+    if isinstance(before, Mapping) and isinstance(after, Mapping):
+        path = after.get("path") or before.get("path") or ""
+        return f"{path} {before.get('state')} -> {after.get('state')}"
+    header = diff.get("after_header") or diff.get("before_header") or ""
+    return f"{header} changed".strip()
+
+
+def table(rows: Sequence[Mapping[str, Any]], columns: list[str]) -> str:
+    """A plain aligned text table."""
+    cells = [[str(r.get(c) if r.get(c) is not None else "-") for c in columns] for r in rows]
+    widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
+    out = ["  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True))]
+    out += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in cells]
+    return "\n".join(line.rstrip() for line in out)

@@ -1,0 +1,121 @@
+"""``handle`` (the main job) and ``run`` (a person starts a fix)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from .. import sources
+from ..engine import is_trouble, open_engine
+from ..errors import InputError, RefusedError, UsageError
+from ..models import Mode
+from .output import emit_json, progress_printer, record_text
+
+SOURCE_NAMES = ["auto", "alertmanager", "pagerduty", "generic"]
+
+
+def _finish(records: list[dict[str, Any]], as_json: bool, fail_on_escalate: bool) -> None:
+    """Print the records and exit 1 when asked to and one of them needs a person."""
+    if as_json:
+        emit_json(records)
+    else:
+        for record in records:
+            click.echo(record_text(record))
+    if fail_on_escalate and any(is_trouble(r) for r in records):
+        sys.exit(1)
+
+
+@click.command()
+@click.argument("payload", type=click.File("r", encoding="utf-8"))
+@click.option("--source", type=click.Choice(SOURCE_NAMES), default="auto", show_default=True,
+              help="Payload format; auto detects it.")
+@click.option("--json", "as_json", is_flag=True, help="Print the audit records as JSON on stdout.")
+@click.option("--fail-on-escalate", is_flag=True,
+              help="Exit 1 when a record is escalated or its run failed.")
+@click.option("--allow-uncommitted", is_flag=True,
+              help="Allow live runs from uncommitted catalog or playbook changes (recorded).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
+@click.pass_obj
+def handle(app: Any, payload: Any, source: str, as_json: bool, fail_on_escalate: bool,
+           allow_uncommitted: bool, quiet: bool) -> None:
+    """Handle an alert payload: match, decide, run the playbook, record.
+
+    PAYLOAD is a file, or - for standard input. Each alert in it becomes one audit record.
+
+    \b
+    Example:
+      remediator handle examples/alerts/disk-space-low.json
+      curl -s ... | remediator handle --source alertmanager --json -
+    """
+    origin = getattr(payload, "name", "-")
+    try:
+        text = payload.read()
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8 text: {exc}", where=origin) from None
+    alerts = sources.normalize(sources.parse_json(text, origin), source, origin)
+    if not alerts:
+        click.echo(f"remediator: {origin}: no actionable alert in the payload", err=True)
+    engine = open_engine(app.config, progress=progress_printer(quiet))
+    records = engine.handle(alerts, allow_uncommitted=allow_uncommitted)
+    _finish(records, as_json, fail_on_escalate)
+
+
+def _parse_vars(pairs: tuple[str, ...]) -> dict[str, str]:
+    result = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--var {pair!r}: expected KEY=VALUE")
+        result[key] = value
+    return result
+
+
+@click.command("run")
+@click.argument("entry")
+@click.option("--limit", "limit", required=True, help="Comma-separated inventory hosts.")
+@click.option("--check/--live", "check", default=True, show_default=True,
+              help="Check mode (--check --diff) or a live run.")
+@click.option("--var", "var_pairs", multiple=True, metavar="KEY=VALUE",
+              help="A playbook variable the entry declares; repeatable.")
+@click.option("--by", "user", help="Who starts it (default: $REMEDIATOR_USER or login name).")
+@click.option("--allow-uncommitted", is_flag=True,
+              help="Allow a live run from uncommitted catalog or playbook changes (recorded).")
+@click.option("--json", "as_json", is_flag=True, help="Print the audit record as JSON on stdout.")
+@click.option("--fail-on-escalate", is_flag=True, help="Exit 1 when the run failed.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
+@click.pass_obj
+def run_cmd(app: Any, entry: str, limit: str, check: bool, var_pairs: tuple[str, ...],
+            user: str | None, allow_uncommitted: bool, as_json: bool, fail_on_escalate: bool,
+            quiet: bool) -> None:
+    """Start a catalog entry's playbook by hand on some hosts.
+
+    A refused live run (uncommitted changes, change freeze) is recorded and exits 4.
+
+    \b
+    Example:
+      remediator run disk-space-cleanup --limit demo-web-01 --check
+      remediator run disk-space-cleanup --limit demo-web-01 --live --var disk_mountpoint=/
+    """
+    engine = open_engine(app.config, progress=progress_printer(quiet))
+    hosts = [h.strip() for h in limit.split(",") if h.strip()]
+    record = engine.run_manual(entry, hosts, Mode.CHECK if check else Mode.LIVE,
+                               variables=_parse_vars(var_pairs), user=user,
+                               allow_uncommitted=allow_uncommitted)
+    if record["decision"]["action"] == "escalate" and record["mode"] == "none":
+        if as_json:
+            emit_json(record)
+        raise RefusedError(f"{record['decision']['reason']} (recorded as {record['id']})")
+    if as_json:
+        emit_json(record)
+    else:
+        click.echo(record_text(record))
+    if fail_on_escalate and is_trouble(record):
+        sys.exit(1)
+
+
+def register(group: click.Group) -> None:
+    """Add these commands to the top-level group."""
+    group.add_command(handle)
+    group.add_command(run_cmd)

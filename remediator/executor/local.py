@@ -1,0 +1,204 @@
+"""The local executor: the one module that imports ansible_runner.
+
+Every run gets a fresh private data dir (ansible-runner keeps ``env/cmdline`` and
+``env/extravars`` between runs on one dir), extra vars are written by us as YAML with every
+untrusted string tagged ``!unsafe`` (ansible-runner's ``extravars=`` loses that tag), and the
+artifacts are kept under the runs folder, the oldest rotated away.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..errors import ExecutionError
+from ..models import Mode, RunnerStatus, RunResult
+from ..results import ResultCollector, outcome_of
+from . import ProgressFn, RunPlan
+
+RUN_MARKER = ".remediator-run"
+_KEEP_ENV_PREFIXES = ("ANSIBLE_", "RUNNER_", "AWX_")
+
+
+class _Unsafe(str):
+    """A string to be written as ``!unsafe`` so Ansible never templates it."""
+
+
+class _VarsDumper(yaml.SafeDumper):
+    """SafeDumper that writes _Unsafe strings with the ``!unsafe`` tag."""
+
+
+_VarsDumper.add_representer(
+    _Unsafe, lambda d, v: d.represent_scalar("!unsafe", str(v), style='"'))
+
+
+def mark_unsafe(value: Any) -> Any:
+    """``value`` with every string inside it (keys excepted) wrapped as _Unsafe."""
+    if isinstance(value, str):
+        return _Unsafe(value)
+    if isinstance(value, Mapping):
+        return {str(k): mark_unsafe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [mark_unsafe(v) for v in value]
+    return value
+
+
+def extravars_yaml(untrusted: Mapping[str, Any], trusted: Mapping[str, Any]) -> str:
+    """The ``env/extravars`` file: trusted catalog values plain, everything else ``!unsafe``."""
+    data: dict[str, Any] = {k: _plain(v) for k, v in trusted.items()}
+    data.update({k: mark_unsafe(v) for k, v in untrusted.items()})
+    return yaml.dump(data, Dumper=_VarsDumper, sort_keys=True, allow_unicode=True)
+
+
+def _plain(value: Any) -> Any:
+    """Catalog values as plain YAML-dumpable data (read-only mappings become dicts)."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class LocalExecutor:
+    """Runs playbooks with ansible-runner on this machine, one fresh data dir per run."""
+
+    def __init__(self, runs_dir: Path, *, keep_runs: int = 200,
+                 clock: Callable[[], datetime] = _now) -> None:
+        self.runs_dir = runs_dir
+        self.keep_runs = keep_runs
+        self.clock = clock
+        self.cancel = threading.Event()
+
+    def prepare(self, plan: RunPlan) -> Path:
+        """Create the run's private data dir with its env files; it must not exist yet."""
+        try:
+            self.runs_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            data_dir = self.runs_dir / plan.ident
+            (data_dir / "env").mkdir(parents=True, mode=0o700)
+        except FileExistsError:
+            raise ExecutionError(f"run folder {plan.ident} already exists: refusing to reuse it",
+                                 where=str(self.runs_dir)) from None
+        except OSError as exc:
+            raise ExecutionError(f"cannot create run folder: {exc}",
+                                 where=str(self.runs_dir)) from None
+        (data_dir / RUN_MARKER).write_text(plan.ident + "\n", encoding="utf-8")
+        extravars = extravars_yaml(plan.untrusted_vars, plan.trusted_vars)
+        (data_dir / "env" / "extravars").write_text(extravars, encoding="utf-8")
+        return data_dir
+
+    def run(self, plan: RunPlan, progress: ProgressFn | None = None) -> RunResult:
+        """Run ``plan`` through ansible-runner and collect its events as they arrive."""
+        import ansible_runner  # type: ignore[import-untyped]
+
+        data_dir = self.prepare(plan)
+        collector = ResultCollector()
+
+        def on_event(event: dict[str, Any]) -> bool:
+            task = collector.feed(event)
+            if task is not None and progress is not None:
+                progress(str(event.get("event_data", {}).get("host", "")), task)
+            return True  # keep runner's job_events on disk too
+
+        cmdline = "--check --diff" if plan.mode is Mode.CHECK else "--diff"
+        bindir = str(Path(sys.executable).parent)
+        envvars = {
+            "PATH": f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}",
+            "ANSIBLE_NOCOLOR": "1",
+            "ANSIBLE_FORCE_COLOR": "0",
+            "ANSIBLE_RETRY_FILES_ENABLED": "0",
+        }
+        started = self.clock()
+        t0 = time.monotonic()
+        status, rc, error = RunnerStatus.ERROR, None, None
+        try:
+            runner = ansible_runner.run(
+                private_data_dir=str(data_dir),
+                project_dir=str(plan.playbook.parent),
+                playbook=plan.playbook.name,
+                inventory=str(plan.inventory),
+                limit=",".join(plan.hosts),
+                cmdline=cmdline,
+                envvars=envvars,
+                ident=plan.ident,
+                timeout=plan.timeout_s,
+                quiet=True,
+                event_handler=on_event,
+                cancel_callback=self.cancel.is_set,
+            )
+            status = _status(runner.status)
+            rc = runner.rc
+            if status is not RunnerStatus.SUCCESSFUL:
+                error = _stderr_tail(data_dir / "artifacts" / plan.ident)
+        except Exception as exc:  # noqa: BLE001 - any runner failure becomes recorded data
+            error = f"{type(exc).__name__}: {exc}"
+        duration = time.monotonic() - t0
+        artifacts = data_dir / "artifacts" / plan.ident
+        _scrub_command(artifacts / "command")
+        hosts = collector.hosts(plan.hosts)
+        self.rotate()
+        return RunResult(
+            ident=plan.ident, status=status, rc=rc, started_at=_iso(started),
+            finished_at=_iso(self.clock()), duration_s=round(duration, 3), hosts=hosts,
+            outcome=outcome_of(status, hosts, plan.hosts),
+            artifacts=str(artifacts), error=error,
+        )
+
+    def rotate(self) -> list[Path]:
+        """Remove the oldest run folders beyond ``keep_runs``; only folders we made."""
+        try:
+            runs = [p for p in self.runs_dir.iterdir() if (p / RUN_MARKER).is_file()]
+        except OSError:
+            return []
+        runs.sort(key=lambda p: p.stat().st_mtime)
+        doomed = runs[: max(0, len(runs) - self.keep_runs)]
+        for path in doomed:
+            shutil.rmtree(path, ignore_errors=True)
+        return doomed
+
+
+def _status(value: str) -> RunnerStatus:
+    try:
+        return RunnerStatus(value)
+    except ValueError:
+        return RunnerStatus.ERROR
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds")
+
+
+def _stderr_tail(artifacts: Path, limit: int = 2000) -> str | None:
+    """The end of the run's stdout, where ansible prints why it could not start."""
+    for name in ("stderr", "stdout"):
+        path = artifacts / name
+        if path.is_file():
+            text = path.read_text(encoding="utf-8", errors="replace").strip()
+            if text:
+                return text[-limit:]
+    return None
+
+
+def _scrub_command(path: Path) -> None:
+    """Drop the environment ansible-runner writes beside the command: it may hold secrets."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    env = data.get("env")
+    if isinstance(env, dict):
+        data["env"] = {k: v for k, v in env.items() if k.startswith(_KEEP_ENV_PREFIXES)}
+        path.write_text(json.dumps(data), encoding="utf-8")

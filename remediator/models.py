@@ -1,0 +1,256 @@
+"""Frozen value types that flow through the pipeline: alert, remediation, decision, run result."""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+
+class Stage(enum.StrEnum):
+    """Trust stage of a catalog entry, ordered from least to most trusted."""
+
+    OBSERVE = "observe"
+    HUMAN_INITIATED = "human-initiated"
+    OVERSIGHT = "oversight"
+    FALLBACK = "fallback"
+
+    @property
+    def rank(self) -> int:
+        """Position in the trust order: observe is 0, fallback is 3."""
+        return list(Stage).index(self)
+
+    def capped(self, ceiling: Stage | None) -> Stage:
+        """This stage, or ``ceiling`` when that is lower (the emergency brake)."""
+        if ceiling is not None and ceiling.rank < self.rank:
+            return ceiling
+        return self
+
+
+class Mode(enum.StrEnum):
+    """How a playbook runs: check (``--check --diff``), live, or not at all."""
+
+    CHECK = "check"
+    LIVE = "live"
+    NONE = "none"
+
+
+class Action(enum.StrEnum):
+    """What the policy decided to do with an alert."""
+
+    RUN = "run"
+    PENDING = "pending"
+    SKIP = "skip"
+    ESCALATE = "escalate"
+
+
+class Outcome(enum.StrEnum):
+    """What came of a decision: the playbook result, or not-run."""
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    UNREACHABLE = "unreachable"
+    NOT_RUN = "not-run"
+
+
+class RunnerStatus(enum.StrEnum):
+    """Final status ansible-runner reports for a run."""
+
+    SUCCESSFUL = "successful"
+    FAILED = "failed"
+    TIMEOUT = "timeout"
+    CANCELED = "canceled"
+    ERROR = "error"
+
+
+def frozen_map(data: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
+    """A read-only copy of ``data``."""
+    return MappingProxyType(dict(data or {}))
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """One alert from any source, normalised; every string in it is untrusted."""
+
+    source: str
+    name: str
+    status: str  # "firing" | "resolved"
+    fingerprint: str
+    labels: Mapping[str, str] = field(default_factory=frozen_map)
+    annotations: Mapping[str, str] = field(default_factory=frozen_map)
+    starts_at: str | None = None
+    ends_at: str | None = None
+
+    @property
+    def firing(self) -> bool:
+        """True while the alert is active."""
+        return self.status == "firing"
+
+    def as_dict(self) -> dict[str, Any]:
+        """The alert as plain JSON-ready data."""
+        return {
+            "source": self.source,
+            "name": self.name,
+            "status": self.status,
+            "fingerprint": self.fingerprint,
+            "labels": dict(self.labels),
+            "annotations": dict(self.annotations),
+            "starts_at": self.starts_at,
+            "ends_at": self.ends_at,
+        }
+
+
+class MatchOp(enum.StrEnum):
+    """Alertmanager matcher operators."""
+
+    EQ = "="
+    NE = "!="
+    RE = "=~"
+    NRE = "!~"
+
+
+@dataclass(frozen=True, slots=True)
+class Matcher:
+    """One label matcher, Alertmanager style; regexes are anchored at both ends."""
+
+    label: str
+    op: MatchOp
+    value: str
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        """True when ``labels`` satisfy this matcher (a missing label is the empty string)."""
+        actual = labels.get(self.label, "")
+        if self.op is MatchOp.EQ:
+            return actual == self.value
+        if self.op is MatchOp.NE:
+            return actual != self.value
+        found = re.fullmatch(self.value, actual) is not None
+        return found if self.op is MatchOp.RE else not found
+
+    def __str__(self) -> str:
+        return f'{self.label}{self.op.value}"{self.value}"'
+
+
+@dataclass(frozen=True, slots=True)
+class VarSource:
+    """Where a playbook variable comes from: a dotted path into the alert, optionally defaulted."""
+
+    path: str  # e.g. "labels.mountpoint", "annotations.summary", "name", "fingerprint"
+    required: bool = True
+    default: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """How an alert names its host: a label, an optional one-group regex; port stripped."""
+
+    label: str = "instance"
+    pattern: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Remediation:
+    """One catalog entry: what it matches, which playbook fixes it, at which trust stage."""
+
+    name: str
+    matchers: tuple[Matcher, ...]
+    playbook: str  # relative to the playbook folder, as written in the catalog
+    playbook_path: str  # absolute, resolved, inside the playbook folder
+    stage: Stage = Stage.OBSERVE
+    target: Target = Target()
+    vars: Mapping[str, VarSource] = field(default_factory=frozen_map)
+    static_vars: Mapping[str, Any] = field(default_factory=frozen_map)
+    timeout_s: int = 600
+    description: str = ""
+    source_file: str = ""
+    source_line: int = 0
+
+    def matches(self, alert: Alert) -> bool:
+        """True when every matcher holds for the alert's labels (``alertname`` included)."""
+        return all(m.matches(alert.labels) for m in self.matchers)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What the policy decided for one alert and why; pure data, no side effects."""
+
+    action: Action
+    reason: str
+    mode: Mode
+    stage: Stage | None  # the effective stage (after the ceiling)
+    configured_stage: Stage | None = None
+    hosts: tuple[str, ...] = ()
+    variables: Mapping[str, Any] = field(default_factory=frozen_map)  # alert-derived: untrusted
+    static_vars: Mapping[str, Any] = field(default_factory=frozen_map)  # from the catalog
+    capped_by: Stage | None = None  # the --max-stage ceiling, when it lowered the stage
+    notes: tuple[str, ...] = ()
+
+    @property
+    def executes(self) -> bool:
+        """True when a playbook run follows from this decision."""
+        return self.mode is not Mode.NONE
+
+
+@dataclass(frozen=True, slots=True)
+class TaskResult:
+    """One task's result on one host."""
+
+    name: str
+    action: str
+    status: str  # ok | changed | failed | skipped | unreachable | ignored
+    changed: bool
+    diff: Any = None
+    msg: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The task as plain JSON-ready data."""
+        return {
+            "name": self.name,
+            "action": self.action,
+            "status": self.status,
+            "changed": self.changed,
+            "diff": self.diff,
+            "msg": self.msg,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class HostResult:
+    """Counters and task results of one host in one run."""
+
+    ok: int = 0
+    changed: int = 0
+    failed: int = 0
+    unreachable: int = 0
+    skipped: int = 0
+    tasks: tuple[TaskResult, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        """The host result as plain JSON-ready data."""
+        return {
+            "ok": self.ok,
+            "changed": self.changed,
+            "failed": self.failed,
+            "unreachable": self.unreachable,
+            "skipped": self.skipped,
+            "tasks": [t.as_dict() for t in self.tasks],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    """What one ansible-runner run produced; a failed playbook is data, not an exception."""
+
+    ident: str
+    status: RunnerStatus
+    rc: int | None
+    started_at: str
+    finished_at: str
+    duration_s: float
+    hosts: Mapping[str, HostResult]
+    outcome: Outcome
+    artifacts: str | None = None
+    error: str | None = None

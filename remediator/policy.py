@@ -1,0 +1,125 @@
+"""The policy: from an alert, its catalog entry and a state snapshot to a Decision. Pure."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from .catalog import resolve_var
+from .inventory import Inventory
+from .models import Action, Alert, Decision, Mode, Remediation, Stage, Target, frozen_map
+
+_BRACKETED_RE = re.compile(r"^\[([^\]]+)\](?::\d+)?$")
+_HOST_PORT_RE = re.compile(r"^([^:]+):\d+$")
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyContext:
+    """What the policy may look at besides the alert: all of it a read-only snapshot."""
+
+    inventory: Inventory
+    max_stage: Stage | None = None
+    uncommitted: bool = False  # catalog or playbooks differ from the committed revision
+    allow_uncommitted: bool = False
+
+
+def strip_port(value: str) -> str:
+    """``host:9100`` -> ``host``; ``[::1]:9100`` -> ``::1``; a bare IPv6 address stays whole."""
+    value = value.strip()
+    bracketed = _BRACKETED_RE.match(value)
+    if bracketed:
+        return bracketed.group(1)
+    plain = _HOST_PORT_RE.match(value)
+    return plain.group(1) if plain else value
+
+
+def target_of(alert: Alert, target: Target) -> tuple[str | None, str]:
+    """The host named by the alert (port stripped), or None and the reason it has none."""
+    raw = alert.labels.get(target.label)
+    if not raw:
+        return None, f"label '{target.label}' is missing: cannot tell which host to fix"
+    value = raw
+    if target.pattern:
+        found = re.search(target.pattern, raw)
+        if not found or not found.group(1):
+            return None, (f"label {target.label}={raw!r} does not match target pattern "
+                          f"{target.pattern!r}")
+        value = found.group(1)
+    return strip_port(value), ""
+
+
+def alert_variables(alert: Alert, remediation: Remediation) -> tuple[dict[str, str], str]:
+    """The allow-listed playbook variables from the alert, or an empty map and what is missing."""
+    result: dict[str, str] = {}
+    for var, source in remediation.vars.items():
+        value = resolve_var(alert, source.path)
+        if value is None:
+            if source.required:
+                return {}, f"alert has no {source.path}, needed for variable '{var}'"
+            if source.default is None:
+                continue
+            value = source.default
+        result[var] = value
+    return result, ""
+
+
+def decide(alert: Alert, remediation: Remediation | None, ctx: PolicyContext) -> Decision:
+    """Decide what to do with one alert: run (check or live), pending, skip or escalate."""
+    if remediation is None:
+        return Decision(Action.SKIP, f"no catalog entry matches alert '{alert.name}'",
+                        Mode.NONE, None)
+    configured = remediation.stage
+    stage = configured.capped(ctx.max_stage)
+    capped_by = ctx.max_stage if stage is not configured else None
+    notes = (f"stage capped from {configured} to {stage} by the max-stage ceiling",) \
+        if capped_by else ()
+
+    def final(action: Action, reason: str, mode: Mode, hosts: tuple[str, ...] = (),
+              variables: Mapping[str, str] | None = None) -> Decision:
+        return Decision(action, reason, mode, stage, configured, hosts,
+                        frozen_map(variables), remediation.static_vars if mode is not Mode.NONE
+                        else frozen_map(), capped_by, notes)
+
+    if not alert.firing:
+        return final(Action.SKIP, "alert is resolved: resolved alerts never trigger a fix",
+                     Mode.NONE)
+    target, why = target_of(alert, remediation.target)
+    if target is None:
+        return final(Action.ESCALATE, why, Mode.NONE)
+    host = ctx.inventory.resolve(target)
+    if host is None:
+        return final(Action.ESCALATE, f"target '{target}' is not in the inventory "
+                     f"{ctx.inventory.path}", Mode.NONE)
+    variables, missing = alert_variables(alert, remediation)
+    if missing:
+        return final(Action.ESCALATE, missing, Mode.NONE, (host,))
+    hosts = (host,)
+    if stage is Stage.OBSERVE:
+        return final(Action.RUN, "stage observe: check-mode run shows what the fix would change",
+                     Mode.CHECK, hosts, variables)
+    if stage is Stage.HUMAN_INITIATED:
+        return final(Action.PENDING, "stage human-initiated: check-mode preview; a person must "
+                     "approve the live run", Mode.CHECK, hosts, variables)
+    if ctx.uncommitted and not ctx.allow_uncommitted:
+        return final(Action.ESCALATE, f"stage {stage}: live run refused, the catalog or playbooks "
+                     "have uncommitted changes; ran in check mode instead (commit them, or pass "
+                     "--allow-uncommitted)", Mode.CHECK, hosts, variables)
+    return final(Action.RUN, f"stage {stage}: live run", Mode.LIVE, hosts, variables)
+
+
+def decide_manual(remediation: Remediation, hosts: tuple[str, ...], mode: Mode, user: str,
+                  variables: Mapping[str, str], ctx: PolicyContext) -> Decision:
+    """Decide a run a person starts by hand; a refused live run is an escalate with no mode."""
+    stage = remediation.stage
+    base = Decision(Action.RUN, f"started by {user} in {mode} mode", mode, stage, stage, hosts,
+                    frozen_map(variables), remediation.static_vars)
+    if mode is Mode.LIVE and ctx.max_stage is Stage.OBSERVE:
+        return Decision(Action.ESCALATE, "live run refused: the max-stage ceiling is observe "
+                        "(change freeze); use --check", Mode.NONE, stage, stage, hosts,
+                        capped_by=ctx.max_stage)
+    if mode is Mode.LIVE and ctx.uncommitted and not ctx.allow_uncommitted:
+        return Decision(Action.ESCALATE, "live run refused: the catalog or playbooks have "
+                        "uncommitted changes (commit them, or pass --allow-uncommitted)",
+                        Mode.NONE, stage, stage, hosts)
+    return base
