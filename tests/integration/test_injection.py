@@ -1,0 +1,82 @@
+"""Alert data is untrusted: template syntax in labels and annotations must never execute."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ..conftest import Project, alertmanager_payload
+
+pytestmark = pytest.mark.integration
+
+
+def echo_entry(out_dir: Path, stage: str = "oversight") -> dict:
+    """A catalog entry mapping labels.note and annotations.detail into the echo playbook."""
+    return {
+        "name": "echo",
+        "match": {"alertname": "Echo"},
+        "playbook": "echo_vars.yml",
+        "stage": stage,
+        "vars": {"note": "labels.note", "detail": {"from": "annotations.detail", "default": ""}},
+        "static_vars": {"out_dir": str(out_dir)},
+    }
+
+
+def payloads(marker: Path) -> list[str]:
+    """Template payloads that would create ``marker`` if Ansible ever rendered them."""
+    return [
+        f"{{{{ lookup('pipe', 'touch {marker}') }}}}",
+        f"{{% for x in [1] %}}{{{{ lookup('pipe', 'touch {marker}') }}}}{{% endfor %}}",
+        f"{{{{ query('pipe', 'touch {marker}') }}}}",
+        f"{{{{ ''.__class__.__mro__[1].__subclasses__() }}}} {{{{ lookup('pipe','touch {marker}') }}}}",
+        f"prefix {{{{ lookup(\"pipe\", \"touch {marker}\") }}}} suffix\n{{# comment #}}",
+    ]
+
+
+@pytest.mark.parametrize("index", range(5))
+def test_label_and_annotation_templates_do_not_execute(project: Project, tmp_path: Path,
+                                                        index: int) -> None:
+    """Each payload reaches the playbook as literal text and the marker file never appears."""
+    out = tmp_path / "out"
+    marker = tmp_path / f"PWNED-{index}"
+    text = payloads(marker)[index]
+    project.write_catalog(echo_entry(out))
+    alert = {"labels": {"alertname": "Echo", "instance": "demo-web-01", "note": text},
+             "annotations": {"detail": text + " (annotation)"}}
+    (record,) = project.handle(alertmanager_payload([alert]))
+    assert record["outcome"] == "succeeded", record
+    assert not marker.exists()
+    assert (out / "note.txt").read_text() == text
+    assert (out / "detail.txt").read_text() == text + " (annotation)"
+    printed = record["hosts"]["demo-web-01"]["tasks"][0]["msg"]
+    assert printed == f"note={text}"
+
+
+def test_generic_source_is_just_as_safe(project: Project, tmp_path: Path) -> None:
+    """The generic JSON source goes through the same unsafe path."""
+    out = tmp_path / "out"
+    marker = tmp_path / "PWNED-generic"
+    text = f"{{{{ lookup('pipe', 'touch {marker}') }}}}"
+    project.write_catalog(echo_entry(out))
+    payload = {"name": "Echo", "labels": {"instance": "demo-web-01", "note": text}}
+    (record,) = project.handle(payload, "--source", "generic")
+    assert record["alert"]["source"] == "generic"
+    assert not marker.exists()
+    assert (out / "note.txt").read_text() == text
+
+
+def test_manual_var_is_just_as_safe(project: Project, tmp_path: Path) -> None:
+    """A --var given to `remediator run` is written !unsafe too."""
+    out = tmp_path / "out"
+    marker = tmp_path / "PWNED-manual"
+    text = f"{{{{ lookup('pipe', 'touch {marker}') }}}}"
+    project.write_catalog(echo_entry(out))
+    result = project.cli("run", "echo", "--limit", "demo-web-01", "--live", "--var",
+                         f"note={text}", "--by", "alice", "--json")
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)
+    assert record["initiated_by"] == "alice"
+    assert not marker.exists()
+    assert (out / "note.txt").read_text() == text
