@@ -56,10 +56,18 @@ def parse_matcher(text: str) -> Matcher:
     if not found:
         raise ValueError(f'expected label OP "value" with OP one of =, !=, =~, !~; got {text!r}')
     label, op, raw = found.groups()
-    value = re.sub(r"\\(.)", r"\1", raw)
+    # Alertmanager unescapes only \\, \" and \n; any other backslash stays (regex escapes).
+    value = re.sub(r'\\([\\"n])', lambda m: "\n" if m.group(1) == "n" else m.group(1), raw)
     if op in ("=~", "!~"):
         re.compile(value)  # raises re.error, reported by the caller
     return Matcher(label, MatchOp(op), value)
+
+
+@dataclass(frozen=True, slots=True)
+class _At:
+    """A bare line number standing in for a node, e.g. one item of a YAML list."""
+
+    line: int
 
 
 class _Problems:
@@ -70,7 +78,7 @@ class _Problems:
         self.items: list[str] = []
 
     def add(self, node: Any, key: str | None, message: str, entry: str | None = None) -> None:
-        line = line_of(node, key)
+        line = node.line if isinstance(node, _At) else line_of(node, key)
         where = f"{self.path}:{line}" if line else str(self.path)
         parts = [where]
         if entry:
@@ -192,15 +200,18 @@ def _matchers(raw: YamlMap, problems: _Problems, label: str | None) -> tuple[Mat
             else:
                 result.append(Matcher(name, MatchOp.EQ, value))
     texts = match.get("matchers", YamlList())
+    bad = False
     if not isinstance(texts, YamlList):
         problems.add(match, "matchers", 'expected a list like [\'severity=~"warn|crit"\']', label)
+        bad = True
     else:
-        for text in texts:
+        for index, text in enumerate(texts):
             try:
                 result.append(parse_matcher(str(text)))
             except (ValueError, re.error) as exc:
-                problems.add(match, "matchers", str(exc), label)
-    if not result:
+                problems.add(_At(texts.item_lines[index]), "matchers", str(exc), label)
+                bad = True
+    if not result and not bad:
         problems.add(raw, "match", "matches every alert; give at least one matcher", label)
     return tuple(result)
 
@@ -227,7 +238,10 @@ def _target(raw: YamlMap, problems: _Problems, label: str | None) -> Target:
     if node is None:
         return Target()
     if isinstance(node, str):
-        node = YamlMap(label=node)
+        if not LABEL_RE.match(node):
+            problems.add(raw, "target", "expected a label name", label)
+            return Target()
+        return Target(label=node)
     if not isinstance(node, Mapping):
         problems.add(raw, "target", "expected a label name or {label, pattern}", label)
         return Target()
@@ -261,6 +275,11 @@ def _vars(raw: YamlMap, problems: _Problems, label: str | None) -> dict[str, Var
         if isinstance(spec, str):
             source = VarSource(path=spec)
         elif isinstance(spec, Mapping) and isinstance(spec.get("from"), str):
+            extra = sorted(set(spec) - {"from", "default", "required"})
+            if extra:
+                problems.add(spec, extra[0], "unknown key; expected from, default, required",
+                             label)
+                continue
             default = spec.get("default")
             source = VarSource(path=spec["from"], required=default is None and
                                bool(spec.get("required", True)),

@@ -46,7 +46,7 @@ def make_sandbox(root: Path, *, now: float | None = None) -> dict[str, int]:
     if root.exists() and any(root.iterdir()):
         if not (root / MARKER).is_file():
             raise ValueError(
-                f"refusing to wipe {root}: it has no {MARKER} marker, so it is not a sandbox made here"
+                f"refusing to wipe {root}: no {MARKER} marker, so it is not a sandbox made here"
             )
         shutil.rmtree(root)
     root.mkdir(parents=True, exist_ok=True)

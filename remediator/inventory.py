@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -45,7 +46,8 @@ class Inventory:
         return None
 
 
-_RANGE_RE = re.compile(r"\[[^\]]*:[^\]]*\]")
+_RANGE_RE = re.compile(r"\[[^\]]*:[^\]]*\]")  # a host range such as web[01:20]
+_PORT_RE = re.compile(r"^([^:\[\]]+):(\d+)$")  # "web01:2222" is host web01, port 2222
 
 
 def load(path: Path) -> Inventory:
@@ -58,8 +60,11 @@ def load(path: Path) -> Inventory:
             parsed = _parse_yaml(path, text)
             if parsed is not None:
                 return parsed
-        elif path.suffix in ("", ".ini", ".cfg", ".hosts") and not _RANGE_RE.search(text):
-            return _parse_ini(path, text)
+        elif path.suffix in ("", ".ini", ".cfg", ".hosts"):
+            try:
+                return _parse_ini(path, text)
+            except _NeedsAnsible:
+                pass
     return _ansible_inventory(path)
 
 
@@ -72,6 +77,9 @@ class _Builder:
         self.addresses: dict[str, str] = {}
 
     def host(self, group: str, name: str, hostvars: Mapping[str, Any] | None) -> None:
+        with_port = _PORT_RE.match(name)
+        if with_port:
+            name = with_port.group(1)
         self.members.setdefault(group, set()).add(name)
         self.members["all"].add(name)
         address = (hostvars or {}).get("ansible_host")
@@ -155,7 +163,12 @@ def _parse_ini(path: Path, text: str) -> Inventory:
             builder.members.setdefault(group, set())
             continue
         if kind == "hosts":
-            name, *pairs = line.split()
+            try:
+                name, *pairs = shlex.split(line, comments=True)
+            except ValueError as exc:
+                raise InventoryError(str(exc), where=f"{path}:{number}") from None
+            if _RANGE_RE.search(name):
+                raise _NeedsAnsible
             hostvars = dict(p.split("=", 1) for p in pairs if "=" in p)
             builder.host(group, name, hostvars)
         elif kind == "children":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import enum
 import re
 from collections.abc import Mapping
@@ -212,7 +213,7 @@ class TaskResult:
             "action": self.action,
             "status": self.status,
             "changed": self.changed,
-            "diff": self.diff,
+            "diff": copy.deepcopy(self.diff),
             "msg": self.msg,
         }
 

@@ -55,7 +55,8 @@ def record_text(record: Mapping[str, Any], *, detail: bool = False) -> str:
                      f"failed={result['failed']} unreachable={result['unreachable']} "
                      f"skipped={result['skipped']}")
         for task in result["tasks"]:
-            if detail or task["status"] in ("changed", "failed", "unreachable"):
+            if detail or task["status"] in ("changed", "failed", "unreachable") or (
+                    task["action"].endswith("debug") and task.get("msg")):
                 lines.extend(_task_lines(task, detail))
     if not detail:
         lines.append(f"  full record: remediator audit show {record['id']}")
@@ -64,7 +65,7 @@ def record_text(record: Mapping[str, Any], *, detail: bool = False) -> str:
 
 def _task_lines(task: Mapping[str, Any], detail: bool) -> Iterable[str]:
     yield f"    {task['status']:<11} {task['name']}"
-    if task.get("msg") and (detail or task["status"] != "changed"):
+    if task.get("msg") and (detail or task["status"] != "changed" or not task.get("diff")):
         yield f"                {task['msg']}"
     for diff in task.get("diff") or ():
         yield f"                diff: {_diff_text(diff)}"

@@ -1,0 +1,95 @@
+"""Version control is the review gate: live runs refuse uncommitted catalog or playbook changes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from remediator.revision import catalog_revision
+
+from ..conftest import Project, alertmanager_payload, disk_alert, disk_entry
+
+pytestmark = pytest.mark.integration
+
+
+def git(project: Project, *args: str) -> str:
+    """Run git in the project and return its output."""
+    return subprocess.run(["git", *args], cwd=project.root, check=True, capture_output=True,
+                          text=True).stdout
+
+
+@pytest.fixture
+def repo(project: Project) -> Project:
+    """The project as a git checkout with everything committed."""
+    (project.root / ".gitignore").write_text("state/\n")
+    git(project, "init", "-q")
+    git(project, "-c", "user.name=t", "-c", "user.email=t@example.org", "add", "-A")
+    git(project, "-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-qm", "init")
+    return project
+
+
+def test_clean_checkout_records_the_commit_and_runs_live(repo: Project) -> None:
+    """With everything committed the live run happens and the record names the commit."""
+    repo.write_catalog(disk_entry("oversight"))
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-qam", "live")
+    head = git(repo, "rev-parse", "HEAD").strip()
+    (record,) = repo.handle(alertmanager_payload([disk_alert()]))
+    assert record["mode"] == "live"
+    assert record["remediation"]["catalog_revision"] == {"vcs": "git", "commit": head,
+                                                         "dirty": False}
+
+
+def test_uncommitted_catalog_turns_handle_into_an_escalated_check_run(repo: Project) -> None:
+    """An uncommitted stage change never runs live from `handle`: check mode, escalated."""
+    repo.write_catalog(disk_entry("oversight"))  # not committed
+    before = repo.snapshot()
+    (record,) = repo.handle(alertmanager_payload([disk_alert()]))
+    assert repo.snapshot() == before
+    assert (record["decision"]["action"], record["mode"]) == ("escalate", "check")
+    assert "uncommitted" in record["decision"]["reason"]
+    assert record["remediation"]["catalog_revision"]["dirty"] is True
+
+
+def test_uncommitted_playbook_edit_counts_too(repo: Project) -> None:
+    """Editing a playbook without committing is caught like a catalog edit."""
+    playbook = repo.root / "playbooks" / "disk_space_cleanup.yml"
+    playbook.write_text(playbook.read_text() + "\n# edited\n")
+    assert catalog_revision(repo.root / "remediations.yml", repo.root / "playbooks")["dirty"]
+
+
+def test_manual_live_run_is_refused_exit_4_and_recorded(repo: Project) -> None:
+    """`run --live` from a dirty catalog exits 4, changes nothing, and is still recorded."""
+    repo.write_catalog(disk_entry("oversight", description="edited"))
+    before = repo.snapshot()
+    result = repo.cli("run", "disk-space-cleanup", "--limit", "demo-web-01", "--live",
+                      "--var", "disk_mountpoint=/", "--by", "bob")
+    assert result.exit_code == 4
+    assert "uncommitted" in result.stderr
+    assert repo.snapshot() == before
+    (record,) = list(repo.store().records())
+    assert (record["decision"]["action"], record["mode"], record["initiated_by"]) == (
+        "escalate", "none", "bob")
+
+
+def test_allow_uncommitted_runs_live_and_says_so(repo: Project) -> None:
+    """--allow-uncommitted lets the live run happen and records that it was allowed."""
+    repo.write_catalog(disk_entry("oversight"))
+    result = repo.cli("run", "disk-space-cleanup", "--limit", "demo-web-01", "--live", "--var",
+                      "disk_mountpoint=/", "--allow-uncommitted", "--json", "-q")
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)
+    assert record["mode"] == "live"
+    assert record["remediation"]["catalog_revision"]["allow_uncommitted"] is True
+    assert record["outcome"] == "succeeded"
+
+
+def test_outside_git_the_revision_is_a_content_hash(project: Project) -> None:
+    """Outside a checkout the revision is a sha256 that changes when a playbook changes."""
+    first = catalog_revision(project.root / "remediations.yml", project.root / "playbooks")
+    assert first["vcs"] == "none" and len(first["sha256"]) == 64
+    playbook = project.root / "playbooks" / "echo_vars.yml"
+    playbook.write_text(playbook.read_text() + "\n")
+    second = catalog_revision(project.root / "remediations.yml", project.root / "playbooks")
+    assert second["sha256"] != first["sha256"]

@@ -1,0 +1,174 @@
+"""The SQLite audit store: append-only, hash-chained, safe with many writer processes."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from remediator import audit
+from remediator.errors import ChainError, NotFoundError, StoreError
+from remediator.models import Action, Decision, Mode
+from remediator.store.sqlite import SqliteStore
+
+from ..conftest import Project
+
+pytestmark = pytest.mark.integration
+
+
+def record(n: int) -> dict:
+    """A small unsealed record numbered ``n``."""
+    decision = Decision(Action.SKIP, f"reason {n}", Mode.NONE, None)
+    return audit.build(record_id=f"rec{n:04d}", created_at=f"2026-11-26T10:{n % 60:02d}:00+00:00",
+                       alert=None, hosts=(), remediation=None, playbook_sha256=None,
+                       catalog_revision=None, decision=decision, initiated_by="automation",
+                       run=None)
+
+
+def filled(tmp_path: Path, count: int = 5) -> SqliteStore:
+    """A store holding ``count`` chained records."""
+    store = SqliteStore(tmp_path / "audit.db")
+    for n in range(count):
+        store.append(record(n))
+    return store
+
+
+def tamper(path: Path, sql: str, *args: object) -> None:
+    """Change the database behind the store's back, as an attacker with file access could."""
+    db = sqlite3.connect(path)
+    db.execute("DROP TRIGGER records_no_update")
+    db.execute("DROP TRIGGER records_no_delete")
+    db.execute(sql, args)
+    db.commit()
+    db.close()
+
+
+def test_chain_links_each_record_to_the_one_before(tmp_path: Path) -> None:
+    """Each record's prev_hash is the previous record's hash; the first links to zeros."""
+    store = filled(tmp_path)
+    records = list(store.records())
+    assert records[0]["prev_hash"] == audit.GENESIS_HASH
+    assert all(b["prev_hash"] == a["hash"] for a, b in itertools.pairwise(records))
+    assert store.verify() == (5, records[-1]["hash"])
+
+
+def test_updates_and_deletes_are_refused_by_the_database(tmp_path: Path) -> None:
+    """The append-only triggers refuse UPDATE and DELETE."""
+    filled(tmp_path)
+    db = sqlite3.connect(tmp_path / "audit.db")
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        db.execute("UPDATE records SET outcome = 'x'")
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        db.execute("DELETE FROM records")
+
+
+@pytest.mark.parametrize("field", ["outcome", "initiated_by", "decision.reason"])
+def test_altering_a_record_is_caught_and_named(tmp_path: Path, field: str) -> None:
+    """Changing any stored field of record 2 makes verify name record 2."""
+    filled(tmp_path)
+    body = json.loads(sqlite3.connect(tmp_path / "audit.db").execute(
+        "SELECT body FROM records WHERE id = 'rec0002'").fetchone()[0])
+    if "." in field:
+        outer, inner = field.split(".")
+        body[outer][inner] = "forged"
+    else:
+        body[field] = "forged"
+    tamper(tmp_path / "audit.db", "UPDATE records SET body = ? WHERE id = 'rec0002'",
+           json.dumps(body))
+    with pytest.raises(ChainError) as caught:
+        SqliteStore(tmp_path / "audit.db").verify()
+    assert caught.value.record_id == "rec0002"
+
+
+def test_rehashing_a_forged_record_breaks_the_next_link(tmp_path: Path) -> None:
+    """Forging record 2 and recomputing its hash is caught at record 3."""
+    filled(tmp_path)
+    body = json.loads(sqlite3.connect(tmp_path / "audit.db").execute(
+        "SELECT body FROM records WHERE id = 'rec0002'").fetchone()[0])
+    body["outcome"] = "succeeded"
+    body["hash"] = audit.record_hash(body)
+    tamper(tmp_path / "audit.db", "UPDATE records SET body = ? WHERE id = 'rec0002'",
+           json.dumps(body))
+    with pytest.raises(ChainError, match="rec0003"):
+        SqliteStore(tmp_path / "audit.db").verify()
+
+
+def test_deleting_a_record_is_caught(tmp_path: Path) -> None:
+    """Removing record 1 makes verify name record 2, whose link now dangles."""
+    filled(tmp_path)
+    tamper(tmp_path / "audit.db", "DELETE FROM records WHERE id = 'rec0001'")
+    with pytest.raises(ChainError, match="rec0002"):
+        SqliteStore(tmp_path / "audit.db").verify()
+
+
+def test_cli_verify_names_the_tampered_record_and_exits_3(project: Project) -> None:
+    """`audit verify` exits 3 and names the first record that does not fit."""
+    store = project.store()
+    for n in range(3):
+        store.append(record(n))
+    body = json.loads(sqlite3.connect(project.store_path).execute(
+        "SELECT body FROM records WHERE id = 'rec0001'").fetchone()[0])
+    body["initiated_by"] = "mallory"
+    tamper(project.store_path, "UPDATE records SET body = ? WHERE id = 'rec0001'",
+           json.dumps(body))
+    result = project.cli("audit", "verify")
+    assert result.exit_code == 3
+    assert "rec0001" in result.stderr
+
+
+def test_get_by_prefix_and_unknown_ids(tmp_path: Path) -> None:
+    """A unique id prefix finds its record; ambiguous or unknown prefixes are NotFoundError."""
+    store = filled(tmp_path, 3)
+    assert store.get("rec0001")["id"] == "rec0001"
+    assert store.get("rec0002")["decision"]["reason"] == "reason 2"
+    with pytest.raises(NotFoundError, match="more than one"):
+        store.get("rec")
+    with pytest.raises(NotFoundError, match="no record"):
+        store.get("zzz")
+
+
+def test_since_filters_by_creation_time(tmp_path: Path) -> None:
+    """records(since=...) returns only records created at or after that time."""
+    store = filled(tmp_path, 5)
+    assert [r["id"] for r in store.records("2026-11-26T10:03:00+00:00")] == ["rec0003",
+                                                                              "rec0004"]
+
+
+def test_unwritable_location_is_a_store_error(tmp_path: Path) -> None:
+    """A store path whose folder cannot be created is a StoreError naming the path."""
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(StoreError) as caught:
+        SqliteStore(blocker / "audit.db")
+    assert str(blocker) in str(caught.value)
+
+
+WRITER = """
+import sys
+from remediator import audit
+from remediator.models import Action, Decision, Mode
+from remediator.store.sqlite import SqliteStore
+store = SqliteStore(__import__("pathlib").Path(sys.argv[1]))
+worker = sys.argv[2]
+for n in range(int(sys.argv[3])):
+    d = Decision(Action.SKIP, "concurrent", Mode.NONE, None)
+    store.append(audit.build(record_id=f"{worker}-{n}", created_at="2026-11-26T10:00:00+00:00",
+        alert=None, hosts=(), remediation=None, playbook_sha256=None, catalog_revision=None,
+        decision=d, initiated_by="automation", run=None))
+"""
+
+
+def test_concurrent_writer_processes_keep_one_chain(tmp_path: Path) -> None:
+    """8 processes appending at once leave one unbroken chain holding every record."""
+    path = tmp_path / "audit.db"
+    SqliteStore(path).close()
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(path), f"w{i}", "25"])
+             for i in range(8)]
+    assert [p.wait(timeout=120) for p in procs] == [0] * 8
+    count, _ = SqliteStore(path).verify()
+    assert count == 200
