@@ -50,9 +50,11 @@ def make_sandbox(root: Path, *, now: float | None = None) -> dict[str, int]:
             )
         shutil.rmtree(root)
     root.mkdir(parents=True, exist_ok=True)
-    (root / MARKER).write_text("made by remediator.demo; safe to delete\n", encoding="utf-8")
-
     now = time.time() if now is None else now
+    marker = root / MARKER
+    marker.write_text("made by remediator.demo; safe to delete\n", encoding="utf-8")
+    os.utime(marker, (now, now))
+
     summary = {"bytes_stale": 0, "files_stale": 0, "bytes_fresh": 0, "files_fresh": 0}
     for rel, size, stale in _FILES:
         path = root / rel

@@ -17,7 +17,7 @@ from . import catalog as catalog_mod
 from . import inventory as inventory_mod
 from .catalog import Catalog
 from .config import Config
-from .errors import UsageError
+from .errors import StoreError, UsageError
 from .executor import Executor, ProgressFn, RunPlan
 from .inventory import Inventory
 from .models import Action, Alert, Decision, Mode, Remediation, RunResult
@@ -152,7 +152,11 @@ class Engine:
             initiated_by=initiated_by,
             run=run,
         )
-        return self.store.append(record)
+        try:
+            return self.store.append(record)
+        except StoreError as exc:
+            exc.unsaved = record  # the caller must not lose what already happened
+            raise
 
     def _sha(self, remediation: Remediation | None) -> str | None:
         if remediation is None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class RemediatorError(Exception):
     """Base of every error raised on purpose; ``exit_code`` is what the CLI exits with."""
@@ -66,9 +68,13 @@ class ChainError(RemediatorError):
 
 
 class StoreError(RemediatorError):
-    """The audit store cannot be opened or written (missing folder, full disk, locked database)."""
+    """The audit store cannot be opened or written (missing folder, full disk, locked database).
+
+    ``unsaved`` holds a record that could not be written, so the caller can still show it.
+    """
 
     exit_code = 5
+    unsaved: dict[str, Any] | None = None
 
 
 class NotFoundError(RemediatorError):

@@ -5,10 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ ! -x .venv/bin/python ]; then
-    python3 -m venv .venv
+VENV="${VENV:-.venv}"   # the tests point VENV at their own environment and skip the install
+if [ -z "${REMEDIATOR_SKIP_INSTALL:-}" ]; then
+    [ -x "$VENV/bin/python"" ] || python3 -m venv "$VENV"
+    "$VENV/bin/python"" -m pip install --quiet --disable-pip-version-check -e . >&2
 fi
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e . >&2
 
 # Everything the demo writes stays under sandbox/: the host's files, ansible's temp files,
 # the audit store and the run artifacts (see remediator.yml and inventories/demo/hosts.yml).
@@ -16,15 +17,15 @@ export ANSIBLE_HOME="$PWD/sandbox/.ansible"
 export REMEDIATOR_CONFIG="$PWD/remediator.yml"
 unset REMEDIATOR_MAX_STAGE
 rm -rf sandbox/remediator
-.venv/bin/python -m remediator.demo sandbox/demo-web-01
+"$VENV/bin/python" -m remediator.demo sandbox/demo-web-01
 
 step() { printf '\n== %s\n' "$*" >&2; }
 step "remediator catalog validate"
-.venv/bin/remediator catalog validate
+"$VENV/bin/remediator" catalog validate
 step "1. the emergency brake on: the fix only shows what it would do (--max-stage observe)"
-.venv/bin/remediator --max-stage observe handle examples/alerts/disk-space-low.json
+"$VENV/bin/remediator" --max-stage observe handle examples/alerts/disk-space-low.json
 step "2. the fix for real (stage oversight): the audit record"
-.venv/bin/remediator handle --json examples/alerts/disk-space-low.json
+"$VENV/bin/remediator" handle --json examples/alerts/disk-space-low.json
 step "remediator audit list; remediator audit verify"
-.venv/bin/remediator audit list
-.venv/bin/remediator audit verify
+"$VENV/bin/remediator" audit list
+"$VENV/bin/remediator" audit verify

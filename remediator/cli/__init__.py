@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import click
 
 from .. import config as config_mod
-from ..errors import CatalogError, RemediatorError
+from ..errors import CatalogError, RemediatorError, StoreError
 from ..models import Stage
 
 STAGE_NAMES = [s.value for s in Stage]
@@ -47,6 +48,9 @@ def report_error(exc: RemediatorError) -> None:
     if isinstance(exc, CatalogError):
         for problem in exc.problems:
             click.echo(f"  {problem}", err=True)
+    if isinstance(exc, StoreError) and exc.unsaved is not None:
+        click.echo("remediator: the record that could not be stored follows; keep it:", err=True)
+        click.echo(json.dumps(exc.unsaved, sort_keys=True), err=True)
 
 
 @click.group(cls=RemediatorGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -68,7 +68,11 @@ def listing(root: Path) -> Listing:
     for path in sorted(root.rglob("*")):
         st = path.lstat()
         kind = "link" if path.is_symlink() else "dir" if path.is_dir() else "file"
-        out[str(path.relative_to(root))] = (kind, st.st_size if kind == "file" else 0, st.st_mtime_ns)
+        out[str(path.relative_to(root))] = (
+            kind,
+            st.st_size if kind == "file" else 0,
+            st.st_mtime_ns,
+        )
     return out
 
 
@@ -97,7 +101,9 @@ class Host:
             "disk_capacity_bytes": CAPACITY,
             "cleanup_paths": ["/var/cache/app"],
         }
-        self.inventory.write_text(json.dumps({"all": {"hosts": {HOST: host_vars}}}), encoding="utf-8")
+        self.inventory.write_text(
+            json.dumps({"all": {"hosts": {HOST: host_vars}}}), encoding="utf-8"
+        )
 
     def run(self, *args: str, **extra_vars: Any) -> tuple[int, dict[str, Any]]:
         """Run ansible-playbook with the json callback and return (rc, parsed output)."""
@@ -116,7 +122,15 @@ class Host:
             ANSIBLE_NOCOLOR="1",
         )
         proc = subprocess.run(
-            ["ansible-playbook", "-i", str(self.inventory), "-e", f"@{varsfile}", *args, str(PLAYBOOK)],
+            [
+                "ansible-playbook",
+                "-i",
+                str(self.inventory),
+                "-e",
+                f"@{varsfile}",
+                *args,
+                str(PLAYBOOK),
+            ],
             cwd=PLAYBOOK.parent,
             env=env,
             capture_output=True,
@@ -165,7 +179,11 @@ def test_check_mode_changes_nothing_and_diff_names_the_stale_files(host: Host) -
     assert rc == 0, messages(out)
     assert listing(host.root) == before
     removal = task(out, "Remove the stale files")["results"]
-    diffed = {r["diff"]["before"]["path"] for r in removal if r["changed"] and r["diff"]["after"]["state"] == "absent"}
+    diffed = {
+        r["diff"]["before"]["path"]
+        for r in removal
+        if r["changed"] and r["diff"]["after"]["state"] == "absent"
+    }
     assert diffed == {str((host.root / rel).resolve()) for rel in stale}
     assert "would free 4194304 bytes in 7 stale files" in task(out, "Report what was freed")["msg"]
 
@@ -178,9 +196,14 @@ def test_live_run_removes_exactly_the_stale_files(host: Host) -> None:
     rc, out = host.run()
     assert rc == 0, messages(out)
     after = listing(host.root)
-    assert {p for p, v in before.items() if v[0] == "file"} - {p for p, v in after.items() if v[0] == "file"} == stale
-    for rel in ("var/cache/app/fresh-0001.bin", "var/cache/app/thumbs/fresh-0002.bin", "var/lib/app/data.bin"):
-        assert after[rel] == before[rel]
+    removed = {p for p, v in before.items() if v[0] == "file" and p not in after}
+    assert removed == stale
+    kept = (
+        "var/cache/app/fresh-0001.bin",
+        "var/cache/app/thumbs/fresh-0002.bin",
+        "var/lib/app/data.bin",
+    )
+    assert all(after[rel] == before[rel] for rel in kept)
     assert out["stats"][HOST]["changed"] == 1
     assert "freed 4194304 bytes in 7 stale files" in task(out, "Report what was freed")["msg"]
 
@@ -210,7 +233,9 @@ def test_usage_below_threshold_does_nothing(host: Host) -> None:
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("path", ["/etc", "/var/cache/../../etc", "/var/cachex", "/var/cache/../../../../../../etc"])
+@pytest.mark.parametrize(
+    "path", ["/etc", "/var/cache/../../etc", "/var/cachex", "/var/cache/../../../../../../etc"]
+)
 def test_cleanup_path_outside_allow_list_is_refused(host: Host, path: str) -> None:
     """A cleanup path outside the allow-list fails the play with a clear message before removing anything."""
     etc = host.root / "etc"
@@ -242,12 +267,27 @@ def test_symlink_out_of_the_allow_list_is_refused(host: Host, tmp_path: Path) ->
 
 
 @pytest.mark.integration
-def test_empty_cleanup_paths_is_refused(host: Host) -> None:
-    """An empty cleanup path list fails the play before anything is removed."""
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"cleanup_paths": []},
+        {"cleanup_paths": "/var/cache/app"},
+        {"cleanup_paths": ["var/cache/app"]},
+        {"cleanup_allowed_roots": []},
+        {"disk_mountpoint": "/../../.."},
+        {"disk_mountpoint": "/\n/etc"},
+    ],
+    ids=["empty-paths", "paths-string", "relative-path", "empty-roots", "mount-dotdot", "newline"],
+)
+def test_bad_inputs_are_refused(host: Host, bad: dict[str, Any]) -> None:
+    """Bad inputs (such as an empty cleanup path list) fail the play before anything is removed."""
     before = listing(host.root)
-    rc, out = host.run(cleanup_paths=[])
+    rc, out = host.run(**bad)
     assert rc != 0
-    assert "cleanup_paths must be a non-empty list" in messages(out)
+    assert (
+        "bad inputs: cleanup_paths and cleanup_allowed_roots must be non-empty lists"
+        in messages(out)
+    )
     assert listing(host.root) == before
 
 

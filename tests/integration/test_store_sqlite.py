@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -16,7 +17,11 @@ from remediator.errors import ChainError, NotFoundError, StoreError
 from remediator.models import Action, Decision, Mode
 from remediator.store.sqlite import SqliteStore
 
-from ..conftest import Project
+from remediator.config import load
+from remediator.engine import open_engine
+from remediator.sources import normalize
+
+from ..conftest import Project, alertmanager_payload, disk_alert, disk_entry
 
 pytestmark = pytest.mark.integration
 
@@ -172,3 +177,59 @@ def test_concurrent_writer_processes_keep_one_chain(tmp_path: Path) -> None:
     assert [p.wait(timeout=120) for p in procs] == [0] * 8
     count, _ = SqliteStore(path).verify()
     assert count == 200
+
+
+@pytest.fixture
+def tiny_fs(tmp_path: Path):
+    """A 256 KiB tmpfs mounted under tmp_path (the tests run as root, as CI does)."""
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)], check=True)
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def fill(mount: Path) -> None:
+    """Write zeros into ``mount`` until it has not one byte left."""
+    fd = os.open(mount / "filler", os.O_WRONLY | os.O_CREAT)
+    try:
+        while os.write(fd, b"\0" * 512):
+            pass
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def use_store(project: Project, store: Path) -> None:
+    """Point the project's config at ``store``."""
+    project.config.write_text(project.config.read_text().replace(
+        "store: state/audit.db", f"store: {store}"))
+
+
+def test_full_disk_before_start_is_exit_5_and_nothing_runs(project: Project, tiny_fs: Path
+                                                           ) -> None:
+    """A store on a full disk fails at start with exit 5 naming it; no playbook runs."""
+    use_store(project, tiny_fs / "audit.db")
+    fill(tiny_fs)
+    project.write_catalog(disk_entry("oversight"))
+    before = project.snapshot()
+    result = project.cli("handle", "-", stdin=json.dumps(alertmanager_payload([disk_alert()])))
+    assert result.exit_code == 5, result.output
+    assert f"{tiny_fs}/audit.db" in result.stderr
+    assert project.snapshot() == before
+
+
+def test_disk_full_after_the_run_keeps_the_record(project: Project, tiny_fs: Path) -> None:
+    """When the disk fills during a run, the StoreError carries the record that was not written."""
+    use_store(project, tiny_fs / "audit.db")
+    engine = open_engine(load(project.config))
+    engine.store.append(record(0))  # the WAL and its index exist now
+    fill(tiny_fs)
+    with pytest.raises(StoreError) as caught:
+        engine.handle(normalize(alertmanager_payload([disk_alert()])))
+    assert caught.value.exit_code == 5
+    unsaved = caught.value.unsaved
+    assert unsaved is not None
+    assert unsaved["outcome"] == "succeeded"
+    assert unsaved["hosts"]["demo-web-01"]["changed"] >= 1

@@ -1,0 +1,124 @@
+"""The CLI around the pipeline: catalog validate and list, run's input checks, timeouts."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ..conftest import Project, alertmanager_payload, disk_alert, disk_entry
+
+pytestmark = pytest.mark.integration
+
+
+def test_validate_passes_on_a_good_catalog(project: Project) -> None:
+    """A good catalog validates with exit 0 and counts its entries and playbooks."""
+    result = project.cli("catalog", "validate")
+    assert result.exit_code == 0, result.output
+    assert "catalog OK: 1 entries, 1 playbooks syntax-checked" in result.stdout
+
+
+def test_validate_runs_the_syntax_check_and_names_entry_and_key(project: Project) -> None:
+    """A playbook with a syntax error fails validation naming file, line, entry and key."""
+    project.write_catalog(disk_entry(), {"name": "broken", "match": {"alertname": "B"},
+                                         "playbook": "broken_syntax.yml"})
+    result = project.cli("catalog", "validate")
+    assert result.exit_code == 2
+    catalog = project.root / "remediations.yml"
+    line = next(n for n, text in enumerate(catalog.read_text().splitlines(), 1)
+                if "name: broken" in text)
+    assert f"{catalog}:{line}: entry 'broken': key 'playbook': broken_syntax.yml: syntax " \
+           "check failed" in result.stderr
+
+
+def test_validate_json_report(project: Project) -> None:
+    """--json prints the report as one JSON object on stdout, problems included."""
+    project.write_catalog({"name": "broken", "match": {"alertname": "B"},
+                           "playbook": "broken_syntax.yml"})
+    result = project.cli("catalog", "validate", "--json")
+    report = json.loads(result.stdout)
+    assert report["ok"] is False
+    assert len(report["problems"]) == 1
+
+
+def test_validate_reports_every_catalog_problem(project: Project) -> None:
+    """A broken catalog lists each problem on stderr and exits 2."""
+    project.write_catalog({"name": "a", "match": {}, "playbook": "../x.yml", "stage": "yolo"})
+    result = project.cli("catalog", "validate")
+    assert result.exit_code == 2
+    assert "key 'stage'" in result.stderr
+    assert "key 'playbook'" in result.stderr
+    assert "key 'match'" in result.stderr
+
+
+def test_catalog_list_shows_the_effective_stage(project: Project) -> None:
+    """catalog list --json shows each entry's stage and the stage after the ceiling."""
+    project.write_catalog(disk_entry("fallback"))
+    rows = json.loads(project.cli("--max-stage", "human-initiated", "catalog", "list",
+                                  "--json").stdout)
+    assert rows[0]["stage"] == "fallback"
+    assert rows[0]["effective_stage"] == "human-initiated"
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["run", "nope", "--limit", "demo-web-01"], "no catalog entry 'nope'"),
+    (["run", "disk-space-cleanup", "--limit", "web-77"], "host 'web-77' is not in the inventory"),
+    (["run", "disk-space-cleanup", "--limit", "demo-web-01", "--var", "x=1"],
+     "has no variable x"),
+    (["run", "disk-space-cleanup", "--limit", "demo-web-01"], "needs --var for disk_mountpoint"),
+    (["run", "disk-space-cleanup", "--limit", "demo-web-01", "--var", "novalue"],
+     "expected KEY=VALUE"),
+])
+def test_run_rejects_bad_input_with_exit_2(project: Project, args: list[str], message: str
+                                           ) -> None:
+    """Unknown entries, hosts and variables are exit 2 with a message naming them."""
+    result = project.cli(*args)
+    assert result.exit_code == 2
+    assert message in result.stderr
+
+
+def test_manual_check_run_records_the_person(project: Project) -> None:
+    """`run --check` previews the fix, changes nothing and records who started it."""
+    before = project.snapshot()
+    result = project.cli("run", "disk-space-cleanup", "--limit", "demo-web-01", "--var",
+                         "disk_mountpoint=/", "--by", "carol", "--json", "-q")
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)
+    assert (record["initiated_by"], record["mode"], record["alert"]) == ("carol", "check", None)
+    assert record["decision"]["variables"] == {"disk_mountpoint": "/"}
+    assert project.snapshot() == before
+
+
+def test_manual_live_run_is_refused_under_an_observe_ceiling(project: Project) -> None:
+    """During a change freeze (--max-stage observe) a person's live run is refused, exit 4."""
+    result = project.cli("--max-stage", "observe", "run", "disk-space-cleanup", "--limit",
+                         "demo-web-01", "--live", "--var", "disk_mountpoint=/")
+    assert result.exit_code == 4
+    assert "change freeze" in result.stderr
+
+
+def test_timeout_is_recorded_as_a_failed_run(project: Project) -> None:
+    """A run over its timeout ends with runner status timeout and outcome failed."""
+    project.write_catalog({"name": "slow", "match": {"alertname": "Slow"},
+                           "playbook": "sleep.yml", "stage": "oversight", "timeout": 3})
+    alert = {"labels": {"alertname": "Slow", "instance": "demo-web-01"}}
+    (record,) = project.handle(alertmanager_payload([alert]))
+    assert record["runner"]["status"] == "timeout"
+    assert record["outcome"] == "failed"
+    assert record["duration_s"] < 20
+
+
+def test_a_run_that_cannot_start_is_recorded_with_the_reason(project: Project) -> None:
+    """A playbook deleted after the catalog loaded: the run fails before any task, and the
+    record is still written, as failed, with ansible's complaint."""
+    from remediator.config import load
+    from remediator.engine import open_engine
+    from remediator.sources import normalize
+
+    engine = open_engine(load(project.config))
+    (project.root / "playbooks" / "disk_space_cleanup.yml").unlink()
+    (record,) = engine.handle(normalize(alertmanager_payload([disk_alert()])))
+    assert record["outcome"] == "failed"
+    assert record["runner"]["rc"] != 0
+    assert "disk_space_cleanup.yml" in record["runner"]["error"]
+    assert project.store().verify()[0] == 1
