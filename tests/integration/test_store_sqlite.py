@@ -13,13 +13,12 @@ from pathlib import Path
 import pytest
 
 from remediator import audit
-from remediator.errors import ChainError, NotFoundError, StoreError
-from remediator.models import Action, Decision, Mode
-from remediator.store.sqlite import SqliteStore
-
 from remediator.config import load
 from remediator.engine import open_engine
+from remediator.errors import ChainError, NotFoundError, StoreError
+from remediator.models import Action, Decision, Mode
 from remediator.sources import normalize
+from remediator.store.sqlite import SqliteStore
 
 from ..conftest import Project, alertmanager_payload, disk_alert, disk_entry
 
