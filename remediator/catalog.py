@@ -23,7 +23,7 @@ VAR_ROOTS = frozenset({"labels", "annotations", "name", "fingerprint", "status",
 RESERVED_VAR_PREFIXES = ("ansible_", "remediator_")
 
 _ENTRY_KEYS = frozenset({"name", "description", "match", "playbook", "stage", "target", "vars",
-                         "static_vars", "timeout"})
+                         "static_vars", "timeout", "notify", "approval_ttl"})
 _TOP_KEYS = frozenset({"version", "remediations"})
 
 
@@ -162,6 +162,16 @@ def _entry(raw: Any, path: Path, playbooks_dir: Path, problems: _Problems) -> Re
     if not isinstance(timeout, int) or isinstance(timeout, bool) or timeout < 1:
         problems.add(raw, "timeout", "expected a positive number of seconds", label)
         timeout = 600
+    notify = raw.get("notify")
+    if notify is not None and (not isinstance(notify, list) or
+                               not all(isinstance(n, str) for n in notify)):
+        problems.add(raw, "notify", "expected a list of channel names ([] for none)", label)
+        notify = None
+    approval_ttl = raw.get("approval_ttl")
+    if approval_ttl is not None and (not isinstance(approval_ttl, int) or
+                                     isinstance(approval_ttl, bool) or approval_ttl < 1):
+        problems.add(raw, "approval_ttl", "expected a positive number of seconds", label)
+        approval_ttl = None
     description = raw.get("description", "")
     if not isinstance(description, str):
         problems.add(raw, "description", "expected a string", label)
@@ -172,6 +182,8 @@ def _entry(raw: Any, path: Path, playbooks_dir: Path, problems: _Problems) -> Re
         name=name, matchers=matchers, playbook=playbook, playbook_path=playbook_path,
         stage=stage, target=target, vars=frozen_map(variables), static_vars=frozen_map(static),
         timeout_s=timeout, description=description, source_file=str(path), source_line=raw.line,
+        stage_line=raw.key_lines.get("stage", 0),
+        notify=None if notify is None else tuple(notify), approval_ttl_s=approval_ttl,
     )
 
 

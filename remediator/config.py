@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +24,36 @@ _PATH_KEYS: Mapping[str, str] = {
     "store": ".remediator/audit.db",
     "runs": ".remediator/runs",
 }
-_INT_KEYS: Mapping[str, int] = {"keep_runs": 200, "timeout": 600}
-_KNOWN = frozenset({*_PATH_KEYS, *_INT_KEYS, "max_stage"})
+_INT_KEYS: Mapping[str, int] = {
+    "keep_runs": 200,
+    "timeout": 600,
+    "approval_ttl": 4 * 3600,  # seconds a human-initiated request stays approvable
+    "refire_window": 900,  # seconds after a fix in which the same alert still firing escalates
+}
+_KNOWN = frozenset({*_PATH_KEYS, *_INT_KEYS, "max_stage", "notifications"})
+_CHANNEL_TYPES = frozenset({"pagerduty", "slack", "webhook", "log"})
+_NOTIFY_KEYS = frozenset({"channels", "default", "timeout", "retries", "backoff", "record_url"})
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelConfig:
+    """One notification channel: its type and settings (secrets named by *_env keys)."""
+
+    name: str
+    type: str
+    settings: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class NotifyConfig:
+    """Notification channels, the default set, and delivery limits."""
+
+    channels: Mapping[str, ChannelConfig] = field(default_factory=dict)
+    default: tuple[str, ...] = ()
+    timeout_s: float = 5.0
+    retries: int = 3
+    backoff_s: float = 0.5
+    record_url: str | None = None  # e.g. "https://ops.example/remediator/{id}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +70,9 @@ class Config:
     timeout: int = 600
     max_stage: Stage | None = None
     source: Path | None = None  # the config file, when there was one
+    approval_ttl: int = 4 * 3600
+    refire_window: int = 900
+    notifications: NotifyConfig = NotifyConfig()
 
     def with_max_stage(self, stage: Stage | None) -> Config:
         """A copy whose ceiling is ``stage`` when given (``--max-stage`` beats the file)."""
@@ -92,9 +123,50 @@ def from_mapping(data: Mapping[str, Any], base_dir: Path, source: Path | None = 
         runs=paths["runs"],
         keep_runs=ints["keep_runs"],
         timeout=ints["timeout"],
+        approval_ttl=ints["approval_ttl"],
+        refire_window=ints["refire_window"],
+        notifications=_notifications(data.get("notifications"), where),
         max_stage=parse_stage(max_stage, where("max_stage")) if max_stage is not None else None,
         source=source,
     )
+
+
+def _notifications(node: Any, where: Callable[[str], str]) -> NotifyConfig:
+    """The ``notifications`` section: channels by name, the default list, delivery limits."""
+    if node is None:
+        return NotifyConfig()
+    here = where("notifications")
+    if not isinstance(node, Mapping):
+        raise ConfigError("expected a mapping with 'channels' and 'default'", where=here)
+    for key in node:
+        if key not in _NOTIFY_KEYS:
+            raise ConfigError(f"unknown key '{key}'; known keys are "
+                              f"{', '.join(sorted(_NOTIFY_KEYS))}", where=here)
+    channels: dict[str, ChannelConfig] = {}
+    for name, spec in (node.get("channels") or {}).items():
+        if not isinstance(spec, Mapping) or spec.get("type") not in _CHANNEL_TYPES:
+            raise ConfigError(f"channel '{name}': expected a mapping whose 'type' is one of "
+                              f"{', '.join(sorted(_CHANNEL_TYPES))}", where=here)
+        settings = {k: v for k, v in spec.items() if k != "type"}
+        channels[str(name)] = ChannelConfig(str(name), str(spec["type"]), settings)
+    default = node.get("default", list(channels))
+    if isinstance(default, str):
+        default = [default]
+    if not isinstance(default, list) or any(d not in channels for d in default):
+        raise ConfigError(f"'default' must list channel names from: {', '.join(channels)}",
+                          where=here)
+    limits: dict[str, float] = {}
+    for key, fallback in (("timeout", 5.0), ("retries", 3), ("backoff", 0.5)):
+        value = node.get(key, fallback)
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+            raise ConfigError(f"'{key}' must be a non-negative number", where=here)
+        limits[key] = float(value)
+    record_url = node.get("record_url")
+    if record_url is not None and (not isinstance(record_url, str) or "{id}" not in record_url):
+        raise ConfigError("'record_url' must be a string containing {id}", where=here)
+    return NotifyConfig(channels=channels, default=tuple(default), timeout_s=limits["timeout"],
+                        retries=int(limits["retries"]), backoff_s=limits["backoff"],
+                        record_url=record_url)
 
 
 def load(path: Path | None = None, *, env: Mapping[str, str] | None = None,

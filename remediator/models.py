@@ -168,6 +168,9 @@ class Remediation:
     description: str = ""
     source_file: str = ""
     source_line: int = 0
+    stage_line: int = 0  # line of the ``stage`` key, 0 when the entry has none
+    notify: tuple[str, ...] | None = None  # channel names; None means the config's default
+    approval_ttl_s: int | None = None  # None means the config's approval_ttl
 
     def matches(self, alert: Alert) -> bool:
         """True when every matcher holds for the alert's labels (``alertname`` included)."""
@@ -255,3 +258,32 @@ class RunResult:
     outcome: Outcome
     artifacts: str | None = None
     error: str | None = None
+
+
+class RequestState(enum.StrEnum):
+    """Where a human-initiated request stands."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    DENIED = "denied"
+    EXPIRED = "expired"
+    RESOLVED = "resolved"  # the alert resolved before anyone approved
+
+
+@dataclass(frozen=True, slots=True)
+class PendingRequest:
+    """A check-mode preview waiting for a person to approve the live run."""
+
+    id: str  # the id of the pending audit record
+    entry: str
+    hosts: tuple[str, ...]
+    fingerprint: str | None
+    alert: Mapping[str, Any] | None
+    variables: Mapping[str, str]
+    preview: Mapping[str, Any]  # per host: the tasks that would change
+    created_at: str
+    expires_at: str
+    state: RequestState = RequestState.PENDING
+    decided_by: str | None = None
+    decided_at: str | None = None
+    result_record: str | None = None

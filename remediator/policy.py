@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
 from .catalog import resolve_var
 from .inventory import Inventory
@@ -106,6 +108,41 @@ def decide(alert: Alert, remediation: Remediation | None, ctx: PolicyContext) ->
                      "have uncommitted changes; ran in check mode instead (commit them, or pass "
                      "--allow-uncommitted)", Mode.CHECK, hosts, variables)
     return final(Action.RUN, f"stage {stage}: live run", Mode.LIVE, hosts, variables)
+
+
+def refire(alert: Alert, decision: Decision, last_fix: Mapping[str, Any] | None, now: datetime,
+           window_s: int) -> Decision | None:
+    """An escalation when the alert is still firing after a recent successful fix, else None.
+
+    The same incident (it started before the fix finished) arriving again within ``window_s``
+    of that fix means the fix did not hold: a person must look, the fix is not run again.
+    """
+    if last_fix is None or not alert.firing or decision.mode is Mode.NONE:
+        return None
+    if (last_fix.get("alert") or {}).get("fingerprint") != alert.fingerprint:
+        return None  # the fix was for another alert on this host
+    fixed_at = parse_time(last_fix.get("finished_at"))
+    if fixed_at is None or (now - fixed_at).total_seconds() > window_s:
+        return None
+    started = parse_time(alert.starts_at)
+    if started is not None and started > fixed_at:
+        return None  # a new incident, not the old one still firing
+    ago = int((now - fixed_at).total_seconds())
+    return Decision(Action.ESCALATE, f"still firing {ago}s after the fix {last_fix['id']}: the "
+                    "fix did not hold, a person must look", Mode.NONE, decision.stage,
+                    decision.configured_stage, decision.hosts, capped_by=decision.capped_by,
+                    notes=decision.notes)
+
+
+def parse_time(value: object) -> datetime | None:
+    """An aware datetime from an ISO 8601 string (``Z`` accepted), or None."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def decide_manual(remediation: Remediation, hosts: tuple[str, ...], mode: Mode, user: str,

@@ -86,6 +86,11 @@ class Project:
     def runs(self) -> Path:
         return self.root / "state" / "runs"
 
+    def configure(self, extra: Mapping[str, Any]) -> None:
+        """Add settings (e.g. notifications) to the project's config file."""
+        text = self.config.read_text(encoding="utf-8") + yaml.safe_dump(dict(extra))
+        self.config.write_text(text, encoding="utf-8")
+
     def write_catalog(self, *entries: Mapping[str, Any]) -> None:
         """Replace the catalog with ``entries``."""
         text = yaml.safe_dump({"version": 1, "remediations": list(entries)}, sort_keys=False)
@@ -146,3 +151,11 @@ def project(tmp_path: Path) -> Iterator[Project]:
     project = Project(root=root, sandbox=sandbox)
     project.write_catalog(disk_entry())
     yield project
+
+
+@pytest.fixture
+def sink() -> Iterator[Any]:
+    """A real HTTP receiver on loopback recording every request."""
+    from .httpsink import serve
+
+    yield from serve()

@@ -77,9 +77,9 @@ def main() -> None:
 
 
 def _register() -> None:
-    from . import audit_cmds, catalog_cmds, run_cmds
+    from . import approval_cmds, audit_cmds, catalog_cmds, run_cmds, stages_cmds
 
-    for module in (run_cmds, catalog_cmds, audit_cmds):
+    for module in (run_cmds, approval_cmds, catalog_cmds, audit_cmds, stages_cmds):
         module.register(cli)
 
 

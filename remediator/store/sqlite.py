@@ -5,33 +5,63 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from ..audit import GENESIS_HASH, seal, verify_chain
 from ..errors import NotFoundError, StoreError
+from ..models import PendingRequest, RequestState
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS records (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    id TEXT NOT NULL UNIQUE,
-    created_at TEXT NOT NULL,
-    alert_name TEXT,
-    fingerprint TEXT,
-    remediation TEXT,
-    action TEXT NOT NULL,
-    outcome TEXT NOT NULL,
-    body TEXT NOT NULL,
-    prev_hash TEXT NOT NULL,
-    hash TEXT NOT NULL UNIQUE
-);
-CREATE INDEX IF NOT EXISTS records_created ON records (created_at);
-CREATE INDEX IF NOT EXISTS records_fingerprint ON records (fingerprint);
-CREATE TRIGGER IF NOT EXISTS records_no_update BEFORE UPDATE ON records
-BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END;
-CREATE TRIGGER IF NOT EXISTS records_no_delete BEFORE DELETE ON records
-BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END;
-"""
+# Each migration runs once, in order; PRAGMA user_version counts the ones applied.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE IF NOT EXISTS records (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        created_at TEXT NOT NULL,
+        alert_name TEXT,
+        fingerprint TEXT,
+        remediation TEXT,
+        action TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        mode TEXT NOT NULL,
+        stage TEXT,
+        body TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL UNIQUE
+    );
+    CREATE INDEX IF NOT EXISTS records_created ON records (created_at);
+    CREATE INDEX IF NOT EXISTS records_fingerprint ON records (fingerprint);
+    CREATE INDEX IF NOT EXISTS records_remediation ON records (remediation, seq);
+    CREATE TABLE IF NOT EXISTS record_hosts (
+        seq INTEGER NOT NULL REFERENCES records (seq),
+        host TEXT NOT NULL,
+        PRIMARY KEY (host, seq)
+    );
+    CREATE TRIGGER IF NOT EXISTS records_no_update BEFORE UPDATE ON records
+    BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END;
+    CREATE TRIGGER IF NOT EXISTS records_no_delete BEFORE DELETE ON records
+    BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END;
+    CREATE TABLE IF NOT EXISTS requests (
+        id TEXT PRIMARY KEY,
+        entry TEXT NOT NULL,
+        hosts TEXT NOT NULL,
+        fingerprint TEXT,
+        alert TEXT,
+        variables TEXT NOT NULL,
+        preview TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        state TEXT NOT NULL,
+        decided_by TEXT,
+        decided_at TEXT,
+        result_record TEXT
+    );
+    CREATE INDEX IF NOT EXISTS requests_state ON requests (state, created_at);
+    CREATE INDEX IF NOT EXISTS requests_fingerprint ON requests (fingerprint);
+    """,
+)
 
 
 class SqliteStore:
@@ -41,68 +71,169 @@ class SqliteStore:
         self.path = path
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(str(path), timeout=30, isolation_level=None)
+            self._db = sqlite3.connect(str(path), timeout=30, isolation_level=None,
+                                       check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(SCHEMA)
+            self._migrate()
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"cannot open the audit store: {exc}", where=str(path)) from None
 
-    def append(self, record: Mapping[str, Any]) -> dict[str, Any]:
-        """Seal onto the chain inside one IMMEDIATE transaction, so writers never fork it."""
+    def _migrate(self) -> None:
+        """Apply the migrations this file has not seen yet, each in its own transaction."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            for number, script in enumerate(MIGRATIONS[version:], version + 1):
+                for statement in _statements(script):
+                    self._db.execute(statement)
+                self._db.execute(f"PRAGMA user_version = {number}")
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+
+    @contextmanager
+    def _write(self, what: str) -> Iterator[sqlite3.Connection]:
+        """One IMMEDIATE transaction: writers queue here, so the chain never forks."""
         try:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                row = self._db.execute(
-                    "SELECT hash FROM records ORDER BY seq DESC LIMIT 1").fetchone()
-                sealed = seal(record, row[0] if row else GENESIS_HASH)
-                alert = sealed.get("alert") or {}
-                self._db.execute(
-                    "INSERT INTO records (id, created_at, alert_name, fingerprint, remediation,"
-                    " action, outcome, body, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                    (sealed["id"], sealed["created_at"], alert.get("name"),
-                     alert.get("fingerprint"), (sealed.get("remediation") or {}).get("name"),
-                     sealed["decision"]["action"], sealed["outcome"],
-                     json.dumps(sealed, sort_keys=True, ensure_ascii=False),
-                     sealed["prev_hash"], sealed["hash"]),
-                )
+                yield self._db
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
         except sqlite3.Error as exc:
-            raise StoreError(f"cannot write audit record {record.get('id')}: {exc}",
-                             where=str(self.path)) from None
+            raise StoreError(f"cannot write {what}: {exc}", where=str(self.path)) from None
+
+    def append(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        """Seal onto the chain and store, with its host index, in one transaction."""
+        with self._write(f"audit record {record.get('id')}") as db:
+            row = db.execute("SELECT hash FROM records ORDER BY seq DESC LIMIT 1").fetchone()
+            sealed = seal(record, row[0] if row else GENESIS_HASH)
+            self._insert(db, sealed)
         return sealed
+
+    def _insert(self, db: sqlite3.Connection, sealed: Mapping[str, Any]) -> None:
+        alert = sealed.get("alert") or {}
+        cursor = db.execute(
+            "INSERT INTO records (id, created_at, alert_name, fingerprint, remediation, action,"
+            " outcome, mode, stage, body, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            (sealed["id"], sealed["created_at"], alert.get("name"), alert.get("fingerprint"),
+             (sealed.get("remediation") or {}).get("name"), sealed["decision"]["action"],
+             sealed["outcome"], sealed["mode"], sealed.get("stage"),
+             json.dumps(sealed, sort_keys=True, ensure_ascii=False), sealed["prev_hash"],
+             sealed["hash"]),
+        )
+        hosts = set(alert.get("hosts") or ()) | set(sealed.get("hosts") or ())
+        db.executemany("INSERT INTO record_hosts (seq, host) VALUES (?, ?)",
+                       [(cursor.lastrowid, h) for h in sorted(hosts)])
 
     def get(self, record_id: str) -> dict[str, Any]:
         """The record with ``record_id`` or a unique prefix of it."""
-        rows = self._query("SELECT body FROM records WHERE id = ?", (record_id,))
-        if not rows:
-            escaped = record_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            rows = self._query("SELECT body FROM records WHERE id LIKE ? ESCAPE '\\' LIMIT 2",
-                               (escaped + "%",))
-        if len(rows) != 1:
-            what = "no record" if not rows else "more than one record"
-            raise NotFoundError(f"{what} with id {record_id!r}", where=str(self.path))
+        rows = self._by_id("records", "body", record_id)
         return dict(json.loads(rows[0][0]))
 
-    def records(self, since: str | None = None) -> Iterator[dict[str, Any]]:
-        """Records in chain order, streamed from the database."""
-        sql = "SELECT body FROM records ORDER BY seq"
-        args: tuple[str, ...] = ()
+    def _by_id(self, table: str, columns: str, key: str) -> list[Any]:
+        rows = self._query(f"SELECT {columns} FROM {table} WHERE id = ?", (key,))  # noqa: S608
+        if not rows:
+            escaped = key.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            rows = self._query(f"SELECT {columns} FROM {table} WHERE id LIKE ? ESCAPE '\\' "  # noqa: S608
+                               "LIMIT 2", (escaped + "%",))
+        if len(rows) != 1:
+            what = "no" if not rows else "more than one"
+            kind = "record" if table == "records" else "request"
+            raise NotFoundError(f"{what} {kind} with id {key!r}", where=str(self.path))
+        return rows
+
+    def records(self, since: str | None = None, *, entry: str | None = None,
+                host: str | None = None) -> Iterator[dict[str, Any]]:
+        """Records in chain order, streamed; optionally only since a time, for an entry/host."""
+        sql = "SELECT body FROM records r"
+        where: list[str] = []
+        args: list[str] = []
+        if host is not None:
+            sql += " JOIN record_hosts h ON h.seq = r.seq"
+            where.append("h.host = ?")
+            args.append(host)
         if since:
-            sql = "SELECT body FROM records WHERE created_at >= ? ORDER BY seq"
-            args = (since,)
+            where.append("r.created_at >= ?")
+            args.append(since)
+        if entry is not None:
+            where.append("r.remediation = ?")
+            args.append(entry)
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY r.seq"
         try:
             for (body,) in self._db.execute(sql, args):
                 yield json.loads(body)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot read the audit store: {exc}", where=str(self.path)) from None
 
+    def last_live_fix(self, entry: str, host: str) -> dict[str, Any] | None:
+        """The newest live run of ``entry`` on ``host`` that succeeded, or None."""
+        rows = self._query(
+            "SELECT r.body FROM records r JOIN record_hosts h ON h.seq = r.seq WHERE h.host = ?"
+            " AND r.remediation = ? AND r.mode = 'live' AND r.outcome = 'succeeded'"
+            " ORDER BY r.seq DESC LIMIT 1", (host, entry))
+        return dict(json.loads(rows[0][0])) if rows else None
+
     def verify(self) -> tuple[int, str]:
         """Re-walk the whole chain from the stored bodies."""
         return verify_chain(self.records())
+
+    # -- pending requests (mutable state beside the append-only records) --
+
+    def add_request(self, request: PendingRequest) -> None:
+        """Store a new pending request."""
+        with self._write(f"request {request.id}") as db:
+            db.execute(
+                "INSERT INTO requests (id, entry, hosts, fingerprint, alert, variables, preview,"
+                " created_at, expires_at, state) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (request.id, request.entry, json.dumps(list(request.hosts)), request.fingerprint,
+                 json.dumps(dict(request.alert)) if request.alert is not None else None,
+                 json.dumps(dict(request.variables)), json.dumps(dict(request.preview)),
+                 request.created_at, request.expires_at, str(request.state)))
+
+    def get_request(self, request_id: str) -> PendingRequest:
+        """The request with ``request_id`` or a unique prefix of it."""
+        return _request(self._by_id("requests", _REQUEST_COLUMNS, request_id)[0])
+
+    def requests(self, states: tuple[RequestState, ...] = (RequestState.PENDING,)
+                 ) -> list[PendingRequest]:
+        """Requests in the given states, oldest first."""
+        marks = ",".join("?" for _ in states)
+        rows = self._query(f"SELECT {_REQUEST_COLUMNS} FROM requests WHERE state IN ({marks})"  # noqa: S608
+                           " ORDER BY created_at, id", tuple(str(s) for s in states))
+        return [_request(row) for row in rows]
+
+    def transition_request(self, request_id: str, to: RequestState, *, by: str | None, at: str,
+                           result_record: str | None = None) -> bool:
+        """Move a pending request to ``to``; False when it was no longer pending (a lost race)."""
+        with self._write(f"request {request_id}") as db:
+            cursor = db.execute(
+                "UPDATE requests SET state = ?, decided_by = ?, decided_at = ?,"
+                " result_record = COALESCE(?, result_record) WHERE id = ? AND state = 'pending'",
+                (str(to), by, at, result_record, request_id))
+            return cursor.rowcount == 1
+
+    def set_request_result(self, request_id: str, record_id: str) -> None:
+        """Link a decided request to the record of what followed."""
+        with self._write(f"request {request_id}") as db:
+            db.execute("UPDATE requests SET result_record = ? WHERE id = ?",
+                       (record_id, request_id))
+
+    def resolve_requests(self, fingerprint: str, at: str) -> list[str]:
+        """Mark pending requests for an alert that resolved; returns their ids."""
+        with self._write(f"requests for {fingerprint}") as db:
+            ids = [r[0] for r in db.execute(
+                "SELECT id FROM requests WHERE fingerprint = ? AND state = 'pending'",
+                (fingerprint,))]
+            db.execute("UPDATE requests SET state = 'resolved', decided_at = ? WHERE"
+                       " fingerprint = ? AND state = 'pending'", (at, fingerprint))
+        return ids
 
     def close(self) -> None:
         """Close the connection."""
@@ -113,3 +244,30 @@ class SqliteStore:
             return self._db.execute(sql, args).fetchall()
         except sqlite3.Error as exc:
             raise StoreError(f"cannot read the audit store: {exc}", where=str(self.path)) from None
+
+
+_REQUEST_COLUMNS = ("id, entry, hosts, fingerprint, alert, variables, preview, created_at,"
+                    " expires_at, state, decided_by, decided_at, result_record")
+
+
+def _request(row: tuple[Any, ...]) -> PendingRequest:
+    (rid, entry, hosts, fingerprint, alert, variables, preview, created, expires, state,
+     decided_by, decided_at, result) = row
+    return PendingRequest(
+        id=rid, entry=entry, hosts=tuple(json.loads(hosts)), fingerprint=fingerprint,
+        alert=json.loads(alert) if alert else None, variables=json.loads(variables),
+        preview=json.loads(preview), created_at=created, expires_at=expires,
+        state=RequestState(state), decided_by=decided_by, decided_at=decided_at,
+        result_record=result)
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration into statements, keeping trigger bodies whole."""
+    statements, current = [], []
+    for line in script.strip().splitlines():
+        current.append(line)
+        joined = "\n".join(current).strip()
+        if joined.endswith(";") and sqlite3.complete_statement(joined):
+            statements.append(joined)
+            current = []
+    return statements

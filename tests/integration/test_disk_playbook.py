@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 import time
@@ -185,7 +187,7 @@ def test_check_mode_changes_nothing_and_diff_names_the_stale_files(host: Host) -
         if r["changed"] and r["diff"]["after"]["state"] == "absent"
     }
     assert diffed == {str((host.root / rel).resolve()) for rel in stale}
-    assert "would free 4194304 bytes in 7 stale files" in task(out, "Report what was freed")["msg"]
+    assert "would free 4194304 bytes in 8 stale files" in task(out, "Report what was freed")["msg"]
 
 
 @pytest.mark.integration
@@ -205,7 +207,7 @@ def test_live_run_removes_exactly_the_stale_files(host: Host) -> None:
     )
     assert all(after[rel] == before[rel] for rel in kept)
     assert out["stats"][HOST]["changed"] == 1
-    assert "freed 4194304 bytes in 7 stale files" in task(out, "Report what was freed")["msg"]
+    assert "freed 4194304 bytes in 8 stale files" in task(out, "Report what was freed")["msg"]
 
 
 @pytest.mark.integration
@@ -230,6 +232,17 @@ def test_usage_below_threshold_does_nothing(host: Host) -> None:
     assert out["stats"][HOST]["changed"] == 0
     assert "is not above threshold 80%: nothing to do" in messages(out)
     assert task(out, "Remove the stale files") == {}
+
+
+@pytest.mark.integration
+def test_real_filesystem_usage_comes_from_df(host: Host) -> None:
+    """Without disk_capacity_bytes the usage is the real filesystem's, as df reports it."""
+    rc, out = host.run(disk_capacity_bytes=0, disk_threshold_pct=100)
+    assert rc == 0, messages(out)
+    found = re.search(r"usage ([0-9.]+)% is not above threshold 100%: nothing to do", messages(out))
+    assert found, messages(out)
+    du = shutil.disk_usage(host.root)
+    assert abs(float(found[1]) - 100 * du.used / (du.used + du.free)) < 1.0
 
 
 @pytest.mark.integration

@@ -44,7 +44,8 @@ def test_variables_do_not_leak_between_runs(project: Project, tmp_path: Path) ->
     })
     first = {"labels": {"alertname": "Echo", "instance": "demo-web-01", "note": "one"},
              "annotations": {"detail": "secret-from-run-one"}}
-    second = {"labels": {"alertname": "Echo", "instance": "demo-web-01", "note": "two"}}
+    second = {"labels": {"alertname": "Echo", "instance": "demo-web-01", "note": "two"},
+              "fingerprint": "another-alert"}
     project.handle(alertmanager_payload([first]))
     assert (out / "detail.txt").read_text() == "secret-from-run-one"
     (record,) = project.handle(alertmanager_payload([second]))

@@ -162,7 +162,8 @@ def test_unknown_key_names_file_line_and_key(tmp_path: Path) -> None:
     path = write(tmp_path / "r.yml", "catalog: remediations.yml\n# a comment\ncatalogue: x.yml\n")
     error = failure(path, tmp_path)
     assert error.where == f"{path}:3: key 'catalogue'"
-    assert error.message.startswith("unknown key; known keys are catalog, inventory,")
+    assert error.message.startswith("unknown key; known keys are ")
+    assert "catalog, inventory," in error.message
     assert error.exit_code == 2
 
 

@@ -1,0 +1,105 @@
+"""``pending``, ``approve`` and ``deny``: people in the loop for human-initiated entries."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from ..engine import open_engine
+from .output import emit_json, progress_printer, record_text, table
+
+
+@click.command()
+@click.option("--all", "include_closed", is_flag=True,
+              help="Also show approved, denied, expired and resolved requests.")
+@click.option("--json", "as_json", is_flag=True, help="JSON array of requests on stdout.")
+@click.pass_obj
+def pending(app: Any, include_closed: bool, as_json: bool) -> None:
+    """List requests waiting for a person to approve a live run.
+
+    Each request carries the check-mode preview: which hosts, which tasks would change.
+
+    \b
+    Example:
+      remediator pending
+      remediator pending --all --json
+    """
+    engine = open_engine(app.config)
+    requests = engine.pending(include_closed)
+    rows: list[dict[str, Any]] = [{
+        "id": r.id, "entry": r.entry, "hosts": list(r.hosts),
+        "alert": (r.alert or {}).get("name"), "state": str(r.state),
+        "created_at": r.created_at, "expires_at": r.expires_at,
+        "decided_by": r.decided_by, "decided_at": r.decided_at,
+        "result_record": r.result_record,
+        "would_change": {h: [t["name"] for t in tasks] for h, tasks in r.preview.items()},
+    } for r in requests]
+    if as_json:
+        emit_json(rows)
+        return
+    if not rows:
+        click.echo("no pending requests", err=True)
+        return
+    for row in rows:
+        row["hosts"] = ",".join(row["hosts"])
+        row["would_change"] = "; ".join(f"{h}: {len(t)} task(s)"
+                                        for h, t in row["would_change"].items()) or "nothing"
+    click.echo(table(rows, ["id", "entry", "alert", "hosts", "state", "expires_at",
+                            "would_change"]))
+
+
+@click.command()
+@click.argument("request_id")
+@click.option("--by", "user", help="Who approves (default: $REMEDIATOR_USER or login name).")
+@click.option("--allow-uncommitted", is_flag=True,
+              help="Allow the live run from uncommitted catalog or playbook changes.")
+@click.option("--json", "as_json", is_flag=True, help="The run's audit record as JSON on stdout.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
+@click.pass_obj
+def approve(app: Any, request_id: str, user: str | None, allow_uncommitted: bool,
+            as_json: bool, quiet: bool) -> None:
+    """Approve a pending request: start its live run now.
+
+    Approving twice runs once (the second call shows the first run). An expired request, or
+    one whose alert has since resolved, is refused with exit 4.
+
+    \b
+    Example:
+      remediator approve 19b4c2a1f3e --by alice
+    """
+    engine = open_engine(app.config, progress=progress_printer(quiet))
+    record, ran = engine.approve(request_id, by=user, allow_uncommitted=allow_uncommitted)
+    if not ran:
+        click.echo(f"remediator: request already approved; its run is record {record['id']}",
+                   err=True)
+    if as_json:
+        emit_json(record)
+    else:
+        click.echo(record_text(record))
+
+
+@click.command()
+@click.argument("request_id")
+@click.option("--by", "user", help="Who denies (default: $REMEDIATOR_USER or login name).")
+@click.option("--reason", default="", help="Why, for the record.")
+@click.option("--json", "as_json", is_flag=True, help="The audit record as JSON on stdout.")
+@click.pass_obj
+def deny(app: Any, request_id: str, user: str | None, reason: str, as_json: bool) -> None:
+    """Deny a pending request: nothing runs, and the denial is recorded.
+
+    \b
+    Example:
+      remediator deny 19b4c2a1f3e --by alice --reason "fixing by hand"
+    """
+    record = open_engine(app.config).deny(request_id, by=user, reason=reason)
+    if as_json:
+        emit_json(record)
+    else:
+        click.echo(record_text(record))
+
+
+def register(group: click.Group) -> None:
+    """Add these commands to the top-level group."""
+    for command in (pending, approve, deny):
+        group.add_command(command)

@@ -1,0 +1,126 @@
+"""Who is told what, by stage: a pure function from an audit record to a Message (or None).
+
+observe          always: what the automation would have changed (the diff)
+human-initiated  always: the preview and the command that approves it
+oversight        always: the outcome, changed hosts and tasks
+fallback         only on trouble: failure, unreachable, escalation (guardrail, unknown target,
+                 still firing after the fix)
+approvals        the live run's result resolves (or re-triggers) the approval page
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from . import Message
+
+MAX_DIFF_LINES = 30
+
+
+def dedup_key(record: Mapping[str, Any], request_id: str | None = None) -> str:
+    """Stable per alert and entry, so a page is triggered, acknowledged and resolved as one."""
+    entry = (record.get("remediation") or {}).get("name") or "none"
+    alert = record.get("alert") or {}
+    anchor = alert.get("fingerprint") or request_id or record["id"]
+    return f"remediator/{entry}/{anchor}"
+
+
+def _trouble(record: Mapping[str, Any]) -> bool:
+    return record["decision"]["action"] == "escalate" or record["outcome"] in (
+        "failed", "unreachable")
+
+
+def _kind(record: Mapping[str, Any]) -> tuple[str, str, str] | None:
+    """(kind, event_action, severity) for this record, or None when nobody is told."""
+    action, stage = record["decision"]["action"], record.get("stage")
+    request = record.get("request") or {}
+    if record.get("remediation") is None:
+        return None
+    if action == "skip":
+        if request.get("state") == "denied":
+            return "denied", "resolve", "info"
+        if "resolved" in record["decision"]["reason"]:
+            return "resolved", "resolve", "info"
+        return None
+    if _trouble(record):
+        return "failure", "trigger", "error"
+    if action == "pending":
+        return "approval-needed", "trigger", "warning"
+    if request:  # an approved live run that went well closes the approval page
+        return "result", "resolve", "info"
+    if record.get("alert") is None:  # a person ran it by hand and saw the result
+        return None
+    if stage == "observe":
+        return "would-change", "trigger", "info"
+    if stage == "oversight":
+        return "result", "trigger", "info"
+    return None  # fallback: silence when all is well
+
+
+def _diff_lines(record: Mapping[str, Any]) -> list[str]:
+    lines = []
+    for host, result in (record.get("hosts") or {}).items():
+        for task in result.get("tasks") or ():
+            if task["status"] not in ("changed", "failed", "unreachable"):
+                continue
+            lines.append(f"{host}: {task['status']}: {task['name']}"
+                         + (f" ({task['msg']})" if task.get("msg") and task["status"] != "changed"
+                            else ""))
+            for diff in task.get("diff") or ():
+                lines.append(f"    {_diff_text(diff)}")
+    if len(lines) > MAX_DIFF_LINES:
+        lines = [*lines[:MAX_DIFF_LINES], f"... {len(lines) - MAX_DIFF_LINES} more lines"]
+    return lines
+
+
+def _diff_text(diff: Mapping[str, Any]) -> str:
+    before, after = diff.get("before"), diff.get("after")
+    if isinstance(before, Mapping) and isinstance(after, Mapping):
+        path = after.get("path") or before.get("path") or ""
+        return f"{path}: {before.get('state')} -> {after.get('state')}"
+    header = diff.get("after_header") or diff.get("before_header") or "content"
+    return f"{header}: changed"
+
+
+_HEADLINE = {
+    "would-change": "would fix (check mode, nothing changed)",
+    "approval-needed": "needs approval",
+    "result": "ran",
+    "failure": "needs a person",
+    "resolved": "alert resolved",
+    "denied": "request denied",
+}
+
+
+def plan(record: Mapping[str, Any], *, record_url: str | None = None) -> Message | None:
+    """The message this record calls for under its stage, or None."""
+    kind = _kind(record)
+    if kind is None:
+        return None
+    name, action, severity = kind
+    alert = record.get("alert") or {}
+    entry = (record.get("remediation") or {}).get("name", "")
+    hosts = list(alert.get("hosts") or record.get("hosts") or [])
+    request = record.get("request") or {}
+    title = f"[remediator] {entry} {_HEADLINE[name]}: {alert.get('name') or 'manual run'}" + (
+        f" on {', '.join(hosts)}" if hosts else "")
+    lines = [f"decision: {record['decision']['action']}: {record['decision']['reason']}",
+             f"outcome: {record['outcome']}"]
+    lines += [f"note: {note}" for note in record["decision"].get("notes") or ()]
+    lines += _diff_lines(record)
+    if name == "approval-needed":
+        lines.append(f"approve: remediator approve {record['id']} --by NAME")
+        lines.append(f"deny:    remediator deny {record['id']} --by NAME")
+    fields = {"entry": entry, "alert": str(alert.get("name") or ""),
+              "stage": str(record.get("stage") or ""), "mode": record["mode"],
+              "outcome": record["outcome"], "hosts": ", ".join(hosts),
+              "initiated_by": str(record.get("initiated_by") or "")}
+    return Message(
+        kind=name, event_action=action, severity=severity, title=title, lines=tuple(lines),
+        fields=fields, dedup_key=dedup_key(record, request.get("id")),
+        source=hosts[0] if hosts else "remediator",
+        command=f"remediator audit show {record['id']}",
+        link=record_url.format(id=record["id"]) if record_url else None,
+        record={k: v for k, v in record.items() if k not in ("notifications", "hash")},
+    )

@@ -1,0 +1,63 @@
+"""Slack incoming webhook: a readable message in blocks, with a plain-text fallback."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..config import ChannelConfig
+from . import Message, setting
+from .http import post
+
+_EMOJI = {"info": ":large_blue_circle:", "warning": ":large_yellow_circle:",
+          "error": ":red_circle:", "critical": ":red_circle:"}
+MAX_LINES = 20
+
+
+def _escape(text: str) -> str:
+    """Slack mrkdwn control characters escaped, so alert text cannot ping or link."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def blocks(message: Message) -> dict[str, Any]:
+    """The webhook body: header, details, key fields, and how to see the full record."""
+    lines = [_escape(line) for line in message.lines[:MAX_LINES]]
+    if len(message.lines) > MAX_LINES:
+        lines.append(f"... {len(message.lines) - MAX_LINES} more")
+    context = f"`{message.command}`" + (f"  <{message.link}|audit record>" if message.link
+                                        else "")
+    return {
+        "text": f"{_EMOJI.get(message.severity, '')} {_escape(message.title)}",
+        "blocks": [
+            {"type": "header", "text": {"type": "plain_text", "text": message.title[:150]}},
+            {"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines) or "-"}},
+            {"type": "section", "fields": [
+                {"type": "mrkdwn", "text": f"*{k}*\n{_escape(v)}"}
+                for k, v in list(message.fields.items())[:10]]},
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": context}]},
+        ],
+    }
+
+
+@dataclass
+class SlackNotifier:
+    """Posts to a Slack incoming webhook URL (a secret: give it as ``webhook_url_env``)."""
+
+    name: str
+    webhook_url: str
+    type: str = "slack"
+
+    def wants(self, message: Message) -> bool:
+        """Everything but bare resolves, which only matter to paging systems."""
+        return message.kind != "resolved"
+
+    def send(self, message: Message, timeout_s: float) -> None:
+        """POST the blocks."""
+        post(self.webhook_url, json.dumps(blocks(message)).encode(), {}, timeout_s)
+
+
+def from_config(channel: ChannelConfig, env: Mapping[str, str]) -> SlackNotifier:
+    """A Slack channel: ``webhook_url`` or ``webhook_url_env``."""
+    return SlackNotifier(channel.name, setting(channel, "webhook_url", env) or "")

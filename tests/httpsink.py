@@ -1,0 +1,71 @@
+"""A real HTTP server on loopback that records what it is sent and answers as scripted."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class Received:
+    """One request the sink got."""
+
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class Sink:
+    """Answers each POST with the next scripted status (then 200), after an optional delay."""
+
+    statuses: list[int] = field(default_factory=list)
+    delay_s: float = 0.0
+    received: list[Received] = field(default_factory=list)
+    url: str = ""
+
+    def script(self, *statuses: int, delay_s: float = 0.0) -> None:
+        self.statuses = list(statuses)
+        self.delay_s = delay_s
+
+    def bodies(self, path: str | None = None) -> list[Any]:
+        return [r.json() for r in self.received if path is None or r.path == path]
+
+
+def serve() -> Iterator[Sink]:
+    """Start a sink on 127.0.0.1 and an ephemeral port; yields it, stops it afterwards."""
+    sink = Sink()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            sink.received.append(Received(self.path, dict(self.headers.items()), body))
+            if sink.delay_s:
+                time.sleep(sink.delay_s)
+            status = sink.statuses.pop(0) if sink.statuses else 200
+            self.send_response(status)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    sink.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield sink
+    finally:
+        server.shutdown()
+        server.server_close()

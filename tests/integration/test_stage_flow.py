@@ -1,0 +1,206 @@
+"""Each trust stage end to end: what ran, who was told, what the record says; approvals."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from remediator.config import load
+from remediator.engine import open_engine
+from remediator.errors import RefusedError
+from remediator.sources import normalize
+
+from ..conftest import Project, alertmanager_payload, disk_alert, disk_entry
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def notified(project: Project, sink) -> Project:
+    """The project with a signed webhook channel (to the sink) as the default channel."""
+    project.configure({"notifications": {
+        "channels": {"hook": {"type": "webhook", "url": sink.url + "/hook", "secret": "k"}},
+        "default": ["hook"], "timeout": 2, "retries": 2, "backoff": 0.01}})
+    project.sink = sink  # type: ignore[attr-defined]
+    return project
+
+
+def events(project: Project) -> list[dict]:
+    """What the webhook receiver got: (event kind, record) pairs."""
+    return project.sink.bodies("/hook")  # type: ignore[attr-defined]
+
+
+def test_observe_notifies_what_would_have_changed(notified: Project) -> None:
+    """observe: a check run, and the person is told the diff of what the fix would do."""
+    (record,) = notified.handle(alertmanager_payload([disk_alert()]))
+    assert record["mode"] == "check"
+    (sent,) = events(notified)
+    assert sent["event"] == "would-change"
+    assert sent["record"]["id"] == record["id"]
+    assert record["notifications"] == [{"channel": "hook", "type": "webhook",
+                                         "event": "would-change", "status": "sent",
+                                         "attempts": 1, "error": None}]
+
+
+def test_oversight_always_notifies_the_result(notified: Project) -> None:
+    """oversight: a live run, and the person is told the outcome and changed tasks."""
+    notified.write_catalog(disk_entry("oversight"))
+    (_record,) = notified.handle(alertmanager_payload([disk_alert()]))
+    (sent,) = events(notified)
+    assert (sent["event"], sent["record"]["outcome"], sent["record"]["mode"]) == (
+        "result", "succeeded", "live")
+    assert sent["record"]["hosts"]["demo-web-01"]["changed"] >= 1
+
+
+def test_fallback_is_silent_on_success(notified: Project) -> None:
+    """fallback: a successful live run tells nobody."""
+    notified.write_catalog(disk_entry("fallback"))
+    (record,) = notified.handle(alertmanager_payload([disk_alert()]))
+    assert record["outcome"] == "succeeded"
+    assert events(notified) == []
+    assert record["notifications"] == []
+
+
+def test_fallback_calls_a_person_on_failure_and_unknown_target(notified: Project) -> None:
+    """fallback: a failed run and an unknown target are both notified as failures."""
+    notified.write_catalog(disk_entry("fallback", static_vars={"cleanup_min_share_pct": 99}))
+    failed, unknown = notified.handle(alertmanager_payload([disk_alert(), disk_alert("db-9")]))
+    assert failed["outcome"] == "failed"
+    assert unknown["decision"]["action"] == "escalate"
+    assert [e["event"] for e in events(notified)] == ["failure", "failure"]
+
+
+def test_fallback_refire_after_a_fix_escalates_without_running(notified: Project) -> None:
+    """The same alert still firing after a successful fix is escalated, not fixed again."""
+    notified.write_catalog(disk_entry("fallback"))
+    payload = alertmanager_payload([disk_alert()])
+    (first,) = notified.handle(payload)
+    assert first["outcome"] == "succeeded"
+    (again,) = notified.handle(payload)
+    assert (again["decision"]["action"], again["mode"]) == ("escalate", "none")
+    assert f"after the fix {first['id']}" in again["decision"]["reason"]
+    assert [e["event"] for e in events(notified)] == ["failure"]
+
+
+def test_max_stage_brake_shows_in_the_notified_record(notified: Project) -> None:
+    """A record the brake changed says so, and so does its notification."""
+    notified.write_catalog(disk_entry("fallback"))
+    result = notified.cli("--max-stage", "observe", "handle", "--json", "-",
+                          stdin=json.dumps(alertmanager_payload([disk_alert()])))
+    (record,) = json.loads(result.stdout)
+    assert record["decision"]["max_stage"] == "observe"
+    (sent,) = events(notified)
+    assert sent["event"] == "would-change"
+    assert sent["record"]["decision"]["max_stage"] == "observe"
+
+
+def pending_request(project: Project) -> dict:
+    """Handle the disk alert under human-initiated; return the pending record."""
+    project.write_catalog(disk_entry("human-initiated"))
+    (record,) = project.handle(alertmanager_payload([disk_alert()]))
+    assert record["decision"]["action"] == "pending"
+    return record
+
+
+def test_human_initiated_approval_runs_live_once(notified: Project) -> None:
+    """pending -> approve starts the live run as that person; approving again runs nothing."""
+    before = notified.snapshot()
+    request = pending_request(notified)
+    assert notified.snapshot() == before
+    listing = notified.cli("pending", "--json")
+    assert listing.exit_code == 0, listing.output
+    listed = json.loads(listing.stdout)
+    assert [r["id"] for r in listed] == [request["id"]]
+    assert listed[0]["would_change"]["demo-web-01"] == ["Remove the stale files"]
+    result = notified.cli("approve", request["id"][:12], "--by", "alice", "--json", "-q")
+    assert result.exit_code == 0, result.output
+    run = json.loads(result.stdout)
+    assert (run["mode"], run["initiated_by"], run["outcome"]) == ("live", "alice", "succeeded")
+    assert run["request"]["id"] == request["id"]
+    assert run["alert"]["fingerprint"] == request["alert"]["fingerprint"]
+    assert notified.snapshot() != before
+    again = notified.cli("approve", request["id"], "--by", "bob", "--json", "-q")
+    assert again.exit_code == 0
+    assert json.loads(again.stdout)["id"] == run["id"]
+    assert "already approved" in again.stderr
+    live_runs = [r for r in notified.store().records() if r["mode"] == "live"]
+    assert len(live_runs) == 1
+    assert json.loads(notified.cli("pending", "--json").stdout) == []
+    kinds = [(e["event"], e["record"]["id"]) for e in events(notified)]
+    assert kinds == [("approval-needed", request["id"]), ("result", run["id"])]
+
+
+def test_deny_closes_the_request_and_is_recorded(notified: Project) -> None:
+    """deny runs nothing, records who denied and why, and approval is then refused."""
+    before = notified.snapshot()
+    request = pending_request(notified)
+    result = notified.cli("deny", request["id"], "--by", "carol", "--reason", "by hand",
+                          "--json")
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)
+    assert (record["decision"]["action"], record["initiated_by"]) == ("skip", "carol")
+    assert "denied by carol: by hand" in record["decision"]["reason"]
+    refused = notified.cli("approve", request["id"], "--by", "dave")
+    assert refused.exit_code == 4
+    assert "denied by carol" in refused.stderr
+    assert notified.snapshot() == before
+    assert [e["event"] for e in events(notified)] == ["approval-needed", "denied"]
+
+
+def test_a_request_expires(notified: Project) -> None:
+    """Past its approval_ttl a request cannot be approved; pending lists it no more."""
+    request = pending_request(notified)
+    later = datetime.now(UTC) + timedelta(hours=5)
+    engine = open_engine(load(notified.config), clock=lambda: later)
+    assert engine.pending() == []
+    with pytest.raises(RefusedError, match="expired"):
+        engine.approve(request["id"], by="erin")
+    (closed,) = engine.pending(include_closed=True)
+    assert closed.state == "expired"
+
+
+def test_approve_after_the_alert_resolved_is_refused(notified: Project) -> None:
+    """Once the alert resolves, its request cannot be approved: a clear message, exit 4."""
+    before = notified.snapshot()
+    request = pending_request(notified)
+    notified.handle(alertmanager_payload([disk_alert(status="resolved")]))
+    result = notified.cli("approve", request["id"], "--by", "frank")
+    assert result.exit_code == 4
+    assert "the alert has since resolved" in result.stderr
+    assert notified.snapshot() == before
+
+
+def test_approval_is_refused_during_a_change_freeze(notified: Project) -> None:
+    """Under --max-stage observe an approval is refused and the request stays pending."""
+    request = pending_request(notified)
+    result = notified.cli("--max-stage", "observe", "approve", request["id"], "--by", "gina")
+    assert result.exit_code == 4
+    assert "change freeze" in result.stderr
+    assert json.loads(notified.cli("pending", "--json").stdout)[0]["state"] == "pending"
+
+
+def test_concurrent_approvals_run_once(notified: Project) -> None:
+    """Two engines approving the same request: one runs, the other gets that run."""
+    request = pending_request(notified)
+    first = open_engine(load(notified.config))
+    second = open_engine(load(notified.config))
+    record, ran = first.approve(request["id"], by="h1")
+    other, ran_again = second.approve(request["id"], by="h2")
+    assert (ran, ran_again) == (True, False)
+    assert other["id"] == record["id"]
+
+
+def test_notification_failure_never_loses_the_result(project: Project) -> None:
+    """A channel that cannot be reached is recorded as failed; the run's record is intact."""
+    project.configure({"notifications": {
+        "channels": {"hook": {"type": "webhook", "url": "http://127.0.0.1:9/x"}},
+        "timeout": 1, "retries": 2, "backoff": 0.01}})
+    project.write_catalog(disk_entry("oversight"))
+    engine = open_engine(load(project.config))
+    (record,) = engine.handle(normalize(alertmanager_payload([disk_alert()])))
+    assert record["outcome"] == "succeeded"
+    assert record["notifications"][0]["status"] == "failed"
+    assert record["notifications"][0]["attempts"] == 2
+    assert project.store().get(record["id"])["notifications"] == record["notifications"]
