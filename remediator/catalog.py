@@ -9,6 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from .errors import CatalogError
+from .limits import DEFAULT as DEFAULT_GUARDRAILS
+from .limits import Guardrails
+from .limits import parse as parse_guardrails
 from .models import Alert, Matcher, MatchOp, Remediation, Stage, Target, VarSource, frozen_map
 from .yamlio import YamlList, YamlMap, line_of, load_yaml
 
@@ -23,7 +26,7 @@ VAR_ROOTS = frozenset({"labels", "annotations", "name", "fingerprint", "status",
 RESERVED_VAR_PREFIXES = ("ansible_", "remediator_")
 
 _ENTRY_KEYS = frozenset({"name", "description", "match", "playbook", "stage", "target", "vars",
-                         "static_vars", "timeout", "notify", "approval_ttl"})
+                         "static_vars", "timeout", "notify", "approval_ttl", "guardrails"})
 _TOP_KEYS = frozenset({"version", "remediations"})
 
 
@@ -88,7 +91,7 @@ class _Problems:
         self.items.append(f"{': '.join(parts)}: {message}")
 
 
-def load(path: Path, playbooks_dir: Path) -> Catalog:
+def load(path: Path, playbooks_dir: Path, defaults: Guardrails = DEFAULT_GUARDRAILS) -> Catalog:
     """Load and validate the catalog; every problem found is listed in one CatalogError."""
     data = load_yaml(path, CatalogError)
     problems = _Problems(path)
@@ -106,7 +109,7 @@ def load(path: Path, playbooks_dir: Path) -> Catalog:
     entries: list[Remediation] = []
     seen: dict[str, int] = {}
     for raw in raw_entries:
-        entry = _entry(raw, path, playbooks_dir, problems)
+        entry = _entry(raw, path, playbooks_dir, problems, defaults)
         if entry is None:
             continue
         if entry.name in seen:
@@ -122,7 +125,8 @@ def load(path: Path, playbooks_dir: Path) -> Catalog:
     return Catalog(path=path, playbooks_dir=playbooks_dir.resolve(), entries=tuple(entries))
 
 
-def _entry(raw: Any, path: Path, playbooks_dir: Path, problems: _Problems) -> Remediation | None:
+def _entry(raw: Any, path: Path, playbooks_dir: Path, problems: _Problems,
+           defaults: Guardrails) -> Remediation | None:
     """One entry, or None after recording its problems."""
     if not isinstance(raw, YamlMap):
         problems.add(raw, None, "expected a mapping for each remediation entry")
@@ -172,6 +176,11 @@ def _entry(raw: Any, path: Path, playbooks_dir: Path, problems: _Problems) -> Re
                                      isinstance(approval_ttl, bool) or approval_ttl < 1):
         problems.add(raw, "approval_ttl", "expected a positive number of seconds", label)
         approval_ttl = None
+    guards, guard_problems = parse_guardrails(raw.get("guardrails"), defaults)
+    node = raw.get("guardrails")
+    for key, message in guard_problems:
+        problems.add(node if isinstance(node, YamlMap) else raw, key if isinstance(node, YamlMap)
+                     else "guardrails", message, label)
     description = raw.get("description", "")
     if not isinstance(description, str):
         problems.add(raw, "description", "expected a string", label)
@@ -184,6 +193,7 @@ def _entry(raw: Any, path: Path, playbooks_dir: Path, problems: _Problems) -> Re
         timeout_s=timeout, description=description, source_file=str(path), source_line=raw.line,
         stage_line=raw.key_lines.get("stage", 0),
         notify=None if notify is None else tuple(notify), approval_ttl_s=approval_ttl,
+        guardrails=guards,
     )
 
 

@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
+from .limits import Guardrails
+from .limits import parse as parse_guardrails
 from .models import Stage
 from .yamlio import YamlMap, line_of, load_yaml
 
@@ -30,7 +32,7 @@ _INT_KEYS: Mapping[str, int] = {
     "approval_ttl": 4 * 3600,  # seconds a human-initiated request stays approvable
     "refire_window": 900,  # seconds after a fix in which the same alert still firing escalates
 }
-_KNOWN = frozenset({*_PATH_KEYS, *_INT_KEYS, "max_stage", "notifications"})
+_KNOWN = frozenset({*_PATH_KEYS, *_INT_KEYS, "max_stage", "notifications", "guardrails"})
 _CHANNEL_TYPES = frozenset({"pagerduty", "slack", "webhook", "log"})
 _NOTIFY_KEYS = frozenset({"channels", "default", "timeout", "retries", "backoff", "record_url"})
 
@@ -73,6 +75,7 @@ class Config:
     approval_ttl: int = 4 * 3600
     refire_window: int = 900
     notifications: NotifyConfig = NotifyConfig()
+    guardrails: Guardrails = field(default_factory=Guardrails)
 
     def with_max_stage(self, stage: Stage | None) -> Config:
         """A copy whose ceiling is ``stage`` when given (``--max-stage`` beats the file)."""
@@ -126,9 +129,19 @@ def from_mapping(data: Mapping[str, Any], base_dir: Path, source: Path | None = 
         approval_ttl=ints["approval_ttl"],
         refire_window=ints["refire_window"],
         notifications=_notifications(data.get("notifications"), where),
+        guardrails=_guardrails(data.get("guardrails"), where),
         max_stage=parse_stage(max_stage, where("max_stage")) if max_stage is not None else None,
         source=source,
     )
+
+
+def _guardrails(node: Any, where: Callable[[str], str]) -> Guardrails:
+    """The ``guardrails`` section: defaults for every catalog entry."""
+    rules, problems = parse_guardrails(node)
+    if problems:
+        key, message = problems[0]
+        raise ConfigError(f"guardrails.{key}: {message}", where=where("guardrails"))
+    return rules
 
 
 def _notifications(node: Any, where: Callable[[str], str]) -> NotifyConfig:

@@ -7,7 +7,7 @@ import os
 import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,23 +19,29 @@ from .catalog import Catalog
 from .config import Config
 from .errors import ConfigError, RefusedError, StoreError, UsageError
 from .executor import Executor, ProgressFn, RunPlan
+from .guardrails import apply as apply_guardrails
+from .guardrails import radius
 from .inventory import Inventory
+from .limits import Guardrails as Limits
 from .models import (
     Action,
     Alert,
     Decision,
+    HostResult,
     Mode,
     PendingRequest,
     Remediation,
     RequestState,
+    RunnerStatus,
     RunResult,
     Stage,
     frozen_map,
 )
 from .notify.message import plan as plan_message
 from .policy import PolicyContext, decide, decide_manual, parse_time, refire
+from .results import outcome_of
 from .revision import catalog_revision, file_sha256
-from .store import AuditStore, open_store
+from .store import AuditStore, GuardSession, open_store
 
 Clock = Callable[[], datetime]
 IdFactory = Callable[[], str]
@@ -93,24 +99,119 @@ class Engine:
 
     def handle(self, alerts: Iterable[Alert], *, allow_uncommitted: bool = False,
                initiated_by: str = "automation") -> list[dict[str, Any]]:
-        """Match, decide, run, notify and record each alert in turn; the sealed records."""
+        """Decide every alert under the guardrails, run each batch once, record each alert.
+
+        Alerts of one entry with the same variables share one run over all their hosts (storm
+        coalescing), bounded by the blast radius; each alert still gets its own record.
+        """
         ctx = self.context(allow_uncommitted)
+        now = self.clock()
+        items: list[_Item] = []
+        batches: dict[tuple[Any, ...], _Batch] = {}
+        with self.store.guard() as session:
+            for alert in alerts:
+                items.append(self._decide(alert, ctx, now, session, batches))
+        for batch in batches.values():
+            self._execute(batch)
         records = []
-        for alert in alerts:
-            remediation = self.catalog.match(alert)
-            decision = decide(alert, remediation, ctx)
-            if remediation is not None and decision.hosts:
-                last = self.store.last_live_fix(remediation.name, decision.hosts[0])
-                decision = refire(alert, decision, last, self.clock(),
-                                  self.config.refire_window) or decision
-            if remediation is not None and not alert.firing:
-                self.store.resolve_requests(alert.fingerprint, _iso(self.clock()))
-            record = self._carry_out(alert, remediation, decision, initiated_by,
-                                     allow_uncommitted)
-            if decision.action is Action.PENDING and remediation is not None:
-                self._open_request(record, alert, remediation, decision)
+        for item in items:
+            if item.remediation is not None and not item.alert.firing:
+                self.store.resolve_requests(item.alert.fingerprint, _iso(self.clock()))
+            record = self._record(item.record_id, item.alert, item.remediation, item.decision,
+                                  initiated_by, allow_uncommitted, item.batch)
+            if item.decision.action is Action.PENDING and item.remediation is not None:
+                self._open_request(record, item.alert, item.remediation, item.decision)
             records.append(record)
         return records
+
+    def _decide(self, alert: Alert, ctx: PolicyContext, now: datetime, session: GuardSession,
+                batches: dict[tuple[Any, ...], _Batch]) -> _Item:
+        """One alert's guarded decision; executing ones join (or open) a batch."""
+        record_id = self.new_id()
+        remediation = self.catalog.match(alert)
+        decision = decide(alert, remediation, ctx)
+        if remediation is None:
+            return _Item(alert, None, decision, record_id)
+        duplicate = session.claim(alert.fingerprint, alert.starts_at, alert.status,
+                                  str(decision.mode), record_id)
+        if decision.hosts:
+            last = self.store.last_live_fix(remediation.name, decision.hosts[0])
+            refired = refire(alert, decision, last, now, self.config.refire_window)
+            if refired is not None:
+                return _Item(alert, remediation, refired, record_id)
+        if duplicate:
+            return _Item(alert, remediation, replace(
+                decision, action=Action.SKIP, mode=Mode.NONE, reason=f"duplicate: this alert "
+                f"(same fingerprint, start and status) was already handled in this mode in record "
+                f"{duplicate}"), record_id)
+        if not decision.executes:
+            return _Item(alert, remediation, decision, record_id)
+        rules = remediation.guardrails
+        host = decision.hosts[0]
+        key = (remediation.name, decision.mode, tuple(sorted(decision.variables.items())))
+        batch = batches.get(key)
+        if batch is not None and host in batch.hosts:  # the same run already covers this host
+            batch.items.append(record_id)
+            return _Item(alert, remediation, decision, record_id, batch)
+        facts = session.facts(remediation.name, host, rules, now,
+                              frozenset(b.ident for b in batches.values()))
+        if batch is not None:  # this run counts once, however many hosts it covers
+            facts = replace(facts, entry_runs=max(0, facts.entry_runs - 1),
+                            entry_fixes=max(0, facts.entry_fixes - (decision.mode is Mode.LIVE)))
+        decision = apply_guardrails(decision, facts, rules, now)
+        if not decision.executes:
+            return _Item(alert, remediation, decision, record_id)
+        key = (remediation.name, decision.mode, tuple(sorted(decision.variables.items())))
+        batch = batches.get(key)
+        if batch is None:
+            batch = batches[key] = _Batch(record_id, remediation, decision)
+        limit = radius(rules, self._group_size(rules))
+        if len(batch.hosts) >= limit:
+            return _Item(alert, remediation, replace(
+                decision, action=Action.ESCALATE, mode=Mode.NONE, reason=f"blast radius: run "
+                f"{batch.ident} already covers {len(batch.hosts)} hosts (limit {limit}); "
+                "this host was not touched, a person must decide"), record_id)
+        lease = rules.lock_timeout_s or remediation.timeout_s + 60
+        session.reserve(batch.ident, remediation.name, host, str(decision.mode), now, lease)
+        batch.hosts.append(host)
+        batch.items.append(record_id)
+        return _Item(alert, remediation, decision, record_id, batch)
+
+    def _group_size(self, rules: Limits) -> int | None:
+        if rules.group is None:
+            return None
+        return len(self.inventory.groups.get(rules.group, ()))
+
+    def _execute(self, batch: _Batch) -> None:
+        """Run one batch's playbook over all its hosts, then release the hosts."""
+        remediation, decision = batch.remediation, batch.decision
+        plan = RunPlan(
+            ident=batch.ident,
+            playbook=Path(remediation.playbook_path),
+            inventory=self.inventory.path,
+            hosts=tuple(batch.hosts),
+            mode=decision.mode,
+            untrusted_vars=decision.variables,
+            trusted_vars=_without(remediation.static_vars, decision.variables),
+            timeout_s=remediation.timeout_s,
+        )
+        try:
+            batch.run = self.executor.run(plan, self.progress)
+        finally:
+            at = _iso(self.clock())
+            try:
+                for host in batch.hosts:
+                    outcome = host_run(batch.run, host).outcome if batch.run else "failed"
+                    self.store.finish_run(batch.ident, host, str(outcome), at)
+                opened = decision.mode is Mode.LIVE and self.store.check_breaker(
+                    remediation.name, remediation.guardrails.breaker_failures, at, batch.ident)
+            except StoreError as exc:  # the run happened: keep going so its record is tried
+                batch.note = f"guardrail state not updated ({exc}); its locks expire by lease"
+                opened = False
+        if opened:
+            batch.note = (f"circuit breaker opened: {remediation.guardrails.breaker_failures} "
+                          "consecutive failed live runs; the entry is held at human-initiated "
+                          f"until `remediator breaker reset {remediation.name} --by NAME`")
 
     def run_manual(self, entry: str, hosts: Iterable[str], mode: Mode, *,
                    variables: Mapping[str, str] | None = None, user: str | None = None,
@@ -142,7 +243,7 @@ class Engine:
         user = user or current_user()
         decision = decide_manual(remediation, tuple(dict.fromkeys(resolved)), mode, user,
                                  variables, self.context(allow_uncommitted))
-        return self._carry_out(None, remediation, decision, user, allow_uncommitted)
+        return self._run_single(None, remediation, decision, user, allow_uncommitted)
 
     # -- approvals --
 
@@ -177,9 +278,9 @@ class Engine:
         decision = Decision(Action.RUN, f"approved by {by} (request {request.id})", Mode.LIVE,
                             remediation.stage, remediation.stage, request.hosts,
                             frozen_map(request.variables), remediation.static_vars)
-        record = self._carry_out(_alert_of(request), remediation, decision, by,
-                                 allow_uncommitted, request=self._request_link(request, by, now,
-                                                                               "approved"))
+        record = self._run_single(_alert_of(request), remediation, decision, by,
+                                  allow_uncommitted, self._request_link(request, by, now,
+                                                                        "approved"))
         self.store.set_request_result(request.id, record["id"])
         return record, True
 
@@ -198,8 +299,8 @@ class Engine:
         decision = Decision(Action.SKIP, f"{text} (request {request.id})", Mode.NONE,
                             remediation.stage if remediation else None,
                             remediation.stage if remediation else None, request.hosts)
-        record = self._carry_out(_alert_of(request), remediation, decision, by, False,
-                                 request=self._request_link(request, by, now, "denied"))
+        record = self._record(self.new_id(), _alert_of(request), remediation, decision, by,
+                              False, None, self._request_link(request, by, now, "denied"))
         self.store.set_request_result(request.id, record["id"])
         return record
 
@@ -260,24 +361,52 @@ class Engine:
                              where=str(self.catalog.path))
         return remediation
 
-    def _carry_out(self, alert: Alert | None, remediation: Remediation | None,
-                   decision: Decision, initiated_by: str, allow_uncommitted: bool,
-                   request: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """Run the decision's playbook if it has one, notify, then append the record."""
+    def _run_single(self, alert: Alert | None, remediation: Remediation, decision: Decision,
+                    initiated_by: str, allow_uncommitted: bool,
+                    request: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """A person's run (manual or approved): lock its hosts, run, record."""
         record_id = self.new_id()
-        run: RunResult | None = None
-        if remediation is not None and decision.executes:
-            plan = RunPlan(
-                ident=record_id,
-                playbook=Path(remediation.playbook_path),
-                inventory=self.inventory.path,
-                hosts=decision.hosts,
-                mode=decision.mode,
-                untrusted_vars=decision.variables,
-                trusted_vars=_without(remediation.static_vars, decision.variables),
-                timeout_s=remediation.timeout_s,
-            )
-            run = self.executor.run(plan, self.progress)
+        batch = None
+        if decision.executes:
+            decision, batch = self._lock(record_id, remediation, decision)
+        return self._record(record_id, alert, remediation, decision, initiated_by,
+                            allow_uncommitted, batch, request)
+
+    def _lock(self, ident: str, remediation: Remediation, decision: Decision
+              ) -> tuple[Decision, _Batch | None]:
+        """Reserve every host of a person's run; a host already being fixed refuses it."""
+        now = self.clock()
+        rules = remediation.guardrails
+        with self.store.guard() as session:
+            for host in decision.hosts:
+                busy = session.facts(remediation.name, host, rules, now).in_progress
+                if busy:
+                    return replace(decision, action=Action.ESCALATE, mode=Mode.NONE,
+                                   reason=f"locked: a run of this entry on {host} is in "
+                                   f"progress (record {busy}); try again when it ends"), None
+            lease = rules.lock_timeout_s or remediation.timeout_s + 60
+            for host in decision.hosts:
+                session.reserve(ident, remediation.name, host, str(decision.mode), now, lease)
+        batch = _Batch(ident, remediation, decision, hosts=list(decision.hosts), items=[ident])
+        self._execute(batch)
+        return decision, batch
+
+    def _record(self, record_id: str, alert: Alert | None, remediation: Remediation | None,
+                decision: Decision, initiated_by: str, allow_uncommitted: bool,
+                batch: _Batch | None, request: Mapping[str, Any] | None = None
+                ) -> dict[str, Any]:
+        """Build the record (this alert's share of its batch's run), notify, append."""
+        run = None
+        extra: dict[str, Any] = {}
+        if batch is not None and batch.run is not None:
+            run = batch.run if alert is None else host_run(batch.run, decision.hosts[0])
+            if len(batch.hosts) > 1 or len(batch.items) > 1:
+                extra["batch"] = {"ident": batch.ident, "hosts": list(batch.hosts),
+                                  "records": list(batch.items), "outcome": str(batch.run.outcome)}
+            if batch.note:
+                decision = replace(decision, notes=(*decision.notes, batch.note))
+        if request:
+            extra["request"] = dict(request)
         revision = dict(self.revision)
         if decision.mode is Mode.LIVE and revision.get("dirty"):
             revision["allow_uncommitted"] = allow_uncommitted
@@ -292,7 +421,7 @@ class Engine:
             decision=decision,
             initiated_by=initiated_by,
             run=run,
-            extra={"request": dict(request)} if request else None,
+            extra=extra or None,
         )
         record["notifications"] = self._notify(record, remediation)
         try:
@@ -319,6 +448,40 @@ class Engine:
             self._playbook_sha[remediation.playbook_path] = file_sha256(
                 Path(remediation.playbook_path))
         return self._playbook_sha[remediation.playbook_path]
+
+
+@dataclass
+class _Batch:
+    """One playbook run shared by the alerts (hosts) that joined it."""
+
+    ident: str
+    remediation: Remediation
+    decision: Decision
+    hosts: list[str] = field(default_factory=list)
+    items: list[str] = field(default_factory=list)  # the record ids that share this run
+    run: RunResult | None = None
+    note: str | None = None
+
+
+@dataclass
+class _Item:
+    """One alert on its way to a record."""
+
+    alert: Alert
+    remediation: Remediation | None
+    decision: Decision
+    record_id: str
+    batch: _Batch | None = None
+
+
+def host_run(run: RunResult, host: str) -> RunResult:
+    """One host's share of a run: its results, and its own outcome."""
+    result = run.hosts.get(host, HostResult())
+    status = run.status
+    if status is RunnerStatus.FAILED and result.tasks and not result.failed and \
+            not result.unreachable:
+        status = RunnerStatus.SUCCESSFUL  # another host failed, this one did not
+    return replace(run, hosts={host: result}, outcome=outcome_of(status, {host: result}, [host]))
 
 
 def _alert_of(request: PendingRequest) -> Alert | None:
@@ -355,7 +518,7 @@ def open_engine(config: Config, *, progress: ProgressFn | None = None,
     """An Engine over the config's catalog, inventory, store, channels and a local executor."""
     from .executor.local import LocalExecutor
 
-    catalog = catalog_mod.load(config.catalog, config.playbooks)
+    catalog = catalog_mod.load(config.catalog, config.playbooks, config.guardrails)
     problems = check_channels(catalog, config)
     if problems:
         raise ConfigError("; ".join(problems))

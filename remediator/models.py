@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from .limits import Guardrails
+
 
 class Stage(enum.StrEnum):
     """Trust stage of a catalog entry, ordered from least to most trusted."""
@@ -171,6 +173,7 @@ class Remediation:
     stage_line: int = 0  # line of the ``stage`` key, 0 when the entry has none
     notify: tuple[str, ...] | None = None  # channel names; None means the config's default
     approval_ttl_s: int | None = None  # None means the config's approval_ttl
+    guardrails: Guardrails = field(default_factory=Guardrails)
 
     def matches(self, alert: Alert) -> bool:
         """True when every matcher holds for the alert's labels (``alertname`` included)."""

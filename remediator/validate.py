@@ -56,7 +56,7 @@ def validate(config: Config, progress: Callable[[str], None] | None = None) -> R
     """Check everything a run relies on; never stops at the first problem."""
     problems: list[str] = []
     try:
-        catalog = catalog_mod.load(config.catalog, config.playbooks)
+        catalog = catalog_mod.load(config.catalog, config.playbooks, config.guardrails)
     except CatalogError as exc:
         return Report(0, 0, exc.problems or (str(exc),))
     try:

@@ -34,7 +34,7 @@ def list_cmd(app: Any, as_json: bool) -> None:
       remediator catalog list --json
     """
     config = app.config
-    entries = catalog_mod.load(config.catalog, config.playbooks)
+    entries = catalog_mod.load(config.catalog, config.playbooks, config.guardrails)
     rows = [{
         "name": e.name,
         "stage": str(e.stage),

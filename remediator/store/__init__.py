@@ -3,10 +3,33 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from ..guardrails import GuardFacts
+from ..limits import Guardrails
 from ..models import PendingRequest, RequestState
+
+
+class GuardSession(Protocol):
+    """Guardrail reads and reservations inside one write transaction."""
+
+    def claim(self, fingerprint: str, starts_at: str | None, status: str, mode: str,
+              record_id: str) -> str | None:
+        """None for an alert delivery seen first, else the record that handled it."""
+        ...
+
+    def facts(self, entry: str, host: str, rules: Guardrails, now: datetime,
+              own: frozenset[str] = frozenset()) -> GuardFacts:
+        """What the guardrails need to know about (entry, host) now."""
+        ...
+
+    def reserve(self, ident: str, entry: str, host: str, mode: str, now: datetime,
+                lease_s: int) -> None:
+        """A run starting on (entry, host): it counts and holds the lock."""
+        ...
 
 
 class AuditStore(Protocol):
@@ -57,6 +80,26 @@ class AuditStore(Protocol):
 
     def verify(self) -> tuple[int, str]:
         """Re-walk the chain: (record count, head hash), or ChainError naming the first misfit."""
+        ...
+
+    def guard(self) -> AbstractContextManager[GuardSession]:
+        """One write transaction for guardrail claims, facts and reservations."""
+        ...
+
+    def finish_run(self, ident: str, host: str, outcome: str, at: str) -> None:
+        """Mark a reserved run finished (its lock released)."""
+        ...
+
+    def check_breaker(self, entry: str, failures: int, at: str, record_id: str) -> bool:
+        """Open the entry's breaker after ``failures`` consecutive failed live runs."""
+        ...
+
+    def breakers(self) -> dict[str, dict[str, Any]]:
+        """Open breakers by entry."""
+        ...
+
+    def reset_breaker(self, entry: str) -> dict[str, Any] | None:
+        """Close an entry's breaker; what it was."""
         ...
 
     def close(self) -> None:

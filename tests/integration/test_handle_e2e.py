@@ -138,16 +138,18 @@ def test_target_found_by_ansible_host_address(project: Project) -> None:
 
 def test_failed_fix_is_data_and_fail_on_escalate_exits_1(project: Project) -> None:
     """A playbook that fails is exit 0 with outcome failed; --fail-on-escalate makes it exit 1."""
-    project.write_catalog(disk_entry("oversight", static_vars={"cleanup_min_share_pct": 99}))
+    project.write_catalog(disk_entry("oversight", static_vars={"cleanup_min_share_pct": 99},
+                                     guardrails={"cooldown": 0}))
     payload = json.dumps(alertmanager_payload([disk_alert()]))
     result = project.cli("handle", "--json", "-", stdin=payload)
+    again_payload = json.dumps(alertmanager_payload([{**disk_alert(), "fingerprint": "fp-2"}]))
     assert result.exit_code == 0
     (record,) = json.loads(result.stdout)
     valid(record)
     assert record["outcome"] == "failed"
     failed = [t for t in record["hosts"]["demo-web-01"]["tasks"] if t["status"] == "failed"]
     assert failed and "not the culprit" in failed[0]["msg"]
-    again = project.cli("handle", "--fail-on-escalate", "-q", "-", stdin=payload)
+    again = project.cli("handle", "--fail-on-escalate", "-q", "-", stdin=again_payload)
     assert again.exit_code == 1
     assert "outcome:  failed" in again.stdout
 

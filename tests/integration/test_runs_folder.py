@@ -40,7 +40,7 @@ def test_variables_do_not_leak_between_runs(project: Project, tmp_path: Path) ->
         "stage": "oversight",
         "vars": {"note": "labels.note",
                  "detail": {"from": "annotations.detail", "required": False}},
-        "static_vars": {"out_dir": str(out)},
+        "static_vars": {"out_dir": str(out)}, "guardrails": {"cooldown": 0},
     })
     first = {"labels": {"alertname": "Echo", "instance": "demo-web-01", "note": "one"},
              "annotations": {"detail": "secret-from-run-one"}}

@@ -15,13 +15,15 @@ pytestmark = pytest.mark.integration
 def echo_entry(out: Path, stage: str) -> dict:
     """The fast echo playbook as an entry at ``stage``."""
     return {"name": "echo", "match": {"alertname": "Echo"}, "playbook": "echo_vars.yml",
-            "stage": stage, "vars": {"note": "labels.note"}, "static_vars": {"out_dir": str(out)}}
+            "stage": stage, "vars": {"note": "labels.note"}, "static_vars": {"out_dir": str(out)},
+            "guardrails": {"throttle": {"per_host": 20}}}
 
 
 def fire(project: Project, n: int) -> list[dict]:
-    """Handle ``n`` distinct Echo alerts in one payload."""
+    """Handle ``n`` new, distinct Echo alerts in one payload."""
+    first = len(list(project.store().records())) if project.store_path.exists() else 0
     alerts = [{"labels": {"alertname": "Echo", "instance": "demo-web-01", "note": f"n{i}"},
-               "fingerprint": f"echo-{i}"} for i in range(n)]
+               "fingerprint": f"echo-{i}"} for i in range(first, first + n)]
     return project.handle(alertmanager_payload(alerts))
 
 

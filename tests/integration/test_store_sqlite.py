@@ -222,13 +222,17 @@ def test_full_disk_before_start_is_exit_5_and_nothing_runs(project: Project, tin
 def test_disk_full_after_the_run_keeps_the_record(project: Project, tiny_fs: Path) -> None:
     """When the disk fills during a run, the StoreError carries the record that was not written."""
     use_store(project, tiny_fs / "audit.db")
+    project.write_catalog({"name": "fill", "match": {"alertname": "Fill"},
+                           "playbook": "fill_disk.yml", "stage": "oversight",
+                           "static_vars": {"fill_path": str(tiny_fs / "filler")}})
     engine = open_engine(load(project.config))
     engine.store.append(record(0))  # the WAL and its index exist now
-    fill(tiny_fs)
+    alert = {"labels": {"alertname": "Fill", "instance": "demo-web-01"}}
     with pytest.raises(StoreError) as caught:
-        engine.handle(normalize(alertmanager_payload([disk_alert()])))
+        engine.handle(normalize(alertmanager_payload([alert])))
     assert caught.value.exit_code == 5
     unsaved = caught.value.unsaved
     assert unsaved is not None
     assert unsaved["outcome"] == "succeeded"
-    assert unsaved["hosts"]["demo-web-01"]["changed"] >= 1
+    assert unsaved["hosts"]["demo-web-01"]["changed"] == 1
+    assert "guardrail state not updated" in unsaved["decision"]["notes"][-1]

@@ -1,0 +1,92 @@
+"""Guardrails: the pure checks that keep automation from running away.
+
+The engine gathers ``GuardFacts`` for an alert from the store (under one write transaction, so
+processes agree), then ``apply`` turns the stage's decision into the guarded one. Every limit
+that bites says so in the decision's reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+from .limits import Guardrails
+from .models import Action, Decision, Mode, Stage
+
+
+@dataclass(frozen=True, slots=True)
+class GuardFacts:
+    """What the store knows that the guardrails need, for one (entry, host) at one moment."""
+
+    in_progress: str | None = None  # an unfinished run of the entry on this host
+    host_runs: Sequence[datetime] = ()  # run starts on this host in the throttle window
+    entry_runs: int = 0  # run starts of the entry in the throttle window
+    last_run_end: datetime | None = None  # when the last run on this host ended
+    host_fixes: int = 0  # live runs on this host in the recurrence window
+    entry_fixes: int = 0  # live runs of the entry in the recurrence window
+    breaker_since: str | None = None  # the breaker is open (since this time)
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+def apply(decision: Decision, facts: GuardFacts, rules: Guardrails, now: datetime) -> Decision:
+    """The stage's decision after every guardrail; the first limit that bites decides."""
+    if decision.mode is Mode.NONE:
+        return decision
+    notes = list(decision.notes)
+    for window in rules.maintenance:
+        ends = window.active(now)
+        if ends is not None and decision.stage is not None and \
+                decision.stage.rank > Stage.OBSERVE.rank:
+            notes.append(f"maintenance window '{window.name}' until {ends.isoformat()}: "
+                         "observe only")
+            return replace(decision, action=Action.RUN, mode=Mode.CHECK, stage=Stage.OBSERVE,
+                           reason=f"maintenance window '{window.name}': check-mode run only",
+                           notes=tuple(notes))
+    if facts.breaker_since and decision.mode is Mode.LIVE:
+        notes.append(f"circuit breaker open since {facts.breaker_since}: held at "
+                     "human-initiated until `remediator breaker reset`")
+        return replace(decision, action=Action.PENDING, mode=Mode.CHECK,
+                       stage=Stage.HUMAN_INITIATED,
+                       reason="circuit breaker open: check-mode preview; a person must approve",
+                       notes=tuple(notes))
+    if facts.in_progress:
+        return _stop(decision, Action.SKIP, f"locked: a run of this entry on this host is in "
+                     f"progress (record {facts.in_progress})")
+    if facts.last_run_end is not None and rules.cooldown_s and \
+            now < facts.last_run_end + timedelta(seconds=rules.cooldown_s):
+        until = facts.last_run_end + timedelta(seconds=rules.cooldown_s)
+        return _stop(decision, Action.SKIP, f"cooldown: the last run on this host ended "
+                     f"{int((now - facts.last_run_end).total_seconds())}s ago; next run allowed "
+                     f"at {until.isoformat()}")
+    span = rules.throttle_window_s
+    if len(facts.host_runs) >= rules.throttle_host:
+        return _stop(decision, Action.ESCALATE, f"throttled: {len(facts.host_runs)} runs on "
+                     f"this host in the last {span}s (limit {rules.throttle_host})")
+    if facts.entry_runs >= rules.throttle_entry:
+        return _stop(decision, Action.ESCALATE, f"throttled: {facts.entry_runs} runs of this "
+                     f"entry in the last {span}s (limit {rules.throttle_entry})")
+    if decision.mode is Mode.LIVE:
+        recurring = []
+        if facts.host_fixes >= rules.recurrence_host:
+            recurring.append(f"{facts.host_fixes + 1} fixes on this host")
+        if facts.entry_fixes >= rules.recurrence_entry:
+            recurring.append(f"{facts.entry_fixes + 1} fixes of this entry")
+        if recurring:
+            return replace(decision, action=Action.ESCALATE, notes=tuple(notes),
+                           reason=f"recurrence: {' and '.join(recurring)} within "
+                           f"{rules.recurrence_window_s}s: this keeps happening, find the root "
+                           "cause (the fix still runs)")
+    return replace(decision, notes=tuple(notes))
+
+
+def _stop(decision: Decision, action: Action, reason: str) -> Decision:
+    return replace(decision, action=action, mode=Mode.NONE, reason=reason)
+
+
+def radius(rules: Guardrails, group_size: int | None) -> int:
+    """How many hosts one run may touch."""
+    limit = rules.max_hosts
+    if rules.max_percent is not None and group_size is not None:
+        limit = min(limit, max(1, int(group_size * rules.max_percent / 100)))
+    return max(1, limit)
