@@ -304,6 +304,19 @@ class Engine:
         self.store.set_request_result(request.id, record["id"])
         return record
 
+    def reset_breaker(self, entry: str, *, by: str | None = None) -> dict[str, Any]:
+        """Close an entry's circuit breaker so its automation resumes; recorded."""
+        by = by or current_user()
+        remediation = self._entry(entry)
+        was = self.store.reset_breaker(entry)
+        if was is None:
+            raise UsageError(f"the circuit breaker of '{entry}' is not open")
+        decision = Decision(Action.SKIP, f"circuit breaker reset by {by} (open since "
+                            f"{was['since']} after {was['failures']} failed live runs, last "
+                            f"run {was['record_id']})", Mode.NONE, remediation.stage,
+                            remediation.stage)
+        return self._record(self.new_id(), None, remediation, decision, by, False, None)
+
     def pending(self, include_closed: bool = False) -> list[PendingRequest]:
         """Requests waiting for a person (expired ones marked as such on the way)."""
         self._expire()

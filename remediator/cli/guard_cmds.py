@@ -1,0 +1,66 @@
+"""``breaker status`` and ``breaker reset``: failures open a breaker, people close it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from ..engine import open_engine
+from ..store import open_store
+from .output import emit_json, record_text, table
+
+
+@click.group()
+def breaker() -> None:
+    """See and reset circuit breakers (N failed live runs hold an entry at human-initiated).
+
+    \b
+    Example:
+      remediator breaker status
+      remediator breaker reset disk-space-cleanup --by alice
+    """
+
+
+@breaker.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Open breakers as JSON on stdout.")
+@click.pass_obj
+def status(app: Any, as_json: bool) -> None:
+    """List the entries whose circuit breaker is open.
+
+    \b
+    Example:
+      remediator breaker status --json
+    """
+    opened = open_store(app.config.store).breakers()
+    rows = [{"entry": entry, **info} for entry, info in sorted(opened.items())]
+    if as_json:
+        emit_json(rows)
+    elif rows:
+        click.echo(table(rows, ["entry", "since", "failures", "record_id"]))
+    else:
+        click.echo("no circuit breaker is open", err=True)
+
+
+@breaker.command("reset")
+@click.argument("entry")
+@click.option("--by", "user", required=True, help="Who resets it (recorded).")
+@click.option("--json", "as_json", is_flag=True, help="The audit record as JSON on stdout.")
+@click.pass_obj
+def reset(app: Any, entry: str, user: str, as_json: bool) -> None:
+    """Close ENTRY's circuit breaker: its automation resumes at its catalog stage.
+
+    \b
+    Example:
+      remediator breaker reset disk-space-cleanup --by alice
+    """
+    record = open_engine(app.config).reset_breaker(entry, by=user)
+    if as_json:
+        emit_json(record)
+    else:
+        click.echo(record_text(record))
+
+
+def register(group: click.Group) -> None:
+    """Add the breaker group to the top-level group."""
+    group.add_command(breaker)

@@ -1,0 +1,99 @@
+"""Test doubles for users testing their own catalogs and policies (and for our property tests).
+
+    from remediator.testing import FakeClock, RecordingExecutor, alert, engine_for
+
+A ``RecordingExecutor`` stands in for ansible-runner where the playbook is not what is under
+test (a catalog's matching, stages and guardrails): it records every plan and reports each host
+as succeeded (or as the outcome you script). Everything else in the engine is real.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from .config import Config
+from .executor import ProgressFn, RunPlan
+from .models import Alert, HostResult, Outcome, RunnerStatus, RunResult, TaskResult, frozen_map
+
+
+@dataclass
+class FakeClock:
+    """A clock that moves only when told to."""
+
+    now: datetime = field(default_factory=lambda: datetime(2026, 1, 5, 12, 0, tzinfo=UTC))
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> datetime:
+        """Move time forward and return the new now."""
+        self.now += timedelta(seconds=seconds)
+        return self.now
+
+
+@dataclass
+class RecordingExecutor:
+    """An Executor that runs nothing: it records plans and returns scripted outcomes."""
+
+    clock: Callable[[], datetime] = field(default_factory=FakeClock)
+    outcomes: dict[str, Outcome] = field(default_factory=dict)  # host -> outcome, default ok
+    duration_s: float = 0.0
+    plans: list[RunPlan] = field(default_factory=list)
+    on_run: Callable[[RunPlan], None] | None = None  # e.g. to check locks mid-run
+
+    def run(self, plan: RunPlan, progress: ProgressFn | None = None) -> RunResult:
+        """Record ``plan``; every host 'changed' one task unless scripted otherwise."""
+        self.plans.append(plan)
+        if self.on_run is not None:
+            self.on_run(plan)
+        started = self.clock()
+        hosts = {}
+        for host in plan.hosts:
+            outcome = self.outcomes.get(host, Outcome.SUCCEEDED)
+            failed = outcome is Outcome.FAILED
+            unreachable = outcome is Outcome.UNREACHABLE
+            status = "failed" if failed else "unreachable" if unreachable else "changed"
+            task = TaskResult(name="fix", action="ansible.builtin.command", status=status,
+                              changed=status == "changed")
+            hosts[host] = HostResult(ok=int(not (failed or unreachable)),
+                                     changed=int(status == "changed"), failed=int(failed),
+                                     unreachable=int(unreachable), tasks=(task,))
+        bad = any(h.failed or h.unreachable for h in hosts.values())
+        overall = Outcome.FAILED if any(h.failed for h in hosts.values()) else (
+            Outcome.UNREACHABLE if bad else Outcome.SUCCEEDED)
+        return RunResult(
+            ident=plan.ident, status=RunnerStatus.FAILED if bad else RunnerStatus.SUCCESSFUL,
+            rc=2 if bad else 0, started_at=started.isoformat(timespec="milliseconds"),
+            finished_at=(started + timedelta(seconds=self.duration_s)).isoformat(
+                timespec="milliseconds"),
+            duration_s=self.duration_s, hosts=hosts, outcome=overall)
+
+
+_counter = itertools.count()
+
+
+def alert(name: str = "DiskSpaceLow", host: str = "web-01", *, status: str = "firing",
+          fingerprint: str | None = None, starts_at: str = "2026-01-05T11:59:00+00:00",
+          labels: Mapping[str, str] | None = None, source: str = "generic") -> Alert:
+    """An Alert for ``host`` (label ``instance``), with a fresh fingerprint unless given."""
+    return Alert(source=source, name=name, status=status,
+                 fingerprint=fingerprint or f"fp-{next(_counter)}",
+                 labels=frozen_map({"alertname": name, "instance": f"{host}:9100",
+                                    **(labels or {})}),
+                 starts_at=starts_at)
+
+
+def engine_for(config: Config, *, clock: FakeClock | None = None,
+               executor: RecordingExecutor | None = None, env: Mapping[str, str] | None = None
+               ) -> Any:
+    """An Engine over ``config`` with a FakeClock and a RecordingExecutor swapped in."""
+    from .engine import open_engine
+
+    clock = clock or FakeClock()
+    engine = open_engine(config, clock=clock, env=env or {})
+    engine.executor = executor or RecordingExecutor(clock=clock)
+    return engine
