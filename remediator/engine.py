@@ -85,6 +85,7 @@ class Engine:
     progress: ProgressFn | None = None
     sleep: Callable[[float], None] = time.sleep
     _playbook_sha: dict[str, str | None] = field(default_factory=dict)
+    _horizon_s: int | None = None
 
     def context(self, allow_uncommitted: bool = False) -> PolicyContext:
         """The policy's view of the world right now."""
@@ -104,14 +105,8 @@ class Engine:
         Alerts of one entry with the same variables share one run over all their hosts (storm
         coalescing), bounded by the blast radius; each alert still gets its own record.
         """
-        ctx = self.context(allow_uncommitted)
-        now = self.clock()
-        items: list[_Item] = []
-        batches: dict[tuple[Any, ...], _Batch] = {}
-        with self.store.guard() as session:
-            for alert in alerts:
-                items.append(self._decide(alert, ctx, now, session, batches))
-        for batch in batches.values():
+        items, batches = self.plan(alerts, allow_uncommitted=allow_uncommitted)
+        for batch in batches:
             self._execute(batch)
         records = []
         for item in items:
@@ -124,6 +119,32 @@ class Engine:
             records.append(record)
         return records
 
+    def plan(self, alerts: Iterable[Alert], *, allow_uncommitted: bool = False,
+             finish_now: bool = False) -> tuple[list[_Item], list[_Batch]]:
+        """Decide every alert under the guardrails in one transaction; nothing runs yet.
+
+        Executing decisions reserve their (entry, host) and are grouped into batches.
+        """
+        ctx = self.context(allow_uncommitted)
+        now = self.clock()
+        items: list[_Item] = []
+        batches: dict[tuple[Any, ...], _Batch] = {}
+        with self.store.guard(now, self._horizon()) as session:
+            for alert in alerts:
+                items.append(self._decide(alert, ctx, now, session, batches))
+            if finish_now:  # simulate: each run ends as it starts, successfully
+                for batch in batches.values():
+                    session.finish(batch.ident, batch.hosts, "succeeded", now)
+        return items, list(batches.values())
+
+    def simulate(self, alerts: Iterable[Alert]) -> list[Decision]:
+        """Decide only: every batch counts as an instant successful run; nothing is recorded.
+
+        The guardrail state moves on as if the runs happened (use a scratch store to replay).
+        """
+        items, _ = self.plan(alerts, finish_now=True)
+        return [item.decision for item in items]
+
     def _decide(self, alert: Alert, ctx: PolicyContext, now: datetime, session: GuardSession,
                 batches: dict[tuple[Any, ...], _Batch]) -> _Item:
         """One alert's guarded decision; executing ones join (or open) a batch."""
@@ -133,8 +154,8 @@ class Engine:
         if remediation is None:
             return _Item(alert, None, decision, record_id)
         duplicate = session.claim(alert.fingerprint, alert.starts_at, alert.status,
-                                  str(decision.mode), record_id)
-        if decision.hosts:
+                                  str(decision.mode), record_id, now)
+        if duplicate and decision.hosts:  # only the same alert again can be a re-fire
             last = self.store.last_live_fix(remediation.name, decision.hosts[0])
             refired = refire(alert, decision, last, now, self.config.refire_window)
             if refired is not None:
@@ -176,6 +197,14 @@ class Engine:
         batch.hosts.append(host)
         batch.items.append(record_id)
         return _Item(alert, remediation, decision, record_id, batch)
+
+    def _horizon(self) -> int:
+        """The longest guardrail window of any entry: how far back guard state matters."""
+        if self._horizon_s is None:
+            self._horizon_s = max([max(e.guardrails.throttle_window_s,
+                                       e.guardrails.recurrence_window_s, e.guardrails.cooldown_s)
+                                   for e in self.catalog] + [3600])
+        return self._horizon_s
 
     def _group_size(self, rules: Limits) -> int | None:
         if rules.group is None:
@@ -390,7 +419,7 @@ class Engine:
         """Reserve every host of a person's run; a host already being fixed refuses it."""
         now = self.clock()
         rules = remediation.guardrails
-        with self.store.guard() as session:
+        with self.store.guard(now, self._horizon()) as session:
             for host in decision.hosts:
                 busy = session.facts(remediation.name, host, rules, now).in_progress
                 if busy:

@@ -77,7 +77,8 @@ def apply(decision: Decision, facts: GuardFacts, rules: Guardrails, now: datetim
                            reason=f"recurrence: {' and '.join(recurring)} within "
                            f"{rules.recurrence_window_s}s: this keeps happening, find the root "
                            "cause (the fix still runs)")
-    return replace(decision, notes=tuple(notes))
+    return decision if len(notes) == len(decision.notes) else replace(decision,
+                                                                         notes=tuple(notes))
 
 
 def _stop(decision: Decision, action: Action, reason: str) -> Decision:

@@ -177,7 +177,11 @@ class Remediation:
 
     def matches(self, alert: Alert) -> bool:
         """True when every matcher holds for the alert's labels (``alertname`` included)."""
-        return all(m.matches(alert.labels) for m in self.matchers)
+        labels = alert.labels
+        for matcher in self.matchers:  # noqa: SIM110 - a plain loop is faster on this hot path
+            if not matcher.matches(labels):
+                return False
+        return True
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 from . import catalog as catalog_mod
 from . import inventory as inventory_mod
 from .config import Config
@@ -52,6 +54,44 @@ def syntax_check(playbook: Path, inventory: Path) -> str | None:
     return " | ".join(lines[:6]) or f"exit code {proc.returncode}"
 
 
+MOLECULE_DIR = "molecule"
+_IMPORT_KEYS = ("ansible.builtin.import_playbook", "import_playbook")
+
+
+def molecule_tested(folder: Path) -> frozenset[str]:
+    """Resolved paths of the playbooks that some scenario under ``folder`` converges.
+
+    A scenario is ``folder/NAME/molecule.yml``; it tests the playbooks that its converge playbook
+    (``converge.yml``, or ``provisioner.playbooks.converge``) imports with ``import_playbook``,
+    relative to the converge playbook's folder.
+    """
+    tested: set[str] = set()
+    for config_file in sorted(folder.glob("*/molecule.yml")):
+        converge = config_file.parent / "converge.yml"
+        try:
+            settings = yaml.safe_load(config_file.read_text(encoding="utf-8"))
+            named = ((settings or {}).get("provisioner") or {}).get("playbooks", {}).get("converge")
+            if isinstance(named, str):
+                converge = config_file.parent / named
+            plays = yaml.safe_load(converge.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError, AttributeError):
+            continue
+        for play in plays if isinstance(plays, list) else []:
+            for key in _IMPORT_KEYS:
+                target = play.get(key) if isinstance(play, dict) else None
+                if isinstance(target, str) and "{{" not in target:
+                    tested.add(str((converge.parent / target).resolve()))
+    return frozenset(tested)
+
+
+def untested_warnings(entries: list[Remediation], folder: Path, catalog: Path) -> list[str]:
+    """One warning per entry whose playbook no molecule scenario under ``folder`` converges."""
+    tested = molecule_tested(folder)
+    return [f"{catalog}:{e.source_line}: entry '{e.name}': key 'playbook': {e.playbook} has no "
+            f"molecule scenario (no {folder}/*/converge.yml imports it)"
+            for e in entries if e.playbook_path not in tested]
+
+
 def validate(config: Config, progress: Callable[[str], None] | None = None) -> Report:
     """Check everything a run relies on; never stops at the first problem."""
     problems: list[str] = []
@@ -77,4 +117,6 @@ def validate(config: Config, progress: Callable[[str], None] | None = None) -> R
                 problems += [f"{config.catalog}:{e.source_line}: entry '{e.name}': key "
                              f"'playbook': {e.playbook}: syntax check failed: {complaint}"
                              for e in by_playbook[path]]
-    return Report(len(catalog.entries), len(by_playbook), tuple(problems))
+    warnings = untested_warnings(list(catalog.entries), config.base_dir / MOLECULE_DIR,
+                                 config.catalog)
+    return Report(len(catalog.entries), len(by_playbook), tuple(problems), tuple(warnings))

@@ -82,7 +82,9 @@ def required_str(obj: Mapping[str, object], key: str, path: str) -> str:
 def optional_str(obj: Mapping[str, object], key: str, path: str) -> str | None:
     """The string at ``key``, or None when the key is absent or null."""
     value = obj.get(key)
-    return None if value is None else as_str(value, at(path, key))
+    if value is None or isinstance(value, str):  # the common case: no path to build
+        return value
+    raise wrong(at(path, key), "a string", value)
 
 
 def status(value: object, path: str) -> str:
@@ -100,7 +102,9 @@ def string_map(value: object, path: str, *, label_names: bool = False) -> dict[s
             raise problem(
                 at(path, key), f"not a valid label name (must match {LABEL_NAME.pattern})"
             )
-        result[key] = as_str(item, at(path, key))
+        if not isinstance(item, str):  # paths are built only for the error
+            raise wrong(at(path, key), "a string", item)
+        result[key] = item
     return result
 
 

@@ -17,13 +17,17 @@ class GuardSession(Protocol):
     """Guardrail reads and reservations inside one write transaction."""
 
     def claim(self, fingerprint: str, starts_at: str | None, status: str, mode: str,
-              record_id: str) -> str | None:
+              record_id: str, now: datetime) -> str | None:
         """None for an alert delivery seen first, else the record that handled it."""
         ...
 
     def facts(self, entry: str, host: str, rules: Guardrails, now: datetime,
               own: frozenset[str] = frozenset()) -> GuardFacts:
         """What the guardrails need to know about (entry, host) now."""
+        ...
+
+    def finish(self, ident: str, hosts: list[str], outcome: str, now: datetime) -> None:
+        """End reserved runs within this session (simulations)."""
         ...
 
     def reserve(self, ident: str, entry: str, host: str, mode: str, now: datetime,
@@ -82,12 +86,16 @@ class AuditStore(Protocol):
         """Re-walk the chain: (record count, head hash), or ChainError naming the first misfit."""
         ...
 
-    def guard(self) -> AbstractContextManager[GuardSession]:
+    def guard(self, now: datetime, horizon_s: int) -> AbstractContextManager[GuardSession]:
         """One write transaction for guardrail claims, facts and reservations."""
         ...
 
     def finish_run(self, ident: str, host: str, outcome: str, at: str) -> None:
         """Mark a reserved run finished (its lock released)."""
+        ...
+
+    def finish_runs(self, runs: list[tuple[str, str, str, str]]) -> None:
+        """finish_run for many (ident, host, outcome, at) at once."""
         ...
 
     def check_breaker(self, entry: str, failures: int, at: str, record_id: str) -> bool:

@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
 import sqlite3
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from ..audit import GENESIS_HASH, seal, verify_chain
 from ..errors import NotFoundError, StoreError
-from ..guardrails import GuardFacts
-from ..limits import Guardrails
 from ..models import PendingRequest, RequestState
+from .sqlite_guard import GuardCache, GuardSession
 
 # Each migration runs once, in order; PRAGMA user_version counts the ones applied.
 MIGRATIONS: tuple[str, ...] = (
@@ -73,8 +70,10 @@ MIGRATIONS: tuple[str, ...] = (
         status TEXT NOT NULL,
         mode TEXT NOT NULL,
         record_id TEXT NOT NULL,
+        claimed_at TEXT NOT NULL,
         PRIMARY KEY (fingerprint, starts_at, status, mode)
     );
+    CREATE INDEX IF NOT EXISTS guard_seen_claimed ON guard_seen (claimed_at);
     CREATE TABLE IF NOT EXISTS guard_runs (
         ident TEXT NOT NULL,
         host TEXT NOT NULL,
@@ -89,7 +88,9 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (ident, host)
     );
     CREATE INDEX IF NOT EXISTS guard_runs_host ON guard_runs (entry, host, started_at);
-    CREATE INDEX IF NOT EXISTS guard_runs_entry ON guard_runs (entry, started_at);
+    CREATE INDEX IF NOT EXISTS guard_runs_started ON guard_runs (started_at);
+    CREATE INDEX IF NOT EXISTS guard_runs_open ON guard_runs (finished_at)
+        WHERE finished_at IS NULL;
     CREATE TABLE IF NOT EXISTS guard_breakers (
         entry TEXT PRIMARY KEY,
         since TEXT NOT NULL,
@@ -112,6 +113,7 @@ class SqliteStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._migrate()
+            self._guard = GuardCache()
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"cannot open the audit store: {exc}", where=str(path)) from None
 
@@ -274,16 +276,31 @@ class SqliteStore:
     # -- guardrail state --
 
     @contextmanager
-    def guard(self) -> Iterator[GuardSession]:
-        """One write transaction in which decisions claim alerts and reserve (entry, host)."""
-        with self._write("guardrail state") as db:
-            yield GuardSession(db)
+    def guard(self, now: datetime, horizon_s: int) -> Iterator[GuardSession]:
+        """One write transaction in which decisions claim alerts and reserve (entry, host).
+
+        ``horizon_s`` is the longest guardrail window in use: how far back the state matters.
+        """
+        try:
+            with self._write("guardrail state") as db:
+                session = GuardSession(db, self._guard, now, horizon_s)
+                yield session
+                session.flush()
+        except BaseException:
+            self._guard.version = None  # the mirror may hold what was rolled back
+            raise
 
     def finish_run(self, ident: str, host: str, outcome: str, at: str) -> None:
         """Mark a reserved run finished: its lock is released, cooldowns count from ``at``."""
-        with self._write(f"run {ident}") as db:
-            db.execute("UPDATE guard_runs SET finished_at = ?, outcome = ? WHERE ident = ? AND "
-                       "host = ?", (at, outcome, ident, host))
+        self.finish_runs([(ident, host, outcome, at)])
+
+    def finish_runs(self, runs: list[tuple[str, str, str, str]]) -> None:
+        """finish_run for many (ident, host, outcome, at) in one transaction."""
+        with self._write("runs") as db:
+            db.executemany("UPDATE guard_runs SET finished_at = ?, outcome = ? WHERE ident = ?"
+                           " AND host = ?", [(at, o, i, h) for i, h, o, at in runs])
+        for ident, host, _, at in runs:
+            self._guard.finish(ident, host, datetime.fromisoformat(at))
 
     def check_breaker(self, entry: str, failures: int, at: str, record_id: str) -> bool:
         """Open the entry's breaker if its last ``failures`` live runs all failed; True if opened.
@@ -302,7 +319,8 @@ class SqliteStore:
                 return False
             db.execute("INSERT INTO guard_breakers (entry, since, failures, record_id) VALUES"
                        " (?, ?, ?, ?)", (entry, at, failures, record_id))
-            return True
+        self._guard.breakers[entry] = at
+        return True
 
     def breakers(self) -> dict[str, dict[str, Any]]:
         """Open breakers by entry."""
@@ -315,6 +333,7 @@ class SqliteStore:
             row = db.execute("SELECT since, failures, record_id FROM guard_breakers WHERE"
                              " entry = ?", (entry,)).fetchone()
             db.execute("DELETE FROM guard_breakers WHERE entry = ?", (entry,))
+        self._guard.breakers.pop(entry, None)
         return None if row is None else {"since": row[0], "failures": row[1],
                                          "record_id": row[2]}
 
@@ -355,104 +374,3 @@ def _statements(script: str) -> list[str]:
             current = []
     return statements
 
-
-NODE = socket.gethostname()
-
-
-def _alive(pid: int | None) -> bool:
-    """True when a process with ``pid`` exists on this machine."""
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-class GuardSession:
-    """Guardrail reads and reservations inside one write transaction of the store."""
-
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self._db = db
-        self._breakers: dict[str, str | None] = {}
-
-    def claim(self, fingerprint: str, starts_at: str | None, status: str, mode: str,
-              record_id: str) -> str | None:
-        """Claim an alert delivery for a mode; None if it is the first, else who had it.
-
-        A check run does not use up the alert: once the stage (or the brake) allows it, the
-        same alert is still fixed live, once.
-        """
-        key = (fingerprint, starts_at or "", status, mode)
-        cursor = self._db.execute("INSERT OR IGNORE INTO guard_seen (fingerprint, starts_at,"
-                                  " status, mode, record_id) VALUES (?, ?, ?, ?, ?)",
-                                  (*key, record_id))
-        if cursor.rowcount == 1:
-            return None
-        row = self._db.execute("SELECT record_id FROM guard_seen WHERE fingerprint = ? AND"
-                               " starts_at = ? AND status = ? AND mode = ?", key).fetchone()
-        return str(row[0]) if row else "?"
-
-    def facts(self, entry: str, host: str, rules: Guardrails, now: datetime,
-              own: frozenset[str] = frozenset()) -> GuardFacts:
-        """What the guardrails need to know about (entry, host) now.
-
-        Runs in ``own`` were reserved by this same caller, which runs them one after another:
-        they count for throttles but do not lock the host against it.
-        """
-        throttle_since = now - timedelta(seconds=rules.throttle_window_s)
-        recur_since = now - timedelta(seconds=rules.recurrence_window_s)
-        cool_since = now - timedelta(seconds=rules.cooldown_s)
-        since = _iso(min(throttle_since, recur_since, cool_since))
-        in_progress, host_runs, host_fixes, last_end = None, [], 0, None
-        for ident, started, finished, expires, mode, pid, node in self._db.execute(
-                "SELECT ident, started_at, finished_at, expires_at, mode, pid, node FROM"
-                " guard_runs WHERE entry = ? AND host = ? AND (started_at >= ? OR finished_at"
-                " IS NULL)", (entry, host, since)):
-            start = _parse(started)
-            if finished is None:
-                stale = _parse(expires) <= now or (node == NODE and not _alive(pid))
-                if not stale and ident not in own:
-                    in_progress = ident
-                continue
-            end = _parse(finished)
-            if mode == "live":  # only a change needs time to settle
-                last_end = end if last_end is None or end > last_end else last_end
-            if start >= throttle_since:
-                host_runs.append(start)
-            if mode == "live" and start >= recur_since:
-                host_fixes += 1
-        entry_runs, entry_fixes = self._db.execute(
-            "SELECT count(DISTINCT CASE WHEN started_at >= ? THEN ident END), count(DISTINCT"
-            " CASE WHEN mode = 'live' AND started_at >= ? THEN ident END) FROM guard_runs"
-            " WHERE entry = ? AND started_at >= ?",
-            (_iso(throttle_since), _iso(recur_since), entry,
-             _iso(min(throttle_since, recur_since)))).fetchone()
-        if entry not in self._breakers:
-            row = self._db.execute("SELECT since FROM guard_breakers WHERE entry = ?",
-                                   (entry,)).fetchone()
-            self._breakers[entry] = row[0] if row else None
-        return GuardFacts(in_progress=in_progress,
-                          host_runs=tuple(host_runs), entry_runs=int(entry_runs),
-                          last_run_end=last_end, host_fixes=host_fixes,
-                          entry_fixes=int(entry_fixes), breaker_since=self._breakers[entry])
-
-    def reserve(self, ident: str, entry: str, host: str, mode: str, now: datetime,
-                lease_s: int) -> None:
-        """Record a run starting on (entry, host): it counts for throttles and holds the lock."""
-        self._db.execute(
-            "INSERT OR IGNORE INTO guard_runs (ident, host, entry, mode, started_at, expires_at,"
-            " pid, node) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (ident, host, entry, mode, _iso(now), _iso(now + timedelta(seconds=lease_s)),
-             os.getpid(), NODE))
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds")
-
-
-def _parse(text: str) -> datetime:
-    return datetime.fromisoformat(text)

@@ -1,0 +1,184 @@
+"""bench/decisions: decision throughput with the guardrail state persisted (no execution).
+
+100,000 synthetic Alertmanager alerts across 1,000 hosts, in webhook payloads of 10 alerts,
+over a simulated week, through the real path: JSON parse, `sources.normalize`, `Catalog.match`,
+`policy.decide`, and the guardrails (dedupe claim, throttle/cooldown/recurrence/lock facts,
+reservation) in one SQLite transaction per payload, as `Engine.simulate` does. Playbooks are
+not run and no audit record is written (the second figure adds the audit records).
+
+    .venv/bin/python bench/decisions.py [--alerts 100000] [--hosts 1000] [--rulebook]
+
+Target (issue 4): at least 10x ansible-rulebook, measured here at about 4,200 events/s with no
+rule matching (FACTS.md). --rulebook also runs ansible-rulebook on the same events, if installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import yaml
+
+from remediator import sources
+from remediator.config import load
+from remediator.testing import FakeClock, RecordingExecutor, engine_for
+
+ENTRIES = ["DiskSpaceLow", "ServiceDown", "LogGrowth", "RunawayProcess", "InodesLow"]
+NOISE = ["HighLatency", "CertExpiring", "Watchdog"]  # alerts no entry matches
+
+
+def project(root: Path, hosts: int) -> Path:
+    """A project with five entries, a noop playbook and ``hosts`` inventory hosts."""
+    (root / "playbooks").mkdir(parents=True)
+    (root / "playbooks" / "noop.yml").write_text(
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - ansible.builtin.debug: {}\n")
+    inventory = {"all": {"hosts": {f"host-{n:04d}": None for n in range(hosts)}}}
+    (root / "inventory.yml").write_text(yaml.safe_dump(inventory))
+    entries = [{"name": name.lower(), "match": {"alertname": name}, "playbook": "noop.yml",
+                "stage": "oversight", "vars": {"mountpoint": {"from": "labels.mountpoint",
+                                                              "default": "/"}}}
+               for name in ENTRIES]
+    (root / "remediations.yml").write_text(yaml.safe_dump({"version": 1,
+                                                           "remediations": entries}))
+    (root / "remediator.yml").write_text(
+        "catalog: remediations.yml\ninventory: inventory.yml\nplaybooks: playbooks\n"
+        "store: state/audit.db\nruns: state/runs\n")
+    return root / "remediator.yml"
+
+
+def payloads(count: int, hosts: int, per_payload: int, seed: int = 7) -> list[str]:
+    """Alertmanager webhook bodies over a simulated week, starting at FakeClock's default.
+
+    About 1 in 5 alerts is a redelivery of an earlier one, about 1 in 8 matches no entry.
+    """
+    rng = random.Random(seed)
+    bodies, sent = [], []
+    clock = FakeClock()
+    step = 7 * 86400 / max(1, count // per_payload)
+    for start in range(0, count, per_payload):
+        began = (clock.advance(step) - timedelta(minutes=rng.randrange(30)))
+        alerts = []
+        for _ in range(min(per_payload, count - start)):
+            if sent and rng.random() < 0.2:
+                alert = rng.choice(sent)  # Alertmanager delivers duplicates
+            else:
+                name = rng.choice(NOISE) if rng.random() < 0.125 else rng.choice(ENTRIES)
+                host = f"host-{rng.randrange(hosts):04d}"
+                alert = {"status": "firing" if rng.random() < 0.9 else "resolved",
+                         "labels": {"alertname": name, "instance": f"{host}:9100",
+                                    "severity": "warning", "mountpoint": "/"},
+                         "annotations": {"summary": f"{name} on {host}"},
+                         "startsAt": began.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                         "endsAt": "0001-01-01T00:00:00Z", "generatorURL": "",
+                         "fingerprint": f"{rng.getrandbits(64):016x}"}
+                sent.append(alert)
+            alerts.append(alert)
+        bodies.append(json.dumps({"version": "4", "groupKey": "{}:{}", "status": "firing",
+                                  "receiver": "remediator", "alerts": alerts}))
+    return bodies
+
+
+def run(config_path: Path, bodies: list[str], *, records: bool) -> tuple[float, int, dict]:
+    """Feed every body through the engine; (seconds, alerts, decisions by action)."""
+    clock = FakeClock()
+    engine = engine_for(load(config_path), clock=clock, executor=RecordingExecutor(clock=clock))
+    step = 7 * 86400 / len(bodies)  # a simulated week
+    actions: dict[str, int] = {}
+    alerts_seen = 0
+    start = time.perf_counter()
+    for n, body in enumerate(bodies):
+        alerts = sources.normalize(sources.parse_json(body, "bench"))
+        alerts_seen += len(alerts)
+        if records:
+            for record in engine.handle(alerts):
+                action = record["decision"]["action"]
+                actions[action] = actions.get(action, 0) + 1
+        else:
+            for decision in engine.simulate(alerts):
+                actions[str(decision.action)] = actions.get(str(decision.action), 0) + 1
+        clock.advance(step)
+        if n % 2000 == 0:
+            print(f"  {alerts_seen} alerts", file=sys.stderr)
+    return time.perf_counter() - start, alerts_seen, actions
+
+
+def rulebook_rate(program: str, bodies: list[str], tmp: Path) -> float:
+    """ansible-rulebook's events/s on the same alerts: one rule per catalog entry, no-op action.
+
+    Its start-up (JVM, Drools) is measured with a ten-event run and taken off.
+    """
+    events = [{"alert": alert} for body in bodies for alert in json.loads(body)["alerts"]]
+    rules = [{"name": name, "condition": f'event.alert.labels.alertname == "{name}"',
+              "action": {"none": {}}} for name in ENTRIES]
+    rules.append({"name": "stop", "condition": "event.shutdown is defined",
+                  "action": {"shutdown": {"delay": 0}}})
+    (tmp / "inventory.yml").write_text("all:\n  hosts:\n    localhost: {}\n")
+    env = {**os.environ, "PATH": f"{Path(program).parent}{os.pathsep}{os.environ['PATH']}"}
+
+    def timed(batch: list[dict[str, object]]) -> float:
+        (tmp / "events.json").write_text(json.dumps(batch))
+        source = {"eda.builtin.generic": {"payload_file": str(tmp / "events.json"),
+                                          "final_payload": {"shutdown": True}}}
+        (tmp / "rulebook.yml").write_text(yaml.safe_dump(
+            [{"name": "bench", "hosts": "all", "sources": [source], "rules": rules}]))
+        start = time.perf_counter()
+        subprocess.run([program, "-r", str(tmp / "rulebook.yml"), "-i",
+                        str(tmp / "inventory.yml")], env=env, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=1800)
+        return time.perf_counter() - start
+
+    startup = timed(events[:10])
+    total = timed(events)
+    return len(events) / max(total - startup, 1e-9)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--alerts", type=int, default=100_000)
+    parser.add_argument("--hosts", type=int, default=1000)
+    parser.add_argument("--per-payload", type=int, default=10)
+    parser.add_argument("--with-records", type=int, default=20_000,
+                        help="alerts for the second figure, with audit records (0 skips it)")
+    parser.add_argument("--rulebook", metavar="PROGRAM",
+                        help="an ansible-rulebook executable (its own venv, JAVA_HOME set) to "
+                        "run on the same alerts; events for it: --rulebook-alerts")
+    parser.add_argument("--rulebook-alerts", type=int, default=20_000)
+    args = parser.parse_args()
+    bodies = payloads(args.alerts, args.hosts, args.per_payload)
+    result: dict[str, object] = {"alerts": args.alerts, "hosts": args.hosts,
+                                 "alerts_per_payload": args.per_payload}
+    with tempfile.TemporaryDirectory() as tmp:
+        seconds, count, actions = run(project(Path(tmp) / "a", args.hosts), bodies,
+                                      records=False)
+        result["decide_only_alerts_per_s"] = round(count / seconds)
+        result["decide_only_actions"] = actions
+        if args.with_records:
+            part = bodies[: args.with_records // args.per_payload]
+            seconds2, count2, _ = run(project(Path(tmp) / "b", args.hosts), part,
+                                             records=True)
+            result["with_audit_records_alerts_per_s"] = round(count2 / seconds2)
+            result["with_audit_records_alerts"] = count2
+        if args.rulebook:
+            part = bodies[: args.rulebook_alerts // args.per_payload]
+            print("  ansible-rulebook ...", file=sys.stderr)
+            rate = rulebook_rate(args.rulebook, part, Path(tmp))
+            result["ansible_rulebook_events_per_s"] = round(rate)
+            result["ratio_vs_rulebook_same_script"] = round(
+                int(str(result["decide_only_alerts_per_s"])) / rate, 1)
+    rulebook = 4200
+    result["ansible_rulebook_events_per_s_facts_md"] = rulebook
+    result["ratio_vs_facts_md_figure"] = round(
+        int(str(result["decide_only_alerts_per_s"])) / rulebook, 1)
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

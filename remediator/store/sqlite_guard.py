@@ -1,0 +1,237 @@
+"""Guardrail state in SQLite, mirrored in memory for speed and kept honest by data_version.
+
+Every guard session runs inside one ``BEGIN IMMEDIATE`` transaction, so processes take turns.
+At the start of a session ``PRAGMA data_version`` says whether another connection wrote since
+this one last looked; if so the in-memory mirror of recent guard rows is reloaded. Within a
+session, claims and reservations update the mirror at once and reach the database in one
+``executemany`` before the commit. A single busy process therefore decides from memory, while
+many processes still see each other's claims and locks.
+"""
+
+from __future__ import annotations
+
+import bisect
+import os
+import socket
+import sqlite3
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from ..guardrails import GuardFacts
+from ..limits import Guardrails
+
+NODE = socket.gethostname()
+SKEW = timedelta(hours=1)  # allowance between the alert source's clock and ours
+
+
+def iso(moment: datetime) -> str:
+    """The store's timestamp format: UTC, milliseconds; sorts as text."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds")
+
+
+def alive(pid: int | None) -> bool:
+    """True when a process with ``pid`` exists on this machine."""
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@dataclass(slots=True)
+class _Run:
+    ident: str
+    host: str
+    entry: str
+    mode: str
+    started: datetime
+    expires: datetime
+    finished: datetime | None = None
+    pid: int | None = None
+    node: str | None = None
+
+
+@dataclass
+class _EntryRuns:
+    """One entry's runs in start order: one element per run (ident), for windowed counts."""
+
+    starts: list[datetime] = field(default_factory=list)
+    idents: list[str] = field(default_factory=list)
+    live: list[bool] = field(default_factory=list)
+    known: set[str] = field(default_factory=set)
+
+    def add(self, run: _Run) -> None:
+        if run.ident in self.known:
+            return
+        index = bisect.bisect_right(self.starts, run.started)
+        self.starts.insert(index, run.started)
+        self.idents.insert(index, run.ident)
+        self.live.insert(index, run.mode == "live")
+        self.known.add(run.ident)
+
+    def count(self, since: datetime, *, live_only: bool = False) -> int:
+        first = bisect.bisect_left(self.starts, since)
+        if not live_only:
+            return len(self.starts) - first
+        return sum(self.live[first:])
+
+
+class GuardCache:
+    """The in-memory mirror of recent guard rows for one connection."""
+
+    def __init__(self) -> None:
+        self.version: int | None = None
+        self.horizon: datetime | None = None
+        self.seen: dict[tuple[str, str, str, str], str] = {}
+        self.host_runs: dict[tuple[str, str], list[_Run]] = {}
+        self.entry_runs: dict[str, _EntryRuns] = {}
+        self.breakers: dict[str, str] = {}
+        self.by_key: dict[tuple[str, str], _Run] = {}
+
+    def add_run(self, run: _Run) -> None:
+        self.by_key[(run.ident, run.host)] = run
+        self.host_runs.setdefault((run.entry, run.host), []).append(run)
+        self.entry_runs.setdefault(run.entry, _EntryRuns()).add(run)
+
+    def load(self, db: sqlite3.Connection, horizon: datetime) -> None:
+        """Rebuild from the database: runs since ``horizon`` (and every unfinished one)."""
+        self.__init__()  # type: ignore[misc]
+        self.horizon = horizon
+        since = iso(horizon)
+        for row in db.execute("SELECT fingerprint, starts_at, status, mode, record_id FROM"
+                              " guard_seen WHERE claimed_at >= ?", (since,)):
+            self.seen[(row[0], row[1], row[2], row[3])] = row[4]
+        for ident, host, entry, mode, started, expires, finished, pid, node in db.execute(
+                "SELECT ident, host, entry, mode, started_at, expires_at, finished_at, pid, node"
+                " FROM guard_runs WHERE started_at >= ? OR finished_at IS NULL", (since,)):
+            self.add_run(_Run(ident, host, entry, mode, datetime.fromisoformat(started),
+                              datetime.fromisoformat(expires),
+                              datetime.fromisoformat(finished) if finished else None, pid, node))
+        self.breakers = {row[0]: row[1] for row in db.execute(
+            "SELECT entry, since FROM guard_breakers")}
+
+    def finish(self, ident: str, host: str, at: datetime) -> None:
+        """Mirror a finished run (this connection's own write)."""
+        run = self.by_key.get((ident, host))
+        if run is not None:
+            run.finished = at
+
+
+class GuardSession:
+    """Guardrail reads and reservations inside one write transaction of the store."""
+
+    def __init__(self, db: sqlite3.Connection, cache: GuardCache, now: datetime,
+                 horizon_s: int) -> None:
+        self._db = db
+        self._cache = cache
+        self._claims: list[tuple[str, str, str, str, str, str]] = []
+        self._reservations: list[tuple[object, ...]] = []
+        self._finishes: list[tuple[str, str, str, str]] = []
+        self._pid = os.getpid()
+        self._now_text: tuple[datetime, str] | None = None
+        version = db.execute("PRAGMA data_version").fetchone()[0]
+        horizon = now - timedelta(seconds=horizon_s)
+        if cache.version != version or cache.horizon is None or cache.horizon > horizon:
+            cache.load(db, horizon)
+            cache.version = version
+
+    def _iso(self, moment: datetime) -> str:
+        """iso(), remembered for the session's one ``now``."""
+        if self._now_text is None or self._now_text[0] != moment:
+            self._now_text = (moment, iso(moment))
+        return self._now_text[1]
+
+    def flush(self) -> None:
+        """Write the session's claims and reservations (called before the commit)."""
+        if self._claims:
+            self._db.executemany("INSERT OR IGNORE INTO guard_seen (fingerprint, starts_at,"
+                                 " status, mode, record_id, claimed_at) VALUES (?,?,?,?,?,?)",
+                                 self._claims)
+        if self._reservations:
+            self._db.executemany("INSERT OR IGNORE INTO guard_runs (ident, host, entry, mode,"
+                                 " started_at, expires_at, pid, node) VALUES (?,?,?,?,?,?,?,?)",
+                                 self._reservations)
+        if self._finishes:
+            self._db.executemany("UPDATE guard_runs SET finished_at = ?, outcome = ? WHERE"
+                                 " ident = ? AND host = ?", self._finishes)
+
+    def claim(self, fingerprint: str, starts_at: str | None, status: str, mode: str,
+              record_id: str, now: datetime) -> str | None:
+        """Claim an alert delivery for a mode; None if it is the first, else who had it.
+
+        A check run does not use up the alert: once the stage (or the brake) allows it, the
+        same alert is still fixed live, once.
+        """
+        key = (fingerprint, starts_at or "", status, mode)
+        cache = self._cache
+        if key in cache.seen:
+            return cache.seen[key]
+        if not self._covered(starts_at):  # an old alert: its claim may predate the mirror
+            row = self._db.execute("SELECT record_id FROM guard_seen WHERE fingerprint = ? AND"
+                                   " starts_at = ? AND status = ? AND mode = ?", key).fetchone()
+            if row:
+                cache.seen[key] = str(row[0])
+                return str(row[0])
+        cache.seen[key] = record_id
+        self._claims.append((*key, record_id, self._iso(now)))
+        return None
+
+    def _covered(self, starts_at: str | None) -> bool:
+        """True when any claim of an alert that started at ``starts_at`` is in the mirror."""
+        if not starts_at or self._cache.horizon is None:
+            return False
+        try:
+            started = datetime.fromisoformat(starts_at.replace("Z", "+00:00"))
+        except ValueError:
+            return False
+        if started.tzinfo is None:
+            started = started.replace(tzinfo=UTC)
+        return started >= self._cache.horizon + SKEW
+
+    def facts(self, entry: str, host: str, rules: Guardrails, now: datetime,
+              own: frozenset[str] = frozenset()) -> GuardFacts:
+        """What the guardrails need to know about (entry, host) now.
+
+        Runs in ``own`` were reserved by this same caller, which runs them one after another:
+        they count for throttles but do not lock the host against it.
+        """
+        throttle_since = now - timedelta(seconds=rules.throttle_window_s)
+        recur_since = now - timedelta(seconds=rules.recurrence_window_s)
+        in_progress, host_runs, host_fixes, last_end = None, [], 0, None
+        for run in self._cache.host_runs.get((entry, host), ()):
+            if run.finished is None:
+                stale = run.expires <= now or (run.node == NODE and not alive(run.pid))
+                if not stale and run.ident not in own:
+                    in_progress = run.ident
+                continue
+            if run.mode == "live" and (last_end is None or run.finished > last_end):
+                last_end = run.finished  # only a change needs time to settle
+            if run.started >= throttle_since:
+                host_runs.append(run.started)
+            if run.mode == "live" and run.started >= recur_since:
+                host_fixes += 1
+        runs = self._cache.entry_runs.get(entry)
+        entry_runs = runs.count(throttle_since) if runs else 0
+        entry_fixes = runs.count(recur_since, live_only=True) if runs else 0
+        return GuardFacts(in_progress=in_progress, host_runs=tuple(host_runs),
+                          entry_runs=entry_runs, last_run_end=last_end, host_fixes=host_fixes,
+                          entry_fixes=entry_fixes, breaker_since=self._cache.breakers.get(entry))
+
+    def finish(self, ident: str, hosts: list[str], outcome: str, now: datetime) -> None:
+        """End reserved runs within this session (for simulations: no run happens)."""
+        for host in hosts:
+            self._cache.finish(ident, host, now)
+        self._finishes += [(self._iso(now), outcome, ident, host) for host in hosts]
+
+    def reserve(self, ident: str, entry: str, host: str, mode: str, now: datetime,
+                lease_s: int) -> None:
+        """Record a run starting on (entry, host): it counts for throttles and holds the lock."""
+        run = _Run(ident, host, entry, mode, now, now + timedelta(seconds=lease_s),
+                   pid=self._pid, node=NODE)
+        self._cache.add_run(run)
+        self._reservations.append((ident, host, entry, mode, self._iso(now), iso(run.expires),
+                                   run.pid, run.node))

@@ -1,0 +1,45 @@
+"""Run ``molecule test -s NAME`` for every scenario under molecule/: the playbooks on real containers."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+import yaml
+
+from .podenv import MOLECULE, REPO, SETUP_HINT, env, missing, scenarios
+
+pytestmark = pytest.mark.molecule
+
+SCENARIO_TIMEOUT_S = 900
+
+
+def test_every_playbook_has_a_fix_and_a_check_scenario() -> None:
+    """Each playbook in playbooks/ has a scenario NAME and a check-mode scenario NAME_check."""
+    playbooks = sorted(p.stem for p in (REPO / "playbooks").glob("*.yml"))
+    found = set(scenarios())
+    assert playbooks
+    assert [p for p in playbooks if not {p, f"{p}_check"} <= found] == []
+
+
+@pytest.mark.parametrize("name", [s for s in scenarios() if s.endswith("_check")])
+def test_check_scenarios_run_check_mode_and_verify(name: str) -> None:
+    """A _check scenario converges with `check` (ansible-playbook --check), never live, then verifies."""
+    config = yaml.safe_load((MOLECULE / name / "molecule.yml").read_text(encoding="utf-8"))
+    sequence = config["scenario"]["test_sequence"]
+    assert "converge" not in sequence and "idempotence" not in sequence
+    assert sequence.index("prepare") < sequence.index("check") < sequence.index("verify")
+
+
+@pytest.mark.parametrize("name", scenarios())
+def test_scenario(name: str) -> None:
+    """The scenario's whole test sequence passes (create, prepare, converge or check, verify, destroy)."""
+    gaps = missing()
+    assert not gaps, f"missing {', '.join(gaps)}: {SETUP_HINT}"
+    proc = subprocess.run(
+        ["molecule", "test", "-s", name],
+        cwd=REPO, env=env(), capture_output=True, text=True,
+        timeout=SCENARIO_TIMEOUT_S, check=False,
+    )
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, f"molecule test -s {name} failed (rc {proc.returncode}):\n{output[-20000:]}"
