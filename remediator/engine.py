@@ -153,27 +153,32 @@ class Engine:
         decision = decide(alert, remediation, ctx)
         if remediation is None:
             return _Item(alert, None, decision, record_id)
-        duplicate = session.claim(alert.fingerprint, alert.starts_at, alert.status,
-                                  str(decision.mode), record_id, now)
-        if duplicate and decision.hosts:  # only the same alert again can be a re-fire
-            last = self.store.last_live_fix(remediation.name, decision.hosts[0])
-            refired = refire(alert, decision, last, now, self.config.refire_window)
-            if refired is not None:
-                return _Item(alert, remediation, refired, record_id)
+        duplicate = session.seen(alert.fingerprint, alert.starts_at, alert.status,
+                                 str(decision.mode))
         if duplicate:
-            return _Item(alert, remediation, replace(
+            last = self.store.last_live_fix(remediation.name, decision.hosts[0]) \
+                if decision.hosts else None  # only the same alert again can be a re-fire
+            refired = refire(alert, decision, last, now, self.config.refire_window)
+            return _Item(alert, remediation, refired or replace(
                 decision, action=Action.SKIP, mode=Mode.NONE, reason=f"duplicate: this alert "
                 f"(same fingerprint, start and status) was already handled in this mode in record "
                 f"{duplicate}"), record_id)
+
+        def done(final: Decision, batch: _Batch | None = None) -> _Item:
+            """Claim the delivery under the mode that really happens."""
+            session.claim(alert.fingerprint, alert.starts_at, alert.status, str(final.mode),
+                          record_id, now)
+            return _Item(alert, remediation, final, record_id, batch)
+
         if not decision.executes:
-            return _Item(alert, remediation, decision, record_id)
+            return done(decision)
         rules = remediation.guardrails
         host = decision.hosts[0]
         key = (remediation.name, decision.mode, tuple(sorted(decision.variables.items())))
         batch = batches.get(key)
         if batch is not None and host in batch.hosts:  # the same run already covers this host
             batch.items.append(record_id)
-            return _Item(alert, remediation, decision, record_id, batch)
+            return done(decision, batch)
         facts = session.facts(remediation.name, host, rules, now,
                               frozenset(b.ident for b in batches.values()))
         if batch is not None:  # this run counts once, however many hosts it covers
@@ -181,22 +186,22 @@ class Engine:
                             entry_fixes=max(0, facts.entry_fixes - (decision.mode is Mode.LIVE)))
         decision = apply_guardrails(decision, facts, rules, now)
         if not decision.executes:
-            return _Item(alert, remediation, decision, record_id)
+            return done(decision)
         key = (remediation.name, decision.mode, tuple(sorted(decision.variables.items())))
         batch = batches.get(key)
         if batch is None:
             batch = batches[key] = _Batch(record_id, remediation, decision)
         limit = radius(rules, self._group_size(rules))
         if len(batch.hosts) >= limit:
-            return _Item(alert, remediation, replace(
+            return done(replace(
                 decision, action=Action.ESCALATE, mode=Mode.NONE, reason=f"blast radius: run "
                 f"{batch.ident} already covers {len(batch.hosts)} hosts (limit {limit}); "
-                "this host was not touched, a person must decide"), record_id)
+                "this host was not touched, a person must decide"))
         lease = rules.lock_timeout_s or remediation.timeout_s + 60
         session.reserve(batch.ident, remediation.name, host, str(decision.mode), now, lease)
         batch.hosts.append(host)
         batch.items.append(record_id)
-        return _Item(alert, remediation, decision, record_id, batch)
+        return done(decision, batch)
 
     def _horizon(self) -> int:
         """The longest guardrail window of any entry: how far back guard state matters."""

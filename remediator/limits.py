@@ -85,6 +85,16 @@ def parse(node: Any, base: Guardrails = DEFAULT) -> tuple[Guardrails, list[tuple
     for key in node:
         if key not in KEYS:
             problems.append((key, f"unknown guardrail; expected one of {', '.join(sorted(KEYS))}"))
+    sections: dict[str, set[str]] = {}
+    for key, sub in _INT_FIELDS:
+        if sub is not None and key != "blast_radius":
+            sections.setdefault(key, set()).add(sub)
+    for key, subs in sections.items():
+        if isinstance(node.get(key), Mapping):
+            unknown = set(node[key]) - subs
+            if unknown:
+                problems.append((key, f"unknown key(s) {', '.join(sorted(unknown))}; expected "
+                                 f"{', '.join(sorted(subs))}"))
     for (key, sub), attr in _INT_FIELDS.items():
         if key not in node:
             continue
@@ -106,7 +116,8 @@ def parse(node: Any, base: Guardrails = DEFAULT) -> tuple[Guardrails, list[tuple
             problems.append(("blast_radius", f"unknown key(s) {', '.join(sorted(unknown))}"))
         percent = radius.get("max_percent")
         if percent is not None:
-            if not isinstance(percent, (int, float)) or not 0 < percent <= 100 or \
+            if not isinstance(percent, (int, float)) or isinstance(percent, bool) or \
+                    not 0 < percent <= 100 or \
                     not isinstance(radius.get("group"), str):
                 problems.append(("blast_radius", "max_percent needs 0 < value <= 100 and a "
                                  "'group' naming an inventory group"))
@@ -189,8 +200,10 @@ class Cron:
                 span, step = found.group(1), int(found.group(2) or 1)
                 first, last = (low, high) if span == "*" else (
                     (int(span.split("-")[0]), int(span.split("-")[-1])))
-                if high == 6 and last == 7:
+                if high == 6 and last == 7:  # day-of-week 7 is Sunday, like 0
                     values.add(0)
+                    if first == 7:
+                        continue
                     last = 6
                 if first < low or last > high or first > last or step < 1:
                     raise ValueError(f"cron {text!r}: {part!r} is out of range {low}-{high}")

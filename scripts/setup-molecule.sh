@@ -18,7 +18,7 @@ MOLECULE_VERSION=26.10.0
 PLUGINS_VERSION=26.10.12        # molecule-plugins, for its podman driver
 IMAGE=localhost/localdebian:bookworm
 SUITE=bookworm
-PACKAGES=python3,procps         # procps: ps/pgrep for the runaway-process playbook
+PACKAGES=python3,procps         # procps: `ps`, which the service-restart playbook uses
 COLLECTIONS=(containers/podman ansible/posix community/general)
 
 say() { printf 'setup-molecule: %s\n' "$*" >&2; }

@@ -16,9 +16,14 @@ from ..models import PendingRequest, RequestState
 class GuardSession(Protocol):
     """Guardrail reads and reservations inside one write transaction."""
 
+    def seen(self, fingerprint: str, starts_at: str | None, status: str, mode: str
+             ) -> str | None:
+        """The record that already handled this alert delivery in ``mode``, or None."""
+        ...
+
     def claim(self, fingerprint: str, starts_at: str | None, status: str, mode: str,
-              record_id: str, now: datetime) -> str | None:
-        """None for an alert delivery seen first, else the record that handled it."""
+              record_id: str, now: datetime) -> None:
+        """Mark this alert delivery handled in the mode that really happened."""
         ...
 
     def facts(self, entry: str, host: str, rules: Guardrails, now: datetime,

@@ -312,8 +312,9 @@ class SqliteStore:
                 return False
             rows = db.execute(
                 "SELECT outcome FROM (SELECT ident, max(outcome != 'succeeded') AS outcome,"
-                " max(finished_at) AS finished FROM guard_runs WHERE entry = ? AND mode = 'live'"
-                " AND finished_at IS NOT NULL GROUP BY ident) ORDER BY finished DESC LIMIT ?",
+                " max(finished_at) AS finished, max(rowid) AS seq FROM guard_runs WHERE"
+                " entry = ? AND mode = 'live' AND finished_at IS NOT NULL GROUP BY ident)"
+                " ORDER BY finished DESC, seq DESC LIMIT ?",
                 (entry, failures)).fetchall()
             if len(rows) < failures or not all(row[0] for row in rows):
                 return False

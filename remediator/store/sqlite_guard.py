@@ -121,6 +121,17 @@ class GuardCache:
             run.finished = at
 
 
+def _parse_start(starts_at: str | None) -> datetime | None:
+    """An alert's start as an aware datetime, or None when absent or unreadable."""
+    if not starts_at:
+        return None
+    try:
+        started = datetime.fromisoformat(starts_at.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return started if started.tzinfo else started.replace(tzinfo=UTC)
+
+
 class GuardSession:
     """Guardrail reads and reservations inside one write transaction of the store."""
 
@@ -159,13 +170,9 @@ class GuardSession:
             self._db.executemany("UPDATE guard_runs SET finished_at = ?, outcome = ? WHERE"
                                  " ident = ? AND host = ?", self._finishes)
 
-    def claim(self, fingerprint: str, starts_at: str | None, status: str, mode: str,
-              record_id: str, now: datetime) -> str | None:
-        """Claim an alert delivery for a mode; None if it is the first, else who had it.
-
-        A check run does not use up the alert: once the stage (or the brake) allows it, the
-        same alert is still fixed live, once.
-        """
+    def seen(self, fingerprint: str, starts_at: str | None, status: str, mode: str
+             ) -> str | None:
+        """The record that already handled this alert delivery in ``mode``, or None."""
         key = (fingerprint, starts_at or "", status, mode)
         cache = self._cache
         if key in cache.seen:
@@ -176,20 +183,29 @@ class GuardSession:
             if row:
                 cache.seen[key] = str(row[0])
                 return str(row[0])
-        cache.seen[key] = record_id
-        self._claims.append((*key, record_id, self._iso(now)))
         return None
+
+    def claim(self, fingerprint: str, starts_at: str | None, status: str, mode: str,
+              record_id: str, now: datetime) -> None:
+        """Mark this alert delivery handled in ``mode`` (the mode that really happened).
+
+        A check run does not use up the alert: once the stage (or the brake) allows it, the
+        same alert is still fixed live, once. The claim is filed under the later of now and
+        the alert's start, so a mirror that holds the alert's start holds its claim too.
+        """
+        key = (fingerprint, starts_at or "", status, mode)
+        if key in self._cache.seen:
+            return
+        self._cache.seen[key] = record_id
+        started = _parse_start(starts_at)
+        filed = now if started is None or started < now else started
+        self._claims.append((*key, record_id, self._iso(filed)))
 
     def _covered(self, starts_at: str | None) -> bool:
         """True when any claim of an alert that started at ``starts_at`` is in the mirror."""
-        if not starts_at or self._cache.horizon is None:
+        started = _parse_start(starts_at)
+        if started is None or self._cache.horizon is None:
             return False
-        try:
-            started = datetime.fromisoformat(starts_at.replace("Z", "+00:00"))
-        except ValueError:
-            return False
-        if started.tzinfo is None:
-            started = started.replace(tzinfo=UTC)
         return started >= self._cache.horizon + SKEW
 
     def facts(self, entry: str, host: str, rules: Guardrails, now: datetime,
@@ -203,6 +219,8 @@ class GuardSession:
         recur_since = now - timedelta(seconds=rules.recurrence_window_s)
         in_progress, host_runs, host_fixes, last_end = None, [], 0, None
         for run in self._cache.host_runs.get((entry, host), ()):
+            if run.started >= throttle_since:  # started runs count, finished or not
+                host_runs.append(run.started)
             if run.finished is None:
                 stale = run.expires <= now or (run.node == NODE and not alive(run.pid))
                 if not stale and run.ident not in own:
@@ -210,8 +228,6 @@ class GuardSession:
                 continue
             if run.mode == "live" and (last_end is None or run.finished > last_end):
                 last_end = run.finished  # only a change needs time to settle
-            if run.started >= throttle_since:
-                host_runs.append(run.started)
             if run.mode == "live" and run.started >= recur_since:
                 host_fixes += 1
         runs = self._cache.entry_runs.get(entry)

@@ -27,13 +27,13 @@ from ..conftest import REPO
 pytestmark = pytest.mark.integration
 
 HOSTS = ["node-a", "node-b", "node-c"]
-FINGERPRINTS = ["fp-1", "fp-2", "fp-3", "fp-4"]
+FINGERPRINTS = [f"fp-{n}" for n in range(8)]
 PER_HOST = 2
-WINDOW = 1800
+WINDOW = 3600
 RUN_SECONDS = 30
 GUARDRAILS = {
     "throttle": {"per_host": PER_HOST, "per_entry": 6, "window": WINDOW},
-    "cooldown": 120,
+    "cooldown": 30,
     "breaker": {"failures": 2},
     "recurrence": {"per_host": 2, "window": 3600},
     "lock_timeout": 10**6,  # no lease expires within an example: a lock must hold
@@ -52,10 +52,12 @@ class Step:
     during: bool  # delivered while the next run is in progress, if one starts
 
 
+# Clock moves of 0..2000 s, often short ones so that throttles, cooldowns and locks meet.
+ADVANCE = st.one_of(st.sampled_from([0, 10, 60, 130, 400, 900]), st.integers(0, 2000))
 steps_strategy = st.lists(st.builds(
     Step, host=st.sampled_from(HOSTS), fingerprint=st.sampled_from(FINGERPRINTS),
-    status=st.sampled_from(["firing", "firing", "resolved"]), advance=st.integers(0, 2000),
-    engine=st.integers(0, 1), during=st.booleans()), min_size=1, max_size=30)
+    status=st.sampled_from(["firing", "firing", "resolved"]), advance=ADVANCE,
+    engine=st.integers(0, 1), during=st.booleans()), min_size=10, max_size=40)
 
 
 def make_project(root: Path) -> Path:
