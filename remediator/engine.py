@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-import getpass
 import os
-import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from . import audit, notify
+from . import approvals, audit, notify
 from . import catalog as catalog_mod
 from . import inventory as inventory_mod
 from .catalog import Catalog
+from .common import current_user, iso, new_record_id, utc_now
 from .config import Config
-from .errors import ConfigError, RefusedError, StoreError, UsageError
+from .errors import ConfigError, StoreError, UsageError
 from .executor import Executor, ProgressFn, RunPlan
 from .guardrails import apply as apply_guardrails
 from .guardrails import radius
@@ -31,14 +30,11 @@ from .models import (
     Mode,
     PendingRequest,
     Remediation,
-    RequestState,
     RunnerStatus,
     RunResult,
-    Stage,
-    frozen_map,
 )
 from .notify.message import plan as plan_message
-from .policy import PolicyContext, decide, decide_manual, parse_time, refire
+from .policy import PolicyContext, decide, decide_manual, refire
 from .results import outcome_of
 from .revision import catalog_revision, file_sha256
 from .store import AuditStore, GuardSession, open_store
@@ -46,27 +42,6 @@ from .store import AuditStore, GuardSession, open_store
 Clock = Callable[[], datetime]
 IdFactory = Callable[[], str]
 
-
-def utc_now() -> datetime:
-    """The current time in UTC; records are stamped in UTC so their times sort as text."""
-    return datetime.now(UTC)
-
-
-def new_record_id() -> str:
-    """A time-ordered id: 11 hex digits of milliseconds, then 6 random hex digits."""
-    return f"{int(time.time() * 1000):011x}{secrets.token_hex(3)}"
-
-
-def current_user() -> str:
-    """Who is at the keyboard: $REMEDIATOR_USER, else the login name."""
-    try:
-        return os.environ.get("REMEDIATOR_USER") or getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
-
-
-def _iso(moment: datetime) -> str:
-    return moment.isoformat(timespec="milliseconds")
 
 
 @dataclass
@@ -111,11 +86,12 @@ class Engine:
         records = []
         for item in items:
             if item.remediation is not None and not item.alert.firing:
-                self.store.resolve_requests(item.alert.fingerprint, _iso(self.clock()))
+                self.store.resolve_requests(item.alert.fingerprint, iso(self.clock()))
             record = self._record(item.record_id, item.alert, item.remediation, item.decision,
                                   initiated_by, allow_uncommitted, item.batch)
             if item.decision.action is Action.PENDING and item.remediation is not None:
-                self._open_request(record, item.alert, item.remediation, item.decision)
+                approvals.open_request(self, record, item.alert, item.remediation,
+                                       item.decision)
             records.append(record)
         return records
 
@@ -232,7 +208,7 @@ class Engine:
         try:
             batch.run = self.executor.run(plan, self.progress)
         finally:
-            at = _iso(self.clock())
+            at = iso(self.clock())
             try:
                 for host in batch.hosts:
                     outcome = host_run(batch.run, host).outcome if batch.run else "failed"
@@ -279,64 +255,19 @@ class Engine:
                                  variables, self.context(allow_uncommitted))
         return self._run_single(None, remediation, decision, user, allow_uncommitted)
 
-    # -- approvals --
-
     def approve(self, request_id: str, *, by: str | None = None,
                 allow_uncommitted: bool = False) -> tuple[dict[str, Any], bool]:
-        """Start the live run a pending request asked for; (record, True if this call ran it).
-
-        Approving an already approved request runs nothing and returns the run it started.
-        """
-        by = by or current_user()
-        request = self._live_request(request_id)
-        if request.state is RequestState.APPROVED:
-            if request.result_record:
-                return self.store.get(request.result_record), False
-            raise RefusedError(f"request {request.id} was approved by {request.decided_by} at "
-                               f"{request.decided_at}; its run is in progress")
-        remediation = self._entry(request.entry)
-        ctx = self.context(allow_uncommitted)
-        now = _iso(self.clock())
-        if ctx.max_stage is Stage.OBSERVE:
-            raise RefusedError("the max-stage ceiling is observe (change freeze): live runs are "
-                               "refused; the request stays pending")
-        if ctx.uncommitted and not allow_uncommitted:
-            raise RefusedError("the catalog or playbooks have uncommitted changes; commit them "
-                               "or pass --allow-uncommitted; the request stays pending")
-        if not self.store.transition_request(request.id, RequestState.APPROVED, by=by, at=now):
-            current = self.store.get_request(request.id)
-            if current.result_record:
-                return self.store.get(current.result_record), False
-            raise RefusedError(f"request {request.id} is {current.state} (by "
-                               f"{current.decided_by} at {current.decided_at})")
-        decision = Decision(Action.RUN, f"approved by {by} (request {request.id})", Mode.LIVE,
-                            remediation.stage, remediation.stage, request.hosts,
-                            frozen_map(request.variables), remediation.static_vars)
-        record = self._run_single(_alert_of(request), remediation, decision, by,
-                                  allow_uncommitted, self._request_link(request, by, now,
-                                                                        "approved"))
-        self.store.set_request_result(request.id, record["id"])
-        return record, True
+        """Start a pending request's live run; (record, True if this call ran it)."""
+        return approvals.approve(self, request_id, by=by, allow_uncommitted=allow_uncommitted)
 
     def deny(self, request_id: str, *, by: str | None = None, reason: str = ""
              ) -> dict[str, Any]:
         """Close a pending request without running anything; recorded."""
-        by = by or current_user()
-        request = self._live_request(request_id)
-        now = _iso(self.clock())
-        if not self.store.transition_request(request.id, RequestState.DENIED, by=by, at=now):
-            current = self.store.get_request(request.id)
-            raise RefusedError(f"request {request.id} is {current.state} (by "
-                               f"{current.decided_by} at {current.decided_at})")
-        remediation = self.catalog.get(request.entry)
-        text = f"denied by {by}" + (f": {reason}" if reason else "")
-        decision = Decision(Action.SKIP, f"{text} (request {request.id})", Mode.NONE,
-                            remediation.stage if remediation else None,
-                            remediation.stage if remediation else None, request.hosts)
-        record = self._record(self.new_id(), _alert_of(request), remediation, decision, by,
-                              False, None, self._request_link(request, by, now, "denied"))
-        self.store.set_request_result(request.id, record["id"])
-        return record
+        return approvals.deny(self, request_id, by=by, reason=reason)
+
+    def pending(self, include_closed: bool = False) -> list[PendingRequest]:
+        """Requests waiting for a person (expired ones marked so on the way)."""
+        return approvals.pending(self, include_closed)
 
     def reset_breaker(self, entry: str, *, by: str | None = None) -> dict[str, Any]:
         """Close an entry's circuit breaker so its automation resumes; recorded."""
@@ -350,53 +281,6 @@ class Engine:
                             f"run {was['record_id']})", Mode.NONE, remediation.stage,
                             remediation.stage)
         return self._record(self.new_id(), None, remediation, decision, by, False, None)
-
-    def pending(self, include_closed: bool = False) -> list[PendingRequest]:
-        """Requests waiting for a person (expired ones marked as such on the way)."""
-        self._expire()
-        states = tuple(RequestState) if include_closed else (RequestState.PENDING,)
-        return self.store.requests(states)
-
-    def _live_request(self, request_id: str) -> PendingRequest:
-        """The request, after expiring it if its time is up; refuse closed ones clearly."""
-        self._expire()
-        request = self.store.get_request(request_id)
-        if request.state is RequestState.EXPIRED:
-            raise RefusedError(f"request {request.id} expired at {request.expires_at}; the "
-                               "alert must fire again for a new preview")
-        if request.state is RequestState.RESOLVED:
-            raise RefusedError(f"request {request.id}: the alert has since resolved (at "
-                               f"{request.decided_at}); there is nothing to fix")
-        if request.state is RequestState.DENIED:
-            raise RefusedError(f"request {request.id} was denied by {request.decided_by} at "
-                               f"{request.decided_at}")
-        return request
-
-    def _expire(self) -> None:
-        now = self.clock()
-        for request in self.store.requests():
-            expires = parse_time(request.expires_at)
-            if expires is not None and expires <= now:
-                self.store.transition_request(request.id, RequestState.EXPIRED, by=None,
-                                              at=_iso(now))
-
-    def _open_request(self, record: Mapping[str, Any], alert: Alert, remediation: Remediation,
-                      decision: Decision) -> None:
-        ttl = remediation.approval_ttl_s or self.config.approval_ttl
-        created = parse_time(record["created_at"]) or self.clock()
-        preview = {host: [{"name": t["name"], "diff": t["diff"]} for t in result["tasks"]
-                          if t["changed"]]
-                   for host, result in (record.get("hosts") or {}).items()}
-        self.store.add_request(PendingRequest(
-            id=record["id"], entry=remediation.name, hosts=decision.hosts,
-            fingerprint=alert.fingerprint, alert=alert.as_dict(), variables=decision.variables,
-            preview=preview, created_at=record["created_at"],
-            expires_at=_iso(created + timedelta(seconds=ttl))))
-
-    @staticmethod
-    def _request_link(request: PendingRequest, by: str, at: str, state: str) -> dict[str, Any]:
-        return {"id": request.id, "state": state, "by": by, "at": at,
-                "requested_at": request.created_at}
 
     # -- the common path --
 
@@ -459,7 +343,7 @@ class Engine:
             revision["allow_uncommitted"] = allow_uncommitted
         record = audit.build(
             record_id=record_id,
-            created_at=_iso(self.clock()),
+            created_at=iso(self.clock()),
             alert=alert,
             hosts=decision.hosts,
             remediation=remediation,
@@ -529,17 +413,6 @@ def host_run(run: RunResult, host: str) -> RunResult:
             not result.unreachable:
         status = RunnerStatus.SUCCESSFUL  # another host failed, this one did not
     return replace(run, hosts={host: result}, outcome=outcome_of(status, {host: result}, [host]))
-
-
-def _alert_of(request: PendingRequest) -> Alert | None:
-    """The alert a request was opened for, rebuilt from its stored form."""
-    data = request.alert
-    if data is None:
-        return None
-    return Alert(source=data["source"], name=data["name"], status=data["status"],
-                 fingerprint=data["fingerprint"], labels=frozen_map(data["labels"]),
-                 annotations=frozen_map(data["annotations"]), starts_at=data.get("starts_at"),
-                 ends_at=data.get("ends_at"))
 
 
 def _without(values: Mapping[str, Any], drop: Iterable[str]) -> dict[str, Any]:

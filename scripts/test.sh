@@ -7,6 +7,7 @@ if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]' >&2
+bash scripts/setup-molecule.sh  # podman, molecule, the collections and the local Debian image
 
 export PATH="$PWD/.venv/bin:$PATH"
 unset REMEDIATOR_MAX_STAGE REMEDIATOR_CONFIG

@@ -1,5 +1,6 @@
 #!/usr/bin/python
 """Ansible module: find processes over CPU or memory limits and stop them, TERM then KILL."""
+# ruff: noqa: E402, E501 - Ansible module layout: DOCUMENTATION before the imports, one option per line
 
 from __future__ import annotations
 

@@ -19,6 +19,14 @@ def mutate(monkeypatch):
         orig = sqlite_guard.GuardSession.facts
         from dataclasses import replace
         monkeypatch.setattr(sqlite_guard.GuardSession, "facts", lambda self, *a, **k: replace(orig(self, *a, **k), host_runs=()))
+    if MUT == "dropskip":
+        orig_append = None
+        orig = eng.Engine._record
+        def rec(self, record_id, alert, remediation, decision, *a, **k):
+            if decision.action.value == "skip":
+                return {"id": record_id, "alert": {}, "mode": "none", "runner": None}
+            return orig(self, record_id, alert, remediation, decision, *a, **k)
+        monkeypatch.setattr(eng.Engine, "_record", rec)
     if MUT == "norecord":
         orig = eng.Engine._record
         def rec(self, record_id, alert, *a, **k):

@@ -1,0 +1,31 @@
+"""Small shared helpers: the clock, record ids, who is at the keyboard, timestamps."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import secrets
+import time
+from datetime import UTC, datetime
+
+
+def utc_now() -> datetime:
+    """The current time in UTC; records are stamped in UTC so their times sort as text."""
+    return datetime.now(UTC)
+
+def new_record_id() -> str:
+    """A time-ordered id: 11 hex digits of milliseconds, then 6 random hex digits."""
+    return f"{int(time.time() * 1000):011x}{secrets.token_hex(3)}"
+
+
+def current_user() -> str:
+    """Who is at the keyboard: $REMEDIATOR_USER, else the login name."""
+    try:
+        return os.environ.get("REMEDIATOR_USER") or getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def iso(moment: datetime) -> str:
+    """A record timestamp: ISO 8601 with milliseconds."""
+    return moment.isoformat(timespec="milliseconds")
