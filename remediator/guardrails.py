@@ -30,26 +30,14 @@ class GuardFacts:
 
 
 def apply(decision: Decision, facts: GuardFacts, rules: Guardrails, now: datetime) -> Decision:
-    """The stage's decision after every guardrail; the first limit that bites decides."""
+    """The stage's decision after every guardrail.
+
+    A maintenance window or an open breaker first lowers the decision (to a check run, or a
+    preview for approval); the limits then apply to what is left, the first that bites decides.
+    """
     if decision.mode is Mode.NONE:
         return decision
-    notes = list(decision.notes)
-    for window in rules.maintenance:
-        ends = window.active(now)
-        if ends is not None and decision.stage is not None and \
-                decision.stage.rank > Stage.OBSERVE.rank:
-            notes.append(f"maintenance window '{window.name}' until {ends.isoformat()}: "
-                         "observe only")
-            return replace(decision, action=Action.RUN, mode=Mode.CHECK, stage=Stage.OBSERVE,
-                           reason=f"maintenance window '{window.name}': check-mode run only",
-                           notes=tuple(notes))
-    if facts.breaker_since and decision.mode is Mode.LIVE:
-        notes.append(f"circuit breaker open since {facts.breaker_since}: held at "
-                     "human-initiated until `remediator breaker reset`")
-        return replace(decision, action=Action.PENDING, mode=Mode.CHECK,
-                       stage=Stage.HUMAN_INITIATED,
-                       reason="circuit breaker open: check-mode preview; a person must approve",
-                       notes=tuple(notes))
+    decision = _lowered(decision, facts, rules, now)
     if facts.in_progress:
         return _stop(decision, Action.SKIP, f"locked: a run of this entry on this host is in "
                      f"progress (record {facts.in_progress})")
@@ -73,12 +61,32 @@ def apply(decision: Decision, facts: GuardFacts, rules: Guardrails, now: datetim
         if facts.entry_fixes >= rules.recurrence_entry:
             recurring.append(f"{facts.entry_fixes + 1} fixes of this entry")
         if recurring:
-            return replace(decision, action=Action.ESCALATE, notes=tuple(notes),
+            return replace(decision, action=Action.ESCALATE,
                            reason=f"recurrence: {' and '.join(recurring)} within "
                            f"{rules.recurrence_window_s}s: this keeps happening, find the root "
                            "cause (the fix still runs)")
-    return decision if len(notes) == len(decision.notes) else replace(decision,
-                                                                         notes=tuple(notes))
+    return decision
+
+
+def _lowered(decision: Decision, facts: GuardFacts, rules: Guardrails, now: datetime
+             ) -> Decision:
+    """The decision under an active maintenance window or an open circuit breaker."""
+    for window in rules.maintenance:
+        ends = window.active(now)
+        if ends is not None and decision.stage is not None and \
+                decision.stage.rank > Stage.OBSERVE.rank:
+            note = f"maintenance window '{window.name}' until {ends.isoformat()}: observe only"
+            return replace(decision, action=Action.RUN, mode=Mode.CHECK, stage=Stage.OBSERVE,
+                           reason=f"maintenance window '{window.name}': check-mode run only",
+                           notes=(*decision.notes, note))
+    if facts.breaker_since and decision.mode is Mode.LIVE:
+        note = (f"circuit breaker open since {facts.breaker_since}: held at human-initiated "
+                "until `remediator breaker reset`")
+        return replace(decision, action=Action.PENDING, mode=Mode.CHECK,
+                       stage=Stage.HUMAN_INITIATED,
+                       reason="circuit breaker open: check-mode preview; a person must approve",
+                       notes=(*decision.notes, note))
+    return decision
 
 
 def _stop(decision: Decision, action: Action, reason: str) -> Decision:

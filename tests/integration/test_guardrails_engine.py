@@ -409,7 +409,6 @@ def test_failed_check_runs_do_not_open_the_breaker(rig: Rig) -> None:
     assert engine.store.breakers() == {}
 
 
-@pytest.mark.xfail(strict=True, reason="bug: guardrails.py apply() returns the breaker hold before the in_progress check, so a held check-mode run starts on a host while another run of the entry is in progress there")
 def test_breaker_hold_respects_the_lock(rig: Rig) -> None:
     """With the breaker open, a second alert for a host being previewed is still locked out."""
     rig.project.write_catalog(entry(breaker={"failures": 1}, cooldown=0))
@@ -471,7 +470,6 @@ def test_fixed_maintenance_window(rig: Rig) -> None:
     assert {decision(r) for r in records} == {("run", "check")}
 
 
-@pytest.mark.xfail(strict=True, reason="bug: guardrails.py apply() returns the maintenance cap before the throttle checks, so during a window every alert on a host gets a check-mode run, unthrottled")
 def test_maintenance_check_runs_are_throttled(rig: Rig) -> None:
     """During a maintenance window the host throttle still bounds the check runs."""
     engine = configure(rig, cooldown=0, throttle={"per_host": 1}, maintenance=[

@@ -398,14 +398,12 @@ def test_first_limit_that_bites_decides(facts: GuardFacts, rules: Guardrails,
     assert apply(LIVE, facts, rules, NOW).reason.startswith(starts)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: guardrails.py apply() returns the breaker hold before the in_progress/cooldown/throttle checks, so a held check-mode preview is never locked or throttled")
 def test_breaker_hold_is_still_locked_by_a_run_in_progress() -> None:
     """A decision held by the breaker still may not start on a host that is being fixed."""
     guarded = apply(LIVE, GuardFacts(in_progress="r1", breaker_since="x"), DEFAULT, NOW)
     assert (guarded.action, guarded.mode) == (Action.SKIP, Mode.NONE)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: guardrails.py apply() returns the maintenance cap before the in_progress/cooldown/throttle checks, so check runs during a window are never locked or throttled")
 def test_maintenance_check_run_is_still_throttled() -> None:
     """A decision capped by a maintenance window still counts against the host throttle."""
     rules = replace(DEFAULT, maintenance=(OPEN_WINDOW,))
