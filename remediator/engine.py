@@ -38,6 +38,7 @@ from .policy import PolicyContext, decide, decide_manual, refire
 from .results import outcome_of
 from .revision import catalog_revision, file_sha256
 from .store import AuditStore, GuardSession, open_store
+from .validate import check_channels
 
 Clock = Callable[[], datetime]
 IdFactory = Callable[[], str]
@@ -418,18 +419,6 @@ def host_run(run: RunResult, host: str) -> RunResult:
 def _without(values: Mapping[str, Any], drop: Iterable[str]) -> dict[str, Any]:
     dropped = set(drop)
     return {k: v for k, v in values.items() if k not in dropped}
-
-
-def check_channels(catalog: Catalog, config: Config) -> list[str]:
-    """Problems with notification channel names used by the catalog or the default."""
-    known = set(config.notifications.channels)
-    problems = []
-    for entry in catalog:
-        for name in entry.notify or ():
-            if name not in known:
-                problems.append(f"{entry.source_file}:{entry.source_line}: entry '{entry.name}':"
-                                f" key 'notify': no channel '{name}' in the config")
-    return problems
 
 
 def open_engine(config: Config, *, progress: ProgressFn | None = None,

@@ -14,8 +14,10 @@ import yaml
 
 from . import catalog as catalog_mod
 from . import inventory as inventory_mod
+from . import notify
+from .catalog import Catalog
 from .config import Config
-from .errors import CatalogError, InventoryError
+from .errors import CatalogError, ConfigError, InventoryError
 from .models import Remediation
 
 
@@ -92,6 +94,18 @@ def untested_warnings(entries: list[Remediation], folder: Path, catalog: Path) -
             for e in entries if e.playbook_path not in tested]
 
 
+def check_channels(catalog: Catalog, config: Config) -> list[str]:
+    """Problems with notification channel names used by the catalog or the default."""
+    known = set(config.notifications.channels)
+    problems = []
+    for entry in catalog:
+        for name in entry.notify or ():
+            if name not in known:
+                problems.append(f"{entry.source_file}:{entry.source_line}: entry '{entry.name}':"
+                                f" key 'notify': no channel '{name}' in the config")
+    return problems
+
+
 def validate(config: Config, progress: Callable[[str], None] | None = None) -> Report:
     """Check everything a run relies on; never stops at the first problem."""
     problems: list[str] = []
@@ -117,6 +131,11 @@ def validate(config: Config, progress: Callable[[str], None] | None = None) -> R
                 problems += [f"{config.catalog}:{e.source_line}: entry '{e.name}': key "
                              f"'playbook': {e.playbook}: syntax check failed: {complaint}"
                              for e in by_playbook[path]]
+    problems += check_channels(catalog, config)
+    try:
+        notify.build(config.notifications, os.environ)
+    except ConfigError as exc:
+        problems.append(f"{config.source or 'config'}: notifications: {exc}")
     warnings = untested_warnings(list(catalog.entries), config.base_dir / MOLECULE_DIR,
                                  config.catalog)
     return Report(len(catalog.entries), len(by_playbook), tuple(problems), tuple(warnings))

@@ -122,3 +122,14 @@ def test_a_run_that_cannot_start_is_recorded_with_the_reason(project: Project) -
     assert record["runner"]["rc"] != 0
     assert "disk_space_cleanup.yml" in record["runner"]["error"]
     assert project.store().verify()[0] == 1
+
+
+def test_validate_checks_notification_channels(project: Project) -> None:
+    """An entry naming an unknown channel, and a channel whose secret is unset, are problems."""
+    project.configure({"notifications": {"channels": {
+        "pd": {"type": "pagerduty", "routing_key_env": "REMEDIATOR_TEST_UNSET_KEY"}}}})
+    project.write_catalog(disk_entry(notify=["nope"]))
+    result = project.cli("catalog", "validate")
+    assert result.exit_code == 2
+    assert "entry 'disk-space-cleanup': key 'notify': no channel 'nope'" in result.stderr
+    assert "REMEDIATOR_TEST_UNSET_KEY" in result.stderr
