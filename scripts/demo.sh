@@ -7,8 +7,8 @@ cd "$(dirname "$0")/.."
 
 VENV="${VENV:-.venv}"   # the tests point VENV at their own environment and skip the install
 if [ -z "${REMEDIATOR_SKIP_INSTALL:-}" ]; then
-    [ -x "$VENV/bin/python"" ] || python3 -m venv "$VENV"
-    "$VENV/bin/python"" -m pip install --quiet --disable-pip-version-check -e . >&2
+    [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e . >&2
 fi
 
 # Everything the demo writes stays under sandbox/: the host's files, ansible's temp files,
