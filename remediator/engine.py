@@ -132,12 +132,14 @@ class Engine:
             return _Item(alert, None, decision, record_id)
         duplicate = session.seen(alert.fingerprint, alert.starts_at, alert.status,
                                  str(decision.mode))
-        if duplicate:
-            last = self.store.last_live_fix(remediation.name, decision.hosts[0]) \
-                if decision.hosts else None  # only the same alert again can be a re-fire
+        if duplicate:  # this very alert again: still firing after a fix that did not hold?
+            fix = session.last_fix(remediation.name, decision.hosts[0]) \
+                if decision.hosts and decision.mode is Mode.LIVE else None
+            last = None if fix is None else {"id": fix[0], "finished_at": iso(fix[1]),
+                                             "alert": {"fingerprint": alert.fingerprint}}
             refired = refire(alert, decision, last, now, self.config.refire_window)
-            return _Item(alert, remediation, refired or replace(
-                decision, action=Action.SKIP, mode=Mode.NONE, reason=f"duplicate: this alert "
+            return _Item(alert, remediation, refired or decision.evolve(
+                action=Action.SKIP, mode=Mode.NONE, reason=f"duplicate: this alert "
                 f"(same fingerprint, start and status) was already handled in this mode in record "
                 f"{duplicate}"), record_id)
 
@@ -170,8 +172,8 @@ class Engine:
             batch = batches[key] = _Batch(record_id, remediation, decision)
         limit = radius(rules, self._group_size(rules))
         if len(batch.hosts) >= limit:
-            return done(replace(
-                decision, action=Action.ESCALATE, mode=Mode.NONE, reason=f"blast radius: run "
+            return done(decision.evolve(
+                action=Action.ESCALATE, mode=Mode.NONE, reason=f"blast radius: run "
                 f"{batch.ident} already covers {len(batch.hosts)} hosts (limit {limit}); "
                 "this host was not touched, a person must decide"))
         lease = rules.lock_timeout_s or remediation.timeout_s + 60
@@ -185,7 +187,7 @@ class Engine:
         if self._horizon_s is None:
             self._horizon_s = max([max(e.guardrails.throttle_window_s,
                                        e.guardrails.recurrence_window_s, e.guardrails.cooldown_s)
-                                   for e in self.catalog] + [3600])
+                                   for e in self.catalog] + [3600, self.config.refire_window])
         return self._horizon_s
 
     def _group_size(self, rules: Limits) -> int | None:

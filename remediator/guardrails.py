@@ -8,7 +8,7 @@ that bites says so in the decision's reason.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from .limits import Guardrails
@@ -61,7 +61,7 @@ def apply(decision: Decision, facts: GuardFacts, rules: Guardrails, now: datetim
         if facts.entry_fixes >= rules.recurrence_entry:
             recurring.append(f"{facts.entry_fixes + 1} fixes of this entry")
         if recurring:
-            return replace(decision, action=Action.ESCALATE,
+            return decision.evolve(action=Action.ESCALATE,
                            reason=f"recurrence: {' and '.join(recurring)} within "
                            f"{rules.recurrence_window_s}s: this keeps happening, find the root "
                            "cause (the fix still runs)")
@@ -76,13 +76,13 @@ def _lowered(decision: Decision, facts: GuardFacts, rules: Guardrails, now: date
         if ends is not None and decision.stage is not None and \
                 decision.stage.rank > Stage.OBSERVE.rank:
             note = f"maintenance window '{window.name}' until {ends.isoformat()}: observe only"
-            return replace(decision, action=Action.RUN, mode=Mode.CHECK, stage=Stage.OBSERVE,
+            return decision.evolve(action=Action.RUN, mode=Mode.CHECK, stage=Stage.OBSERVE,
                            reason=f"maintenance window '{window.name}': check-mode run only",
                            notes=(*decision.notes, note))
     if facts.breaker_since and decision.mode is Mode.LIVE:
         note = (f"circuit breaker open since {facts.breaker_since}: held at human-initiated "
                 "until `remediator breaker reset`")
-        return replace(decision, action=Action.PENDING, mode=Mode.CHECK,
+        return decision.evolve(action=Action.PENDING, mode=Mode.CHECK,
                        stage=Stage.HUMAN_INITIATED,
                        reason="circuit breaker open: check-mode preview; a person must approve",
                        notes=(*decision.notes, note))
@@ -90,7 +90,7 @@ def _lowered(decision: Decision, facts: GuardFacts, rules: Guardrails, now: date
 
 
 def _stop(decision: Decision, action: Action, reason: str) -> Decision:
-    return replace(decision, action=action, mode=Mode.NONE, reason=reason)
+    return decision.evolve(action=action, mode=Mode.NONE, reason=reason)
 
 
 def radius(rules: Guardrails, group_size: int | None) -> int:

@@ -204,6 +204,14 @@ class Decision:
         """True when a playbook run follows from this decision."""
         return self.mode is not Mode.NONE
 
+    def evolve(self, **changes: Any) -> Decision:
+        """A copy with ``changes``; like dataclasses.replace, without its per-call overhead."""
+        new = object.__new__(Decision)
+        for name in Decision.__slots__:
+            object.__setattr__(new, name, changes[name] if name in changes
+                               else getattr(self, name))
+        return new
+
 
 @dataclass(frozen=True, slots=True)
 class TaskResult:

@@ -31,6 +31,10 @@ class GuardSession(Protocol):
         """What the guardrails need to know about (entry, host) now."""
         ...
 
+    def last_fix(self, entry: str, host: str) -> tuple[str, datetime] | None:
+        """(ident, finished) of the newest successful live run of ``entry`` on ``host``."""
+        ...
+
     def finish(self, ident: str, hosts: list[str], outcome: str, now: datetime) -> None:
         """End reserved runs within this session (simulations)."""
         ...

@@ -299,8 +299,8 @@ class SqliteStore:
         with self._write("runs") as db:
             db.executemany("UPDATE guard_runs SET finished_at = ?, outcome = ? WHERE ident = ?"
                            " AND host = ?", [(at, o, i, h) for i, h, o, at in runs])
-        for ident, host, _, at in runs:
-            self._guard.finish(ident, host, datetime.fromisoformat(at))
+        for ident, host, outcome, at in runs:
+            self._guard.finish(ident, host, datetime.fromisoformat(at), outcome)
 
     def check_breaker(self, entry: str, failures: int, at: str, record_id: str) -> bool:
         """Open the entry's breaker if its last ``failures`` live runs all failed; True if opened.

@@ -53,6 +53,7 @@ class _Run:
     finished: datetime | None = None
     pid: int | None = None
     node: str | None = None
+    outcome: str | None = None
 
 
 @dataclass
@@ -105,20 +106,23 @@ class GuardCache:
         for row in db.execute("SELECT fingerprint, starts_at, status, mode, record_id FROM"
                               " guard_seen WHERE claimed_at >= ?", (since,)):
             self.seen[(row[0], row[1], row[2], row[3])] = row[4]
-        for ident, host, entry, mode, started, expires, finished, pid, node in db.execute(
-                "SELECT ident, host, entry, mode, started_at, expires_at, finished_at, pid, node"
-                " FROM guard_runs WHERE started_at >= ? OR finished_at IS NULL", (since,)):
+        for ident, host, entry, mode, started, expires, finished, pid, node, outcome in \
+                db.execute("SELECT ident, host, entry, mode, started_at, expires_at, finished_at,"
+                           " pid, node, outcome FROM guard_runs WHERE started_at >= ? OR"
+                           " finished_at IS NULL", (since,)):
             self.add_run(_Run(ident, host, entry, mode, datetime.fromisoformat(started),
                               datetime.fromisoformat(expires),
-                              datetime.fromisoformat(finished) if finished else None, pid, node))
+                              datetime.fromisoformat(finished) if finished else None, pid, node,
+                              outcome))
         self.breakers = {row[0]: row[1] for row in db.execute(
             "SELECT entry, since FROM guard_breakers")}
 
-    def finish(self, ident: str, host: str, at: datetime) -> None:
+    def finish(self, ident: str, host: str, at: datetime, outcome: str) -> None:
         """Mirror a finished run (this connection's own write)."""
         run = self.by_key.get((ident, host))
         if run is not None:
             run.finished = at
+            run.outcome = outcome
 
 
 def _parse_start(starts_at: str | None) -> datetime | None:
@@ -208,6 +212,15 @@ class GuardSession:
             return False
         return started >= self._cache.horizon + SKEW
 
+    def last_fix(self, entry: str, host: str) -> tuple[str, datetime] | None:
+        """(ident, finished) of the newest successful live run of ``entry`` on ``host``."""
+        best: tuple[str, datetime] | None = None
+        for run in self._cache.host_runs.get((entry, host), ()):
+            if run.mode == "live" and run.outcome == "succeeded" and run.finished is not None \
+                    and (best is None or run.finished > best[1]):
+                best = (run.ident, run.finished)
+        return best
+
     def facts(self, entry: str, host: str, rules: Guardrails, now: datetime,
               own: frozenset[str] = frozenset()) -> GuardFacts:
         """What the guardrails need to know about (entry, host) now.
@@ -240,7 +253,7 @@ class GuardSession:
     def finish(self, ident: str, hosts: list[str], outcome: str, now: datetime) -> None:
         """End reserved runs within this session (for simulations: no run happens)."""
         for host in hosts:
-            self._cache.finish(ident, host, now)
+            self._cache.finish(ident, host, now, outcome)
         self._finishes += [(self._iso(now), outcome, ident, host) for host in hosts]
 
     def reserve(self, ident: str, entry: str, host: str, mode: str, now: datetime,
