@@ -136,3 +136,13 @@ def outcome_of(status: RunnerStatus, hosts: Mapping[str, HostResult],
     if any(not hosts.get(t, HostResult()).tasks for t in targets):
         return Outcome.FAILED
     return Outcome.SUCCEEDED
+
+
+def diff_summary(diff: Mapping[str, Any]) -> str:
+    """One line for one diff: ``path: file -> absent``, or ``header: changed``."""
+    before, after = diff.get("before"), diff.get("after")
+    if isinstance(before, Mapping) and isinstance(after, Mapping):
+        path = after.get("path") or before.get("path") or ""
+        return f"{path}: {before.get('state')} -> {after.get('state')}"
+    header = diff.get("after_header") or diff.get("before_header") or "content"
+    return f"{header}: changed"

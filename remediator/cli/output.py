@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from ..models import TaskResult
+from ..results import diff_summary
 
 
 def emit_json(data: Any) -> None:
@@ -68,16 +69,7 @@ def _task_lines(task: Mapping[str, Any], detail: bool) -> Iterable[str]:
     if task.get("msg") and (detail or task["status"] != "changed" or not task.get("diff")):
         yield f"                {task['msg']}"
     for diff in task.get("diff") or ():
-        yield f"                diff: {_diff_text(diff)}"
-
-
-def _diff_text(diff: Mapping[str, Any]) -> str:
-    before, after = diff.get("before"), diff.get("after")
-    if isinstance(before, Mapping) and isinstance(after, Mapping):
-        path = after.get("path") or before.get("path") or ""
-        return f"{path} {before.get('state')} -> {after.get('state')}"
-    header = diff.get("after_header") or diff.get("before_header") or ""
-    return f"{header} changed".strip()
+        yield f"                diff: {diff_summary(diff)}"
 
 
 def table(rows: Sequence[Mapping[str, Any]], columns: list[str]) -> str:

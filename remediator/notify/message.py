@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ..results import diff_summary
 from . import Message
 
 MAX_DIFF_LINES = 30
@@ -68,19 +69,10 @@ def _diff_lines(record: Mapping[str, Any]) -> list[str]:
                          + (f" ({task['msg']})" if task.get("msg") and task["status"] != "changed"
                             else ""))
             for diff in task.get("diff") or ():
-                lines.append(f"    {_diff_text(diff)}")
+                lines.append(f"    {diff_summary(diff)}")
     if len(lines) > MAX_DIFF_LINES:
         lines = [*lines[:MAX_DIFF_LINES], f"... {len(lines) - MAX_DIFF_LINES} more lines"]
     return lines
-
-
-def _diff_text(diff: Mapping[str, Any]) -> str:
-    before, after = diff.get("before"), diff.get("after")
-    if isinstance(before, Mapping) and isinstance(after, Mapping):
-        path = after.get("path") or before.get("path") or ""
-        return f"{path}: {before.get('state')} -> {after.get('state')}"
-    header = diff.get("after_header") or diff.get("before_header") or "content"
-    return f"{header}: changed"
 
 
 _HEADLINE = {
