@@ -1,0 +1,28 @@
+"""Every remediation playbook passes ansible-lint at its strictest (production) profile."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_playbooks_pass_ansible_lint_production(tmp_path: Path) -> None:
+    """`ansible-lint --profile production playbooks/` reports no failure and no warning."""
+    bindir = Path(sys.executable).parent
+    env = {**os.environ, "PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}", "NO_COLOR": "1",
+           "ANSIBLE_HOME": str(tmp_path / "ansible-home")}
+    proc = subprocess.run([str(bindir / "ansible-lint"), "--offline", "--profile", "production",
+                           "playbooks/"], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=900, check=False)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output
+    assert "0 failure(s), 0 warning(s)" in output
+    assert "Profile 'production' was required, and it passed" in output
