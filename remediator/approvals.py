@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from .common import current_user, iso
+from .common import current_user, iso, parse_time
 from .errors import RefusedError
 from .models import (
     Action,
@@ -22,7 +22,6 @@ from .models import (
     Stage,
     frozen_map,
 )
-from .policy import parse_time
 
 if TYPE_CHECKING:
     from .engine import Engine

@@ -29,3 +29,14 @@ def current_user() -> str:
 def iso(moment: datetime) -> str:
     """A record timestamp: ISO 8601 with milliseconds."""
     return moment.isoformat(timespec="milliseconds")
+
+
+def parse_time(value: object) -> datetime | None:
+    """An aware datetime from an ISO 8601 string (``Z`` accepted), or None."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from .catalog import resolve_var
+from .common import parse_time
 from .inventory import Inventory
 from .models import Action, Alert, Decision, Mode, Remediation, Stage, Target, frozen_map
 
@@ -132,17 +133,6 @@ def refire(alert: Alert, decision: Decision, last_fix: Mapping[str, Any] | None,
                     "fix did not hold, a person must look", Mode.NONE, decision.stage,
                     decision.configured_stage, decision.hosts, capped_by=decision.capped_by,
                     notes=decision.notes)
-
-
-def parse_time(value: object) -> datetime | None:
-    """An aware datetime from an ISO 8601 string (``Z`` accepted), or None."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def decide_manual(remediation: Remediation, hosts: tuple[str, ...], mode: Mode, user: str,

@@ -17,6 +17,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from ..common import parse_time
 from ..guardrails import GuardFacts
 from ..limits import Guardrails
 
@@ -125,17 +126,6 @@ class GuardCache:
             run.outcome = outcome
 
 
-def _parse_start(starts_at: str | None) -> datetime | None:
-    """An alert's start as an aware datetime, or None when absent or unreadable."""
-    if not starts_at:
-        return None
-    try:
-        started = datetime.fromisoformat(starts_at.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return started if started.tzinfo else started.replace(tzinfo=UTC)
-
-
 class GuardSession:
     """Guardrail reads and reservations inside one write transaction of the store."""
 
@@ -201,13 +191,13 @@ class GuardSession:
         if key in self._cache.seen:
             return
         self._cache.seen[key] = record_id
-        started = _parse_start(starts_at)
+        started = parse_time(starts_at)
         filed = now if started is None or started < now else started
         self._claims.append((*key, record_id, self._iso(filed)))
 
     def _covered(self, starts_at: str | None) -> bool:
         """True when any claim of an alert that started at ``starts_at`` is in the mirror."""
-        started = _parse_start(starts_at)
+        started = parse_time(starts_at)
         if started is None or self._cache.horizon is None:
             return False
         return started >= self._cache.horizon + SKEW
