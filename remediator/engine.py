@@ -448,11 +448,6 @@ def open_engine(config: Config, *, progress: ProgressFn | None = None,
     )
 
 
-def open_store_only(config: Config) -> AuditStore:
-    """The store alone, for commands that only read it."""
-    return open_store(config.store)
-
-
 def is_trouble(record: Mapping[str, Any]) -> bool:
     """True when a record needs a person: escalated, or a run that failed or was unreachable."""
     return record["decision"]["action"] == Action.ESCALATE or record["outcome"] in (

@@ -61,10 +61,6 @@ class AuditStore(Protocol):
         """Records in chain order, optionally only since a time, for one entry or host."""
         ...
 
-    def last_live_fix(self, entry: str, host: str) -> dict[str, Any] | None:
-        """The newest successful live run of ``entry`` on ``host``."""
-        ...
-
     def add_request(self, request: PendingRequest) -> None:
         """Store a new pending request."""
         ...

@@ -210,14 +210,6 @@ class SqliteStore:
         except sqlite3.Error as exc:
             raise StoreError(f"cannot read the audit store: {exc}", where=str(self.path)) from None
 
-    def last_live_fix(self, entry: str, host: str) -> dict[str, Any] | None:
-        """The newest live run of ``entry`` on ``host`` that succeeded, or None."""
-        rows = self._query(
-            "SELECT r.body FROM records r JOIN record_hosts h ON h.seq = r.seq WHERE h.host = ?"
-            " AND r.remediation = ? AND r.mode = 'live' AND r.outcome = 'succeeded'"
-            " ORDER BY r.seq DESC LIMIT 1", (host, entry))
-        return dict(json.loads(rows[0][0])) if rows else None
-
     def verify(self) -> tuple[int, str]:
         """Re-walk the whole chain from the stored bodies."""
         return verify_chain(self.records())
