@@ -133,3 +133,10 @@ def summary(record: Mapping[str, Any]) -> dict[str, Any]:
         "outcome": record["outcome"],
         "initiated_by": record.get("initiated_by"),
     }
+
+
+def is_trouble(record: Mapping[str, Any]) -> bool:
+    """True when a record needs a person: escalated, or a run that failed, was unreachable
+    or was interrupted."""
+    return record["decision"]["action"] == "escalate" or record["outcome"] in (
+        "failed", "unreachable", "interrupted")

@@ -12,6 +12,8 @@ from .errors import ConfigError
 from .limits import Guardrails
 from .limits import parse as parse_guardrails
 from .models import Stage
+from .server.settings import ServerSettings
+from .server.settings import parse as parse_server
 from .yamlio import YamlMap, line_of, load_yaml
 
 CONFIG_ENV = "REMEDIATOR_CONFIG"
@@ -32,7 +34,8 @@ _INT_KEYS: Mapping[str, int] = {
     "approval_ttl": 4 * 3600,  # seconds a human-initiated request stays approvable
     "refire_window": 900,  # seconds after a fix in which the same alert still firing escalates
 }
-_KNOWN = frozenset({*_PATH_KEYS, *_INT_KEYS, "max_stage", "notifications", "guardrails"})
+_KNOWN = frozenset({*_PATH_KEYS, *_INT_KEYS, "max_stage", "notifications", "guardrails",
+                    "server"})
 _CHANNEL_TYPES = frozenset({"pagerduty", "slack", "webhook", "log"})
 _NOTIFY_KEYS = frozenset({"channels", "default", "timeout", "retries", "backoff", "record_url"})
 
@@ -76,6 +79,7 @@ class Config:
     refire_window: int = 900
     notifications: NotifyConfig = NotifyConfig()
     guardrails: Guardrails = field(default_factory=Guardrails)
+    server: ServerSettings = field(default_factory=ServerSettings)
 
     def with_max_stage(self, stage: Stage | None) -> Config:
         """A copy whose ceiling is ``stage`` when given (``--max-stage`` beats the file)."""
@@ -130,6 +134,7 @@ def from_mapping(data: Mapping[str, Any], base_dir: Path, source: Path | None = 
         refire_window=ints["refire_window"],
         notifications=_notifications(data.get("notifications"), where),
         guardrails=_guardrails(data.get("guardrails"), where),
+        server=parse_server(data.get("server"), where),
         max_stage=parse_stage(max_stage, where("max_stage")) if max_stage is not None else None,
         source=source,
     )

@@ -13,6 +13,7 @@ from typing import Any
 from . import approvals, audit, notify
 from . import catalog as catalog_mod
 from . import inventory as inventory_mod
+from .audit import is_trouble
 from .catalog import Catalog
 from .common import current_user, iso, new_record_id, utc_now
 from .config import Config
@@ -40,8 +41,11 @@ from .revision import catalog_revision, file_sha256
 from .store import AuditStore, GuardSession, open_store
 from .validate import check_channels
 
+__all__ = ["Engine", "host_run", "is_trouble", "open_engine"]
+
 Clock = Callable[[], datetime]
 IdFactory = Callable[[], str]
+Journal = Callable[[GuardSession, dict[str, Any]], None]
 
 
 
@@ -75,17 +79,27 @@ class Engine:
     # -- alerts --
 
     def handle(self, alerts: Iterable[Alert], *, allow_uncommitted: bool = False,
-               initiated_by: str = "automation") -> list[dict[str, Any]]:
+               initiated_by: str = "automation", record_duplicates: bool = True,
+               journal: Journal | None = None) -> list[dict[str, Any]]:
         """Decide every alert under the guardrails, run each batch once, record each alert.
 
         Alerts of one entry with the same variables share one run over all their hosts (storm
         coalescing), bounded by the blast radius; each alert still gets its own record.
+        With ``record_duplicates`` off, a re-delivery of an alert already handled in the same
+        mode gets no record (the receiver and the poller see the same alert many times).
+        ``journal`` is called inside the decision transaction with the draft records and the
+        reserved runs (see ``recover``): a crash after it leaves enough to record the runs as
+        interrupted.
         """
-        items, batches = self.plan(alerts, allow_uncommitted=allow_uncommitted)
+        items, batches = self.plan(alerts, allow_uncommitted=allow_uncommitted,
+                                   journal=journal, initiated_by=initiated_by,
+                                   record_duplicates=record_duplicates)
         for batch in batches:
             self._execute(batch)
         records = []
         for item in items:
+            if item.duplicate_of is not None and not record_duplicates:
+                continue
             if item.remediation is not None and not item.alert.firing:
                 self.store.resolve_requests(item.alert.fingerprint, iso(self.clock()))
             record = self._record(item.record_id, item.alert, item.remediation, item.decision,
@@ -97,7 +111,9 @@ class Engine:
         return records
 
     def plan(self, alerts: Iterable[Alert], *, allow_uncommitted: bool = False,
-             finish_now: bool = False) -> tuple[list[_Item], list[_Batch]]:
+             finish_now: bool = False, journal: Journal | None = None,
+             initiated_by: str = "automation", record_duplicates: bool = True
+             ) -> tuple[list[_Item], list[_Batch]]:
         """Decide every alert under the guardrails in one transaction; nothing runs yet.
 
         Executing decisions reserve their (entry, host) and are grouped into batches.
@@ -112,7 +128,53 @@ class Engine:
             if finish_now:  # simulate: each run ends as it starts, successfully
                 for batch in batches.values():
                     session.finish(batch.ident, batch.hosts, "succeeded", now)
+            if journal is not None:
+                journal(session, {
+                    "drafts": [self._draft(item, initiated_by, allow_uncommitted)
+                               for item in items
+                               if record_duplicates or item.duplicate_of is None],
+                    "batches": [{"ident": b.ident, "hosts": list(b.hosts)}
+                                for b in batches.values()],
+                })
         return items, list(batches.values())
+
+    def _draft(self, item: _Item, initiated_by: str, allow_uncommitted: bool
+               ) -> dict[str, Any]:
+        """The record an alert gets if its run never reports back."""
+        extra = {}
+        if item.batch is not None:
+            extra["batch"] = {"ident": item.batch.ident}
+        return audit.build(
+            record_id=item.record_id, created_at=iso(self.clock()), alert=item.alert,
+            hosts=item.decision.hosts, remediation=item.remediation,
+            playbook_sha256=self._sha(item.remediation),
+            catalog_revision=self._revision(item.decision, allow_uncommitted)
+            if item.remediation else None,
+            decision=item.decision, initiated_by=initiated_by, run=None, extra=extra)
+
+    def recover(self, plan: Mapping[str, Any], reason: str) -> list[dict[str, Any]]:
+        """Record what a dead worker had planned: its runs end as interrupted, its other
+        decisions are recorded as made. Drafts already on the chain are left alone."""
+        at = iso(self.clock())
+        running = {b["ident"]: b["hosts"] for b in plan.get("batches", ())}
+        if running:
+            self.store.finish_runs([(ident, host, "interrupted", at)
+                                    for ident, hosts in running.items() for host in hosts])
+        records = []
+        for draft in plan.get("drafts", ()):
+            if self.store.has_record(draft["id"]):
+                continue
+            record = dict(draft)
+            if (draft.get("batch") or {}).get("ident") in running:
+                record["outcome"] = "interrupted"
+                decision = dict(record["decision"])
+                decision["notes"] = [*decision["notes"], reason]
+                record["decision"] = decision
+            record["created_at"] = at
+            remediation = self.catalog.get((record.get("remediation") or {}).get("name", ""))
+            record["notifications"] = self._notify(record, remediation)
+            records.append(self.store.append(record))
+        return records
 
     def simulate(self, alerts: Iterable[Alert]) -> list[Decision]:
         """Decide only: every batch counts as an instant successful run; nothing is recorded.
@@ -138,10 +200,12 @@ class Engine:
             last = None if fix is None else {"id": fix[0], "finished_at": iso(fix[1]),
                                              "alert": {"fingerprint": alert.fingerprint}}
             refired = refire(alert, decision, last, now, self.config.refire_window)
-            return _Item(alert, remediation, refired or decision.evolve(
+            if refired is not None:
+                return _Item(alert, remediation, refired, record_id)
+            return _Item(alert, remediation, decision.evolve(
                 action=Action.SKIP, mode=Mode.NONE, reason=f"duplicate: this alert "
                 f"(same fingerprint, start and status) was already handled in this mode in record "
-                f"{duplicate}"), record_id)
+                f"{duplicate}"), record_id, duplicate_of=duplicate)
 
         def done(final: Decision, batch: _Batch | None = None) -> _Item:
             """Claim the delivery under the mode that really happens."""
@@ -341,9 +405,6 @@ class Engine:
                 decision = replace(decision, notes=(*decision.notes, batch.note))
         if request:
             extra["request"] = dict(request)
-        revision = dict(self.revision)
-        if decision.mode is Mode.LIVE and revision.get("dirty"):
-            revision["allow_uncommitted"] = allow_uncommitted
         record = audit.build(
             record_id=record_id,
             created_at=iso(self.clock()),
@@ -351,7 +412,7 @@ class Engine:
             hosts=decision.hosts,
             remediation=remediation,
             playbook_sha256=self._sha(remediation),
-            catalog_revision=revision if remediation else None,
+            catalog_revision=self._revision(decision, allow_uncommitted) if remediation else None,
             decision=decision,
             initiated_by=initiated_by,
             run=run,
@@ -374,6 +435,12 @@ class Engine:
             else self.config.notifications.default
         targets = [self.notifiers[n] for n in names if n in self.notifiers]
         return notify.deliver(targets, message, self.config.notifications, self.sleep)
+
+    def _revision(self, decision: Decision, allow_uncommitted: bool) -> dict[str, Any]:
+        revision = dict(self.revision)
+        if decision.mode is Mode.LIVE and revision.get("dirty"):
+            revision["allow_uncommitted"] = allow_uncommitted
+        return revision
 
     def _sha(self, remediation: Remediation | None) -> str | None:
         if remediation is None:
@@ -406,6 +473,7 @@ class _Item:
     decision: Decision
     record_id: str
     batch: _Batch | None = None
+    duplicate_of: str | None = None  # the record that already handled this delivery
 
 
 def host_run(run: RunResult, host: str) -> RunResult:
@@ -447,8 +515,3 @@ def open_engine(config: Config, *, progress: ProgressFn | None = None,
         progress=progress,
     )
 
-
-def is_trouble(record: Mapping[str, Any]) -> bool:
-    """True when a record needs a person: escalated, or a run that failed or was unreachable."""
-    return record["decision"]["action"] == Action.ESCALATE or record["outcome"] in (
-        "failed", "unreachable")

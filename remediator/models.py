@@ -56,6 +56,7 @@ class Outcome(enum.StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     UNREACHABLE = "unreachable"
+    INTERRUPTED = "interrupted"  # cancelled at shutdown, or its process died mid-run
     NOT_RUN = "not-run"
 
 

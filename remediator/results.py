@@ -126,7 +126,12 @@ class ResultCollector:
 
 def outcome_of(status: RunnerStatus, hosts: Mapping[str, HostResult],
                targets: Iterable[str]) -> Outcome:
-    """The run's outcome: failed beats unreachable beats succeeded; unreached targets fail."""
+    """The run's outcome: failed beats unreachable beats succeeded; unreached targets fail.
+
+    A cancelled run (the server shutting down) is interrupted: it may have partly applied.
+    """
+    if status is RunnerStatus.CANCELED:
+        return Outcome.INTERRUPTED
     if any(h.failed for h in hosts.values()):
         return Outcome.FAILED
     if any(h.unreachable for h in hosts.values()):

@@ -77,9 +77,18 @@ def main() -> None:
 
 
 def _register() -> None:
-    from . import approval_cmds, audit_cmds, catalog_cmds, guard_cmds, run_cmds, stages_cmds
+    from . import (
+        approval_cmds,
+        audit_cmds,
+        catalog_cmds,
+        guard_cmds,
+        run_cmds,
+        serve_cmds,
+        stages_cmds,
+    )
 
-    for module in (run_cmds, approval_cmds, catalog_cmds, audit_cmds, stages_cmds, guard_cmds):
+    for module in (run_cmds, approval_cmds, catalog_cmds, audit_cmds, stages_cmds, guard_cmds,
+                   serve_cmds):
         module.register(cli)
 
 

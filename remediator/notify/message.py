@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ..audit import is_trouble
 from ..results import diff_summary
 from . import Message
 
@@ -27,11 +28,6 @@ def dedup_key(record: Mapping[str, Any], request_id: str | None = None) -> str:
     return f"remediator/{entry}/{anchor}"
 
 
-def _trouble(record: Mapping[str, Any]) -> bool:
-    return record["decision"]["action"] == "escalate" or record["outcome"] in (
-        "failed", "unreachable")
-
-
 def _kind(record: Mapping[str, Any]) -> tuple[str, str, str] | None:
     """(kind, event_action, severity) for this record, or None when nobody is told."""
     action, stage = record["decision"]["action"], record.get("stage")
@@ -44,7 +40,7 @@ def _kind(record: Mapping[str, Any]) -> tuple[str, str, str] | None:
         if "resolved" in record["decision"]["reason"]:
             return "resolved", "resolve", "info"
         return None
-    if _trouble(record):
+    if is_trouble(record):
         return "failure", "trigger", "error"
     if action == "pending":
         return "approval-needed", "trigger", "warning"

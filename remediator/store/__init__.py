@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
@@ -44,6 +44,10 @@ class GuardSession(Protocol):
         """A run starting on (entry, host): it counts and holds the lock."""
         ...
 
+    def intake_planned(self, ids: Sequence[int], plan: dict[str, Any]) -> None:
+        """Mark intake rows decided, with the plan to recover from, in this transaction."""
+        ...
+
 
 class AuditStore(Protocol):
     """Where audit records live; ``append`` chains and stores atomically."""
@@ -54,6 +58,10 @@ class AuditStore(Protocol):
 
     def get(self, record_id: str) -> dict[str, Any]:
         """The record with ``record_id`` (or a unique prefix of it); NotFoundError otherwise."""
+        ...
+
+    def has_record(self, record_id: str) -> bool:
+        """True when a record with exactly this id is stored."""
         ...
 
     def records(self, since: str | None = None, *, entry: str | None = None,

@@ -14,6 +14,7 @@ from ..audit import GENESIS_HASH, seal, verify_chain
 from ..errors import NotFoundError, StoreError
 from ..models import PendingRequest, RequestState
 from .sqlite_guard import GuardCache, GuardSession
+from .sqlite_intake import MIGRATION as INTAKE_MIGRATION
 
 # Each migration runs once, in order; PRAGMA user_version counts the ones applied.
 MIGRATIONS: tuple[str, ...] = (
@@ -98,6 +99,7 @@ MIGRATIONS: tuple[str, ...] = (
         record_id TEXT
     );
     """,
+    INTAKE_MIGRATION,
 )
 
 
@@ -172,6 +174,10 @@ class SqliteStore:
         """The record with ``record_id`` or a unique prefix of it."""
         rows = self._by_id("records", "body", record_id)
         return dict(json.loads(rows[0][0]))
+
+    def has_record(self, record_id: str) -> bool:
+        """True when a record with exactly this id is on the chain."""
+        return bool(self._query("SELECT 1 FROM records WHERE id = ?", (record_id,)))
 
     def _by_id(self, table: str, columns: str, key: str) -> list[Any]:
         rows = self._query(f"SELECT {columns} FROM {table} WHERE id = ?", (key,))  # noqa: S608

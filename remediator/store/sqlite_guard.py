@@ -14,8 +14,10 @@ import bisect
 import os
 import socket
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from ..common import parse_time
 from ..guardrails import GuardFacts
@@ -149,6 +151,12 @@ class GuardSession:
         if self._now_text is None or self._now_text[0] != moment:
             self._now_text = (moment, iso(moment))
         return self._now_text[1]
+
+    def intake_planned(self, ids: Sequence[int], plan: dict[str, Any]) -> None:
+        """These intake rows are decided: their plan commits with the claims, or not at all."""
+        from .sqlite_intake import mark_planned
+
+        mark_planned(self._db, ids, plan)
 
     def flush(self) -> None:
         """Write the session's claims and reservations (called before the commit)."""

@@ -1,0 +1,47 @@
+"""``serve``: the webhook receiver for Alertmanager, PagerDuty and generic JSON."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+
+@click.command()
+@click.option("--listen", metavar="HOST:PORT",
+              help="Address to listen on (default: server.listen, else 127.0.0.1:9095; "
+                   "port 0 picks a free one).")
+@click.option("--workers", type=click.IntRange(min=1),
+              help="Threads handling accepted alerts (default: server.workers, else 2).")
+@click.option("--access-log", is_flag=True, help="Log every request on stderr.")
+@click.pass_obj
+def serve(app: Any, listen: str | None, workers: int | None, access_log: bool) -> None:
+    """Receive alert webhooks and handle them until SIGTERM or SIGINT.
+
+    Every accepted payload is written to the store before the 202 answer; workers handle it
+    from there, so a crash loses nothing that was accepted. Endpoints (each enabled with its
+    auth under server.endpoints in the config):
+
+    \b
+      POST /webhook/alertmanager   bearer token or basic auth (Alertmanager http_config)
+      POST /webhook/pagerduty      X-PagerDuty-Signature (HMAC-SHA256 of the body)
+      POST /webhook/generic        X-Remediator-Signature over timestamp.body
+      GET  /healthz                200 while accepting, else 503
+      GET  /metrics                Prometheus text format
+
+    \b
+    Example:
+      REMEDIATOR_AM_TOKEN=... remediator serve --listen 127.0.0.1:9095
+    """
+    from ..server.app import Options
+    from ..server.app import serve as run_server
+
+    config = app.config
+    run_server(config, Options(listen=listen or config.server.listen,
+                               workers=workers or config.server.workers,
+                               access_log=access_log))
+
+
+def register(group: click.Group) -> None:
+    """Add this command to the top-level group."""
+    group.add_command(serve)

@@ -1,0 +1,198 @@
+"""The webhook receiver: aiohttp on the front, the intake queue and the workers behind it.
+
+Paths: ``POST /webhook/alertmanager``, ``/webhook/pagerduty``, ``/webhook/generic`` (each only
+when the config enables it, with its auth), ``GET /healthz``, ``GET /metrics``.
+
+A request is authenticated, parsed and normalised (so a malformed payload gets 400 with the
+reason), then written to the intake queue; the answer (202) comes after the commit. Workers
+handle the queue. Shutdown stops accepting first, then gives running work ``grace`` seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+from aiohttp.log import access_logger
+
+from .. import sources
+from ..common import iso, utc_now
+from ..config import Config
+from ..errors import ConfigError, RemediatorError, StoreError
+from ..store.sqlite_intake import Accepted, IntakeQueue
+from .auth import Authenticator
+from .intake import IntakeWriter
+from .metrics import CONTENT_TYPE, Metrics
+from .settings import parse_listen
+from .workers import Log, Pool, log
+
+PATH_PREFIX = "/webhook/"
+
+
+@dataclass
+class Options:
+    """What ``serve`` was asked to do, over the config's ``server`` section."""
+
+    listen: str
+    workers: int
+    access_log: bool = False
+    on_ready: Callable[[str], None] | None = None  # called with the bound URL
+
+
+class Receiver:
+    """The HTTP side: auth, parse, write down, answer."""
+
+    def __init__(self, config: Config, env: Mapping[str, str], writer: IntakeWriter,
+                 metrics: Metrics, pool: Pool) -> None:
+        self.config = config
+        self.writer = writer
+        self.metrics = metrics
+        self.pool = pool
+        self.accepting = True
+        self.auth = {name: Authenticator(auth, env)
+                     for name, auth in config.server.endpoints.items()}
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=self.config.server.max_body)
+        app.router.add_post(PATH_PREFIX + "{endpoint}", self.receive)
+        app.router.add_get("/healthz", self.healthz)
+        app.router.add_get("/metrics", self.render_metrics)
+        return app
+
+    async def receive(self, request: web.Request) -> web.Response:
+        endpoint = request.match_info["endpoint"]
+        started = time.monotonic()
+        response = await self._receive(endpoint, request)
+        label = endpoint if endpoint in self.auth else "unknown"
+        self.metrics.requests.labels(label, str(response.status)).inc()
+        self.metrics.request_seconds.labels(label).observe(time.monotonic() - started)
+        return response
+
+    async def _receive(self, endpoint: str, request: web.Request) -> web.Response:
+        auth = self.auth.get(endpoint)
+        if auth is None:
+            return _answer(404, f"no endpoint {PATH_PREFIX}{endpoint} (enabled: "
+                                f"{', '.join(self.auth) or 'none'})")
+        if not self.accepting:
+            return _answer(503, "shutting down", {"Retry-After": "5"})
+        if request.content_length is not None and \
+                request.content_length > self.config.server.max_body:
+            return _answer(413, f"body over {self.config.server.max_body} bytes")
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            return _answer(413, f"body over {self.config.server.max_body} bytes")
+        verdict = auth.check(request.headers, body, time.time())
+        if not verdict.ok:
+            headers = {"WWW-Authenticate": auth.auth.scheme.capitalize()} \
+                if verdict.status == 401 else None
+            return _answer(verdict.status, verdict.reason, headers)
+        origin = f"{PATH_PREFIX}{endpoint}"
+        try:
+            text = body.decode("utf-8")
+            payload = sources.parse_json(text, origin)
+            alerts = sources.normalize(payload, endpoint, origin)
+        except UnicodeDecodeError:
+            return _answer(400, "the body is not UTF-8")
+        except RemediatorError as exc:
+            return _answer(400, str(exc))
+        replay_key = verdict.replay_key
+        if auth.auth.scheme == "pagerduty" and isinstance(payload, dict):
+            event_id = (payload.get("event") or {}).get("id")
+            replay_key = f"pagerduty:{event_id}" if event_id else None
+        item = Accepted(iso(utc_now()), endpoint, text, replay_key)
+        try:
+            rid = await asyncio.wrap_future(self.writer.submit(item))
+        except StoreError as exc:
+            return _answer(503, f"not accepted: {exc}", {"Retry-After": "10"})
+        if rid is None:
+            return _answer(403, "replayed delivery: this signed payload was accepted before")
+        self.metrics.alerts.labels(endpoint).inc(len(alerts))
+        return web.json_response({"accepted": rid, "alerts": len(alerts)}, status=202)
+
+    async def healthz(self, request: web.Request) -> web.Response:
+        ok = self.accepting and self.writer.alive and self.pool.alive > 0
+        body = {"status": "ok" if ok else "unavailable", "accepting": self.accepting,
+                "writer": self.writer.alive, "workers": self.pool.alive,
+                "busy": self.pool.busy}
+        return web.json_response(body, status=200 if ok else 503)
+
+    async def render_metrics(self, request: web.Request) -> web.Response:
+        body = await asyncio.get_running_loop().run_in_executor(None, self.metrics.render)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
+
+
+def _answer(status: int, reason: str, headers: Mapping[str, str] | None = None
+            ) -> web.Response:
+    return web.json_response({"error": reason}, status=status, headers=headers)
+
+
+def serve(config: Config, options: Options, *, env: Mapping[str, str] | None = None,
+          log_fn: Log = log) -> None:
+    """Run the receiver until SIGTERM or SIGINT; then shut down gracefully."""
+    if not config.server.endpoints:
+        raise ConfigError("no endpoint is enabled: add server.endpoints (alertmanager, "
+                          "pagerduty, generic) with their auth to the config",
+                          where=str(config.source or "<defaults>"))
+    host, port = parse_listen(options.listen)
+    asyncio.run(_main(config, options, host, port, os.environ if env is None else env, log_fn))
+
+
+async def _main(config: Config, options: Options, host: str, port: int,
+                env: Mapping[str, str], log_fn: Log) -> None:
+    backlog_queue = IntakeQueue(config.store, durable=False)
+    metrics = Metrics(backlog_queue.counts)
+    pool = Pool(config, metrics, log_fn)
+    writer = IntakeWriter(config.store, pool.wake.set)
+    receiver = Receiver(config, env, writer, metrics, pool)  # reads secrets: fail early
+    pool.recover()
+    writer.start()
+    pool.start(options.workers)
+    runner = web.AppRunner(receiver.app(), handle_signals=False,
+                           access_log=access_logger if options.access_log else None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, reuse_address=True)
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        writer.stop()
+        pool.stop(0)
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}",
+                          where="--listen") from None
+    bound = runner.addresses[0]
+    url = f"http://{_host(bound[0])}:{bound[1]}"
+    log_fn(f"listening on {url} ({', '.join(sorted(receiver.auth))}; "
+           f"{options.workers} worker(s), store {config.store})")
+    if options.on_ready is not None:
+        options.on_ready(url)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+    log_fn("stopping: no new requests; finishing running work "
+           f"(up to {config.server.grace} s)")
+    receiver.accepting = False
+    await site.stop()
+    await runner.shutdown()
+    writer.stop()
+    await loop.run_in_executor(None, pool.stop, float(config.server.grace))
+    await runner.cleanup()
+    backlog_queue.close()
+    final = IntakeQueue(config.store, durable=False)
+    counts = final.counts()
+    final.close()
+    log_fn(f"stopped; {counts['queued']} payload(s) wait in the queue for the next start")
+
+
+def _host(address: Any) -> str:
+    text = str(address)
+    return f"[{text}]" if ":" in text else text
+

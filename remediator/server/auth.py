@@ -1,0 +1,108 @@
+"""Who may post alerts: bearer tokens, basic auth, PagerDuty signatures and our HMAC.
+
+Pure functions over headers and the raw body; every comparison is constant-time. A missing
+credential is 401, a wrong, stale or replayed one 403. Replays of signed deliveries are caught
+by the replay key the intake queue keeps unique.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from ..notify.webhook import signature
+from .settings import EndpointAuth
+
+PAGERDUTY_HEADER = "X-PagerDuty-Signature"
+HMAC_HEADER = "X-Remediator-Signature"
+TIMESTAMP_HEADER = "X-Remediator-Timestamp"
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The outcome of an auth check: 0 when let in, else the HTTP status and why."""
+
+    status: int = 0
+    reason: str = ""
+    replay_key: str | None = None  # a signed delivery's identity, refused if seen again
+
+    @property
+    def ok(self) -> bool:
+        return self.status == 0
+
+
+def _any_equal(given: str, secrets: tuple[str, ...]) -> bool:
+    """Compare ``given`` with every secret (no early exit that would time the match)."""
+    found = False
+    for secret in secrets:
+        found |= hmac.compare_digest(given.encode(), secret.encode())
+    return found
+
+
+class Authenticator:
+    """Checks one endpoint's requests with the secrets read once at start-up."""
+
+    def __init__(self, auth: EndpointAuth, env: Mapping[str, str]) -> None:
+        self.auth = auth
+        self.secrets = auth.secrets(env)
+
+    def check(self, headers: Mapping[str, str], body: bytes, now: float) -> Verdict:
+        """Let the request in, or say why not. ``headers`` must be case-insensitive."""
+        scheme = self.auth.scheme
+        if scheme == "bearer":
+            return self._bearer(headers.get("Authorization", ""))
+        if scheme == "basic":
+            return self._basic(headers.get("Authorization", ""))
+        if scheme == "pagerduty":
+            return self._pagerduty(headers.get(PAGERDUTY_HEADER, ""), body)
+        return self._hmac(headers.get(HMAC_HEADER, ""), headers.get(TIMESTAMP_HEADER, ""),
+                          body, now)
+
+    def _bearer(self, header: str) -> Verdict:
+        kind, _, token = header.partition(" ")
+        if kind.lower() != "bearer" or not token.strip():
+            return Verdict(401, "missing bearer token")
+        if not _any_equal(token.strip(), self.secrets):
+            return Verdict(403, "wrong bearer token")
+        return Verdict()
+
+    def _basic(self, header: str) -> Verdict:
+        kind, _, encoded = header.partition(" ")
+        if kind.lower() != "basic" or not encoded.strip():
+            return Verdict(401, "missing basic credentials")
+        try:
+            user, sep, password = base64.b64decode(encoded.strip(), validate=True
+                                                   ).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return Verdict(401, "malformed basic credentials")
+        user_ok = hmac.compare_digest(user.encode(), (self.auth.username or "").encode())
+        if not sep or not (_any_equal(password, self.secrets) & user_ok):
+            return Verdict(403, "wrong basic credentials")
+        return Verdict()
+
+    def _pagerduty(self, header: str, body: bytes) -> Verdict:
+        """``v1=HEX[,v1=HEX...]``: HMAC-SHA256 of the raw body; any one of them may match."""
+        given = [part.strip()[3:] for part in header.split(",")
+                 if part.strip().startswith("v1=")]
+        if not given:
+            return Verdict(401, f"missing {PAGERDUTY_HEADER}")
+        expected = [hmac.new(s.encode(), body, hashlib.sha256).hexdigest() for s in self.secrets]
+        if not any(_any_equal(g, tuple(expected)) for g in given):
+            return Verdict(403, f"wrong {PAGERDUTY_HEADER}")
+        return Verdict()  # the replay key is the event id, read from the (signed) body
+
+    def _hmac(self, header: str, timestamp: str, body: bytes, now: float) -> Verdict:
+        """Our scheme (as the webhook notifier sends): ``sha256=HEX`` of ``TIMESTAMP.BODY``."""
+        if not header or not timestamp:
+            return Verdict(401, f"missing {HMAC_HEADER} or {TIMESTAMP_HEADER}")
+        if not timestamp.isdigit() or abs(now - int(timestamp)) > self.auth.max_skew_s:
+            return Verdict(403, f"stale or malformed {TIMESTAMP_HEADER} (more than "
+                                f"{self.auth.max_skew_s} s from this server's clock)")
+        expected = tuple(signature(s, timestamp, body) for s in self.secrets)
+        if not _any_equal(header.strip(), expected):
+            return Verdict(403, f"wrong {HMAC_HEADER}")
+        return Verdict(replay_key=f"hmac:{header.strip()}")

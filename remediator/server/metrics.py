@@ -1,0 +1,68 @@
+"""``/metrics`` in the Prometheus text format, from a registry of this server's own."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST as CONTENT_TYPE
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
+
+__all__ = ["CONTENT_TYPE", "Metrics"]
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+_RUN_BUCKETS = (0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800)
+
+
+class Metrics:
+    """Counters for what came in, what was decided and how runs ended."""
+
+    def __init__(self, backlog: Callable[[], Mapping[str, int]]) -> None:
+        disable_created_metrics()  # type: ignore[no-untyped-call]  # *_created is noise
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.requests = Counter("remediator_webhook_requests", "Webhook requests by endpoint "
+                                "and HTTP status.", ["endpoint", "code"], registry=r)
+        self.request_seconds = Histogram("remediator_webhook_seconds", "Time from request to "
+                                         "answer (the payload is on disk before a 2xx).",
+                                         ["endpoint"], buckets=_LATENCY_BUCKETS, registry=r)
+        self.alerts = Counter("remediator_alerts_received", "Alerts in accepted payloads.",
+                              ["source"], registry=r)
+        self.decisions = Counter("remediator_decisions", "Recorded decisions by action.",
+                                 ["action"], registry=r)
+        self.duplicates = Counter("remediator_duplicate_deliveries", "Alerts delivered again "
+                                  "after they were handled (no new record).", registry=r)
+        self.runs = Counter("remediator_runs", "Playbook runs (per alert record) by outcome.",
+                            ["outcome"], registry=r)
+        self.run_seconds = Histogram("remediator_run_seconds", "Playbook run durations.",
+                                     buckets=_RUN_BUCKETS, registry=r)
+        self.handle_seconds = Histogram("remediator_handle_seconds", "From accepted to "
+                                        "recorded, per payload.", buckets=_RUN_BUCKETS,
+                                        registry=r)
+        self.errors = Counter("remediator_worker_errors", "Payloads a worker could not "
+                              "handle (see the server log and the intake row).", registry=r)
+        queue = Gauge("remediator_intake", "Intake rows by state.", ["state"], registry=r)
+        self._queue = queue
+        self._backlog = backlog
+
+    def observe_records(self, records: Iterable[Mapping[str, Any]]) -> None:
+        """Count the decisions and runs of freshly stored records."""
+        for record in records:
+            self.decisions.labels(record["decision"]["action"]).inc()
+            if record.get("runner") is not None or record["outcome"] == "interrupted":
+                self.runs.labels(record["outcome"]).inc()
+            if record.get("duration_s") is not None:
+                self.run_seconds.observe(record["duration_s"])
+
+    def render(self) -> bytes:
+        """The exposition, with the queue gauge read now."""
+        for state, count in self._backlog().items():
+            self._queue.labels(state).set(count)
+        return generate_latest(self.registry)

@@ -1,0 +1,241 @@
+"""Workers take accepted payloads from the intake queue and handle them with an Engine each.
+
+A worker claims every queued payload at once (up to ``batch``), so a storm arriving together
+becomes one ``Engine.handle`` call and one coalesced run per entry. Its decisions and draft
+records are written in the same transaction as the guardrail claims; a worker that dies after
+that leaves enough behind for the next start to record its runs as interrupted.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from .. import sources
+from ..common import iso, parse_time, utc_now
+from ..config import Config
+from ..engine import Engine, open_engine
+from ..errors import RemediatorError, StoreError
+from ..models import Alert
+from ..store import GuardSession
+from ..store.sqlite_intake import IntakeQueue, IntakeRow, owner_id
+from .metrics import Metrics
+
+Log = Callable[[str], None]
+
+
+def log(message: str) -> None:
+    """One line on stderr."""
+    print(f"remediator serve: {message}", file=sys.stderr, flush=True)
+
+
+@dataclass
+class Pool:
+    """The workers, the event that wakes them, and the stop flag they watch."""
+
+    config: Config
+    metrics: Metrics
+    log: Log = log
+    engine_factory: Callable[[Config], Engine] = open_engine
+    wake: threading.Event = field(default_factory=threading.Event)
+    stopping: threading.Event = field(default_factory=threading.Event)
+    engines: list[Engine] = field(default_factory=list)
+    threads: list[threading.Thread] = field(default_factory=list)
+    busy: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def recover(self) -> None:
+        """Before the first worker starts: requeue what dead workers only claimed, and record
+        the runs they had started as interrupted."""
+        intake = IntakeQueue(self.config.store, durable=False)
+        try:
+            requeued, orphans = intake.recover()
+            if requeued:
+                self.log(f"requeued {requeued} payload(s) a stopped worker had claimed")
+            if not orphans:
+                return
+            engine = self.engine_factory(self.config)
+            try:
+                for orphan in orphans:
+                    records = engine.recover(orphan.plan, "interrupted: remediator serve "
+                                             "stopped while this run was in progress; the "
+                                             "playbook may have partly applied")
+                    self.metrics.observe_records(records)
+                    intake.done([orphan.id], iso(utc_now()),
+                                {orphan.id: {"recovered": [r["id"] for r in records]}})
+                    self.log(f"payload {orphan.id}: recorded {len(records)} decision(s) of "
+                             "a stopped worker (runs as interrupted)")
+            finally:
+                engine.store.close()
+        finally:
+            intake.close()
+
+    def start(self, count: int) -> None:
+        """Start ``count`` workers, each with its own engine and store connection."""
+        for number in range(count):
+            engine = self.engine_factory(self.config)
+            self.engines.append(engine)
+            thread = threading.Thread(target=self._run, args=(engine,),
+                                      name=f"worker-{number + 1}", daemon=True)
+            self.threads.append(thread)
+            thread.start()
+
+    def stop(self, grace_s: float) -> None:
+        """Let running work finish for ``grace_s``; then cancel runs (recorded interrupted)."""
+        self.stopping.set()
+        self.wake.set()
+        deadline = time.monotonic() + grace_s
+        for thread in self.threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        if any(t.is_alive() for t in self.threads):
+            self.log("grace period over: cancelling the runs still going")
+            for engine in self.engines:
+                cancel = getattr(engine.executor, "cancel", None)
+                if cancel is not None:
+                    cancel.set()
+            for thread in self.threads:
+                thread.join()
+
+    @property
+    def alive(self) -> int:
+        return sum(t.is_alive() for t in self.threads)
+
+    def _storm_window(self, engine: Engine) -> float:
+        return float(max([e.guardrails.storm_window_s for e in engine.catalog] +
+                         [self.config.guardrails.storm_window_s]))
+
+    def _run(self, engine: Engine) -> None:
+        intake = IntakeQueue(self.config.store, durable=False)
+        owner = owner_id()
+        window = self._storm_window(engine)
+        try:
+            while not self.stopping.is_set():
+                self.wake.wait(1.0)
+                self.wake.clear()
+                if window and not self._gathered(intake, window):
+                    continue
+                try:
+                    rows = intake.claim(owner, iso(utc_now()), self.config.server.batch)
+                except StoreError as exc:
+                    self.log(f"cannot claim payloads: {exc}")
+                    time.sleep(1.0)
+                    continue
+                if not rows:
+                    continue
+                self.wake.set()  # more may be queued: let another worker look
+                with self._lock:
+                    self.busy += 1
+                try:
+                    self._handle(engine, intake, rows)
+                finally:
+                    with self._lock:
+                        self.busy -= 1
+        finally:
+            intake.close()
+            engine.store.close()
+
+    def _gathered(self, intake: IntakeQueue, window: float) -> bool:
+        """True once the oldest queued payload has waited the storm window out."""
+        oldest = parse_time(intake.oldest_queued())
+        if oldest is None:
+            return False
+        wait = (oldest + timedelta(seconds=window) - utc_now()).total_seconds()
+        if wait > 0:
+            self.stopping.wait(min(wait, 1.0))
+            self.wake.set()
+            return False
+        return True
+
+    def _handle(self, engine: Engine, intake: IntakeQueue, rows: Sequence[IntakeRow]) -> None:
+        """Normalise the rows' payloads, handle all their alerts together, mark them done."""
+        started = time.monotonic()
+        alerts: list[Alert] = []
+        per_row: dict[int, list[Alert]] = {}
+        results: dict[int, Any] = {}
+        for row in rows:
+            try:
+                found = sources.normalize(sources.parse_json(row.body, f"intake row {row.id}"),
+                                          row.source, f"intake row {row.id}")
+            except RemediatorError as exc:  # validated on the way in; a source may change
+                results[row.id] = {"error": str(exc)}
+                continue
+            per_row[row.id] = found
+            alerts.extend(found)
+        ids = list(per_row)
+
+        def journal(session: GuardSession, plan: dict[str, Any]) -> None:
+            session.intake_planned(ids, plan)
+
+        records: list[dict[str, Any]] = []
+        try:
+            if alerts:
+                records = engine.handle(alerts, record_duplicates=False, journal=journal)
+        except StoreError as exc:
+            self.metrics.errors.inc()
+            self.log(f"payloads {_span(ids)}: {exc}; they stay in the queue as they were")
+            if exc.unsaved is not None:
+                self.log(f"the record that could not be stored: {exc.unsaved}")
+            return
+        except Exception:  # noqa: BLE001 - a worker must outlive one bad batch
+            self.metrics.errors.inc()
+            self.log(f"payloads {_span(ids)} failed:\n{traceback.format_exc()}")
+            for rid in ids:
+                results[rid] = {"error": "the worker failed; see the server log"}
+            ids = []
+        self.metrics.observe_records(records)
+        results.update(_results(per_row, records))
+        self.metrics.duplicates.inc(sum(r["duplicates"] for r in results.values()
+                                        if isinstance(r, dict) and "duplicates" in r))
+        try:
+            intake.done([row.id for row in rows], iso(utc_now()), results)
+        except StoreError as exc:
+            self.log(f"payloads {_span([r.id for r in rows])} handled but not marked done: "
+                     f"{exc}")
+        elapsed = time.monotonic() - started
+        for _ in rows:
+            self.metrics.handle_seconds.observe(elapsed)
+        if records:
+            self.log(f"payloads {_span([r.id for r in rows])}: {len(alerts)} alert(s), "
+                     f"{len(records)} record(s) ({_summary(records)}) in {elapsed:.1f} s")
+
+
+def _results(per_row: Mapping[int, list[Alert]], records: Sequence[Mapping[str, Any]]
+             ) -> dict[int, Any]:
+    """Each row's share: the records of its alerts, and how many were already handled."""
+    by_alert: dict[tuple[Any, ...], list[str]] = {}
+    for record in records:
+        alert = record.get("alert") or {}
+        key = (alert.get("fingerprint"), alert.get("starts_at"), alert.get("status"))
+        by_alert.setdefault(key, []).append(record["id"])
+    results: dict[int, Any] = {}
+    for rid, alerts in per_row.items():
+        mine: list[str] = []
+        duplicates = 0
+        for alert in alerts:
+            found = by_alert.get((alert.fingerprint, alert.starts_at, alert.status))
+            if found:
+                mine.append(found.pop(0))
+            else:
+                duplicates += 1
+        results[rid] = {"records": mine, "duplicates": duplicates}
+    return results
+
+
+def _summary(records: Sequence[Mapping[str, Any]]) -> str:
+    counts: dict[str, int] = {}
+    for record in records:
+        key = f"{record['decision']['action']}/{record['outcome']}"
+        counts[key] = counts.get(key, 0) + 1
+    return ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
+
+
+def _span(ids: Sequence[int]) -> str:
+    if not ids:
+        return "-"
+    return str(ids[0]) if len(ids) == 1 else f"{min(ids)}-{max(ids)}"
