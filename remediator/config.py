@@ -33,6 +33,7 @@ _INT_KEYS: Mapping[str, int] = {
     "timeout": 600,
     "approval_ttl": 4 * 3600,  # seconds a human-initiated request stays approvable
     "refire_window": 900,  # seconds after a fix in which the same alert still firing escalates
+    "refire_settle": 120,  # seconds after a fix in which a re-delivery is only a duplicate
 }
 _KNOWN = frozenset({*_PATH_KEYS, *_INT_KEYS, "max_stage", "notifications", "guardrails",
                     "server"})
@@ -77,6 +78,7 @@ class Config:
     source: Path | None = None  # the config file, when there was one
     approval_ttl: int = 4 * 3600
     refire_window: int = 900
+    refire_settle: int = 120
     notifications: NotifyConfig = NotifyConfig()
     guardrails: Guardrails = field(default_factory=Guardrails)
     server: ServerSettings = field(default_factory=ServerSettings)
@@ -132,6 +134,7 @@ def from_mapping(data: Mapping[str, Any], base_dir: Path, source: Path | None = 
         timeout=ints["timeout"],
         approval_ttl=ints["approval_ttl"],
         refire_window=ints["refire_window"],
+        refire_settle=ints["refire_settle"],
         notifications=_notifications(data.get("notifications"), where),
         guardrails=_guardrails(data.get("guardrails"), where),
         server=parse_server(data.get("server"), where),

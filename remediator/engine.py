@@ -199,7 +199,8 @@ class Engine:
                 if decision.hosts and decision.mode is Mode.LIVE else None
             last = None if fix is None else {"id": fix[0], "finished_at": iso(fix[1]),
                                              "alert": {"fingerprint": alert.fingerprint}}
-            refired = refire(alert, decision, last, now, self.config.refire_window)
+            refired = refire(alert, decision, last, now, self.config.refire_window,
+                             self.config.refire_settle)
             if refired is not None:
                 return _Item(alert, remediation, refired, record_id)
             return _Item(alert, remediation, decision.evolve(

@@ -112,18 +112,20 @@ def decide(alert: Alert, remediation: Remediation | None, ctx: PolicyContext) ->
 
 
 def refire(alert: Alert, decision: Decision, last_fix: Mapping[str, Any] | None, now: datetime,
-           window_s: int) -> Decision | None:
+           window_s: int, settle_s: int = 0) -> Decision | None:
     """An escalation when the alert is still firing after a recent successful fix, else None.
 
     The same incident (it started before the fix finished) arriving again within ``window_s``
     of that fix means the fix did not hold: a person must look, the fix is not run again.
+    Within ``settle_s`` of the fix it is only a re-delivery: monitoring has not yet seen the
+    fix (a scrape, an evaluation and Alertmanager's group interval must pass).
     """
     if last_fix is None or not alert.firing or decision.mode is Mode.NONE:
         return None
     if (last_fix.get("alert") or {}).get("fingerprint") != alert.fingerprint:
         return None  # the fix was for another alert on this host
     fixed_at = parse_time(last_fix.get("finished_at"))
-    if fixed_at is None or (now - fixed_at).total_seconds() > window_s:
+    if fixed_at is None or not settle_s <= (now - fixed_at).total_seconds() <= window_s:
         return None
     started = parse_time(alert.starts_at)
     if started is not None and started > fixed_at:

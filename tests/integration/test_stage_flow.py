@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -75,9 +76,13 @@ def test_fallback_calls_a_person_on_failure_and_unknown_target(notified: Project
 def test_fallback_refire_after_a_fix_escalates_without_running(notified: Project) -> None:
     """The same alert still firing after a successful fix is escalated, not fixed again."""
     notified.write_catalog(disk_entry("fallback"))
+    notified.configure({"refire_settle": 1})
     payload = alertmanager_payload([disk_alert()])
     (first,) = notified.handle(payload)
     assert first["outcome"] == "succeeded"
+    (redelivered,) = notified.handle(payload)  # monitoring cannot have seen the fix yet
+    assert redelivered["decision"]["reason"].startswith("duplicate")
+    time.sleep(1.05)  # past refire_settle
     (again,) = notified.handle(payload)
     assert (again["decision"]["action"], again["mode"]) == ("escalate", "none")
     assert f"after the fix {first['id']}" in again["decision"]["reason"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,14 @@ from remediator.models import (
     VarSource,
     frozen_map,
 )
-from remediator.policy import PolicyContext, decide, decide_manual, strip_port, target_of
+from remediator.policy import (
+    PolicyContext,
+    decide,
+    decide_manual,
+    refire,
+    strip_port,
+    target_of,
+)
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 INVENTORY = Inventory(
@@ -364,3 +372,40 @@ def test_manual_check_run_allowed_when_uncommitted() -> None:
     decision = decide_manual(entry(), ("web01",), Mode.CHECK, "alice", {},
                              replace(CTX, uncommitted=True))
     assert (decision.action, decision.mode) == (Action.RUN, Mode.CHECK)
+
+
+# refire: still firing after a fix
+
+
+FIXED = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(("after_s", "escalates"), [
+    (5, False),  # within the settle time: monitoring has not seen the fix yet
+    (119, False),
+    (120, True),
+    (600, True),
+    (900, True),
+    (901, False),  # past the window: a new problem, handled as such
+])
+def test_refire_escalates_only_between_settle_and_window(after_s: int, escalates: bool) -> None:
+    firing = replace(alert(), starts_at="2026-11-26T09:55:00Z")
+    decision = decide(firing, entry(Stage.FALLBACK), CTX)
+    last = {"id": "fix1", "finished_at": FIXED.isoformat(),
+            "alert": {"fingerprint": firing.fingerprint}}
+    now = FIXED + timedelta(seconds=after_s)
+    result = refire(firing, decision, last, now, 900, 120)
+    assert (result is not None) is escalates
+    if result is not None:
+        assert result.action is Action.ESCALATE and "after the fix fix1" in result.reason
+
+
+def test_refire_ignores_a_new_incident_and_another_alert() -> None:
+    decision = decide(alert(), entry(Stage.FALLBACK), CTX)
+    now = FIXED + timedelta(seconds=300)
+    later = replace(alert(), starts_at="2026-11-26T10:01:00Z")  # started after the fix
+    last = {"id": "fix1", "finished_at": FIXED.isoformat(),
+            "alert": {"fingerprint": alert().fingerprint}}
+    assert refire(later, decision, last, now, 900, 120) is None
+    other = {**last, "alert": {"fingerprint": "another"}}
+    assert refire(alert(), decision, other, now, 900, 120) is None

@@ -1,0 +1,415 @@
+"""`remediator serve` end to end: a real server process on loopback, real runs, real SQLite."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import signal
+import sqlite3
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from remediator.notify.webhook import signature
+from remediator.store.sqlite import SqliteStore
+from tests.conftest import Project, alertmanager_payload, disk_alert
+from tests.serving import Server
+
+pytestmark = pytest.mark.integration
+
+TOKEN, TOKEN_NEXT = "am-token-0123456789", "am-token-rotated-9876"
+PD_SECRET, HMAC_SECRET = "pd-signing-secret", "generic-hmac-secret"
+SECRETS = {"T_AM": TOKEN, "T_AM_NEXT": TOKEN_NEXT, "T_PD": PD_SECRET, "T_HMAC": HMAC_SECRET}
+BEARER = {"Authorization": f"Bearer {TOKEN}"}
+AM = "/webhook/alertmanager"
+
+
+def noop_entry(name: str = "noop-fix", alertname: str = "NoopAlert", **extra: Any
+               ) -> dict[str, Any]:
+    return {"name": name, "match": {"alertname": alertname}, "playbook": "noop.yml",
+            "stage": "oversight", **extra}
+
+
+def alert(fingerprint: str, alertname: str = "NoopAlert", host: str = "demo-web-01",
+          status: str = "firing") -> dict[str, Any]:
+    return {"labels": {"alertname": alertname, "instance": f"{host}:9100"},
+            "fingerprint": fingerprint, "status": status}
+
+
+def configure(project: Project, **server: Any) -> None:
+    project.configure({"server": {
+        "workers": 2, "grace": 5,
+        "endpoints": {
+            "alertmanager": {"auth": "bearer", "token_env": ["T_AM", "T_AM_NEXT"]},
+            "pagerduty": {"auth": "pagerduty", "secret_env": "T_PD"},
+            "generic": {"auth": "hmac", "secret_env": "T_HMAC", "max_skew": 60},
+        }, **server}})
+
+
+@pytest.fixture
+def serving(project: Project, tmp_path: Path) -> Iterator[list[Server]]:
+    """Servers started by a test; killed (with anything they left running) afterwards."""
+    servers: list[Server] = []
+    yield servers
+    for server in servers:
+        server.kill()
+    subprocess.run(["pkill", "-f", str(tmp_path)], check=False)
+
+
+def start(project: Project, servers: list[Server], *args: str) -> Server:
+    server = Server(project.config, SECRETS, args).start()
+    servers.append(server)
+    return server
+
+
+def intake(project: Project) -> list[dict[str, Any]]:
+    db = sqlite3.connect(project.store_path)
+    try:
+        rows = db.execute("SELECT id, state, body, result FROM intake ORDER BY id").fetchall()
+    finally:
+        db.close()
+    return [{"id": i, "state": s, "body": b, "result": json.loads(r) if r else None}
+            for i, s, b, r in rows]
+
+
+def wait_done(project: Project, count: int, timeout: float = 90.0) -> list[dict[str, Any]]:
+    """Wait until ``count`` intake rows exist and all are done."""
+    deadline = time.monotonic() + timeout
+    rows: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        rows = intake(project)
+        if len(rows) >= count and all(r["state"] == "done" for r in rows):
+            return rows
+        time.sleep(0.1)
+    raise AssertionError(f"intake not done: {[(r['id'], r['state']) for r in rows]}")
+
+
+def records(project: Project) -> list[dict[str, Any]]:
+    store = SqliteStore(project.store_path)
+    try:
+        return list(store.records())
+    finally:
+        store.close()
+
+
+def pd_payload(event_id: str, incident: str = "PABC123") -> dict[str, Any]:
+    return {"event": {
+        "id": event_id, "event_type": "incident.triggered", "resource_type": "incident",
+        "occurred_at": "2026-11-26T10:00:00Z", "agent": None, "client": None,
+        "data": {"id": incident, "type": "incident", "title": "NoopAlert on demo-web-01",
+                 "status": "triggered", "html_url": "https://example.pagerduty.com/incidents/1",
+                 "service": {"id": "PSVC", "summary": "web"}, "priority": None,
+                 "urgency": "high", "created_at": "2026-11-26T10:00:00Z",
+                 "body": {"details": {"alertname": "NoopAlert", "instance": "demo-web-01"}}}}}
+
+
+def pd_headers(body: bytes, *secrets: str) -> dict[str, str]:
+    sigs = ",".join("v1=" + hmac.new(s.encode(), body, hashlib.sha256).hexdigest()
+                    for s in secrets)
+    return {"X-PagerDuty-Signature": sigs}
+
+
+def hmac_headers(body: bytes, secret: str = HMAC_SECRET, at: float | None = None
+                 ) -> dict[str, str]:
+    timestamp = str(int(time.time() if at is None else at))
+    return {"X-Remediator-Timestamp": timestamp,
+            "X-Remediator-Signature": signature(secret, timestamp, body)}
+
+
+# -- authentication --
+
+
+def test_bearer_tokens_let_in_only_the_right_ones(project: Project,
+                                                  serving: list[Server]) -> None:
+    project.write_catalog(noop_entry())
+    configure(project)
+    server = start(project, serving)
+    payload = alertmanager_payload([alert("fp-bearer")])
+    missing = server.post(AM, payload)
+    assert missing.status == 401 and "missing bearer token" in missing.json()["error"]
+    assert missing.headers.get("WWW-Authenticate") == "Bearer"
+    assert server.post(AM, payload, {"Authorization": "Bearer nope"}).status == 403
+    assert server.post(AM, payload, {"Authorization": f"Basic {TOKEN}"}).status == 401
+    assert server.post(AM, payload, {"Authorization": f"Bearer {TOKEN}x"}).status == 403
+    assert intake(project) == []  # nothing refused was written down
+    first = server.post(AM, payload, BEARER)
+    assert first.status == 202, first.body
+    rotated = server.post(AM, alertmanager_payload([alert("fp-rotated")]),
+                          {"Authorization": f"Bearer {TOKEN_NEXT}"})
+    assert rotated.status == 202  # both secrets of a rotation are accepted
+    assert first.json() == {"accepted": 1, "alerts": 1}
+    rows = wait_done(project, 2)
+    assert [len(r["result"]["records"]) for r in rows] == [1, 1]
+
+
+def test_basic_auth(project: Project, serving: list[Server]) -> None:
+    project.write_catalog(noop_entry())
+    project.configure({"server": {"endpoints": {"alertmanager": {
+        "auth": "basic", "username": "alertmanager", "password_env": "T_AM"}}}})
+    server = start(project, serving)
+    payload = alertmanager_payload([alert("fp-basic")])
+
+    def basic(user: str, password: str) -> dict[str, str]:
+        token = base64.b64encode(f"{user}:{password}".encode()).decode()
+        return {"Authorization": f"Basic {token}"}
+
+    assert server.post(AM, payload).status == 401
+    assert server.post(AM, payload, {"Authorization": "Basic !!!"}).status == 401
+    assert server.post(AM, payload, basic("alertmanager", "wrong")).status == 403
+    assert server.post(AM, payload, basic("someone", TOKEN)).status == 403
+    assert server.post(AM, payload, BEARER).status == 401
+    assert intake(project) == []
+    assert server.post(AM, payload, basic("alertmanager", TOKEN)).status == 202
+
+
+def test_pagerduty_signatures_rotation_and_replay(project: Project,
+                                                  serving: list[Server]) -> None:
+    project.write_catalog(noop_entry())
+    configure(project)
+    server = start(project, serving)
+    path = "/webhook/pagerduty"
+    body = json.dumps(pd_payload("01EVENT1")).encode()
+    assert server.post(path, body).status == 401
+    assert server.post(path, body, pd_headers(body, "not-the-secret")).status == 403
+    tampered = body.replace(b"PABC123", b"PABC999")
+    assert server.post(path, tampered, pd_headers(body, PD_SECRET)).status == 403
+    assert intake(project) == []
+    # PagerDuty sends one signature per active secret while it rotates: any one may match
+    ok = server.post(path, body, pd_headers(body, "old-secret", PD_SECRET))
+    assert ok.status == 202, ok.body
+    replay = server.post(path, body, pd_headers(body, PD_SECRET))
+    assert replay.status == 403 and "replayed" in replay.json()["error"]
+    assert len(intake(project)) == 1
+
+
+def test_generic_hmac_skew_and_replay(project: Project, serving: list[Server]) -> None:
+    project.write_catalog(noop_entry())
+    configure(project)
+    server = start(project, serving)
+    path = "/webhook/generic"
+    body = json.dumps([{"name": "NoopAlert", "labels": {"instance": "demo-web-01:9100"},
+                        "fingerprint": "fp-generic"}]).encode()
+    assert server.post(path, body).status == 401
+    assert server.post(path, body, hmac_headers(body, "wrong")).status == 403
+    stale = server.post(path, body, hmac_headers(body, at=time.time() - 3600))
+    assert stale.status == 403 and "stale" in stale.json()["error"]
+    assert server.post(path, body, {**hmac_headers(body), "X-Remediator-Timestamp": "soon"}
+                       ).status == 403
+    assert intake(project) == []
+    headers = hmac_headers(body)
+    accepted = server.post(path, body, headers)
+    assert accepted.status == 202, accepted.body
+    assert server.post(path, body, headers).status == 403  # the same signed request again
+    assert len(intake(project)) == 1
+
+
+# -- bad input --
+
+
+def test_bad_input_gets_reasons_and_the_server_keeps_serving(project: Project,
+                                                              serving: list[Server]) -> None:
+    project.write_catalog(noop_entry())
+    configure(project, max_body=4096)
+    server = start(project, serving)
+    good = json.dumps(alertmanager_payload([alert("fp-good")])).encode()
+    truncated = server.post(AM, good[: len(good) // 2], BEARER)
+    assert truncated.status == 400 and "not valid JSON" in truncated.json()["error"]
+    wrong = server.post(AM, {"version": "4", "alerts": "many"}, BEARER)
+    assert wrong.status == 400 and "alerts" in wrong.json()["error"]
+    assert server.post(AM, b"\xff\xfe{}", BEARER).status == 400
+    huge = server.post(AM, b'{"alerts": [' + b" " * 10_000 + b"]}", BEARER)
+    assert huge.status == 413
+    assert server.post("/webhook/nagios", good, BEARER).status == 404
+    assert server.post("/elsewhere", good, BEARER).status == 404
+    assert server.request("GET", AM).status == 405
+    assert intake(project) == []
+    assert server.request("GET", "/healthz").json()["status"] == "ok"
+    assert server.post(AM, good, BEARER).status == 202
+
+
+# -- handling --
+
+
+def test_accepted_alerts_are_handled_once_and_redelivery_adds_no_record(
+        project: Project, serving: list[Server]) -> None:
+    project.write_catalog(noop_entry())
+    configure(project)
+    server = start(project, serving)
+    payload = alertmanager_payload([alert("fp-once"), alert("fp-twice", host="demo-web-02")])
+    assert server.post(AM, payload, BEARER).status == 202
+    first = wait_done(project, 1)[0]
+    assert first["result"]["duplicates"] == 0 and len(first["result"]["records"]) == 2
+    assert server.post(AM, payload, BEARER).status == 202  # Alertmanager re-sends groups
+    second = wait_done(project, 2)[1]
+    assert second["result"] == {"records": [], "duplicates": 2}
+    stored = records(project)
+    assert sorted(r["alert"]["fingerprint"] for r in stored) == ["fp-once", "fp-twice"]
+    assert {r["outcome"] for r in stored} == {"succeeded"}
+    assert {r["id"] for r in stored} == set(first["result"]["records"])
+    metrics = server.request("GET", "/metrics").body.decode()
+    assert 'remediator_webhook_requests_total{code="202",endpoint="alertmanager"} 2.0' in metrics
+    assert 'remediator_decisions_total{action="run"} 2.0' in metrics
+    assert "remediator_duplicate_deliveries_total 2.0" in metrics
+    assert 'remediator_alerts_received_total{source="alertmanager"} 4.0' in metrics
+    assert 'remediator_intake{state="done"} 2.0' in metrics
+
+
+def test_sigkill_during_a_burst_loses_nothing_accepted(project: Project,
+                                                       serving: list[Server]) -> None:
+    """Kill -9 mid-burst with a run in flight; restart; every 2xx is handled exactly once and
+    the run that was going is recorded as interrupted."""
+    project.write_catalog(noop_entry(), noop_entry("slow-fix", "SlowAlert", playbook="sleep.yml",
+                                                   timeout=120))
+    configure(project)
+    server = start(project, serving)
+    slow = server.post(AM, alertmanager_payload([alert("fp-slow", "SlowAlert")]), BEARER)
+    assert slow.status == 202
+    _wait_running(project, "slow-fix")
+    accepted: dict[int, str] = {}
+    failed = 0
+    lock = threading.Lock()
+
+    def sender(offset: int) -> None:
+        nonlocal failed
+        for n in range(offset, 400, 4):
+            fingerprint = f"fp-burst-{n:03d}"
+            try:
+                reply = server.post(AM, alertmanager_payload([alert(fingerprint)]), BEARER)
+            except OSError:
+                with lock:
+                    failed += 1
+                continue
+            if reply.status == 202:
+                with lock:
+                    accepted[reply.json()["accepted"]] = fingerprint
+
+    senders = [threading.Thread(target=sender, args=(i,)) for i in range(4)]
+    for thread in senders:
+        thread.start()
+    while len(accepted) < 60:
+        time.sleep(0.005)
+    server.kill()  # SIGKILL
+    for thread in senders:
+        thread.join()
+    assert failed > 0, "the kill landed after the burst; nothing was tested"
+
+    restarted = start(project, serving)
+    restarted.wait_log(r"recorded \d+ decision\(s\) of a stopped worker")
+    rows = wait_done(project, len(accepted) + 1)
+    by_id = {r["id"]: r for r in rows}
+    for rid, fingerprint in accepted.items():
+        assert rid in by_id and fingerprint in by_id[rid]["body"]
+    stored = records(project)
+    fingerprints = [r["alert"]["fingerprint"] for r in stored]
+    for fingerprint in [*accepted.values(), "fp-slow"]:
+        assert fingerprints.count(fingerprint) == 1, fingerprint
+    interrupted = next(r for r in stored if r["alert"]["fingerprint"] == "fp-slow")
+    assert interrupted["outcome"] == "interrupted"
+    assert "stopped while this run was in progress" in " ".join(
+        interrupted["decision"]["notes"])
+    store = SqliteStore(project.store_path)
+    try:
+        assert store.verify()[0] == len(stored)
+    finally:
+        store.close()
+    assert _open_runs(project) == 0
+
+
+def test_sigterm_cancels_a_long_run_after_the_grace_period(project: Project,
+                                                           serving: list[Server]) -> None:
+    project.write_catalog(noop_entry("slow-fix", "SlowAlert", playbook="sleep.yml",
+                                     timeout=120))
+    configure(project, grace=1)
+    server = start(project, serving)
+    assert server.post(AM, alertmanager_payload([alert("fp-slow", "SlowAlert")]),
+                       BEARER).status == 202
+    _wait_running(project, "slow-fix")
+    started = time.monotonic()
+    assert server.stop(signal.SIGTERM) == 0
+    assert time.monotonic() - started < 20
+    assert "grace period over" in server.log and "stopped;" in server.log
+    [record] = records(project)
+    assert record["outcome"] == "interrupted" and record["runner"]["status"] == "canceled"
+    assert [r["state"] for r in intake(project)] == ["done"]
+    assert _open_runs(project) == 0
+
+
+def test_queued_payloads_wait_for_the_next_start(project: Project,
+                                                 serving: list[Server]) -> None:
+    """Payloads accepted while every worker is busy are handled after a restart."""
+    project.write_catalog(noop_entry("slow-fix", "SlowAlert", playbook="sleep.yml",
+                                     timeout=120), noop_entry())
+    configure(project, grace=0, workers=1)
+    server = start(project, serving, "--workers", "1")
+    assert server.post(AM, alertmanager_payload([alert("fp-slow", "SlowAlert")]),
+                       BEARER).status == 202
+    _wait_running(project, "slow-fix")
+    assert server.post(AM, alertmanager_payload([alert("fp-later")]), BEARER).status == 202
+    assert server.stop() == 0
+    assert "1 payload(s) wait in the queue" in server.log
+    start(project, serving)
+    wait_done(project, 2)
+    assert [r["alert"]["fingerprint"] for r in records(project)] == ["fp-slow", "fp-later"]
+
+
+# -- configuration errors --
+
+
+def test_serve_refuses_to_start_without_endpoints_or_secrets(project: Project) -> None:
+    result = project.cli("serve", "--listen", "127.0.0.1:0")
+    assert result.exit_code == 2 and "no endpoint is enabled" in result.output
+    project.configure({"server": {"endpoints": {"alertmanager": {"token_env": "T_UNSET"}}}})
+    result = project.cli("serve", "--listen", "127.0.0.1:0", env={"T_UNSET": ""})
+    assert result.exit_code == 2 and "T_UNSET is not set" in result.output
+
+
+def test_serve_reports_a_busy_port(project: Project, serving: list[Server]) -> None:
+    project.write_catalog(noop_entry())
+    configure(project)
+    server = start(project, serving)
+    result = project.cli("serve", "--listen", f"127.0.0.1:{server.port}", env=SECRETS)
+    assert result.exit_code == 2 and f"cannot listen on 127.0.0.1:{server.port}" in result.output
+
+
+def test_disk_alert_through_serve_runs_the_disk_playbook(project: Project,
+                                                         serving: list[Server]) -> None:
+    """The bundled disk entry, observed: the check run's diff is in the record."""
+    configure(project)
+    server = start(project, serving)
+    before = project.snapshot()
+    assert server.post(AM, alertmanager_payload([disk_alert()]), BEARER).status == 202
+    wait_done(project, 1)
+    [record] = records(project)
+    assert record["mode"] == "check" and record["outcome"] == "succeeded"
+    assert project.snapshot() == before  # observe changes nothing
+
+
+def _wait_running(project: Project, entry: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        db = sqlite3.connect(project.store_path)
+        try:
+            found = db.execute("SELECT COUNT(*) FROM guard_runs WHERE entry = ? AND"
+                               " finished_at IS NULL", (entry,)).fetchone()[0]
+        finally:
+            db.close()
+        if found and list((project.runs).glob("*/artifacts/*/job_events/*.json")):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"no run of {entry} started")
+
+
+def _open_runs(project: Project) -> int:
+    db = sqlite3.connect(project.store_path)
+    try:
+        return int(db.execute("SELECT COUNT(*) FROM guard_runs WHERE finished_at IS NULL"
+                              ).fetchone()[0])
+    finally:
+        db.close()

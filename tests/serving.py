@@ -1,0 +1,116 @@
+"""`remediator serve` as a real subprocess on loopback, and a small HTTP client for it."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+READY = re.compile(r"listening on (http://\S+)")
+
+
+@dataclass
+class Reply:
+    """One HTTP answer."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class Server:
+    """A running `remediator serve`; its stderr is collected in ``log``."""
+
+    config: Path
+    env: Mapping[str, str]
+    args: tuple[str, ...] = ()
+    proc: subprocess.Popen[str] | None = None
+    url: str = ""
+    lines: list[str] = field(default_factory=list)
+
+    def start(self, timeout: float = 30.0) -> Server:
+        env = {**os.environ, **self.env}
+        env.pop("REMEDIATOR_MAX_STAGE", None)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "remediator", "--config", str(self.config), "serve",
+             "--listen", "127.0.0.1:0", *self.args],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+        ready = threading.Event()
+
+        def pump() -> None:
+            assert self.proc is not None and self.proc.stderr is not None
+            for line in self.proc.stderr:
+                self.lines.append(line.rstrip("\n"))
+                found = READY.search(line)
+                if found:
+                    self.url = found.group(1)
+                    ready.set()
+            ready.set()
+
+        threading.Thread(target=pump, daemon=True).start()
+        if not ready.wait(timeout) or not self.url:
+            self.kill()
+            raise AssertionError(f"serve did not start:\n{self.log}")
+        return self
+
+    @property
+    def log(self) -> str:
+        return "\n".join(self.lines)
+
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
+
+    def request(self, method: str, path: str, body: bytes | None = None,
+                headers: Mapping[str, str] | None = None, timeout: float = 10.0) -> Reply:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            conn.request(method, path, body=body, headers=dict(headers or {}))
+            response = conn.getresponse()
+            return Reply(response.status, dict(response.getheaders()), response.read())
+        finally:
+            conn.close()
+
+    def post(self, path: str, payload: Any, headers: Mapping[str, str] | None = None
+             ) -> Reply:
+        body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        return self.request("POST", path, body,
+                            {"Content-Type": "application/json", **(headers or {})})
+
+    def wait_log(self, pattern: str, timeout: float = 60.0, count: int = 1) -> None:
+        """Wait until ``pattern`` appears ``count`` times in the server's log."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if len(re.findall(pattern, self.log)) >= count:
+                return
+            if self.proc is not None and self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise AssertionError(f"no {pattern!r} (x{count}) in the server log:\n{self.log}")
+
+    def stop(self, signum: int = signal.SIGTERM, timeout: float = 60.0) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(signum)
+        try:
+            return self.proc.wait(timeout)
+        finally:
+            time.sleep(0.05)  # let the pump read the last lines
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
