@@ -1,0 +1,96 @@
+"""The intake queue on a real SQLite file: accept, claim, plan, recover."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from remediator.config import load
+from remediator.engine import open_engine
+from remediator.sources import normalize
+from remediator.store.sqlite_intake import Accepted, IntakeQueue, owner_id
+from tests.conftest import Project, alertmanager_payload, disk_alert
+
+pytestmark = pytest.mark.integration
+
+
+def dead_pid() -> int:
+    """The pid of a process that has ended."""
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_accept_claim_done_and_replay_keys(tmp_path: Path) -> None:
+    queue = IntakeQueue(tmp_path / "audit.db")
+    ids = queue.accept([Accepted("2026-11-26T10:00:00Z", "alertmanager", "{}", None),
+                        Accepted("2026-11-26T10:00:01Z", "generic", "[]", "hmac:abc"),
+                        Accepted("2026-11-26T10:00:02Z", "generic", "[]", "hmac:abc")])
+    assert ids == [1, 2, None]  # the second delivery with the same key is refused
+    assert queue.accept([Accepted("2026-11-26T10:00:03Z", "generic", "[]", "hmac:abc")]) == [None]
+    assert queue.oldest_queued() == "2026-11-26T10:00:00Z"
+    claimed = queue.claim("w1", "2026-11-26T10:00:05Z", limit=1)
+    assert [r.id for r in claimed] == [1]
+    assert [r.id for r in queue.claim("w2", "2026-11-26T10:00:05Z")] == [2]
+    assert queue.claim("w3", "2026-11-26T10:00:05Z") == []
+    queue.done([1], "2026-11-26T10:00:06Z", {1: {"records": ["r1"], "duplicates": 0}})
+    assert queue.row(1)["result"] == {"records": ["r1"], "duplicates": 0}
+    queue.release([2])
+    assert queue.counts() == {"queued": 1, "claimed": 0, "planned": 0, "done": 1}
+    assert queue.prune("2026-11-26T10:00:01Z") == 1
+    assert queue.counts()["done"] == 0
+
+
+def test_recover_requeues_claimed_rows_and_leaves_live_owners_alone(tmp_path: Path) -> None:
+    queue = IntakeQueue(tmp_path / "audit.db")
+    queue.accept([Accepted("2026-11-26T10:00:00Z", "generic", "[]") for _ in range(3)])
+    queue.claim(owner_id(dead_pid()), "2026-11-26T10:00:01Z", limit=1)
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        queue.claim(owner_id(live.pid), "2026-11-26T10:00:01Z", limit=1)
+        requeued, orphans = queue.recover()
+        assert (requeued, orphans) == (1, [])
+        assert [queue.row(i)["state"] for i in (1, 2, 3)] == ["queued", "claimed", "queued"]
+    finally:
+        live.kill()
+        live.wait()
+
+
+def test_a_planned_row_of_a_dead_worker_is_recorded_as_interrupted(project: Project) -> None:
+    """Plan inside the decision transaction, 'die' before running, recover in a new engine."""
+    project.write_catalog({"name": "noop-fix", "match": {"alertname": "DiskSpaceLow"},
+                           "playbook": "noop.yml", "stage": "oversight",
+                           "guardrails": {"cooldown": 0}})
+    config = load(project.config)
+    queue = IntakeQueue(config.store)
+    payload = alertmanager_payload([disk_alert(), disk_alert("demo-web-02")])
+    [rid] = queue.accept([Accepted("2026-11-26T10:00:00Z", "alertmanager",
+                                   json.dumps(payload))])
+    assert rid is not None
+    queue.claim(owner_id(dead_pid()), "2026-11-26T10:00:01Z")
+    engine = open_engine(config)
+    alerts = normalize(payload, "alertmanager")
+    items, batches = engine.plan(
+        alerts, journal=lambda session, plan: session.intake_planned([rid], plan))
+    assert [b.hosts for b in batches] == [["demo-web-01", "demo-web-02"]]
+    assert queue.row(rid)["state"] == "planned"  # committed with the claims; nothing ran
+    engine.store.close()
+
+    requeued, [orphan] = queue.recover()
+    assert requeued == 0 and orphan.id == rid
+    survivor = open_engine(config)
+    records = survivor.recover(orphan.plan, "interrupted: test")
+    assert [r["id"] for r in records] == [i.record_id for i in items]
+    assert {r["outcome"] for r in records} == {"interrupted"}
+    assert all("interrupted: test" in r["decision"]["notes"] for r in records)
+    assert survivor.recover(orphan.plan, "again") == []  # already on the chain
+    # the hosts are free again: the next alert for them runs
+    again = survivor.handle(normalize(alertmanager_payload(
+        [{**disk_alert(), "fingerprint": "fp-next", "startsAt": "2026-11-26T11:00:00Z"}]),
+        "alertmanager"))
+    assert again[0]["outcome"] == "succeeded", again[0]["decision"]
+    assert survivor.store.verify()[0] == 3
