@@ -119,8 +119,10 @@ def from_mapping(data: Mapping[str, Any], base_dir: Path, source: Path | None = 
     ints: dict[str, int] = {}
     for key, default_int in _INT_KEYS.items():
         value = data.get(key, default_int)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ConfigError("expected a positive integer", where=where(key))
+        least = 0 if key == "refire_settle" else 1
+        if not isinstance(value, int) or isinstance(value, bool) or value < least:
+            raise ConfigError("expected a positive integer" if least else
+                              "expected a whole number of seconds, 0 or more", where=where(key))
         ints[key] = value
     max_stage = data.get("max_stage")
     return Config(

@@ -46,6 +46,7 @@ __all__ = ["Engine", "host_run", "is_trouble", "open_engine"]
 Clock = Callable[[], datetime]
 IdFactory = Callable[[], str]
 Journal = Callable[[GuardSession, dict[str, Any]], None]
+REFIRE_CLAIM = "refire"  # the dedupe key under which a re-fire escalation is claimed
 
 
 
@@ -190,23 +191,21 @@ class Engine:
         record_id = self.new_id()
         remediation = self.catalog.match(alert)
         decision = decide(alert, remediation, ctx)
-        if remediation is None:
-            return _Item(alert, None, decision, record_id)
-        duplicate = session.seen(alert.fingerprint, alert.starts_at, alert.status,
-                                 str(decision.mode))
+        delivery = (alert.fingerprint, alert.starts_at, alert.status)
+        duplicate = session.seen(*delivery, str(decision.mode))
         if duplicate:  # this very alert again: still firing after a fix that did not hold?
-            fix = session.last_fix(remediation.name, decision.hosts[0]) \
-                if decision.hosts and decision.mode is Mode.LIVE else None
-            last = None if fix is None else {"id": fix[0], "finished_at": iso(fix[1]),
-                                             "alert": {"fingerprint": alert.fingerprint}}
-            refired = refire(alert, decision, last, now, self.config.refire_window,
-                             self.config.refire_settle)
-            if refired is not None:
+            refired = None if remediation is None else self._refired(alert, remediation,
+                                                                      decision, now, session)
+            if refired is not None and not session.seen(*delivery, REFIRE_CLAIM):
+                session.claim(*delivery, REFIRE_CLAIM, record_id, now)  # escalate only once
                 return _Item(alert, remediation, refired, record_id)
             return _Item(alert, remediation, decision.evolve(
                 action=Action.SKIP, mode=Mode.NONE, reason=f"duplicate: this alert "
                 f"(same fingerprint, start and status) was already handled in this mode in record "
                 f"{duplicate}"), record_id, duplicate_of=duplicate)
+        if remediation is None:  # claimed too: a poller must not record it every minute
+            session.claim(*delivery, str(decision.mode), record_id, now)
+            return _Item(alert, None, decision, record_id)
 
         def done(final: Decision, batch: _Batch | None = None) -> _Item:
             """Claim the delivery under the mode that really happens."""
@@ -246,6 +245,17 @@ class Engine:
         batch.hosts.append(host)
         batch.items.append(record_id)
         return done(decision, batch)
+
+    def _refired(self, alert: Alert, remediation: Remediation, decision: Decision,
+                 now: datetime, session: GuardSession) -> Decision | None:
+        """The escalation for an alert still firing after its fix, if it is that."""
+        if not decision.hosts or decision.mode is not Mode.LIVE:
+            return None
+        fix = session.last_fix(remediation.name, decision.hosts[0])
+        last = None if fix is None else {"id": fix[0], "finished_at": iso(fix[1]),
+                                         "alert": {"fingerprint": alert.fingerprint}}
+        return refire(alert, decision, last, now, self.config.refire_window,
+                      self.config.refire_settle)
 
     def _horizon(self) -> int:
         """The longest guardrail window of any entry: how far back guard state matters."""

@@ -87,3 +87,10 @@ class ExecutionError(RemediatorError):
     """No run could be attempted at all (ansible-playbook missing, runs folder unwritable)."""
 
     exit_code = 7
+
+
+class SourceUnavailableError(RemediatorError):
+    """The alert source could not be read just now (unreachable, timed out, a 5xx answer):
+    worth retrying, unlike a configuration mistake (exit 2)."""
+
+    exit_code = 8

@@ -8,6 +8,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]' >&2
 bash scripts/setup-molecule.sh  # podman, molecule, the collections and the local Debian image
+bash scripts/setup-monitoring.sh  # prometheus, alertmanager, node_exporter (poll, serve, closed loop)
 
 export PATH="$PWD/.venv/bin:$PATH"
 unset REMEDIATOR_MAX_STAGE REMEDIATOR_CONFIG

@@ -18,6 +18,7 @@ class Received:
     path: str
     headers: dict[str, str]
     body: bytes
+    method: str = "POST"
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -25,19 +26,27 @@ class Received:
 
 @dataclass
 class Sink:
-    """Answers each POST with the next scripted status (then 200), after an optional delay."""
+    """Answers each POST with the next scripted status (then 200), after an optional delay;
+    answers each GET with ``get_status`` and ``get_body``."""
 
     statuses: list[int] = field(default_factory=list)
     delay_s: float = 0.0
     received: list[Received] = field(default_factory=list)
     url: str = ""
+    get_status: int = 200
+    get_body: bytes = b"[]"
 
     def script(self, *statuses: int, delay_s: float = 0.0) -> None:
         self.statuses = list(statuses)
         self.delay_s = delay_s
 
+    def serve_get(self, body: bytes, status: int = 200) -> None:
+        """Answer every GET with ``status`` and ``body`` (as application/json)."""
+        self.get_body, self.get_status = body, status
+
     def bodies(self, path: str | None = None) -> list[Any]:
-        return [r.json() for r in self.received if path is None or r.path == path]
+        return [r.json() for r in self.received
+                if r.method == "POST" and (path is None or r.path == path)]
 
 
 def serve() -> Iterator[Sink]:
@@ -55,6 +64,14 @@ def serve() -> Iterator[Sink]:
             self.send_header("Content-Length", "2")
             self.end_headers()
             self.wfile.write(b"{}")
+
+        def do_GET(self) -> None:
+            sink.received.append(Received(self.path, dict(self.headers.items()), b"", "GET"))
+            self.send_response(sink.get_status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(sink.get_body)))
+            self.end_headers()
+            self.wfile.write(sink.get_body)
 
         def log_message(self, *args: Any) -> None:
             pass

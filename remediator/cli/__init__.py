@@ -82,13 +82,14 @@ def _register() -> None:
         audit_cmds,
         catalog_cmds,
         guard_cmds,
+        poll_cmds,
         run_cmds,
         serve_cmds,
         stages_cmds,
     )
 
     for module in (run_cmds, approval_cmds, catalog_cmds, audit_cmds, stages_cmds, guard_cmds,
-                   serve_cmds):
+                   serve_cmds, poll_cmds):
         module.register(cli)
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
@@ -14,6 +15,16 @@ from ..models import Mode
 from .output import emit_json, progress_printer, record_text
 
 SOURCE_NAMES = ["auto", "alertmanager", "pagerduty", "generic"]
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def handling_options(command: F) -> F:
+    """The --fail-on-escalate and --allow-uncommitted options of the alert commands."""
+    command = click.option(
+        "--allow-uncommitted", is_flag=True,
+        help="Allow live runs from uncommitted catalog or playbook changes (recorded).")(command)
+    return click.option("--fail-on-escalate", is_flag=True,
+                        help="Exit 1 when a record is escalated or its run failed.")(command)
 
 
 def _finish(records: list[dict[str, Any]], as_json: bool, fail_on_escalate: bool) -> None:
@@ -32,10 +43,7 @@ def _finish(records: list[dict[str, Any]], as_json: bool, fail_on_escalate: bool
 @click.option("--source", type=click.Choice(SOURCE_NAMES), default="auto", show_default=True,
               help="Payload format; auto detects it.")
 @click.option("--json", "as_json", is_flag=True, help="Print the audit records as JSON on stdout.")
-@click.option("--fail-on-escalate", is_flag=True,
-              help="Exit 1 when a record is escalated or its run failed.")
-@click.option("--allow-uncommitted", is_flag=True,
-              help="Allow live runs from uncommitted catalog or playbook changes (recorded).")
+@handling_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
 @click.pass_obj
 def handle(app: Any, payload: Any, source: str, as_json: bool, fail_on_escalate: bool,

@@ -86,6 +86,8 @@ def test_fallback_refire_after_a_fix_escalates_without_running(notified: Project
     (again,) = notified.handle(payload)
     assert (again["decision"]["action"], again["mode"]) == ("escalate", "none")
     assert f"after the fix {first['id']}" in again["decision"]["reason"]
+    (later,) = notified.handle(payload)  # escalated once, not once per re-delivery
+    assert later["decision"]["reason"].startswith("duplicate")
     assert [e["event"] for e in events(notified)] == ["failure"]
 
 
