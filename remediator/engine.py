@@ -97,18 +97,26 @@ class Engine:
                                    record_duplicates=record_duplicates)
         for batch in batches:
             self._execute(batch)
-        records = []
+        kept: list[_Item] = []
+        drafts = []
         for item in items:
             if item.duplicate_of is not None and not record_duplicates:
                 continue
             if item.remediation is not None and not item.alert.firing:
                 self.store.resolve_requests(item.alert.fingerprint, iso(self.clock()))
-            record = self._record(item.record_id, item.alert, item.remediation, item.decision,
-                                  initiated_by, allow_uncommitted, item.batch)
+            kept.append(item)
+            drafts.append(self._record(item.record_id, item.alert, item.remediation,
+                                       item.decision, initiated_by, allow_uncommitted,
+                                       item.batch, store=False))
+        try:
+            records = self.store.append_many(drafts)  # one transaction for the whole payload
+        except StoreError as exc:
+            exc.unsaved = drafts  # the caller must not lose what already happened
+            raise
+        for item, record in zip(kept, records, strict=True):
             if item.decision.action is Action.PENDING and item.remediation is not None:
                 approvals.open_request(self, record, item.alert, item.remediation,
                                        item.decision)
-            records.append(record)
         return records
 
     def plan(self, alerts: Iterable[Alert], *, allow_uncommitted: bool = False,
@@ -402,9 +410,10 @@ class Engine:
 
     def _record(self, record_id: str, alert: Alert | None, remediation: Remediation | None,
                 decision: Decision, initiated_by: str, allow_uncommitted: bool,
-                batch: _Batch | None, request: Mapping[str, Any] | None = None
-                ) -> dict[str, Any]:
-        """Build the record (this alert's share of its batch's run), notify, append."""
+                batch: _Batch | None, request: Mapping[str, Any] | None = None,
+                store: bool = True) -> dict[str, Any]:
+        """Build the record (this alert's share of its batch's run), notify, append (unless
+        ``store`` is off: then the caller appends it)."""
         run = None
         extra: dict[str, Any] = {}
         if batch is not None and batch.run is not None:
@@ -430,6 +439,8 @@ class Engine:
             extra=extra or None,
         )
         record["notifications"] = self._notify(record, remediation)
+        if not store:
+            return record
         try:
             return self.store.append(record)
         except StoreError as exc:

@@ -70,11 +70,12 @@ class ChainError(RemediatorError):
 class StoreError(RemediatorError):
     """The audit store cannot be opened or written (missing folder, full disk, locked database).
 
-    ``unsaved`` holds a record that could not be written, so the caller can still show it.
+    ``unsaved`` holds the record (or records) that could not be written, so the caller can
+    still show them.
     """
 
     exit_code = 5
-    unsaved: dict[str, Any] | None = None
+    unsaved: dict[str, Any] | list[dict[str, Any]] | None = None
 
 
 class NotFoundError(RemediatorError):

@@ -25,7 +25,8 @@ _INTS: Mapping[str, tuple[int, int]] = {  # key -> (default, minimum)
     "grace": (30, 0),
     "keep_intake": (7 * 86400, 60),
 }
-_KNOWN = frozenset({"listen", "endpoints", *_INTS})
+_KNOWN = frozenset({"listen", "endpoints", "gather", *_INTS})
+DEFAULT_GATHER = 0.5
 DEFAULT_LISTEN = "127.0.0.1:9095"
 
 
@@ -62,6 +63,7 @@ class ServerSettings:
     batch: int = 500
     grace: int = 30
     keep_intake: int = 7 * 86400
+    gather: float = DEFAULT_GATHER  # seconds a worker lets a burst gather before claiming it
     endpoints: Mapping[str, EndpointAuth] = field(default_factory=dict)
 
 
@@ -95,8 +97,11 @@ def parse(node: Any, where: Callable[[str], str]) -> ServerSettings:
         if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
             raise ConfigError(f"'server.{key}' must be an integer >= {minimum}", where=here)
         ints[key] = value
+    gather = node.get("gather", DEFAULT_GATHER)
+    if not isinstance(gather, int | float) or isinstance(gather, bool) or not 0 <= gather <= 60:
+        raise ConfigError("'server.gather' must be a number of seconds from 0 to 60", where=here)
     return ServerSettings(listen=listen, endpoints=_endpoints(node.get("endpoints"), here),
-                          **ints)
+                          gather=float(gather), **ints)
 
 
 def _endpoints(node: Any, here: str) -> dict[str, EndpointAuth]:

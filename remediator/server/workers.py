@@ -8,6 +8,7 @@ that leaves enough behind for the next start to record its runs as interrupted.
 
 from __future__ import annotations
 
+import json
 import sys
 import threading
 import time
@@ -67,10 +68,10 @@ class Pool:
                                              "stopped while this run was in progress; the "
                                              "playbook may have partly applied")
                     self.metrics.observe_records(records)
-                    intake.done([orphan.id], iso(utc_now()),
-                                {orphan.id: {"recovered": [r["id"] for r in records]}})
-                    self.log(f"payload {orphan.id}: recorded {len(records)} decision(s) of "
-                             "a stopped worker (runs as interrupted)")
+                    recovered = {"recovered": [r["id"] for r in records]}
+                    intake.done(orphan.ids, iso(utc_now()), dict.fromkeys(orphan.ids, recovered))
+                    self.log(f"payloads {_span(orphan.ids)}: recorded {len(records)} "
+                             "decision(s) of a stopped worker (runs as interrupted)")
             finally:
                 engine.store.close()
         finally:
@@ -106,14 +107,17 @@ class Pool:
     def alive(self) -> int:
         return sum(t.is_alive() for t in self.threads)
 
-    def _storm_window(self, engine: Engine) -> float:
+    def _window(self, engine: Engine) -> float:
+        """How long the oldest queued payload waits for others: the longest storm window of
+        any entry, and at least ``server.gather`` (claims of a few rows each would compete
+        with the receiver for the store and the CPU)."""
         return float(max([e.guardrails.storm_window_s for e in engine.catalog] +
-                         [self.config.guardrails.storm_window_s]))
+                         [self.config.guardrails.storm_window_s, self.config.server.gather]))
 
     def _run(self, engine: Engine) -> None:
         intake = IntakeQueue(self.config.store, durable=False)
         owner = owner_id()
-        window = self._storm_window(engine)
+        window = self._window(engine)
         try:
             while not self.stopping.is_set():
                 self.wake.wait(1.0)
@@ -180,7 +184,7 @@ class Pool:
             self.metrics.errors.inc()
             self.log(f"payloads {_span(ids)}: {exc}; they stay in the queue as they were")
             if exc.unsaved is not None:
-                self.log(f"the record that could not be stored: {exc.unsaved}")
+                self.log(f"what could not be stored: {json.dumps(exc.unsaved)}")
             return
         except Exception:  # noqa: BLE001 - a worker must outlive one bad batch
             self.metrics.errors.inc()

@@ -60,6 +60,10 @@ class AuditStore(Protocol):
         """The record with ``record_id`` (or a unique prefix of it); NotFoundError otherwise."""
         ...
 
+    def append_many(self, records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """``append`` for several records, in order, atomically."""
+        ...
+
     def has_record(self, record_id: str) -> bool:
         """True when a record with exactly this id is stored."""
         ...

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -15,6 +15,8 @@ from ..errors import NotFoundError, StoreError
 from ..models import PendingRequest, RequestState
 from .sqlite_guard import GuardCache, GuardSession
 from .sqlite_intake import MIGRATION as INTAKE_MIGRATION
+from .sqlite_intake import PLANS_MIGRATION
+from .sqlite_tx import write
 
 # Each migration runs once, in order; PRAGMA user_version counts the ones applied.
 MIGRATIONS: tuple[str, ...] = (
@@ -100,6 +102,7 @@ MIGRATIONS: tuple[str, ...] = (
     );
     """,
     INTAKE_MIGRATION,
+    PLANS_MIGRATION,
 )
 
 
@@ -133,26 +136,28 @@ class SqliteStore:
             self._db.execute("ROLLBACK")
             raise
 
-    @contextmanager
-    def _write(self, what: str) -> Iterator[sqlite3.Connection]:
+    def _write(self, what: str) -> AbstractContextManager[sqlite3.Connection]:
         """One IMMEDIATE transaction: writers queue here, so the chain never forks."""
-        try:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot write {what}: {exc}", where=str(self.path)) from None
+        return write(self._db, self.path, what)
 
     def append(self, record: Mapping[str, Any]) -> dict[str, Any]:
         """Seal onto the chain and store, with its host index, in one transaction."""
-        with self._write(f"audit record {record.get('id')}") as db:
+        return self.append_many([record])[0]
+
+    def append_many(self, records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """Seal and store several records in order, in one transaction: all or none."""
+        if not records:
+            return []
+        what = f"audit record {records[0].get('id')}" + \
+            (f" and {len(records) - 1} more" if len(records) > 1 else "")
+        sealed: list[dict[str, Any]] = []
+        with self._write(what) as db:
             row = db.execute("SELECT hash FROM records ORDER BY seq DESC LIMIT 1").fetchone()
-            sealed = seal(record, row[0] if row else GENESIS_HASH)
-            self._insert(db, sealed)
+            head = row[0] if row else GENESIS_HASH
+            for record in records:
+                sealed.append(seal(record, head))
+                head = sealed[-1]["hash"]
+                self._insert(db, sealed[-1])
         return sealed
 
     def _insert(self, db: sqlite3.Connection, sealed: Mapping[str, Any]) -> None:

@@ -11,14 +11,15 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import StoreError
 from .sqlite_guard import NODE, alive
+from .sqlite_tx import write
 
 MIGRATION = """
 CREATE TABLE IF NOT EXISTS intake (
@@ -30,11 +31,19 @@ CREATE TABLE IF NOT EXISTS intake (
     state TEXT NOT NULL DEFAULT 'queued',
     owner TEXT,
     claimed_at TEXT,
-    plan TEXT,
     done_at TEXT,
     result TEXT
 );
 CREATE INDEX IF NOT EXISTS intake_state ON intake (state, id);
+"""
+# One plan per claim, however many rows it covers (a copy per row cost seconds under load).
+PLANS_MIGRATION = """
+CREATE TABLE IF NOT EXISTS intake_plans (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    body TEXT NOT NULL
+);
+ALTER TABLE intake ADD COLUMN plan_id INTEGER;
+CREATE INDEX IF NOT EXISTS intake_plan ON intake (plan_id) WHERE plan_id IS NOT NULL;
 """
 
 STATES = ("queued", "claimed", "planned", "done")
@@ -62,9 +71,9 @@ class IntakeRow:
 
 @dataclass(frozen=True, slots=True)
 class Orphan:
-    """A row whose worker died after planning: its draft records and reserved runs."""
+    """Rows whose worker died after planning them: their draft records and reserved runs."""
 
-    id: int
+    ids: tuple[int, ...]
     plan: dict[str, Any]
 
 
@@ -100,23 +109,14 @@ class IntakeQueue:
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open the intake queue: {exc}", where=str(path)) from None
 
-    @contextmanager
-    def _write(self, what: str) -> Iterator[sqlite3.Connection]:
-        try:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot write {what}: {exc}", where=str(self.path)) from None
+    def _write(self, what: str, urgent: bool = False
+               ) -> AbstractContextManager[sqlite3.Connection]:
+        return write(self._db, self.path, what, urgent=urgent)
 
     def accept(self, payloads: Sequence[Accepted]) -> list[int | None]:
         """Write every payload in one transaction; a replayed key gets None, the rest an id."""
         ids: list[int | None] = []
-        with self._write("accepted payloads") as db:
+        with self._write("accepted payloads", urgent=True) as db:
             for item in payloads:
                 cursor = db.execute(
                     "INSERT OR IGNORE INTO intake (received_at, source, body, replay_key)"
@@ -140,10 +140,14 @@ class IntakeQueue:
         return row[0][0] if row else None
 
     def done(self, ids: Sequence[int], at: str, results: dict[int, Any]) -> None:
-        """Mark rows handled, each with what came of it (record ids, duplicates, an error)."""
+        """Mark rows handled, each with what came of it (record ids, duplicates, an error);
+        their plan is no longer needed."""
+        marks = ",".join("?" * len(ids))
         with self._write("intake results") as db:
-            db.executemany("UPDATE intake SET state = 'done', done_at = ?, result = ?, plan = NULL"
-                           " WHERE id = ?",
+            db.execute(f"DELETE FROM intake_plans WHERE id IN (SELECT plan_id FROM intake"  # noqa: S608
+                       f" WHERE id IN ({marks}))", tuple(ids))
+            db.executemany("UPDATE intake SET state = 'done', done_at = ?, result = ?,"
+                           " plan_id = NULL WHERE id = ?",
                            [(at, json.dumps(results.get(i), sort_keys=True), i) for i in ids])
 
     def release(self, ids: Sequence[int]) -> None:
@@ -154,21 +158,25 @@ class IntakeQueue:
 
     def recover(self) -> tuple[int, list[Orphan]]:
         """Rows of dead workers: claimed ones go back to the queue (how many), planned ones
-        are returned so their drafts can be recorded (and then marked done)."""
+        are returned, one Orphan per plan, so their drafts can be recorded."""
         requeue: list[int] = []
-        orphans: list[Orphan] = []
+        planned: dict[int, list[int]] = {}
+        plans: dict[int, str] = {}
         with self._write("intake recovery") as db:
-            rows = db.execute("SELECT id, state, owner, plan FROM intake WHERE state IN"
-                              " ('claimed', 'planned') ORDER BY id").fetchall()
-            for rid, state, owner, plan in rows:
+            rows = db.execute("SELECT i.id, i.state, i.owner, i.plan_id, p.body FROM intake i"
+                              " LEFT JOIN intake_plans p ON p.id = i.plan_id WHERE i.state IN"
+                              " ('claimed', 'planned') ORDER BY i.id").fetchall()
+            for rid, state, owner, plan_id, body in rows:
                 if owner and _owner_alive(owner):
                     continue
-                if state == "claimed" or not plan:
+                if state == "claimed" or body is None:
                     requeue.append(rid)
                 else:
-                    orphans.append(Orphan(rid, json.loads(plan)))
-            db.executemany("UPDATE intake SET state = 'queued', owner = NULL, claimed_at = NULL"
-                           " WHERE id = ?", [(i,) for i in requeue])
+                    planned.setdefault(plan_id, []).append(rid)
+                    plans[plan_id] = body
+            db.executemany("UPDATE intake SET state = 'queued', owner = NULL, claimed_at = NULL,"
+                           " plan_id = NULL WHERE id = ?", [(i,) for i in requeue])
+        orphans = [Orphan(tuple(ids), json.loads(plans[pid])) for pid, ids in planned.items()]
         return len(requeue), orphans
 
     def counts(self) -> dict[str, int]:
@@ -178,8 +186,9 @@ class IntakeQueue:
 
     def row(self, rid: int) -> dict[str, Any]:
         """One row as a dict (for tests and `serve` diagnostics)."""
-        rows = self._read("SELECT id, received_at, source, body, replay_key, state, owner,"
-                          " claimed_at, plan, done_at, result FROM intake WHERE id = ?", (rid,))
+        rows = self._read("SELECT i.id, i.received_at, i.source, i.body, i.replay_key, i.state,"
+                          " i.owner, i.claimed_at, p.body, i.done_at, i.result FROM intake i"
+                          " LEFT JOIN intake_plans p ON p.id = i.plan_id WHERE i.id = ?", (rid,))
         if not rows:
             raise StoreError(f"no intake row {rid}", where=str(self.path))
         keys = ("id", "received_at", "source", "body", "replay_key", "state", "owner",
@@ -207,7 +216,9 @@ class IntakeQueue:
 
 
 def mark_planned(db: sqlite3.Connection, ids: Sequence[int], plan: dict[str, Any]) -> None:
-    """Inside the guardrail transaction: these rows' decisions are made, here is the plan."""
+    """Inside the guardrail transaction: these rows' decisions are made, here is the plan
+    (stored once for all of them)."""
     body = json.dumps(plan, sort_keys=True, ensure_ascii=False)
-    db.executemany("UPDATE intake SET state = 'planned', plan = ? WHERE id = ?",
-                   [(body, i) for i in ids])
+    plan_id = db.execute("INSERT INTO intake_plans (body) VALUES (?)", (body,)).lastrowid
+    db.executemany("UPDATE intake SET state = 'planned', plan_id = ? WHERE id = ?",
+                   [(plan_id, i) for i in ids])

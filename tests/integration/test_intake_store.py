@@ -81,7 +81,7 @@ def test_a_planned_row_of_a_dead_worker_is_recorded_as_interrupted(project: Proj
     engine.store.close()
 
     requeued, [orphan] = queue.recover()
-    assert requeued == 0 and orphan.id == rid
+    assert requeued == 0 and orphan.ids == (rid,)
     survivor = open_engine(config)
     records = survivor.recover(orphan.plan, "interrupted: test")
     assert [r["id"] for r in records] == [i.record_id for i in items]
@@ -94,3 +94,34 @@ def test_a_planned_row_of_a_dead_worker_is_recorded_as_interrupted(project: Proj
         "alertmanager"))
     assert again[0]["outcome"] == "succeeded", again[0]["decision"]
     assert survivor.store.verify()[0] == 3
+
+
+def test_the_write_gate_lets_urgent_writers_overtake() -> None:
+    """While one write holds the gate, an urgent writer that arrives after a normal one still
+    goes first (the receiver's commit before a worker's next transaction)."""
+    import threading
+    import time
+
+    from remediator.store.sqlite_tx import WriteGate
+
+    gate = WriteGate()
+    order: list[str] = []
+    holding = gate.hold()
+    holding.__enter__()
+
+    def writer(name: str, urgent: bool) -> None:
+        with gate.hold(urgent):
+            order.append(name)
+
+    normal = threading.Thread(target=writer, args=("normal", False))
+    normal.start()
+    while not gate._cond._waiters:  # type: ignore[attr-defined]  # normal is waiting
+        time.sleep(0.001)
+    urgent = threading.Thread(target=writer, args=("urgent", True))
+    urgent.start()
+    while gate._urgent == 0:
+        time.sleep(0.001)
+    holding.__exit__(None, None, None)
+    normal.join(5)
+    urgent.join(5)
+    assert order == ["urgent", "normal"]

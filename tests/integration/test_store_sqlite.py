@@ -231,8 +231,8 @@ def test_disk_full_after_the_run_keeps_the_record(project: Project, tiny_fs: Pat
     with pytest.raises(StoreError) as caught:
         engine.handle(normalize(alertmanager_payload([alert])))
     assert caught.value.exit_code == 5
-    unsaved = caught.value.unsaved
-    assert unsaved is not None
+    assert isinstance(caught.value.unsaved, list)
+    (unsaved,) = caught.value.unsaved
     assert unsaved["outcome"] == "succeeded"
     assert unsaved["hosts"]["demo-web-01"]["changed"] == 1
     assert "guardrail state not updated" in unsaved["decision"]["notes"][-1]
