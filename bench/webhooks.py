@@ -65,7 +65,8 @@ def host_name(n: int) -> str:
     return f"bench-{n:03d}"
 
 
-def project(root: Path, hosts: int, stage: str, workers: int, storm_window: int = 0) -> Path:
+def project(root: Path, hosts: int, stage: str, workers: int, storm_window: int = 0,
+            server: dict[str, object] | None = None) -> Path:
     """A project: a one-debug-task playbook, ``hosts`` local aliases, one entry at ``stage``."""
     (root / "playbooks").mkdir(parents=True)
     (root / "playbooks" / "noop.yml").write_text(
@@ -83,8 +84,9 @@ def project(root: Path, hosts: int, stage: str, workers: int, storm_window: int 
                                                            "remediations": [entry]}))
     config = {"catalog": "remediations.yml", "inventory": "inventory.yml",
               "playbooks": "playbooks", "store": "state/audit.db", "runs": "state/runs",
-              "server": {"listen": "127.0.0.1:0", "workers": workers, "endpoints": {
-                  "alertmanager": {"auth": "bearer", "token_env": TOKEN_ENV}}}}
+              "server": {"listen": "127.0.0.1:0", "workers": workers, **(server or {}),
+                         "endpoints": {"alertmanager": {"auth": "bearer",
+                                                        "token_env": TOKEN_ENV}}}}
     (root / "remediator.yml").write_text(yaml.safe_dump(config, sort_keys=False))
     return root / "remediator.yml"
 
@@ -386,7 +388,9 @@ def remediator(args: argparse.Namespace, tmp: Path, bodies: list[bytes], warm: l
                ) -> tuple[dict[str, Any], list[str]]:
     """Run the load against `remediator serve`; the results and the lost 202s."""
     token = secrets.token_hex(16)
-    config = project(tmp / "project", args.hosts, args.stage, args.workers, args.storm_window)
+    tuning = {k: v for k, v in (("batch", args.batch), ("gather", args.gather)) if v is not None}
+    config = project(tmp / "project", args.hosts, args.stage, args.workers, args.storm_window,
+                     tuning)
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", TOKEN_ENV: token,
            "ANSIBLE_HOME": str(tmp / "ansible-home")}
     env.pop("REMEDIATOR_MAX_STAGE", None)
@@ -519,6 +523,8 @@ def main() -> None:
     parser.add_argument("--stage", choices=["oversight", "observe"], default="oversight",
                         help="oversight: live runs; observe: check-mode runs")
     parser.add_argument("--workers", type=int, default=2, help="serve's worker threads")
+    parser.add_argument("--batch", type=int, help="server.batch (default: serve's)")
+    parser.add_argument("--gather", type=float, help="server.gather (default: serve's)")
     parser.add_argument("--storm-window", type=int, default=0, metavar="SECONDS",
                         help="the entry's storm window: workers claim nothing until the oldest "
                         "queued payload is this old (a long one measures the intake alone)")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import getpass
 import os
-import secrets
 import time
 from datetime import UTC, datetime
 
@@ -15,7 +14,7 @@ def utc_now() -> datetime:
 
 def new_record_id() -> str:
     """A time-ordered id: 11 hex digits of milliseconds, then 6 random hex digits."""
-    return f"{int(time.time() * 1000):011x}{secrets.token_hex(3)}"
+    return f"{int(time.time() * 1000):011x}{os.urandom(3).hex()}"
 
 
 def current_user() -> str:

@@ -92,9 +92,18 @@ class Engine:
         reserved runs (see ``recover``): a crash after it leaves enough to record the runs as
         interrupted.
         """
-        items, batches = self.plan(alerts, allow_uncommitted=allow_uncommitted,
-                                   journal=journal, initiated_by=initiated_by,
-                                   record_duplicates=record_duplicates)
+        return self.handle_groups([(list(alerts), journal)], allow_uncommitted=allow_uncommitted,
+                                  initiated_by=initiated_by, record_duplicates=record_duplicates)
+
+    def handle_groups(self, groups: Iterable[tuple[list[Alert], Journal | None]], *,
+                      allow_uncommitted: bool = False, initiated_by: str = "automation",
+                      record_duplicates: bool = True) -> list[dict[str, Any]]:
+        """``handle`` for alerts decided in several transactions (one per group, each with its
+        journal), so that no single write holds the store for long, yet coalesced into the
+        same runs."""
+        items, batches = self.plan_groups(groups, allow_uncommitted=allow_uncommitted,
+                                          initiated_by=initiated_by,
+                                          record_duplicates=record_duplicates)
         for batch in batches:
             self._execute(batch)
         kept: list[_Item] = []
@@ -108,11 +117,7 @@ class Engine:
             drafts.append(self._record(item.record_id, item.alert, item.remediation,
                                        item.decision, initiated_by, allow_uncommitted,
                                        item.batch, store=False))
-        try:
-            records = self.store.append_many(drafts)  # one transaction for the whole payload
-        except StoreError as exc:
-            exc.unsaved = drafts  # the caller must not lose what already happened
-            raise
+        records = self.store.append_many(drafts)  # on error, what was not stored is in it
         for item, record in zip(kept, records, strict=True):
             if item.decision.action is Action.PENDING and item.remediation is not None:
                 approvals.open_request(self, record, item.alert, item.remediation,
@@ -120,31 +125,42 @@ class Engine:
         return records
 
     def plan(self, alerts: Iterable[Alert], *, allow_uncommitted: bool = False,
-             finish_now: bool = False, journal: Journal | None = None,
-             initiated_by: str = "automation", record_duplicates: bool = True
-             ) -> tuple[list[_Item], list[_Batch]]:
+             finish_now: bool = False) -> tuple[list[_Item], list[_Batch]]:
         """Decide every alert under the guardrails in one transaction; nothing runs yet.
 
         Executing decisions reserve their (entry, host) and are grouped into batches.
         """
+        return self.plan_groups([(list(alerts), None)], allow_uncommitted=allow_uncommitted,
+                                finish_now=finish_now)
+
+    def plan_groups(self, groups: Iterable[tuple[list[Alert], Journal | None]], *,
+                    allow_uncommitted: bool = False, finish_now: bool = False,
+                    initiated_by: str = "automation", record_duplicates: bool = True
+                    ) -> tuple[list[_Item], list[_Batch]]:
+        """``plan`` with one transaction per group; the batches span every group."""
         ctx = self.context(allow_uncommitted)
         now = self.clock()
         items: list[_Item] = []
         batches: dict[tuple[Any, ...], _Batch] = {}
-        with self.store.guard(now, self._horizon()) as session:
-            for alert in alerts:
-                items.append(self._decide(alert, ctx, now, session, batches))
-            if finish_now:  # simulate: each run ends as it starts, successfully
-                for batch in batches.values():
-                    session.finish(batch.ident, batch.hosts, "succeeded", now)
-            if journal is not None:
-                journal(session, {
-                    "drafts": [self._draft(item, initiated_by, allow_uncommitted)
-                               for item in items
-                               if record_duplicates or item.duplicate_of is None],
-                    "batches": [{"ident": b.ident, "hosts": list(b.hosts)}
-                                for b in batches.values()],
-                })
+        own: set[str] = set()  # the batches' idents: our own runs do not lock us out
+        for alerts, journal in groups:
+            first = len(items)
+            sizes = {b.ident: len(b.hosts) for b in batches.values()}
+            with self.store.guard(now, self._horizon()) as session:
+                for alert in alerts:
+                    items.append(self._decide(alert, ctx, now, session, batches, own))
+                reserved = [(b, b.hosts[sizes.get(b.ident, 0):]) for b in batches.values()]
+                reserved = [(b, hosts) for b, hosts in reserved if hosts]
+                if finish_now:  # simulate: each run ends as it starts, successfully
+                    for batch, hosts in reserved:
+                        session.finish(batch.ident, hosts, "succeeded", now)
+                if journal is not None:
+                    journal(session, {
+                        "drafts": [self._draft(item, initiated_by, allow_uncommitted)
+                                   for item in items[first:]
+                                   if record_duplicates or item.duplicate_of is None],
+                        "batches": [{"ident": b.ident, "hosts": hosts} for b, hosts in reserved],
+                    })
         return items, list(batches.values())
 
     def _draft(self, item: _Item, initiated_by: str, allow_uncommitted: bool
@@ -194,7 +210,7 @@ class Engine:
         return [item.decision for item in items]
 
     def _decide(self, alert: Alert, ctx: PolicyContext, now: datetime, session: GuardSession,
-                batches: dict[tuple[Any, ...], _Batch]) -> _Item:
+                batches: dict[tuple[Any, ...], _Batch], own: set[str]) -> _Item:
         """One alert's guarded decision; executing ones join (or open) a batch."""
         record_id = self.new_id()
         remediation = self.catalog.match(alert)
@@ -225,23 +241,24 @@ class Engine:
             return done(decision)
         rules = remediation.guardrails
         host = decision.hosts[0]
-        key = (remediation.name, decision.mode, tuple(sorted(decision.variables.items())))
-        batch = batches.get(key)
+        variables = tuple(sorted(decision.variables.items()))
+        mode = decision.mode
+        batch = batches.get((remediation.name, mode, variables))
         if batch is not None and host in batch.hosts:  # the same run already covers this host
             batch.items.append(record_id)
             return done(decision, batch)
-        facts = session.facts(remediation.name, host, rules, now,
-                              frozenset(b.ident for b in batches.values()))
+        facts = session.facts(remediation.name, host, rules, now, own)
         if batch is not None:  # this run counts once, however many hosts it covers
-            facts = replace(facts, entry_runs=max(0, facts.entry_runs - 1),
-                            entry_fixes=max(0, facts.entry_fixes - (decision.mode is Mode.LIVE)))
+            facts = facts.joining(live=mode is Mode.LIVE)
         decision = apply_guardrails(decision, facts, rules, now)
         if not decision.executes:
             return done(decision)
-        key = (remediation.name, decision.mode, tuple(sorted(decision.variables.items())))
-        batch = batches.get(key)
+        if decision.mode is not mode:  # lowered (a window, the breaker): another batch
+            batch = batches.get((remediation.name, decision.mode, variables))
         if batch is None:
-            batch = batches[key] = _Batch(record_id, remediation, decision)
+            batch = batches[(remediation.name, decision.mode, variables)] = \
+                _Batch(record_id, remediation, decision)
+            own.add(record_id)
         limit = radius(rules, self._group_size(rules))
         if len(batch.hosts) >= limit:
             return done(decision.evolve(

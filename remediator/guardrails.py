@@ -28,6 +28,12 @@ class GuardFacts:
     breaker_since: str | None = None  # the breaker is open (since this time)
     notes: tuple[str, ...] = field(default_factory=tuple)
 
+    def joining(self, live: bool) -> GuardFacts:
+        """These facts for a host joining a run that already counts once for the entry."""
+        return GuardFacts(self.in_progress, self.host_runs, max(0, self.entry_runs - 1),
+                          self.last_run_end, self.host_fixes,
+                          max(0, self.entry_fixes - live), self.breaker_since, self.notes)
+
 
 def apply(decision: Decision, facts: GuardFacts, rules: Guardrails, now: datetime) -> Decision:
     """The stage's decision after every guardrail.

@@ -21,7 +21,7 @@ from typing import Any
 from .. import sources
 from ..common import iso, parse_time, utc_now
 from ..config import Config
-from ..engine import Engine, open_engine
+from ..engine import Engine, Journal, open_engine
 from ..errors import RemediatorError, StoreError
 from ..models import Alert
 from ..store import GuardSession
@@ -29,6 +29,7 @@ from ..store.sqlite_intake import IntakeQueue, IntakeRow, owner_id
 from .metrics import Metrics
 
 Log = Callable[[str], None]
+GROUP_ALERTS = 64  # alerts decided per transaction (the receiver waits for no more than that)
 
 
 def log(message: str) -> None:
@@ -172,14 +173,10 @@ class Pool:
             per_row[row.id] = found
             alerts.extend(found)
         ids = list(per_row)
-
-        def journal(session: GuardSession, plan: dict[str, Any]) -> None:
-            session.intake_planned(ids, plan)
-
         records: list[dict[str, Any]] = []
         try:
             if alerts:
-                records = engine.handle(alerts, record_duplicates=False, journal=journal)
+                records = engine.handle_groups(_groups(per_row), record_duplicates=False)
         except StoreError as exc:
             self.metrics.errors.inc()
             self.log(f"payloads {_span(ids)}: {exc}; they stay in the queue as they were")
@@ -207,6 +204,32 @@ class Pool:
         if records:
             self.log(f"payloads {_span([r.id for r in rows])}: {len(alerts)} alert(s), "
                      f"{len(records)} record(s) ({_summary(records)}) in {elapsed:.1f} s")
+
+
+def _groups(per_row: Mapping[int, list[Alert]], size: int = GROUP_ALERTS
+            ) -> list[tuple[list[Alert], Journal]]:
+    """Rows in groups of about ``size`` alerts, each group decided in its own transaction
+    and journalled with its own rows: no single write holds the store for long."""
+    groups: list[tuple[list[Alert], Journal]] = []
+    alerts: list[Alert] = []
+    ids: list[int] = []
+
+    def close() -> None:
+        def journal(session: GuardSession, plan: dict[str, Any], rows: list[int] = ids
+                    ) -> None:
+            session.intake_planned(rows, plan)
+
+        groups.append((alerts, journal))
+
+    for rid, found in per_row.items():
+        if ids and len(alerts) + len(found) > size:
+            close()
+            alerts, ids = [], []
+        alerts = alerts + found
+        ids.append(rid)
+    if ids:
+        close()
+    return groups
 
 
 def _results(per_row: Mapping[int, list[Alert]], records: Sequence[Mapping[str, Any]]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
@@ -27,7 +28,7 @@ class GuardSession(Protocol):
         ...
 
     def facts(self, entry: str, host: str, rules: Guardrails, now: datetime,
-              own: frozenset[str] = frozenset()) -> GuardFacts:
+              own: AbstractSet[str] = frozenset()) -> GuardFacts:
         """What the guardrails need to know about (entry, host) now."""
         ...
 
@@ -61,7 +62,7 @@ class AuditStore(Protocol):
         ...
 
     def append_many(self, records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-        """``append`` for several records, in order, atomically."""
+        """``append`` for several records, in order; a StoreError carries those not stored."""
         ...
 
     def has_record(self, record_id: str) -> bool:

@@ -144,20 +144,30 @@ class SqliteStore:
         """Seal onto the chain and store, with its host index, in one transaction."""
         return self.append_many([record])[0]
 
-    def append_many(self, records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-        """Seal and store several records in order, in one transaction: all or none."""
-        if not records:
-            return []
-        what = f"audit record {records[0].get('id')}" + \
-            (f" and {len(records) - 1} more" if len(records) > 1 else "")
+    def append_many(self, records: Sequence[Mapping[str, Any]], chunk: int = 64
+                    ) -> list[dict[str, Any]]:
+        """Seal and store several records in order, ``chunk`` per transaction (a long write
+        would hold up the receiver's commits); on error, the ones not stored are in
+        ``StoreError.unsaved``."""
         sealed: list[dict[str, Any]] = []
-        with self._write(what) as db:
-            row = db.execute("SELECT hash FROM records ORDER BY seq DESC LIMIT 1").fetchone()
-            head = row[0] if row else GENESIS_HASH
-            for record in records:
-                sealed.append(seal(record, head))
-                head = sealed[-1]["hash"]
-                self._insert(db, sealed[-1])
+        for start in range(0, len(records), chunk):
+            part = records[start:start + chunk]
+            what = f"audit record {part[0].get('id')}" + \
+                (f" and {len(part) - 1} more" if len(part) > 1 else "")
+            done: list[dict[str, Any]] = []
+            try:
+                with self._write(what) as db:
+                    row = db.execute("SELECT hash FROM records ORDER BY seq DESC LIMIT 1"
+                                     ).fetchone()
+                    head = row[0] if row else GENESIS_HASH
+                    for record in part:
+                        done.append(seal(record, head))
+                        head = done[-1]["hash"]
+                        self._insert(db, done[-1])
+            except StoreError as exc:
+                exc.unsaved = [dict(r) for r in records[start:]]
+                raise
+            sealed += done
         return sealed
 
     def _insert(self, db: sqlite3.Connection, sealed: Mapping[str, Any]) -> None:

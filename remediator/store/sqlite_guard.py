@@ -15,6 +15,7 @@ import os
 import socket
 import sqlite3
 from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -220,7 +221,7 @@ class GuardSession:
         return best
 
     def facts(self, entry: str, host: str, rules: Guardrails, now: datetime,
-              own: frozenset[str] = frozenset()) -> GuardFacts:
+              own: AbstractSet[str] = frozenset()) -> GuardFacts:
         """What the guardrails need to know about (entry, host) now.
 
         Runs in ``own`` were reserved by this same caller, which runs them one after another:

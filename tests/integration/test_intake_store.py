@@ -74,8 +74,8 @@ def test_a_planned_row_of_a_dead_worker_is_recorded_as_interrupted(project: Proj
     queue.claim(owner_id(dead_pid()), "2026-11-26T10:00:01Z")
     engine = open_engine(config)
     alerts = normalize(payload, "alertmanager")
-    items, batches = engine.plan(
-        alerts, journal=lambda session, plan: session.intake_planned([rid], plan))
+    items, batches = engine.plan_groups(
+        [(alerts, lambda session, plan: session.intake_planned([rid], plan))])
     assert [b.hosts for b in batches] == [["demo-web-01", "demo-web-02"]]
     assert queue.row(rid)["state"] == "planned"  # committed with the claims; nothing ran
     engine.store.close()
@@ -125,3 +125,24 @@ def test_the_write_gate_lets_urgent_writers_overtake() -> None:
     normal.join(5)
     urgent.join(5)
     assert order == ["urgent", "normal"]
+
+
+def test_groups_decide_in_separate_transactions_but_share_one_run(project: Project) -> None:
+    """A worker's claim is decided in groups (short writes) and still runs once per entry;
+    each group's plan holds its own drafts and the hosts it reserved."""
+    project.write_catalog({"name": "noop-fix", "match": {"alertname": "DiskSpaceLow"},
+                           "playbook": "noop.yml", "stage": "oversight"})
+    config = load(project.config)
+    engine = open_engine(config)
+    plans: list[dict[str, object]] = []
+    first = normalize(alertmanager_payload([disk_alert()]), "alertmanager")
+    second = normalize(alertmanager_payload([{**disk_alert("demo-web-02"), "fingerprint": "x"}]),
+                       "alertmanager")
+    records = engine.handle_groups([
+        (first, lambda session, plan: plans.append(plan)),
+        (second, lambda session, plan: plans.append(plan))])
+    assert len({r["runner"]["ident"] for r in records}) == 1  # one coalesced run
+    assert {r["outcome"] for r in records} == {"succeeded"}
+    assert [[d["id"] for d in p["drafts"]] for p in plans] == [[r["id"]] for r in records]
+    assert [p["batches"][0]["hosts"] for p in plans] == [["demo-web-01"], ["demo-web-02"]]
+    assert len(list(project.runs.iterdir())) == 1
