@@ -84,10 +84,11 @@ def decide(alert: Alert, remediation: Remediation | None, ctx: PolicyContext) ->
                         frozen_map(variables), remediation.static_vars if mode is not Mode.NONE
                         else frozen_map(), capped_by, notes)
 
-    if not alert.firing:
-        return final(Action.SKIP, "alert is resolved: resolved alerts never trigger a fix",
-                     Mode.NONE)
     target, why = target_of(alert, remediation.target)
+    if not alert.firing:  # its host still names the record (audit list, --host)
+        host = ctx.inventory.resolve(target) if target is not None else None
+        return final(Action.SKIP, "alert is resolved: resolved alerts never trigger a fix",
+                     Mode.NONE, (host,) if host else ())
     if target is None:
         return final(Action.ESCALATE, why, Mode.NONE)
     host = ctx.inventory.resolve(target)

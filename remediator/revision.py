@@ -48,7 +48,20 @@ def catalog_revision(catalog: Path, playbooks: Path) -> dict[str, Any]:
     if top and not commit:  # a repository with no commit yet: nothing is committed
         return {"vcs": "git", "commit": None, "dirty": True}
     if top and commit:
-        status = _git(Path(top.strip()), "status", "--porcelain", "--untracked-files=all", "--",
-                      str(catalog), str(playbooks))
-        return {"vcs": "git", "commit": commit.strip(), "dirty": bool(status and status.strip())}
+        status = _git(Path(top.strip()), "status", "--porcelain", "--untracked-files=all",
+                      "--ignored=matching", "--", str(catalog), str(playbooks))
+        changed = [line for line in (status or "").splitlines()
+                   if line.strip() and not _cache(line)]
+        return {"vcs": "git", "commit": commit.strip(), "dirty": status is None or bool(changed)}
     return {"vcs": "none", "sha256": tree_sha256([catalog, playbooks]), "dirty": False}
+
+
+_CACHES = ("__pycache__/", ".pyc", ".retry")
+
+
+def _cache(line: str) -> bool:
+    """An ignored file that changes nothing that runs (Python's bytecode, Ansible's retry
+    files). Any other ignored file under the catalog or playbooks counts as a change: it is
+    used, yet no commit holds it."""
+    return line.startswith("!! ") and any(mark in line or line.endswith(mark)
+                                          for mark in _CACHES)

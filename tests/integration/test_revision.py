@@ -59,6 +59,27 @@ def test_uncommitted_playbook_edit_counts_too(repo: Project) -> None:
     assert catalog_revision(repo.root / "remediations.yml", repo.root / "playbooks")["dirty"]
 
 
+def test_a_catalog_git_ignores_is_not_committed(repo: Project) -> None:
+    """A catalog or playbook in an ignored folder is used but in no commit: dirty. Caches
+    (bytecode, retry files) under the playbooks do not count."""
+    revision = catalog_revision(repo.root / "remediations.yml", repo.root / "playbooks")
+    assert revision["dirty"] is False
+    cache = repo.root / "playbooks" / "library" / "__pycache__"
+    cache.mkdir(parents=True)
+    (cache / "mod.cpython-311.pyc").write_bytes(b"\0")
+    (repo.root / "playbooks" / "disk_space_cleanup.retry").write_text("demo-web-01\n")
+    (repo.root / ".gitignore").write_text("state/\n__pycache__/\n*.retry\nlocal/\n")
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-qam", "ign")
+    assert catalog_revision(repo.root / "remediations.yml",
+                            repo.root / "playbooks")["dirty"] is False
+    local = repo.root / "local"
+    (local / "playbooks").mkdir(parents=True)
+    (local / "remediations.yml").write_text((repo.root / "remediations.yml").read_text())
+    (local / "playbooks" / "noop.yml").write_text("- hosts: all\n  tasks: []\n")
+    revision = catalog_revision(local / "remediations.yml", local / "playbooks")
+    assert revision["vcs"] == "git" and revision["dirty"] is True
+
+
 def test_manual_live_run_is_refused_exit_4_and_recorded(repo: Project) -> None:
     """`run --live` from a dirty catalog exits 4, changes nothing, and is still recorded."""
     repo.write_catalog(disk_entry("oversight", description="edited"))

@@ -138,9 +138,11 @@ def test_resolved_alert_is_skipped_with_mode_none(stage: Stage) -> None:
     decision = decide(alert(status="resolved"), entry(stage), CTX)
     assert (decision.action, decision.mode) == (Action.SKIP, Mode.NONE)
     assert "resolved" in decision.reason
-    assert decision.hosts == ()
+    assert decision.hosts == ("web01",)  # the record still names the host
     assert dict(decision.static_vars) == {}
     assert not decision.executes
+    unknown = decide(alert(status="resolved", instance="gone:9100"), entry(stage), CTX)
+    assert (unknown.action, unknown.hosts) == (Action.SKIP, ())  # not an escalation
 
 
 def test_missing_target_label_escalates() -> None:
