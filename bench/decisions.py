@@ -29,6 +29,7 @@ import yaml
 
 from remediator import sources
 from remediator.config import load
+from remediator.server.workers import GROUP_ALERTS
 from remediator.testing import FakeClock, RecordingExecutor, engine_for
 
 ENTRIES = ["DiskSpaceLow", "ServiceDown", "LogGrowth", "RunawayProcess", "InodesLow"]
@@ -86,26 +87,40 @@ def payloads(count: int, hosts: int, per_payload: int, seed: int = 7) -> list[st
     return bodies
 
 
-def run(config_path: Path, bodies: list[str], *, records: bool) -> tuple[float, int, dict]:
-    """Feed every body through the engine; (seconds, alerts, decisions by action)."""
+def run(config_path: Path, bodies: list[str], *, records: bool, claim: int = 1
+        ) -> tuple[float, int, dict]:
+    """Feed every body through the engine; (seconds, alerts, decisions by action).
+
+    ``claim`` > 1 handles that many payloads together, as a `serve` worker does with what
+    queued up while it was busy: decided in transactions of up to 64 alerts (``plan_groups``,
+    the worker's grouping), one coalesced run per entry.
+    """
     clock = FakeClock()
     engine = engine_for(load(config_path), clock=clock, executor=RecordingExecutor(clock=clock))
     step = 7 * 86400 / len(bodies)  # a simulated week
     actions: dict[str, int] = {}
     alerts_seen = 0
     start = time.perf_counter()
-    for n, body in enumerate(bodies):
-        alerts = sources.normalize(sources.parse_json(body, "bench"))
-        alerts_seen += len(alerts)
+    for n in range(0, len(bodies), claim):
+        groups: list[tuple[list, None]] = []
+        for body in bodies[n:n + claim]:
+            alerts = sources.normalize(sources.parse_json(body, "bench"))
+            alerts_seen += len(alerts)
+            if groups and len(groups[-1][0]) + len(alerts) <= GROUP_ALERTS:
+                groups[-1][0].extend(alerts)
+            else:
+                groups.append((list(alerts), None))
         if records:
-            for record in engine.handle(alerts):
+            for record in engine.handle_groups(groups):
                 action = record["decision"]["action"]
                 actions[action] = actions.get(action, 0) + 1
         else:
-            for decision in engine.simulate(alerts):
-                actions[str(decision.action)] = actions.get(str(decision.action), 0) + 1
-        clock.advance(step)
-        if n % 2000 == 0:
+            items, _ = engine.plan_groups(groups, finish_now=True)
+            for item in items:
+                actions[str(item.decision.action)] = actions.get(str(item.decision.action),
+                                                                 0) + 1
+        clock.advance(step * claim)
+        if n % 2000 < claim:
             print(f"  {alerts_seen} alerts", file=sys.stderr)
     return time.perf_counter() - start, alerts_seen, actions
 
@@ -155,6 +170,8 @@ def main() -> None:
                         help="an ansible-rulebook executable (its own venv, JAVA_HOME set) to "
                         "run on the same alerts; events for it: --rulebook-alerts")
     parser.add_argument("--rulebook-alerts", type=int, default=20_000)
+    parser.add_argument("--claim", type=int, default=100,
+                        help="payloads per claim for the serve-worker figure (1 skips it)")
     args = parser.parse_args()
     bodies = payloads(args.alerts, args.hosts, args.per_payload)
     result: dict[str, object] = {"alerts": args.alerts, "hosts": args.hosts,
@@ -164,6 +181,13 @@ def main() -> None:
                                       records=False)
         result["decide_only_alerts_per_s"] = round(count / seconds)
         result["decide_only_actions"] = actions
+        if args.claim > 1:
+            print(f"  as serve's workers: {args.claim} payloads per claim ...", file=sys.stderr)
+            seconds_c, count_c, actions_c = run(project(Path(tmp) / "c", args.hosts), bodies,
+                                                records=False, claim=args.claim)
+            result["serve_claims_alerts_per_s"] = round(count_c / seconds_c)
+            result["serve_claims_payloads_per_claim"] = args.claim
+            result["serve_claims_actions"] = actions_c
         if args.with_records:
             part = bodies[: args.with_records // args.per_payload]
             seconds2, count2, _ = run(project(Path(tmp) / "b", args.hosts), part,
@@ -177,10 +201,16 @@ def main() -> None:
             result["ansible_rulebook_events_per_s"] = round(rate)
             result["ratio_vs_rulebook_same_script"] = round(
                 int(str(result["decide_only_alerts_per_s"])) / rate, 1)
+            if "serve_claims_alerts_per_s" in result:
+                result["serve_claims_ratio_vs_rulebook_same_script"] = round(
+                    int(str(result["serve_claims_alerts_per_s"])) / rate, 1)
     rulebook = 4200
     result["ansible_rulebook_events_per_s_facts_md"] = rulebook
     result["ratio_vs_facts_md_figure"] = round(
         int(str(result["decide_only_alerts_per_s"])) / rulebook, 1)
+    if "serve_claims_alerts_per_s" in result:
+        result["serve_claims_ratio_vs_facts_md_figure"] = round(
+            int(str(result["serve_claims_alerts_per_s"])) / rulebook, 1)
     print(json.dumps(result, indent=2))
 
 
