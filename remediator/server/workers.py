@@ -29,6 +29,7 @@ from ..store.sqlite_intake import IntakeQueue, IntakeRow, owner_id
 from .metrics import Metrics
 
 Log = Callable[[str], None]
+PRUNE_EVERY_S = 3600.0
 GROUP_ALERTS = 64  # alerts decided per transaction (the receiver waits for no more than that)
 
 
@@ -57,6 +58,7 @@ class Pool:
         the runs they had started as interrupted."""
         intake = IntakeQueue(self.config.store, durable=False)
         try:
+            self.prune(intake)
             requeued, orphans = intake.recover()
             if requeued:
                 self.log(f"requeued {requeued} payload(s) a stopped worker had claimed")
@@ -77,6 +79,13 @@ class Pool:
                 engine.store.close()
         finally:
             intake.close()
+
+    def prune(self, intake: IntakeQueue) -> None:
+        """Forget handled payloads older than ``server.keep_intake`` (their records stay)."""
+        cutoff = iso(utc_now() - timedelta(seconds=self.config.server.keep_intake))
+        gone = intake.prune(cutoff)
+        if gone:
+            self.log(f"forgot {gone} handled payload(s) received before {cutoff}")
 
     def start(self, count: int) -> None:
         """Start ``count`` workers, each with its own engine and store connection."""
@@ -119,8 +128,15 @@ class Pool:
         intake = IntakeQueue(self.config.store, durable=False)
         owner = owner_id()
         window = self._window(engine)
+        pruned = time.monotonic()
         try:
             while not self.stopping.is_set():
+                if time.monotonic() - pruned > PRUNE_EVERY_S and engine is self.engines[0]:
+                    pruned = time.monotonic()
+                    try:
+                        self.prune(intake)
+                    except StoreError as exc:
+                        self.log(f"cannot prune the intake queue: {exc}")
                 self.wake.wait(1.0)
                 self.wake.clear()
                 if window and not self._gathered(intake, window):

@@ -362,6 +362,26 @@ def test_queued_payloads_wait_for_the_next_start(project: Project,
 # -- configuration errors --
 
 
+def test_old_handled_payloads_are_forgotten_at_start(project: Project,
+                                                     serving: list[Server]) -> None:
+    """Rows older than keep_intake go at start-up; queued ones and records stay."""
+    from remediator.store.sqlite_intake import Accepted, IntakeQueue
+
+    project.write_catalog(noop_entry())
+    configure(project, keep_intake=3600)
+    queue = IntakeQueue(project.store_path)
+    old = json.dumps(alertmanager_payload([alert("fp-old")]))
+    ids = queue.accept([Accepted("2020-01-01T00:00:00.000+00:00", "alertmanager", old),
+                        Accepted("2020-01-01T00:00:00.000+00:00", "alertmanager", old)])
+    queue.claim("test:1", "2020-01-01T00:00:01.000+00:00", limit=1)
+    queue.done([ids[0]], "2020-01-01T00:00:02.000+00:00", {})
+    queue.close()
+    server = start(project, serving)
+    server.wait_log(r"forgot 1 handled payload")
+    rows = wait_done(project, 1)
+    assert [r["id"] for r in rows] == [ids[1]]  # the queued one was handled, not forgotten
+
+
 def test_serve_refuses_to_start_without_endpoints_or_secrets(project: Project) -> None:
     result = project.cli("serve", "--listen", "127.0.0.1:0")
     assert result.exit_code == 2 and "no endpoint is enabled" in result.output
