@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,8 @@ VAR_ROOTS = frozenset({"labels", "annotations", "name", "fingerprint", "status",
 RESERVED_VAR_PREFIXES = ("ansible_", "remediator_")
 
 _ENTRY_KEYS = frozenset({"name", "description", "match", "playbook", "stage", "target", "vars",
-                         "static_vars", "timeout", "notify", "approval_ttl", "guardrails"})
+                         "static_vars", "timeout", "notify", "approval_ttl", "guardrails",
+                         "toil_minutes"})
 _TOP_KEYS = frozenset({"version", "remediations"})
 
 
@@ -37,10 +38,25 @@ class Catalog:
     path: Path
     playbooks_dir: Path
     entries: tuple[Remediation, ...]
+    # alertname -> the entries that may match it, in file order (None: any other name)
+    _by_name: Mapping[str | None, tuple[Remediation, ...]] = field(
+        init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        pinned = [{m.value for m in e.matchers if m.label == "alertname" and m.op is MatchOp.EQ}
+                  for e in self.entries]
+        names: set[str] = set().union(*pinned) if pinned else set()
+        index: dict[str | None, tuple[Remediation, ...]] = {
+            name: tuple(e for e, pins in zip(self.entries, pinned, strict=True)
+                        if not pins or name in pins)
+            for name in names}
+        index[None] = tuple(e for e, pins in zip(self.entries, pinned, strict=True) if not pins)
+        object.__setattr__(self, "_by_name", index)
 
     def match(self, alert: Alert) -> Remediation | None:
         """The first entry whose matchers all hold for ``alert``, or None."""
-        for entry in self.entries:
+        candidates = self._by_name.get(alert.labels.get("alertname"))
+        for entry in self._by_name[None] if candidates is None else candidates:
             if entry.matches(alert):
                 return entry
         return None
@@ -176,6 +192,12 @@ def _entry(raw: Any, path: Path, playbooks_dir: Path, problems: _Problems,
                                      isinstance(approval_ttl, bool) or approval_ttl < 1):
         problems.add(raw, "approval_ttl", "expected a positive number of seconds", label)
         approval_ttl = None
+    toil = raw.get("toil_minutes")
+    if toil is not None and (not isinstance(toil, int | float) or isinstance(toil, bool) or
+                             not 0 < toil < float("inf")):
+        problems.add(raw, "toil_minutes", "expected a positive number of minutes (the time a "
+                     "person takes to fix it by hand)", label)
+        toil = None
     guards, guard_problems = parse_guardrails(raw.get("guardrails"), defaults)
     node = raw.get("guardrails")
     for key, message in guard_problems:
@@ -193,7 +215,7 @@ def _entry(raw: Any, path: Path, playbooks_dir: Path, problems: _Problems,
         timeout_s=timeout, description=description, source_file=str(path), source_line=raw.line,
         stage_line=raw.key_lines.get("stage", 0),
         notify=None if notify is None else tuple(notify), approval_ttl_s=approval_ttl,
-        guardrails=guards,
+        guardrails=guards, toil_minutes=None if toil is None else float(toil),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import getpass
 import os
 import time
@@ -34,6 +35,12 @@ def parse_time(value: object) -> datetime | None:
     """An aware datetime from an ISO 8601 string (``Z`` accepted), or None."""
     if not isinstance(value, str) or not value:
         return None
+    return _parse_time(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_time(value: str) -> datetime | None:
+    """Cached: a storm repeats the same few start times thousands of times."""
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:

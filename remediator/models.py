@@ -70,9 +70,12 @@ class RunnerStatus(enum.StrEnum):
     ERROR = "error"
 
 
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
 def frozen_map(data: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
-    """A read-only copy of ``data``."""
-    return MappingProxyType(dict(data or {}))
+    """A read-only copy of ``data`` (one shared empty map for nothing)."""
+    return MappingProxyType(dict(data)) if data else _EMPTY
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +178,7 @@ class Remediation:
     notify: tuple[str, ...] | None = None  # channel names; None means the config's default
     approval_ttl_s: int | None = None  # None means the config's approval_ttl
     guardrails: Guardrails = field(default_factory=Guardrails)
+    toil_minutes: float | None = None  # minutes a person takes to fix it by hand (reports)
 
     def matches(self, alert: Alert) -> bool:
         """True when every matcher holds for the alert's labels (``alertname`` included)."""

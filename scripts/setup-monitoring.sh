@@ -26,31 +26,15 @@ if [ ${#missing[@]} -eq 0 ]; then
     exit 0
 fi
 
-mkdir -p "$CACHE"
-log="$CACHE/apt-monitoring.log"
-: >"$log"
-fail() { tail -20 "$log" >&2; exit 1; }
-export DEBIAN_FRONTEND=noninteractive
-
-updated=
-update() { say "apt-get update (log: $log)"; updated=1; apt-get update >>"$log" 2>&1; }
-install() { apt-get install -y --no-install-recommends "${missing[@]}" >>"$log" 2>&1; }
-
-if ! apt-cache show "${missing[@]}" >/dev/null 2>&1; then
-    update || fail
-fi
-
 if [ ! -e "$POLICY" ]; then
     printf '#!/bin/sh\n# scripts/setup-monitoring.sh: no daemon starts during the install\nexit 101\n' >"$POLICY"
     chmod 755 "$POLICY"
     trap 'rm -f "$POLICY"' EXIT
 fi
 
-say "installing ${missing[*]} (log: $log)"
-if ! install; then
-    [ -z "$updated" ] || fail
-    update && install || fail  # a failed download: the package lists were stale
-fi
+# shellcheck source=scripts/lib/apt.sh
+. scripts/lib/apt.sh
+apt_install monitoring "${missing[@]}"
 
 for binary in "${PACKAGES[@]}"; do
     command -v "$binary" >/dev/null || { say "$binary is still missing after the install"; exit 1; }

@@ -83,13 +83,15 @@ def _register() -> None:
         catalog_cmds,
         guard_cmds,
         poll_cmds,
+        report_cmds,
         run_cmds,
         serve_cmds,
+        simulate_cmds,
         stages_cmds,
     )
 
     for module in (run_cmds, approval_cmds, catalog_cmds, audit_cmds, stages_cmds, guard_cmds,
-                   serve_cmds, poll_cmds):
+                   serve_cmds, poll_cmds, simulate_cmds, report_cmds):
         module.register(cli)
 
 

@@ -16,7 +16,7 @@ from ..models import PendingRequest, RequestState
 from .sqlite_guard import GuardCache, GuardSession
 from .sqlite_intake import MIGRATION as INTAKE_MIGRATION
 from .sqlite_intake import PLANS_MIGRATION
-from .sqlite_tx import write
+from .sqlite_tx import gate_for, write
 
 # Each migration runs once, in order; PRAGMA user_version counts the ones applied.
 MIGRATIONS: tuple[str, ...] = (
@@ -111,6 +111,7 @@ class SqliteStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._gate = gate_for(path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(str(path), timeout=30, isolation_level=None,
@@ -138,7 +139,7 @@ class SqliteStore:
 
     def _write(self, what: str) -> AbstractContextManager[sqlite3.Connection]:
         """One IMMEDIATE transaction: writers queue here, so the chain never forks."""
-        return write(self._db, self.path, what)
+        return write(self._db, self.path, what, gate=self._gate)
 
     def append(self, record: Mapping[str, Any]) -> dict[str, Any]:
         """Seal onto the chain and store, with its host index, in one transaction."""

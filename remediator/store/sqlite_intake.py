@@ -19,7 +19,7 @@ from typing import Any
 
 from ..errors import StoreError
 from .sqlite_guard import NODE, alive
-from .sqlite_tx import write
+from .sqlite_tx import gate_for, write
 
 MIGRATION = """
 CREATE TABLE IF NOT EXISTS intake (
@@ -100,6 +100,7 @@ class IntakeQueue:
         from .sqlite import SqliteStore
 
         self.path = path
+        self._gate = gate_for(path)
         SqliteStore(path).close()  # create the file and apply every migration
         try:
             self._db = sqlite3.connect(str(path), timeout=30, isolation_level=None,
@@ -111,7 +112,7 @@ class IntakeQueue:
 
     def _write(self, what: str, urgent: bool = False
                ) -> AbstractContextManager[sqlite3.Connection]:
-        return write(self._db, self.path, what, urgent=urgent)
+        return write(self._db, self.path, what, urgent=urgent, gate=self._gate)
 
     def accept(self, payloads: Sequence[Accepted]) -> list[int | None]:
         """Write every payload in one transaction; a replayed key gets None, the rest an id."""

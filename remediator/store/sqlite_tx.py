@@ -59,11 +59,12 @@ def gate_for(path: Path) -> WriteGate:
 
 
 @contextmanager
-def write(db: sqlite3.Connection, path: Path, what: str, *, urgent: bool = False
-          ) -> Iterator[sqlite3.Connection]:
-    """One ``BEGIN IMMEDIATE`` transaction through the file's gate; SQLite errors become a
-    StoreError naming ``what`` and the file."""
-    with gate_for(path).hold(urgent):
+def write(db: sqlite3.Connection, path: Path, what: str, *, urgent: bool = False,
+          gate: WriteGate | None = None) -> Iterator[sqlite3.Connection]:
+    """One ``BEGIN IMMEDIATE`` transaction through the file's gate (pass it when you hold it:
+    finding it costs a realpath); SQLite errors become a StoreError naming ``what`` and the
+    file."""
+    with (gate or gate_for(path)).hold(urgent):
         try:
             db.execute("BEGIN IMMEDIATE")
             try:
