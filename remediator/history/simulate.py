@@ -33,6 +33,7 @@ from ..errors import StoreError
 from ..executor import ProgressFn, RunPlan
 from ..models import Action, Alert, Decision, Remediation, RunResult
 from ..store.sqlite import SqliteStore
+from ..store.sqlite_guard import bump
 from ..testing import FakeClock
 from . import Incident
 from .timeline import TimeOrder, alert_of, deliveries
@@ -247,6 +248,7 @@ def _copy_guard_state(real: Path, scratch: Path, since: datetime) -> None:
                        (since.astimezone(UTC).isoformat(timespec="milliseconds"),))
             db.execute("INSERT INTO guard_breakers (entry, since, failures, record_id)"
                        " SELECT entry, since, failures, record_id FROM real.guard_breakers")
+            bump(db)  # any mirror of the scratch store must reload
         db.execute("DETACH DATABASE real")
     except sqlite3.Error as exc:
         raise StoreError(f"cannot copy the guardrail state: {exc}", where=str(real)) from None

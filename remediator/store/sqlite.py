@@ -13,7 +13,7 @@ from typing import Any
 from ..audit import GENESIS_HASH, seal, verify_chain
 from ..errors import NotFoundError, StoreError
 from ..models import PendingRequest, RequestState
-from .sqlite_guard import GuardCache, GuardSession
+from .sqlite_guard import GUARD_META_MIGRATION, GuardCache, GuardSession, bump, generation
 from .sqlite_intake import MIGRATION as INTAKE_MIGRATION
 from .sqlite_intake import PLANS_MIGRATION
 from .sqlite_tx import gate_for, write
@@ -103,6 +103,7 @@ MIGRATIONS: tuple[str, ...] = (
     """,
     INTAKE_MIGRATION,
     PLANS_MIGRATION,
+    GUARD_META_MIGRATION,
 )
 
 
@@ -310,11 +311,20 @@ class SqliteStore:
 
     def finish_runs(self, runs: list[tuple[str, str, str, str]]) -> None:
         """finish_run for many (ident, host, outcome, at) in one transaction."""
-        with self._write("runs") as db:
+        with self._write("runs") as db, self._mirrored(db):
             db.executemany("UPDATE guard_runs SET finished_at = ?, outcome = ? WHERE ident = ?"
                            " AND host = ?", [(at, o, i, h) for i, h, o, at in runs])
-        for ident, host, outcome, at in runs:
-            self._guard.finish(ident, host, datetime.fromisoformat(at), outcome)
+            for ident, host, outcome, at in runs:
+                self._guard.finish(ident, host, datetime.fromisoformat(at), outcome)
+
+    @contextmanager
+    def _mirrored(self, db: sqlite3.Connection) -> Iterator[None]:
+        """Around a guard write that also updates the mirror: if the mirror was current, it
+        stays current (the generation moves with it); if not, the next session reloads."""
+        current = self._guard.version == generation(db)
+        yield
+        after = bump(db)
+        self._guard.version = after if current else None
 
     def check_breaker(self, entry: str, failures: int, at: str, record_id: str) -> bool:
         """Open the entry's breaker if its last ``failures`` live runs all failed; True if opened.
@@ -332,9 +342,10 @@ class SqliteStore:
                 (entry, failures)).fetchall()
             if len(rows) < failures or not all(row[0] for row in rows):
                 return False
-            db.execute("INSERT INTO guard_breakers (entry, since, failures, record_id) VALUES"
-                       " (?, ?, ?, ?)", (entry, at, failures, record_id))
-        self._guard.breakers[entry] = at
+            with self._mirrored(db):
+                db.execute("INSERT INTO guard_breakers (entry, since, failures, record_id)"
+                           " VALUES (?, ?, ?, ?)", (entry, at, failures, record_id))
+                self._guard.breakers[entry] = at
         return True
 
     def breakers(self) -> dict[str, dict[str, Any]]:
@@ -347,8 +358,9 @@ class SqliteStore:
         with self._write(f"breaker {entry}") as db:
             row = db.execute("SELECT since, failures, record_id FROM guard_breakers WHERE"
                              " entry = ?", (entry,)).fetchone()
-            db.execute("DELETE FROM guard_breakers WHERE entry = ?", (entry,))
-        self._guard.breakers.pop(entry, None)
+            with self._mirrored(db):
+                db.execute("DELETE FROM guard_breakers WHERE entry = ?", (entry,))
+                self._guard.breakers.pop(entry, None)
         return None if row is None else {"since": row[0], "failures": row[1],
                                          "record_id": row[2]}
 

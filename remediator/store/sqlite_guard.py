@@ -1,8 +1,12 @@
-"""Guardrail state in SQLite, mirrored in memory for speed and kept honest by data_version.
+"""Guardrail state in SQLite, mirrored in memory for speed and kept honest by a generation.
 
 Every guard session runs inside one ``BEGIN IMMEDIATE`` transaction, so processes take turns.
-At the start of a session ``PRAGMA data_version`` says whether another connection wrote since
-this one last looked; if so the in-memory mirror of recent guard rows is reloaded. Within a
+Every write transaction that changes the guard tables bumps ``guard_meta.generation``; at the
+start of a session a different generation than the mirror's means another connection changed
+guard state since this one last looked, and the in-memory mirror of recent guard rows is reloaded.
+(Writes to other tables, such as the receiver's intake commits, leave the mirror alone.) The
+mirror is also rebuilt once the horizon has moved on by its own length, so a long-running
+process holds at most two horizons of guard rows. Within a
 session, claims and reservations update the mirror at once and reach the database in one
 ``executemany`` before the commit. A single busy process therefore decides from memory, while
 many processes still see each other's claims and locks.
@@ -85,6 +89,27 @@ class _EntryRuns:
         return sum(self.live[first:])
 
 
+GUARD_META_MIGRATION = """
+CREATE TABLE IF NOT EXISTS guard_meta (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    generation INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO guard_meta (id, generation) VALUES (1, 0);
+"""
+
+
+def generation(db: sqlite3.Connection) -> int:
+    """How many write transactions have changed the guard tables, from any connection."""
+    return int(db.execute("SELECT generation FROM guard_meta WHERE id = 1").fetchone()[0])
+
+
+def bump(db: sqlite3.Connection) -> int:
+    """Count a write transaction that changes the guard tables (every writer calls this, in
+    the same transaction); the new generation."""
+    return int(db.execute("UPDATE guard_meta SET generation = generation + 1 WHERE id = 1"
+                          " RETURNING generation").fetchone()[0])
+
+
 class GuardCache:
     """The in-memory mirror of recent guard rows for one connection."""
 
@@ -141,9 +166,10 @@ class GuardSession:
         self._finishes: list[tuple[str, str, str, str]] = []
         self._pid = os.getpid()
         self._now_text: tuple[datetime, str] | None = None
-        version = db.execute("PRAGMA data_version").fetchone()[0]
+        version = generation(db)
         horizon = now - timedelta(seconds=horizon_s)
-        if cache.version != version or cache.horizon is None or cache.horizon > horizon:
+        if cache.version != version or cache.horizon is None or cache.horizon > horizon or \
+                horizon - cache.horizon > timedelta(seconds=max(60, horizon_s)):
             cache.load(db, horizon)
             cache.version = version
 
@@ -172,6 +198,8 @@ class GuardSession:
         if self._finishes:
             self._db.executemany("UPDATE guard_runs SET finished_at = ?, outcome = ? WHERE"
                                  " ident = ? AND host = ?", self._finishes)
+        if self._claims or self._reservations or self._finishes:
+            self._cache.version = bump(self._db)  # the mirror holds these writes
 
     def seen(self, fingerprint: str, starts_at: str | None, status: str, mode: str
              ) -> str | None:

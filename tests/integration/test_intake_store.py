@@ -146,3 +146,46 @@ def test_groups_decide_in_separate_transactions_but_share_one_run(project: Proje
     assert [[d["id"] for d in p["drafts"]] for p in plans] == [[r["id"]] for r in records]
     assert [p["batches"][0]["hosts"] for p in plans] == [["demo-web-01"], ["demo-web-02"]]
     assert len(list(project.runs.iterdir())) == 1
+
+
+def test_the_guard_mirror_reloads_only_for_guard_changes_and_stays_bounded(
+        tmp_path: Path) -> None:
+    """Intake commits from another connection leave the mirror alone; another connection's
+    guard write is seen; runs older than the horizon leave the mirror as time moves on."""
+    from datetime import UTC, datetime, timedelta
+
+    from remediator.limits import Guardrails
+    from remediator.store.sqlite import SqliteStore
+
+    path = tmp_path / "audit.db"
+    store, other = SqliteStore(path), SqliteStore(path)
+    queue = IntakeQueue(path)
+    loads = 0
+    original = store._guard.load
+
+    def counting(db: object, horizon: datetime) -> None:
+        nonlocal loads
+        loads += 1
+        original(db, horizon)  # type: ignore[arg-type]
+
+    store._guard.load = counting  # type: ignore[method-assign]
+    t0 = datetime(2026, 11, 26, 10, tzinfo=UTC)
+    with store.guard(t0, 3600) as session:
+        session.reserve("r1", "fix", "web-01", "live", t0, 600)
+    assert loads == 1
+    queue.accept([Accepted("2026-11-26T10:00:00Z", "generic", "[]")])  # not guard state
+    with store.guard(t0, 3600) as session:
+        assert session.facts("fix", "web-01", Guardrails(), t0).in_progress == "r1"
+    assert loads == 1
+    with other.guard(t0, 3600) as session:  # another connection changes guard state
+        session.reserve("r2", "fix", "web-02", "live", t0, 600)
+    with store.guard(t0, 3600) as session:
+        assert session.facts("fix", "web-02", Guardrails(), t0).in_progress == "r2"
+    assert loads == 2
+    store.finish_runs([("r1", "web-01", "succeeded", (t0 + timedelta(minutes=1)).isoformat())])
+    other.finish_runs([("r2", "web-02", "succeeded", (t0 + timedelta(minutes=1)).isoformat())])
+    later = t0 + timedelta(hours=3)
+    with store.guard(later, 3600) as session:
+        assert session.facts("fix", "web-01", Guardrails(), later).host_runs == ()
+    assert loads == 3
+    assert store._guard.by_key == {}  # nothing older than the horizon is kept
