@@ -16,7 +16,7 @@ from ..models import PendingRequest, RequestState
 from .sqlite_guard import GUARD_META_MIGRATION, GuardCache, GuardSession, bump, generation
 from .sqlite_intake import MIGRATION as INTAKE_MIGRATION
 from .sqlite_intake import PLANS_MIGRATION
-from .sqlite_tx import gate_for, write
+from .sqlite_tx import gate_for, read, write
 
 # Each migration runs once, in order; PRAGMA user_version counts the ones applied.
 MIGRATIONS: tuple[str, ...] = (
@@ -369,10 +369,7 @@ class SqliteStore:
         self._db.close()
 
     def _query(self, sql: str, args: tuple[Any, ...]) -> list[Any]:
-        try:
-            return self._db.execute(sql, args).fetchall()
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot read the audit store: {exc}", where=str(self.path)) from None
+        return read(self._db, self.path, sql, args, "the audit store")
 
 
 _REQUEST_COLUMNS = ("id, entry, hosts, fingerprint, alert, variables, preview, created_at,"

@@ -19,7 +19,7 @@ from typing import Any
 
 from ..errors import StoreError
 from .sqlite_guard import NODE, alive
-from .sqlite_tx import gate_for, write
+from .sqlite_tx import gate_for, read, write
 
 MIGRATION = """
 CREATE TABLE IF NOT EXISTS intake (
@@ -210,10 +210,7 @@ class IntakeQueue:
         self._db.close()
 
     def _read(self, sql: str, args: tuple[Any, ...]) -> list[Any]:
-        try:
-            return self._db.execute(sql, args).fetchall()
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot read the intake queue: {exc}", where=str(self.path)) from None
+        return read(self._db, self.path, sql, args, "the intake queue")
 
 
 def mark_planned(db: sqlite3.Connection, ids: Sequence[int], plan: dict[str, Any]) -> None:

@@ -15,6 +15,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from ..errors import StoreError
 
@@ -75,3 +76,12 @@ def write(db: sqlite3.Connection, path: Path, what: str, *, urgent: bool = False
                 raise
         except sqlite3.Error as exc:
             raise StoreError(f"cannot write {what}: {exc}", where=str(path)) from None
+
+
+def read(db: sqlite3.Connection, path: Path, sql: str, args: tuple[object, ...], what: str
+         ) -> list[Any]:
+    """All rows of a query; a SQLite error is a StoreError naming ``what`` and the file."""
+    try:
+        return db.execute(sql, args).fetchall()
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot read {what}: {exc}", where=str(path)) from None
