@@ -28,6 +28,7 @@ from . import ProgressFn, RunPlan
 
 RUN_MARKER = ".remediator-run"
 _KEEP_ENV_PREFIXES = ("ANSIBLE_", "RUNNER_", "AWX_")
+_RUNNER_CALLBACK = "awx_display"  # ansible-runner's own stdout callback, which emits its events
 
 
 class _Unsafe(str):
@@ -120,6 +121,7 @@ class LocalExecutor:
             "ANSIBLE_NOCOLOR": "1",
             "ANSIBLE_FORCE_COLOR": "0",
             "ANSIBLE_RETRY_FILES_ENABLED": "0",
+            **_outer_runner_undone(os.environ),
         }
         started = self.clock()
         t0 = time.monotonic()
@@ -168,6 +170,19 @@ class LocalExecutor:
         for path in doomed:
             shutil.rmtree(path, ignore_errors=True)
         return doomed
+
+
+def _outer_runner_undone(env: Mapping[str, str]) -> dict[str, str]:
+    """Inside an ansible-runner job (an AWX job), the stdout callback that runner replaced.
+
+    The enclosing runner sets ANSIBLE_STDOUT_CALLBACK to its own event callback; ours would
+    take that as the "original" callback to wrap, and ansible-playbook fails to load it.
+    """
+    if env.get("ANSIBLE_STDOUT_CALLBACK") != _RUNNER_CALLBACK:
+        return {}
+    original = env.get("ORIGINAL_STDOUT_CALLBACK", "")
+    return {"ANSIBLE_STDOUT_CALLBACK": original if original not in ("", _RUNNER_CALLBACK)
+            else "default"}
 
 
 def _status(value: str) -> RunnerStatus:
