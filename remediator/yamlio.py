@@ -18,7 +18,7 @@ class YamlMap(dict[str, Any]):
 
     def line_of(self, key: str) -> int:
         """The line of ``key``, or of the mapping itself when the key is absent."""
-        return self.key_lines.get(key, self.line)
+        return getattr(self, "key_lines", {}).get(key, self.line)  # none when built in code
 
 
 class YamlList(list[Any]):

@@ -24,8 +24,8 @@ from ..config import Config
 from ..engine import Engine, Journal, open_engine
 from ..errors import RemediatorError, StoreError
 from ..models import Alert
-from ..store import GuardSession
-from ..store.sqlite_intake import IntakeQueue, IntakeRow, owner_id
+from ..store import GuardSession, IntakeStore, open_intake
+from ..store.sqlite_intake import IntakeRow, owner_id
 from .metrics import Metrics
 
 Log = Callable[[str], None]
@@ -56,7 +56,7 @@ class Pool:
     def recover(self) -> None:
         """Before the first worker starts: requeue what dead workers only claimed, and record
         the runs they had started as interrupted."""
-        intake = IntakeQueue(self.config.store, durable=False)
+        intake = open_intake(self.config.store, durable=False)
         try:
             self.prune(intake)
             requeued, orphans = intake.recover()
@@ -80,7 +80,7 @@ class Pool:
         finally:
             intake.close()
 
-    def prune(self, intake: IntakeQueue) -> None:
+    def prune(self, intake: IntakeStore) -> None:
         """Forget handled payloads older than ``server.keep_intake`` (their records stay)."""
         cutoff = iso(utc_now() - timedelta(seconds=self.config.server.keep_intake))
         gone = intake.prune(cutoff)
@@ -125,7 +125,7 @@ class Pool:
                          [self.config.guardrails.storm_window_s, self.config.server.gather]))
 
     def _run(self, engine: Engine) -> None:
-        intake = IntakeQueue(self.config.store, durable=False)
+        intake = open_intake(self.config.store, durable=False)
         owner = owner_id()
         window = self._window(engine)
         pruned = time.monotonic()
@@ -161,7 +161,7 @@ class Pool:
             intake.close()
             engine.store.close()
 
-    def _gathered(self, intake: IntakeQueue, window: float) -> bool:
+    def _gathered(self, intake: IntakeStore, window: float) -> bool:
         """True once the oldest queued payload has waited the storm window out."""
         oldest = parse_time(intake.oldest_queued())
         if oldest is None:
@@ -173,7 +173,7 @@ class Pool:
             return False
         return True
 
-    def _handle(self, engine: Engine, intake: IntakeQueue, rows: Sequence[IntakeRow]) -> None:
+    def _handle(self, engine: Engine, intake: IntakeStore, rows: Sequence[IntakeRow]) -> None:
         """Normalise the rows' payloads, handle all their alerts together, mark them done."""
         started = time.monotonic()
         alerts: list[Alert] = []
