@@ -226,6 +226,14 @@ class Project:
     def store(self) -> AuditStore:
         return open_store(self.location)
 
+    def use_store(self, location: StoreLocation) -> None:
+        """Point the project's config at another store (a file path or a URL)."""
+        text = self.config.read_text(encoding="utf-8")
+        lines = [f"store: {location}" if line.startswith("store:") else line
+                 for line in text.splitlines()]
+        self.config.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        self.location = location
+
     def has_store(self) -> bool:
         """True once anything created the store (a file; for a server, any table)."""
         if isinstance(self.location, Path):
