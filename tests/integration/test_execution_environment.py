@@ -69,7 +69,9 @@ def test_remediator_is_installed_from_the_copied_source(context: Path) -> None:
     """Requirements name the source copied into /output, which the final stage removes."""
     build = context / "_build"
     requirements = (build / "requirements.txt").read_text().split("\n")
-    assert requirements == ["remediator @ file:///output/remediator-src", "psycopg[binary]>=3.1"]
+    assert requirements == ["remediator[postgresql] @ file:///output/remediator-src"]
+    extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert any(d.startswith("psycopg[binary]") for d in extras["postgresql"])  # its own libpq
     assert (build / "bindep.txt").read_text().split("\n") == ["git-core [platform:rpm]"]
     steps = stages((context / "Containerfile").read_text())
     assert "COPY _build/remediator-src /output/remediator-src" in steps["base"]
