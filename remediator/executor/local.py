@@ -1,8 +1,9 @@
 """The local executor: the one module that imports ansible_runner.
 
 Every run gets a fresh private data dir (ansible-runner keeps ``env/cmdline`` and
-``env/extravars`` between runs on one dir), extra vars are written by us as YAML with every
-untrusted string tagged ``!unsafe`` (ansible-runner's ``extravars=`` loses that tag), and the
+``env/extravars`` between runs on one dir), catalog values are written by us to ``env/extravars``
+and alert data to a second file whose whole document is tagged ``!unsafe`` (ansible-runner's
+``extravars=`` dict would lose the tag; a file path it passes on as ``-e @file``), and the
 artifacts are kept under the runs folder, the oldest rotated away.
 """
 
@@ -61,6 +62,27 @@ def extravars_yaml(untrusted: Mapping[str, Any], trusted: Mapping[str, Any]) -> 
     return yaml.dump(data, Dumper=_VarsDumper, sort_keys=True, allow_unicode=True)
 
 
+UNTRUSTED_VARS = "untrusted_vars.yml"  # beside env/extravars, passed as a second ``-e @file``
+
+
+def untrusted_yaml(untrusted: Mapping[str, Any]) -> str:
+    """Alert data as one YAML document whose root mapping is tagged ``!unsafe``.
+
+    Everything inside is then unsafe (never templated) and keeps its own YAML type. The tag is
+    not put on each string: ansible-core 2.19 re-resolves a tagged scalar as if it were plain,
+    so ``!unsafe "4"`` reached playbooks as the integer 4 and ``"true"`` as a boolean.
+    """
+    body = yaml.dump(_plain(untrusted), Dumper=yaml.SafeDumper, sort_keys=True,
+                     allow_unicode=True, default_flow_style=False)
+    return "--- !unsafe\n" + body
+
+
+def trusted_yaml(trusted: Mapping[str, Any]) -> str:
+    """Catalog values, plain: Ansible may template them (``env/extravars``)."""
+    return yaml.dump(_plain(trusted), Dumper=yaml.SafeDumper, sort_keys=True,
+                     allow_unicode=True)
+
+
 def _plain(value: Any) -> Any:
     """Catalog values as plain YAML-dumpable data (read-only mappings become dicts)."""
     if isinstance(value, Mapping):
@@ -97,8 +119,10 @@ class LocalExecutor:
             raise ExecutionError(f"cannot create run folder: {exc}",
                                  where=str(self.runs_dir)) from None
         (data_dir / RUN_MARKER).write_text(plan.ident + "\n", encoding="utf-8")
-        extravars = extravars_yaml(plan.untrusted_vars, plan.trusted_vars)
-        (data_dir / "env" / "extravars").write_text(extravars, encoding="utf-8")
+        (data_dir / "env" / "extravars").write_text(trusted_yaml(plan.trusted_vars),
+                                                    encoding="utf-8")
+        (data_dir / "env" / UNTRUSTED_VARS).write_text(untrusted_yaml(plan.untrusted_vars),
+                                                       encoding="utf-8")
         return data_dir
 
     def run(self, plan: RunPlan, progress: ProgressFn | None = None) -> RunResult:
@@ -134,6 +158,7 @@ class LocalExecutor:
                 inventory=str(plan.inventory),
                 limit=",".join(plan.hosts),
                 cmdline=cmdline,
+                extravars=str(data_dir / "env" / UNTRUSTED_VARS),
                 envvars=envvars,
                 ident=plan.ident,
                 timeout=plan.timeout_s,
