@@ -106,6 +106,16 @@ def check_channels(catalog: Catalog, config: Config) -> list[str]:
     return problems
 
 
+def check_awx(catalog: Catalog, config: Config) -> list[str]:
+    """Problems with entries that name an AWX job template while the config has no ``awx``."""
+    if config.awx is not None:
+        return []
+    return [f"{entry.source_file}:{entry.source_line}: entry '{entry.name}': key "
+            f"'job_template': names an AWX job template, but the config "
+            f"({config.source or 'defaults'}) has no 'awx' section"
+            for entry in catalog if entry.job_template is not None]
+
+
 def validate(config: Config, progress: Callable[[str], None] | None = None) -> Report:
     """Check everything a run relies on; never stops at the first problem."""
     problems: list[str] = []
@@ -119,7 +129,8 @@ def validate(config: Config, progress: Callable[[str], None] | None = None) -> R
         problems.append(str(exc))
     by_playbook: dict[str, list[Remediation]] = {}
     for entry in catalog:
-        by_playbook.setdefault(entry.playbook_path, []).append(entry)
+        if entry.job_template is None:  # an AWX job template's playbook lives on AWX
+            by_playbook.setdefault(entry.playbook_path, []).append(entry)
     with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 2)) as pool:
         checks = {path: pool.submit(syntax_check, Path(path), config.inventory)
                   for path in by_playbook}
@@ -131,11 +142,11 @@ def validate(config: Config, progress: Callable[[str], None] | None = None) -> R
                 problems += [f"{config.catalog}:{e.source_line}: entry '{e.name}': key "
                              f"'playbook': {e.playbook}: syntax check failed: {complaint}"
                              for e in by_playbook[path]]
-    problems += check_channels(catalog, config)
+    problems += check_channels(catalog, config) + check_awx(catalog, config)
     try:
         notify.build(config.notifications, os.environ)
     except ConfigError as exc:
         problems.append(f"{config.source or 'config'}: notifications: {exc}")
-    warnings = untested_warnings(list(catalog.entries), config.base_dir / MOLECULE_DIR,
-                                 config.catalog)
+    warnings = untested_warnings([e for e in catalog if e.job_template is None],
+                                 config.base_dir / MOLECULE_DIR, config.catalog)
     return Report(len(catalog.entries), len(by_playbook), tuple(problems), tuple(warnings))

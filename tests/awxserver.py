@@ -83,6 +83,7 @@ class FakeAwx:
     events: str = "live"
     unsaved_polls: int = 1
     cancel_honoured: bool = True  # False: the job ignores cancel requests
+    echo_headers: bool = False  # error answers quote the request headers (a careless proxy)
     faults: list[tuple[str, str, int]] = field(default_factory=list)  # (method, path regex, status)
     requests: list[Request] = field(default_factory=list)
     jobs: dict[int, Job] = field(default_factory=dict)
@@ -341,6 +342,8 @@ def serve(awx: FakeAwx | None = None, tls: tuple[Path, Path] | None = None
                     status, answer = 401, _error(401)
                 else:
                     status, answer = state.answer(method, parts.path, query, body)
+                if state.echo_headers and status >= 400:
+                    answer = {"detail": f"rejected request with headers {dict(self.headers)}"}
             text = answer if isinstance(answer, str) else "" if answer is None \
                 else json.dumps(answer)
             raw = text.encode("utf-8")

@@ -27,7 +27,7 @@ def catalog() -> None:
 @click.option("--json", "as_json", is_flag=True, help="JSON array of entries on stdout.")
 @click.pass_obj
 def list_cmd(app: Any, as_json: bool) -> None:
-    """List the catalog's entries with their stage, matchers and playbook.
+    """List the catalog's entries with their stage, matchers and playbook (or AWX job template).
 
     \b
     Example:
@@ -41,13 +41,16 @@ def list_cmd(app: Any, as_json: bool) -> None:
         "effective_stage": str(e.stage.capped(config.max_stage)),
         "match": ", ".join(str(m) for m in e.matchers),
         "playbook": e.playbook,
+        "job_template": e.job_template,
         "target": e.target.label,
         "vars": sorted(e.vars),
     } for e in entries]
     if as_json:
         emit_json(rows)
         return
-    click.echo(table(rows, ["name", "stage", "effective_stage", "playbook", "target", "match"]))
+    shown = [{**r, "playbook": r["playbook"] or f"AWX job template {r['job_template']}"}
+             for r in rows]
+    click.echo(table(shown, ["name", "stage", "effective_stage", "playbook", "target", "match"]))
 
 
 @catalog.command("validate")
