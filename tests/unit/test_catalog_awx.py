@@ -58,3 +58,23 @@ def test_job_templates_without_an_awx_section_are_a_problem(tmp_path: Path) -> N
                "has no 'awx' section" in p for p in problems)
     with_awx = from_mapping({"awx": {"url": "https://awx.example.com"}}, tmp_path)
     assert check_awx(loaded, with_awx) == []
+
+
+def test_the_readme_awx_examples_load(tmp_path: Path) -> None:
+    """The README's awx config and job-template catalog examples are valid as written."""
+    import re
+
+    from remediator import config
+
+    readme = (DATA.parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Running playbooks on AWX / Automation Platform", 1)[1]
+    config_text, catalog_text = re.findall(r"```yaml\n(.*?)```", section, re.DOTALL)[:2]
+    (tmp_path / "certs").mkdir()
+    (tmp_path / "certs" / "awx-ca.pem").write_text("-", encoding="utf-8")
+    (tmp_path / "remediator.yml").write_text(config_text, encoding="utf-8")
+    loaded = config.load(tmp_path / "remediator.yml", env={}, cwd=tmp_path)
+    assert loaded.awx is not None and loaded.awx.url == "https://awx.example.com"
+    (tmp_path / "remediations.yml").write_text(catalog_text, encoding="utf-8")
+    (entry,) = catalog.load(tmp_path / "remediations.yml", tmp_path)
+    assert entry.job_template == "restart-service"
+    assert check_awx(catalog.load(tmp_path / "remediations.yml", tmp_path), loaded) == []
