@@ -135,12 +135,13 @@ class AwxExecutor:
             self._launch(plan, job)
             self._follow(plan, job, t0)
             self._collect(job, collector, progress)
-        except Refused as exc:
-            job.errors.append(str(exc))
-        except AwxError as exc:
+        except (Refused, AwxError) as exc:
             job.errors.append(str(exc))
         except Exception as exc:  # noqa: BLE001 - a failed run is data, never an exception
             job.errors.append(f"{type(exc).__name__}: {exc}")
+        if job.id is not None and job.detail.get("status") not in FINAL:
+            job.errors.append(f"job {job.id} may still be running on AWX: remediator lost "
+                              "track of it")
         return self._result(plan, job, collector, started, time.monotonic() - t0)
 
     # -- launching --
@@ -239,7 +240,10 @@ class AwxExecutor:
                 job.errors.append(f"job {job.id} still {status} {CANCEL_WAIT_S:g} s after "
                                   "the cancel request")
                 return
-            self.cancel.wait(self.settings.poll_interval_s)
+            if self.cancel.is_set():  # set: wait() would return at once
+                time.sleep(self.settings.poll_interval_s)
+            else:
+                self.cancel.wait(self.settings.poll_interval_s)
 
     def _cancel(self, job: _Job) -> None:
         """Ask AWX to cancel the job; a refusal (it already ended) is noted, not raised."""
@@ -265,11 +269,14 @@ class AwxExecutor:
 
     def _await_events(self, job: _Job) -> None:
         """Wait (bounded) until AWX says every event of the ended job is saved."""
-        deadline = time.monotonic() + self.settings.events_wait_s
+        wait = self.settings.events_wait_s
+        if self.cancel.is_set():  # shutting down: do not hold serve up for long
+            wait = min(wait, CANCEL_WAIT_S / 6)
+        deadline = time.monotonic() + wait
         while job.detail.get("event_processing_finished") is False:
             if time.monotonic() >= deadline:
                 job.errors.append(f"AWX had not saved all events of job {job.id} after "
-                                  f"{self.settings.events_wait_s:g} s: the record may miss tasks")
+                                  f"{wait:g} s: the record may miss tasks")
                 return
             time.sleep(self.settings.poll_interval_s)
             job.detail = self.client.get(f"{API}/jobs/{job.id}/")

@@ -270,6 +270,25 @@ def test_shutdown_cancels_the_job_and_the_run_is_interrupted(awx: FakeAwx) -> No
     assert result.error is not None and "remediator is shutting down" in result.error
 
 
+def test_a_cancelled_job_is_polled_at_the_poll_interval(awx: FakeAwx,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once cancel is set the wait no longer blocks: the poll interval still paces the GETs."""
+    monkeypatch.setattr("remediator.executor.awx.CANCEL_WAIT_S", 0.5)
+    awx.statuses = ["running"]
+    awx.cancel_honoured = False
+    runner = executor(awx, poll_interval_s=0.05)
+    results: list[RunResult] = []
+    thread = threading.Thread(target=lambda: results.append(runner.run(plan(timeout_s=60))))
+    thread.start()
+    while not awx.seen("GET", r"^/api/v2/jobs/\d+/$"):
+        time.sleep(0.01)
+    runner.cancel.set()
+    thread.join(10)
+    gets = len(awx.seen("GET", r"^/api/v2/jobs/\d+/$"))
+    assert 5 <= gets <= 20, gets  # 0.5 s at 0.05 s, not a busy loop
+    assert "still running 0.5 s after the cancel request" in (results[0].error or "")
+
+
 def test_nothing_is_launched_once_shutdown_began(awx: FakeAwx) -> None:
     """A plan that starts after cancel was set launches nothing and is interrupted."""
     runner = executor(awx)
@@ -350,6 +369,8 @@ def test_an_answer_that_is_not_json_is_recorded(awx: FakeAwx) -> None:
     assert result.error is not None
     assert "GET /api/v2/jobs/" in result.error and "the answer is not JSON: <!DOCTYPE html>" in \
         result.error
+    assert result.error.endswith(f"job {next(iter(awx.jobs))} may still be running on AWX: "
+                                 "remediator lost track of it")
     assert result.outcome is Outcome.FAILED
 
 
