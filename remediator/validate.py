@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +18,7 @@ from . import notify
 from .catalog import Catalog
 from .config import Config
 from .errors import CatalogError, ConfigError, InventoryError
-from .models import Remediation
+from .models import Mode, Remediation, Stage
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,8 +116,33 @@ def check_awx(catalog: Catalog, config: Config) -> list[str]:
             for entry in catalog if entry.job_template is not None]
 
 
-def validate(config: Config, progress: Callable[[str], None] | None = None) -> Report:
-    """Check everything a run relies on; never stops at the first problem."""
+def check_awx_online(catalog: Catalog, config: Config, env: Mapping[str, str]) -> list[str]:
+    """Ask AWX whether each entry's job template exists and takes what the entry's plans need
+    (job type for every mode its stage may run, limit, variables); problems name the entry."""
+    from .executor.awx import AwxExecutor
+
+    entries = [(e, e.job_template) for e in catalog if e.job_template is not None]
+    if not entries or config.awx is None:
+        return []
+    try:
+        awx = AwxExecutor(config.awx, config.awx.token(env))
+    except ConfigError as exc:
+        return [f"{config.source or 'config'}: {exc}"]
+    problems = []
+    for entry, template in entries:
+        # a live stage may still run in check mode (--max-stage, a maintenance window)
+        modes = [Mode.CHECK] if entry.stage is Stage.OBSERVE else [Mode.CHECK, Mode.LIVE]
+        found = awx.template_problems(template, modes, [*entry.vars, *entry.static_vars],
+                                      bool(entry.vars))
+        problems += [f"{entry.source_file}:{entry.source_line}: entry '{entry.name}': key "
+                     f"'job_template': {problem}" for problem in found]
+    return problems
+
+
+def validate(config: Config, progress: Callable[[str], None] | None = None, *,
+             awx: bool = False, env: Mapping[str, str] | None = None) -> Report:
+    """Check everything a run relies on; never stops at the first problem. With ``awx``, also
+    ask AWX about each job template (the token is read from ``env``)."""
     problems: list[str] = []
     try:
         catalog = catalog_mod.load(config.catalog, config.playbooks, config.guardrails)
@@ -143,6 +168,10 @@ def validate(config: Config, progress: Callable[[str], None] | None = None) -> R
                              f"'playbook': {e.playbook}: syntax check failed: {complaint}"
                              for e in by_playbook[path]]
     problems += check_channels(catalog, config) + check_awx(catalog, config)
+    if awx:
+        if progress:
+            progress("job templates on AWX")
+        problems += check_awx_online(catalog, config, os.environ if env is None else env)
     try:
         notify.build(config.notifications, os.environ)
     except ConfigError as exc:

@@ -55,16 +55,23 @@ def list_cmd(app: Any, as_json: bool) -> None:
 
 @catalog.command("validate")
 @click.option("--json", "as_json", is_flag=True, help="The report as JSON on stdout.")
+@click.option("--awx", "online", is_flag=True,
+              help="Also ask AWX whether each job template exists and prompts for what its "
+                   "entry needs (reads the token from awx.token_env).")
 @click.pass_obj
-def validate_cmd(app: Any, as_json: bool) -> None:
+def validate_cmd(app: Any, as_json: bool, online: bool) -> None:
     """Validate the catalog, the inventory and every playbook's syntax; exit 2 on a problem.
+
+    Offline unless --awx is given.
 
     \b
     Example:
       remediator --config remediator.yml catalog validate
+      remediator catalog validate --awx
     """
     config = app.config
-    report = validate(config, progress=lambda msg: click.echo(f"  {msg}", err=True))
+    report = validate(config, progress=lambda msg: click.echo(f"  {msg}", err=True),
+                      awx=online)
     if as_json:
         emit_json({"ok": report.ok, "entries": report.entries, "playbooks": report.playbooks,
                    "problems": list(report.problems), "warnings": list(report.warnings)})

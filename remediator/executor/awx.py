@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -56,22 +56,23 @@ class _Job:
     ignored: Mapping[str, Any] = field(default_factory=dict)
 
 
-def launch_refusals(plan: RunPlan, launch: Mapping[str, Any]) -> list[str]:
-    """Why the template's launch settings (GET .../launch/) cannot run ``plan`` safely."""
+def launch_refusals(launch: Mapping[str, Any], mode: Mode, hosts: Iterable[str],
+                    variables: Collection[str]) -> list[str]:
+    """Why a template's launch settings (GET .../launch/) cannot run a ``mode`` plan on
+    ``hosts`` with ``variables`` safely; empty when they can."""
     defaults = launch.get("defaults") or {}
-    wanted = "check" if plan.mode is Mode.CHECK else "run"
+    wanted = "check" if mode is Mode.CHECK else "run"
     problems = []
     if not launch.get("ask_job_type_on_launch") and defaults.get("job_type") != wanted:
         problems.append(
             f"it does not prompt for the job type (ask_job_type_on_launch is false) and its "
-            f"own job type is {defaults.get('job_type')!r}: this {plan.mode} plan needs "
+            f"own job type is {defaults.get('job_type')!r}: a {mode} plan needs "
             f"job_type {wanted!r}" + (", and would otherwise run LIVE"
-                                      if plan.mode is Mode.CHECK else ""))
+                                      if mode is Mode.CHECK else ""))
     if not launch.get("ask_limit_on_launch"):
         problems.append("it does not prompt for the limit (ask_limit_on_launch is false): the "
                         "job would run on every host of its inventory, not only "
-                        f"{', '.join(plan.hosts)}")
-    variables = {**plan.trusted_vars, **plan.untrusted_vars}
+                        f"{', '.join(hosts)}")
     if variables and not launch.get("ask_variables_on_launch"):
         problems.append("it does not prompt for variables (ask_variables_on_launch is false): "
                         f"{', '.join(sorted(variables))} would be dropped")
@@ -156,7 +157,8 @@ class AwxExecutor:
         job.template = self._template(plan.job_template)
         where = f"{API}/job_templates/{job.template['id']}/launch/"
         launch = self.client.get(where)
-        refusals = launch_refusals(plan, launch)
+        variables = {**plan.trusted_vars, **plan.untrusted_vars}
+        refusals = launch_refusals(launch, plan.mode, plan.hosts, variables)
         if refusals:
             raise Refused(f"refused to launch {_name(job.template)}: " + "; ".join(refusals))
         if plan.untrusted_vars:
@@ -178,6 +180,23 @@ class AwxExecutor:
                               "cancelled")
             job.stopped = RunnerStatus.ERROR
             self._cancel(job)
+
+    def template_problems(self, job_template: str | int, modes: Iterable[Mode],
+                          variables: Collection[str], untrusted: bool) -> list[str]:
+        """Why ``job_template`` cannot run the plans of an entry (``catalog validate --awx``):
+        it is looked up on AWX and its launch settings checked for each mode; [] when fine."""
+        problems: list[str] = []
+        try:
+            template = self._template(job_template)
+            launch = self.client.get(f"{API}/job_templates/{template['id']}/launch/")
+            for mode in modes:
+                found = launch_refusals(launch, mode, ["its targets"], variables)
+                problems += [p for p in found if p not in problems]
+            if untrusted:
+                self._check_jinja(template)
+        except (Refused, AwxError) as exc:
+            problems.append(str(exc))
+        return problems
 
     def _template(self, wanted: str | int) -> Mapping[str, Any]:
         """``{"id", "name"}`` of the template named (by id or by name) in the catalog."""

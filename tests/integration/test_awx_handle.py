@@ -227,6 +227,30 @@ def test_catalog_validate_and_list_know_job_templates(project: Project, awx: Fak
     assert (row["playbook"], row["job_template"]) == ("", "fix-service")
 
 
+def test_catalog_validate_awx_asks_awx_about_each_template(project: Project,
+                                                          awx: FakeAwx) -> None:
+    """--awx: a good template passes; one that cannot take check mode or is unknown is a
+    problem naming file, line, entry and key; nothing is launched."""
+    setup(project, awx, "oversight")
+    result = project.cli("catalog", "validate", "--awx", "--json", env=ENV)
+    assert result.exit_code == 0, result.output
+    assert awx.seen("GET", "/launch/$") and awx.seen("GET", "/settings/jobs/$")
+    project.write_catalog(entry("observe", template="restart-web"),
+                          {**entry(template="no-such"), "name": "other",
+                           "match": {"alertname": "Other"}})
+    result = project.cli("catalog", "validate", "--awx", "--json", env=ENV)
+    assert result.exit_code == 2
+    problems = json.loads(result.stdout)["problems"]
+    catalog = project.root / "remediations.yml"
+    assert any(p.startswith(f"{catalog}:3: entry 'fix-service': key 'job_template': ") and
+               "would otherwise run LIVE" in p for p in problems), problems
+    assert any(p.startswith(f"{catalog}:") and "entry 'other'" in p and
+               "no job template named 'no-such'" in p for p in problems), problems
+    assert not awx.seen("POST")
+    missing = project.cli("catalog", "validate", "--awx", env={"REMEDIATOR_AWX_TOKEN": ""})
+    assert missing.exit_code == 2 and "REMEDIATOR_AWX_TOKEN is not set" in missing.output
+
+
 def test_sigterm_reaches_the_awx_job_through_serve(project: Project, awx: FakeAwx) -> None:
     """serve's shutdown after the grace period cancels the AWX job: the record is interrupted."""
     setup(project, awx, "oversight", timeout=120)

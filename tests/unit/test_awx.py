@@ -29,6 +29,12 @@ def plan(mode: Mode = Mode.CHECK, **changes: Any) -> RunPlan:
     return RunPlan(**{**fields, **changes})
 
 
+def refusals(the_plan: RunPlan, settings: dict[str, Any]) -> list[str]:
+    """launch_refusals for a plan."""
+    return launch_refusals(settings, the_plan.mode, the_plan.hosts,
+                           {**the_plan.trusted_vars, **the_plan.untrusted_vars})
+
+
 def launch(template: int = 7, **asks: bool) -> dict[str, Any]:
     """The recorded launch settings of a template, with ``ask_<name>_on_launch`` overridden."""
     settings = recorded(f"job_template_{template}_launch.json")
@@ -38,13 +44,13 @@ def launch(template: int = 7, **asks: bool) -> dict[str, Any]:
 
 def test_a_template_that_prompts_for_everything_runs_any_plan() -> None:
     """fix-service prompts for job type, limit and variables: nothing to refuse."""
-    assert launch_refusals(plan(Mode.CHECK), launch()) == []
-    assert launch_refusals(plan(Mode.LIVE), launch()) == []
+    assert refusals(plan(Mode.CHECK), launch()) == []
+    assert refusals(plan(Mode.LIVE), launch()) == []
 
 
 def test_a_check_plan_is_refused_where_the_job_type_is_fixed_to_run() -> None:
     """Without ask_job_type_on_launch a 'run' template would run a check plan live."""
-    problems = launch_refusals(plan(Mode.CHECK), launch(job_type=False))
+    problems = refusals(plan(Mode.CHECK), launch(job_type=False))
     assert len(problems) == 1
     assert "ask_job_type_on_launch is false" in problems[0]
     assert "would otherwise run LIVE" in problems[0]
@@ -54,19 +60,19 @@ def test_a_fixed_job_type_is_fine_when_it_is_the_one_wanted() -> None:
     """A 'check' template runs check plans and refuses live ones (which would only check)."""
     fixed = launch(job_type=False)
     fixed["defaults"]["job_type"] = "check"
-    assert launch_refusals(plan(Mode.CHECK), fixed) == []
-    (problem,) = launch_refusals(plan(Mode.LIVE), fixed)
-    assert "needs job_type 'run'" in problem and "LIVE" not in problem
+    assert refusals(plan(Mode.CHECK), fixed) == []
+    (problem,) = refusals(plan(Mode.LIVE), fixed)
+    assert "a live plan needs job_type 'run'" in problem and "LIVE" not in problem
 
 
 def test_limit_and_variables_must_be_prompted_for() -> None:
     """No limit prompt: every host of the inventory; no variables prompt: alert data dropped."""
-    problems = launch_refusals(plan(Mode.LIVE), launch(limit=False, variables=False))
+    problems = refusals(plan(Mode.LIVE), launch(limit=False, variables=False))
     assert any("ask_limit_on_launch is false" in p and "demo-web-01" in p for p in problems)
     assert any("ask_variables_on_launch is false" in p and "limits, note, paths" in p
                for p in problems)
     no_vars = plan(Mode.LIVE, untrusted_vars=frozen_map(), trusted_vars=frozen_map())
-    assert launch_refusals(no_vars, launch(variables=False)) == []
+    assert refusals(no_vars, launch(variables=False)) == []
 
 
 def test_passwords_surveys_and_a_missing_inventory_are_refused() -> None:
@@ -74,7 +80,7 @@ def test_passwords_surveys_and_a_missing_inventory_are_refused() -> None:
     settings = launch()
     settings.update(passwords_needed_to_start=["ssh_password"],
                     variables_needed_to_start=["note", "ticket"], inventory_needed_to_start=True)
-    problems = launch_refusals(plan(), settings)
+    problems = refusals(plan(), settings)
     assert problems == ["it needs passwords at launch: ssh_password",
                         "its survey needs ticket, which this entry does not set",
                         "it has no inventory"]
@@ -95,14 +101,16 @@ def test_the_launch_body_sends_only_what_the_template_prompts_for() -> None:
 
 def test_the_client_sends_the_token_only_to_its_own_origin() -> None:
     """``next`` links on the same origin are followed; another origin is refused."""
-    client = AwxClient(AwxSettings(url="https://awx.example.com"), "t0ken")
+    client = AwxClient(AwxSettings(url="https://awx.example.com"), "t0ken-4f9a2c")
     assert client.url("/api/v2/jobs/1/", {"format": "txt"}) == \
         "https://awx.example.com/api/v2/jobs/1/?format=txt"
     assert client.url("https://awx.example.com/api/v2/x/?page=2") == \
         "https://awx.example.com/api/v2/x/?page=2"
     with pytest.raises(AwxError, match="refusing to send the token there"):
         client.url("https://evil.example.com/api/v2/x/?page=2")
-    assert client.scrub("echo t0ken back") == "echo <token> back"
+    assert client.scrub("echo t0ken-4f9a2c back") == "echo <token> back"
+    short = AwxClient(AwxSettings(url="https://awx.example.com"), "t")
+    assert short.scrub("a text") == "a text"  # not a real token: the text stays readable
 
 
 class _Executor:
