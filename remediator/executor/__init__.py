@@ -13,6 +13,15 @@ from ..models import Mode, RunResult, TaskResult, frozen_map
 ProgressFn = Callable[[str, TaskResult], None]
 
 
+def plain_data(value: Any) -> Any:
+    """Variables as plain JSON/YAML-ready data (read-only mappings become dicts, tuples lists)."""
+    if isinstance(value, Mapping):
+        return {str(k): plain_data(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain_data(v) for v in value]
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class RunPlan:
     """Everything one playbook run needs, decided before it starts.

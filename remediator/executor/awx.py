@@ -23,12 +23,13 @@ import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+from ..common import iso, utc_now
 from ..models import Mode, RunnerStatus, RunResult
 from ..results import ResultCollector, outcome_of
-from . import ProgressFn, RunPlan
+from . import ProgressFn, RunPlan, plain_data
 from .awx_client import AwxClient, AwxError
 from .awx_settings import AwxSettings
 
@@ -92,7 +93,7 @@ def launch_body(plan: RunPlan, launch: Mapping[str, Any]) -> dict[str, Any]:
     body: dict[str, Any] = {"limit": ",".join(plan.hosts)}
     if launch.get("ask_job_type_on_launch"):
         body["job_type"] = "check" if plan.mode is Mode.CHECK else "run"
-    variables = {**_plain(plan.trusted_vars), **_plain(plan.untrusted_vars)}
+    variables = {**plain_data(plan.trusted_vars), **plain_data(plan.untrusted_vars)}
     if variables:
         body["extra_vars"] = variables
     if launch.get("ask_diff_mode_on_launch"):
@@ -102,24 +103,11 @@ def launch_body(plan: RunPlan, launch: Mapping[str, Any]) -> dict[str, Any]:
     return body
 
 
-def _plain(value: Any) -> Any:
-    """Read-only mappings and tuples as plain JSON-ready data."""
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 class AwxExecutor:
     """Runs plans that name a job template on AWX / Automation Platform (API v2)."""
 
     def __init__(self, settings: AwxSettings, token: str, *,
-                 clock: Callable[[], datetime] = _now,
+                 clock: Callable[[], datetime] = utc_now,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self.settings = settings
         self.client = AwxClient(settings, token, sleep=sleep)
@@ -324,8 +312,8 @@ class AwxExecutor:
         hosts = collector.hosts(plan.hosts)
         url = None if job.id is None else self.client.url(f"{API}/jobs/{job.id}/")
         return RunResult(
-            ident=plan.ident, status=status, rc=None, started_at=_iso(started),
-            finished_at=_iso(self.clock()), duration_s=round(duration, 3), hosts=hosts,
+            ident=plan.ident, status=status, rc=None, started_at=iso(started),
+            finished_at=iso(self.clock()), duration_s=round(duration, 3), hosts=hosts,
             outcome=outcome_of(status, hosts, plan.hosts), artifacts=url,
             error=self.client.scrub("; ".join(job.errors)) if job.errors else None,
             job=self._job_summary(job, url),
@@ -348,7 +336,3 @@ class AwxExecutor:
 
 def _name(template: Mapping[str, Any]) -> str:
     return f"job template {template.get('name')!r} (id {template.get('id')})"
-
-
-def _iso(moment: datetime) -> str:
-    return moment.isoformat(timespec="milliseconds")
