@@ -533,9 +533,10 @@ def _without(values: Mapping[str, Any], drop: Iterable[str]) -> dict[str, Any]:
 
 def open_engine(config: Config, *, progress: ProgressFn | None = None,
                 clock: Clock = utc_now, new_id: IdFactory = new_record_id,
-                env: Mapping[str, str] | None = None) -> Engine:
+                env: Mapping[str, str] | None = None, executor: Executor | None = None
+                ) -> Engine:
     """An Engine over the config's catalog, inventory, store, channels and executors (local,
-    and AWX for entries that name a job template)."""
+    and AWX for entries that name a job template), unless ``executor`` is given."""
     catalog = catalog_mod.load(config.catalog, config.playbooks, config.guardrails)
     problems = check_channels(catalog, config) + check_awx(catalog, config)
     if problems:
@@ -547,7 +548,7 @@ def open_engine(config: Config, *, progress: ProgressFn | None = None,
         catalog=catalog,
         inventory=inventory,
         store=open_store(config.store),
-        executor=build_executor(config, catalog, env, clock),
+        executor=executor or build_executor(config, catalog, env, clock),
         revision=catalog_revision(config.catalog, config.playbooks),
         notifiers=notify.build(config.notifications, env),
         clock=clock,

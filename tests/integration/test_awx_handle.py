@@ -128,6 +128,37 @@ def test_alert_text_reaches_awx_as_data_and_ansible_unsafe(project: Project,
     assert record["decision"]["variables"]["note"] == NOTE
 
 
+def test_human_initiated_previews_on_awx_and_approval_launches_the_live_job(
+        project: Project, awx: FakeAwx) -> None:
+    """The preview is a check job; `approve` launches job_type run as that person."""
+    setup(project, awx, "human-initiated")
+    awx.events = "check"
+    pending = handle(project)
+    assert (pending["decision"]["action"], pending["mode"]) == ("pending", "check")
+    awx.events = "live"
+    result = project.cli("approve", pending["id"], "--by", "alice", "--json", "-q", env=ENV)
+    assert result.exit_code == 0, result.output
+    run = json.loads(result.stdout)
+    jsonschema.validate(run, SCHEMA)
+    assert [b["job_type"] for b in awx.launched()] == ["check", "run"]
+    assert (run["mode"], run["initiated_by"], run["outcome"]) == ("live", "alice", "succeeded")
+    assert run["runner"]["job"]["job_type"] == "run"
+
+
+def test_the_testing_engine_needs_no_awx_token(project: Project, awx: FakeAwx) -> None:
+    """remediator.testing.engine_for swaps the executors out: an AWX catalog needs no token,
+    and the plans it records name the job template."""
+    from remediator import config as config_mod
+    from remediator.testing import alert, engine_for
+
+    setup(project, awx, "oversight", vars={})
+    engine = engine_for(config_mod.load(project.config, env={}))
+    engine.handle([alert("ServiceDown", "demo-web-01")])
+    (plan,) = engine.executor.plans
+    assert (plan.job_template, plan.hosts) == ("fix-service", ("demo-web-01",))
+    assert not awx.requests
+
+
 def test_a_template_that_cannot_take_check_mode_is_refused_and_recorded(
         project: Project, awx: FakeAwx) -> None:
     """restart-web does not prompt for job_type: no job; the record says it would run live."""
