@@ -25,7 +25,7 @@ import yaml
 from ..errors import ExecutionError
 from ..models import Mode, RunnerStatus, RunResult
 from ..results import ResultCollector, outcome_of
-from . import ProgressFn, RunPlan
+from . import ProgressFn, RunPlan, plain_data
 
 RUN_MARKER = ".remediator-run"
 _KEEP_ENV_PREFIXES = ("ANSIBLE_", "RUNNER_", "AWX_")
@@ -57,7 +57,7 @@ def mark_unsafe(value: Any) -> Any:
 
 def extravars_yaml(untrusted: Mapping[str, Any], trusted: Mapping[str, Any]) -> str:
     """The ``env/extravars`` file: trusted catalog values plain, everything else ``!unsafe``."""
-    data: dict[str, Any] = {k: _plain(v) for k, v in trusted.items()}
+    data: dict[str, Any] = {k: plain_data(v) for k, v in trusted.items()}
     data.update({k: mark_unsafe(v) for k, v in untrusted.items()})
     return yaml.dump(data, Dumper=_VarsDumper, sort_keys=True, allow_unicode=True)
 
@@ -72,24 +72,15 @@ def untrusted_yaml(untrusted: Mapping[str, Any]) -> str:
     not put on each string: ansible-core 2.19 re-resolves a tagged scalar as if it were plain,
     so ``!unsafe "4"`` reached playbooks as the integer 4 and ``"true"`` as a boolean.
     """
-    body = yaml.dump(_plain(untrusted), Dumper=yaml.SafeDumper, sort_keys=True,
+    body = yaml.dump(plain_data(untrusted), Dumper=yaml.SafeDumper, sort_keys=True,
                      allow_unicode=True, default_flow_style=False)
     return "--- !unsafe\n" + body
 
 
 def trusted_yaml(trusted: Mapping[str, Any]) -> str:
     """Catalog values, plain: Ansible may template them (``env/extravars``)."""
-    return yaml.dump(_plain(trusted), Dumper=yaml.SafeDumper, sort_keys=True,
+    return yaml.dump(plain_data(trusted), Dumper=yaml.SafeDumper, sort_keys=True,
                      allow_unicode=True)
-
-
-def _plain(value: Any) -> Any:
-    """Catalog values as plain YAML-dumpable data (read-only mappings become dicts)."""
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
 
 
 def _now() -> datetime:
