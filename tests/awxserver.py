@@ -290,6 +290,16 @@ class FakeAwx:
         return 200, {**recorded("settings_jobs.json"), "ALLOW_JINJA_IN_EXTRA_VARS": self.jinja}
 
 
+def awx_extravars(untrusted: dict[str, Any], trusted: dict[str, Any]) -> str:
+    """The env/extravars file AWX writes for a job (its Jinja setting 'template'): the job
+    template's own variables plain, launch-time ones each tagged ``!unsafe``."""
+    parts = [yaml.dump({k: v}, Dumper=yaml.SafeDumper, default_flow_style=False)
+             for k, v in trusted.items() if k not in untrusted]
+    parts += [yaml.dump({k: v}, Dumper=_UnsafeDumper, default_flow_style=False)
+              for k, v in untrusted.items()]
+    return "".join(parts)
+
+
 class _UnsafeDumper(yaml.SafeDumper):
     """Writes every string with the ``!unsafe`` tag, as AWX's safe_dump does."""
 

@@ -32,37 +32,17 @@ _KEEP_ENV_PREFIXES = ("ANSIBLE_", "RUNNER_", "AWX_")
 _RUNNER_CALLBACK = "awx_display"  # ansible-runner's own stdout callback, which emits its events
 
 
-class _Unsafe(str):
-    """A string to be written as ``!unsafe`` so Ansible never templates it."""
-
-
-class _VarsDumper(yaml.SafeDumper):
-    """SafeDumper that writes _Unsafe strings with the ``!unsafe`` tag."""
-
-
-_VarsDumper.add_representer(
-    _Unsafe, lambda d, v: d.represent_scalar("!unsafe", str(v), style='"'))
-
-
-def mark_unsafe(value: Any) -> Any:
-    """``value`` with every string inside it (keys excepted) wrapped as _Unsafe."""
-    if isinstance(value, str):
-        return _Unsafe(value)
-    if isinstance(value, Mapping):
-        return {str(k): mark_unsafe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [mark_unsafe(v) for v in value]
-    return value
-
-
-def extravars_yaml(untrusted: Mapping[str, Any], trusted: Mapping[str, Any]) -> str:
-    """The ``env/extravars`` file: trusted catalog values plain, everything else ``!unsafe``."""
-    data: dict[str, Any] = {k: plain_data(v) for k, v in trusted.items()}
-    data.update({k: mark_unsafe(v) for k, v in untrusted.items()})
-    return yaml.dump(data, Dumper=_VarsDumper, sort_keys=True, allow_unicode=True)
-
-
 UNTRUSTED_VARS = "untrusted_vars.yml"  # beside env/extravars, passed as a second ``-e @file``
+
+
+class _QuotedDumper(yaml.SafeDumper):
+    """Writes every string double-quoted: escapes for every odd character (PyYAML writes a NEL
+    raw inside single quotes, which reads back as a line break), and never a plain scalar
+    that a loader could take for a number or a boolean."""
+
+
+_QuotedDumper.add_representer(str, lambda d, v: d.represent_scalar(
+    "tag:yaml.org,2002:str", v, style='"'))
 
 
 def untrusted_yaml(untrusted: Mapping[str, Any]) -> str:
@@ -72,7 +52,7 @@ def untrusted_yaml(untrusted: Mapping[str, Any]) -> str:
     not put on each string: ansible-core 2.19 re-resolves a tagged scalar as if it were plain,
     so ``!unsafe "4"`` reached playbooks as the integer 4 and ``"true"`` as a boolean.
     """
-    body = yaml.dump(plain_data(untrusted), Dumper=yaml.SafeDumper, sort_keys=True,
+    body = yaml.dump(plain_data(untrusted), Dumper=_QuotedDumper, sort_keys=True,
                      allow_unicode=True, default_flow_style=False)
     return "--- !unsafe\n" + body
 

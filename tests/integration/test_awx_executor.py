@@ -418,10 +418,10 @@ def test_tls_is_verified_against_ca_file(certificate: tuple[Path, Path]) -> None
 def test_awx_refuses_unsafe_tagged_yaml_so_variables_go_as_json(awx: FakeAwx) -> None:
     """The local executor's `!unsafe` YAML is a 400 from AWX (yaml.safe_load); JSON is taken."""
     from remediator.executor.awx_client import AwxClient, AwxError
-    from remediator.executor.local import extravars_yaml
+    from remediator.executor.local import untrusted_yaml
 
     client = AwxClient(AwxSettings(url=awx.url, **FAST), awx.token)
-    tagged = extravars_yaml({"note": NOTE}, {})
+    tagged = untrusted_yaml({"note": NOTE})
     with pytest.raises(AwxError, match="could not determine a constructor for the tag "
                                        "'!unsafe'") as caught:
         client.post("/api/v2/job_templates/7/launch/", {"limit": "demo-web-01",

@@ -16,9 +16,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from remediator.executor.local import extravars_yaml
 from remediator.store import StoreLocation, open_store
 
+from ..awxserver import awx_extravars
 from ..conftest import DATA, PAYLOADS, REPO, Project, alertmanager_payload, disk_alert, disk_entry
 from ..httpsink import Sink
 from ..monitoring import free_port
@@ -77,7 +77,7 @@ def run_job(tmp_path: Path, project: Project, launch: Mapping[str, Any],
     data_dir = tmp_path / "runner"
     (data_dir / "env").mkdir(parents=True)
     (data_dir / "env" / "extravars").write_text(
-        extravars_yaml(untrusted=launch, trusted=template or {}), encoding="utf-8")
+        awx_extravars(launch, template or {}), encoding="utf-8")
     (data_dir / "inventory").mkdir()
     # AWX always passes an inventory; the play runs on the implicit localhost whatever it holds.
     (data_dir / "inventory" / "hosts").write_text("awx-demo ansible_host=192.0.2.10\n")

@@ -1,4 +1,5 @@
-"""The env/extravars file: alert strings tagged ``!unsafe``, catalog values plain, exact round-trip."""
+"""The extra-vars files: alert data as one ``!unsafe`` document, catalog values plain, exact
+round-trip, and types kept."""
 
 from __future__ import annotations
 
@@ -9,29 +10,39 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from remediator.executor.local import extravars_yaml, mark_unsafe
+from remediator.executor.local import trusted_yaml, untrusted_yaml
 from remediator.models import frozen_map
 
 
 class Unsafe(str):
-    """A string that was tagged ``!unsafe`` in the YAML read back."""
+    """A string read from inside an ``!unsafe`` document, as Ansible marks it."""
+
+
+def _mark(value: Any) -> Any:
+    if isinstance(value, str):
+        return Unsafe(value)
+    if isinstance(value, dict):
+        return {k: _mark(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mark(v) for v in value]
+    return value
 
 
 class UnsafeLoader(yaml.SafeLoader):
-    """SafeLoader that reads ``!unsafe`` scalars as Unsafe strings, like Ansible's loader."""
+    """SafeLoader that reads an ``!unsafe`` mapping with every string inside it marked, and
+    every scalar typed by its own quoting (what we need ansible-core to see)."""
 
 
-def construct_unsafe(loader: yaml.SafeLoader, node: yaml.Node) -> Unsafe:
-    """An ``!unsafe`` scalar as an Unsafe string."""
-    assert isinstance(node, yaml.ScalarNode)
-    return Unsafe(loader.construct_scalar(node))
+def construct_unsafe(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
+    assert isinstance(node, yaml.MappingNode), "only the whole document is tagged"
+    return _mark(loader.construct_mapping(node, deep=True))
 
 
 UnsafeLoader.add_constructor("!unsafe", construct_unsafe)
 
 
 def read_back(text: str) -> dict[str, Any]:
-    """The extravars YAML ``text`` parsed, with tagged strings as Unsafe."""
+    """The YAML ``text`` parsed, strings of an ``!unsafe`` document as Unsafe."""
     data = yaml.load(text, Loader=UnsafeLoader)  # a SafeLoader subclass
     assert isinstance(data, dict)
     return data
@@ -48,19 +59,29 @@ def strings(value: Any) -> list[Any]:
     return []
 
 
-def test_every_alert_string_is_tagged_unsafe() -> None:
-    """Each untrusted top-level string is written with the ``!unsafe`` tag."""
-    text = extravars_yaml({"disk_mountpoint": "/var", "summary": "{{ lookup('pipe','id') }}"}, {})
-    assert text.count("!unsafe") == 2
+def test_the_whole_alert_document_is_tagged_once() -> None:
+    """One tag on the document, none on its values: Ansible marks everything inside."""
+    text = untrusted_yaml({"disk_mountpoint": "/var", "summary": "{{ lookup('pipe','id') }}"})
+    assert text.startswith("--- !unsafe\n") and text.count("!unsafe") == 1
     data = read_back(text)
+    assert data == {"disk_mountpoint": "/var", "summary": "{{ lookup('pipe','id') }}"}
     assert all(type(v) is Unsafe for v in data.values())
 
 
-def test_nested_alert_strings_are_tagged_unsafe() -> None:
-    """Strings inside nested mappings and lists are tagged; keys and non-strings are not."""
+def test_strings_that_look_like_other_types_stay_strings() -> None:
+    """"4", "true", "null", "0755" are quoted inside the document, so they stay strings."""
+    values = {"a": "4", "b": "true", "c": "null", "d": "0755", "e": "1e3", "f": "~"}
+    data = read_back(untrusted_yaml({**values, "n": 5, "t": True, "z": None}))
+    assert data == {**values, "n": 5, "t": True, "z": None}
+    assert all(type(data[k]) is Unsafe for k in values)
+    assert (type(data["n"]), type(data["t"])) == (int, bool)
+
+
+def test_nested_alert_strings_are_marked() -> None:
+    """Strings inside nested mappings and lists are marked; keys and non-strings are not."""
     untrusted = {"labels": {"job": "node", "paths": ["/a", "{{ x }}", 3, None, True]},
                  "pair": ("one", "two")}
-    data = read_back(extravars_yaml(untrusted, {}))
+    data = read_back(untrusted_yaml(untrusted))
     assert data == {"labels": {"job": "node", "paths": ["/a", "{{ x }}", 3, None, True]},
                     "pair": ["one", "two"]}
     found = strings(data)
@@ -70,11 +91,15 @@ def test_nested_alert_strings_are_tagged_unsafe() -> None:
     assert type(data["labels"]["paths"][2]) is int
 
 
+def test_no_alert_data_is_an_empty_document() -> None:
+    assert read_back(untrusted_yaml({})) == {}
+
+
 def test_trusted_catalog_values_stay_plain() -> None:
     """Catalog static vars are written without the tag, so Ansible may template them."""
     trusted = frozen_map({"threshold_pct": 80, "greeting": "{{ inventory_hostname }}",
                           "paths": ("/var/cache/app",), "opts": frozen_map({"force": False})})
-    text = extravars_yaml({}, trusted)
+    text = trusted_yaml(trusted)
     assert "!unsafe" not in text
     data = read_back(text)
     assert data == {"threshold_pct": 80, "greeting": "{{ inventory_hostname }}",
@@ -82,28 +107,12 @@ def test_trusted_catalog_values_stay_plain() -> None:
     assert all(type(s) is str for s in strings(data))
 
 
-def test_mixed_trusted_and_untrusted() -> None:
-    """In one file, only the alert-derived values carry the tag."""
-    data = read_back(extravars_yaml({"mountpoint": "/data"}, {"max_age_days": 7, "mode": "fast"}))
-    assert data == {"mountpoint": "/data", "max_age_days": 7, "mode": "fast"}
-    assert type(data["mountpoint"]) is Unsafe
-    assert type(data["mode"]) is str
-
-
 def test_output_is_sorted_by_key() -> None:
-    """The file lists variables in key order whatever the input order."""
-    text = extravars_yaml({"zeta": "1", "alpha": "2"}, {"middle": 3})
-    assert [line.split(":")[0] for line in text.splitlines()] == ["alpha", "middle", "zeta"]
-
-
-def test_mark_unsafe_leaves_its_input_alone() -> None:
-    """Tagging builds new containers and does not change the caller's data."""
-    original = {"a": ["x", {"b": "y"}]}
-    marked = mark_unsafe(original)
-    assert original == {"a": ["x", {"b": "y"}]}
-    assert type(original["a"][0]) is str
-    assert marked == original
-    assert type(marked["a"][0]) is not str
+    """The files list variables in key order whatever the input order."""
+    text = untrusted_yaml({"zeta": "1", "alpha": "2"})
+    assert [line.split(":")[0].strip('"') for line in text.splitlines()[1:]] == ["alpha", "zeta"]
+    assert [line.split(":")[0] for line in trusted_yaml({"b": 1, "a": 2}).splitlines()] == \
+        ["a", "b"]
 
 
 TRICKY = [
@@ -146,19 +155,19 @@ TRICKY = [
 
 @pytest.mark.parametrize("value", TRICKY)
 def test_alert_string_round_trips_exactly(value: str) -> None:
-    """A hostile or odd alert string reads back identical and still tagged."""
-    data = read_back(extravars_yaml({"note": value, "nested": {"list": [value]}}, {}))
+    """A hostile or odd alert string reads back identical and marked."""
+    data = read_back(untrusted_yaml({"note": value, "nested": {"list": [value]}}))
     assert data["note"] == value
     assert type(data["note"]) is Unsafe
     assert data["nested"]["list"] == [value]
 
 
 # PyYAML's emitter writes a NEL (U+0085) raw inside a single-quoted scalar and reads it back as a
-# line break (a PyYAML quirk); trusted catalog strings do not get the forced double quotes.
+# line break (a PyYAML quirk).
 @pytest.mark.parametrize("value", [v for v in TRICKY if "\x85" not in v])
 def test_trusted_string_round_trips_exactly(value: str) -> None:
-    """A catalog string reads back identical and untagged."""
-    data = read_back(extravars_yaml({}, {"note": value}))
+    """A catalog string reads back identical and unmarked."""
+    data = read_back(trusted_yaml({"note": value}))
     assert data["note"] == value
     assert type(data["note"]) is str
 
@@ -166,7 +175,7 @@ def test_trusted_string_round_trips_exactly(value: str) -> None:
 @given(st.dictionaries(st.from_regex(r"[a-z_][a-z0-9_]{0,10}", fullmatch=True),
                        st.text() | st.lists(st.text(), max_size=3), max_size=5))
 def test_any_alert_text_round_trips(untrusted: dict[str, Any]) -> None:
-    """Whatever text an alert carries, the file reads back to the same values, all tagged."""
-    data = read_back(extravars_yaml(untrusted, {}))
+    """Whatever text an alert carries, the file reads back to the same values, all marked."""
+    data = read_back(untrusted_yaml(untrusted))
     assert data == untrusted
     assert all(type(s) is Unsafe for s in strings(data))
