@@ -90,6 +90,21 @@ class Config:
     server: ServerSettings = field(default_factory=ServerSettings)
     awx: AwxSettings | None = None  # where job templates run; None: no AWX
 
+    def secret_envs(self) -> frozenset[str]:
+        """Every environment variable this config names as holding a secret, with the
+        PostgreSQL ones: playbook runs get them blanked, whatever the playbook prints."""
+        names = {"PGPASSWORD", STORE_ENV}
+        if self.awx is not None:
+            names.add(self.awx.token_env)
+        for auth in self.server.endpoints.values():
+            names.update(auth.secret_envs)
+        for channel in self.notifications.channels.values():
+            for key, value in channel.settings.items():
+                if key.endswith("_env"):
+                    names.update([value] if isinstance(value, str) else
+                                 [v for v in value if isinstance(v, str)])
+        return frozenset(names)
+
     def with_max_stage(self, stage: Stage | None) -> Config:
         """A copy whose ceiling is ``stage`` when given (``--max-stage`` beats the file)."""
         return self if stage is None else replace(self, max_stage=stage)

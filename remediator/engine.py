@@ -564,7 +564,8 @@ def build_executor(config: Config, catalog: Catalog, env: Mapping[str, str],
     templates (its token read from the environment now: a missing one is a ConfigError)."""
     from .executor.local import LocalExecutor
 
-    local = LocalExecutor(config.runs, keep_runs=config.keep_runs, clock=clock)
+    local = LocalExecutor(config.runs, keep_runs=config.keep_runs, clock=clock,
+                          hide_env=config.secret_envs())
     if config.awx is None or all(e.job_template is None for e in catalog):
         return local
     from .executor.awx import AwxExecutor

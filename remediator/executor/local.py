@@ -15,7 +15,7 @@ import shutil
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -71,8 +71,10 @@ class LocalExecutor:
     """Runs playbooks with ansible-runner on this machine, one fresh data dir per run."""
 
     def __init__(self, runs_dir: Path, *, keep_runs: int = 200,
-                 clock: Callable[[], datetime] = _now) -> None:
+                 clock: Callable[[], datetime] = _now,
+                 hide_env: Iterable[str] = ()) -> None:
         self.runs_dir = runs_dir
+        self.hide_env = frozenset(hide_env)  # remediator's own secrets: blank in every run
         self.keep_runs = keep_runs
         self.clock = clock
         self.cancel = threading.Event()
@@ -117,6 +119,8 @@ class LocalExecutor:
             "ANSIBLE_FORCE_COLOR": "0",
             "ANSIBLE_RETRY_FILES_ENABLED": "0",
             **_outer_runner_undone(os.environ),
+            # ansible-runner starts from our environment: blank what only remediator needs
+            **{name: "" for name in self.hide_env if os.environ.get(name)},
         }
         started = self.clock()
         t0 = time.monotonic()

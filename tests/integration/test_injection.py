@@ -96,3 +96,24 @@ def test_alert_strings_stay_strings(project: Project, tmp_path: Path, text: str)
     (record,) = project.handle(alertmanager_payload([alert]))
     assert record["outcome"] == "succeeded", record
     assert (out / "types.txt").read_text() == f"str|{text}|int|80"
+
+
+def test_remediators_own_secrets_never_reach_a_playbook(project: Project, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """The store password and every *_env secret the config names are blank in a run; other
+    variables pass through."""
+    out = tmp_path / "out"
+    project.write_catalog({"name": "env", "match": {"alertname": "Env"},
+                           "playbook": "echo_env.yml", "stage": "oversight",
+                           "static_vars": {"out_dir": str(out)}})
+    project.configure({
+        "notifications": {"channels": {"ops": {"type": "slack",
+                                               "webhook_url_env": "T_SLACK"}}, "default": []},
+        "server": {"endpoints": {"alertmanager": {"auth": "bearer", "token_env": ["T_AM"]}}}})
+    for name, value in (("PGPASSWORD", "pg-secret"), ("T_SLACK", "slack-secret"),
+                        ("T_AM", "am-secret"), ("KEEP_ME", "visible")):
+        monkeypatch.setenv(name, value)
+    alert = {"labels": {"alertname": "Env", "instance": "demo-web-01"}}
+    (record,) = project.handle(alertmanager_payload([alert]))
+    assert record["outcome"] == "succeeded", record
+    assert (out / "env.txt").read_text() == "|||visible"
