@@ -113,8 +113,24 @@ def build(
         "outcome": str(run.outcome if run else Outcome.NOT_RUN),
         "hosts": {} if run is None else {h: r.as_dict() for h, r in run.hosts.items()},
         "notifications": [],
+        **truncation(run),
         **dict(extra or {}),
     }
+
+
+def truncation(run: RunResult | None) -> dict[str, Any]:
+    """``{"truncated": ...}`` when the run's task lists are bounded, else nothing: how many
+    tasks are listed and omitted, and where every event is kept."""
+    if run is None:
+        return {}
+    omitted = sum(sum(h.omitted.values()) for h in run.hosts.values())
+    if not omitted:
+        return {}
+    return {"truncated": {
+        "tasks_listed": sum(len(h.tasks) for h in run.hosts.values()),
+        "tasks_omitted": omitted,
+        "job_events": f"{run.artifacts}/job_events" if run.artifacts else None,
+    }}
 
 
 def summary(record: Mapping[str, Any]) -> dict[str, Any]:

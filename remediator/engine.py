@@ -519,7 +519,7 @@ def host_run(run: RunResult, host: str) -> RunResult:
     """One host's share of a run: its results, and its own outcome."""
     result = run.hosts.get(host, HostResult())
     status = run.status
-    if status is RunnerStatus.FAILED and result.tasks and not result.failed and \
+    if status is RunnerStatus.FAILED and result.reached and not result.failed and \
             not result.unreachable:
         status = RunnerStatus.SUCCESSFUL  # another host failed, this one did not
     return replace(run, hosts={host: result}, outcome=outcome_of(status, {host: result}, [host]))
