@@ -312,10 +312,11 @@ class Engine:
             batch.run = self.executor.run(plan, self.progress)
         finally:
             at = iso(self.clock())
-            try:
-                for host in batch.hosts:
-                    outcome = host_run(batch.run, host).outcome if batch.run else "failed"
-                    self.store.finish_run(batch.ident, host, str(outcome), at)
+            try:  # one transaction releases every host of the run
+                self.store.finish_runs([
+                    (batch.ident, host,
+                     str(host_run(batch.run, host).outcome) if batch.run else "failed", at)
+                    for host in batch.hosts])
                 opened = decision.mode is Mode.LIVE and self.store.check_breaker(
                     remediation.name, remediation.guardrails.breaker_failures, at, batch.ident)
             except StoreError as exc:  # the run happened: keep going so its record is tried
