@@ -14,10 +14,12 @@ from .limits import parse as parse_guardrails
 from .models import Stage
 from .server.settings import ServerSettings
 from .server.settings import parse as parse_server
+from .store import StoreLocation
 from .yamlio import YamlMap, line_of, load_yaml
 
 CONFIG_ENV = "REMEDIATOR_CONFIG"
 MAX_STAGE_ENV = "REMEDIATOR_MAX_STAGE"
+STORE_ENV = "REMEDIATOR_STORE"  # overrides `store` (a path or a postgresql:// URL)
 DEFAULT_CONFIG_NAME = "remediator.yml"
 
 # key -> (default, kind); paths are resolved against the config file's folder.
@@ -34,6 +36,7 @@ _INT_KEYS: Mapping[str, int] = {
     "approval_ttl": 4 * 3600,  # seconds a human-initiated request stays approvable
     "refire_window": 900,  # seconds after a fix in which the same alert still firing escalates
     "refire_settle": 120,  # seconds after a fix in which a re-delivery is only a duplicate
+    "store_pool": 8,  # connections per process to a PostgreSQL store
 }
 _KNOWN = frozenset({*_PATH_KEYS, *_INT_KEYS, "max_stage", "notifications", "guardrails",
                     "server"})
@@ -70,7 +73,7 @@ class Config:
     catalog: Path
     inventory: Path
     playbooks: Path
-    store: Path
+    store: StoreLocation  # a SQLite file, or a postgresql:// URL (a str)
     runs: Path
     keep_runs: int = 200
     timeout: int = 600
@@ -79,6 +82,7 @@ class Config:
     approval_ttl: int = 4 * 3600
     refire_window: int = 900
     refire_settle: int = 120
+    store_pool: int = 8
     notifications: NotifyConfig = NotifyConfig()
     guardrails: Guardrails = field(default_factory=Guardrails)
     server: ServerSettings = field(default_factory=ServerSettings)
@@ -114,8 +118,11 @@ def from_mapping(data: Mapping[str, Any], base_dir: Path, source: Path | None = 
     for key, default in _PATH_KEYS.items():
         value = data.get(key, default)
         if not isinstance(value, str) or not value:
-            raise ConfigError("expected a non-empty path string", where=where(key))
-        paths[key] = (base_dir / value).resolve()
+            raise ConfigError("expected a non-empty path string" + (
+                " or a postgresql:// URL" if key == "store" else ""), where=where(key))
+        if key != "store":
+            paths[key] = (base_dir / value).resolve()
+    store = parse_store(data.get("store", _PATH_KEYS["store"]), where("store"), base_dir)
     ints: dict[str, int] = {}
     for key, default_int in _INT_KEYS.items():
         value = data.get(key, default_int)
@@ -130,19 +137,41 @@ def from_mapping(data: Mapping[str, Any], base_dir: Path, source: Path | None = 
         catalog=paths["catalog"],
         inventory=paths["inventory"],
         playbooks=paths["playbooks"],
-        store=paths["store"],
+        store=store,
         runs=paths["runs"],
         keep_runs=ints["keep_runs"],
         timeout=ints["timeout"],
         approval_ttl=ints["approval_ttl"],
         refire_window=ints["refire_window"],
         refire_settle=ints["refire_settle"],
+        store_pool=ints["store_pool"],
         notifications=_notifications(data.get("notifications"), where),
         guardrails=_guardrails(data.get("guardrails"), where),
         server=parse_server(data.get("server"), where),
         max_stage=parse_stage(max_stage, where("max_stage")) if max_stage is not None else None,
         source=source,
     )
+
+
+def parse_store(value: str, where: str, base_dir: Path) -> StoreLocation:
+    """A store location: a ``postgresql://`` URL as given (checked for shape), else a path."""
+    scheme = value.split("://", 1)[0].lower() if "://" in value else ""
+    if not scheme:
+        return (base_dir / value).resolve()
+    if scheme not in ("postgresql", "postgres"):
+        raise ConfigError(f"unknown store scheme {scheme!r}: give a SQLite file path or a"
+                          " postgresql://user@host:port/database URL", where=where)
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError as exc:
+        raise ConfigError(f"malformed store URL: {exc}", where=where) from None
+    if not parts.path.strip("/"):
+        raise ConfigError("the store URL names no database (postgresql://host/DATABASE)",
+                          where=where)
+    return value
 
 
 def _guardrails(node: Any, where: Callable[[str], str]) -> Guardrails:
@@ -211,6 +240,8 @@ def load(path: Path | None = None, *, env: Mapping[str, str] | None = None,
         if not isinstance(data, Mapping):
             raise ConfigError("expected a mapping of settings at the top", where=str(path))
         config = from_mapping(data, path.parent, path)
+    if env.get(STORE_ENV):
+        config = replace(config, store=parse_store(env[STORE_ENV], STORE_ENV, cwd))
     if env.get(MAX_STAGE_ENV):
         config = config.with_max_stage(parse_stage(env[MAX_STAGE_ENV], MAX_STAGE_ENV))
     return config

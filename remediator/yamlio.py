@@ -18,7 +18,8 @@ class YamlMap(dict[str, Any]):
 
     def line_of(self, key: str) -> int:
         """The line of ``key``, or of the mapping itself when the key is absent."""
-        return self.key_lines.get(key, self.line)
+        lines: dict[str, int] = getattr(self, "key_lines", {})  # none when built in code
+        return lines.get(key, self.line)
 
 
 class YamlList(list[Any]):

@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 import sys
+import uuid
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +20,10 @@ from click.testing import CliRunner, Result
 
 from remediator.cli import cli
 from remediator.demo import make_sandbox
-from remediator.store.sqlite import SqliteStore
+from remediator.store import AuditStore, StoreLocation, open_store
+
+BACKENDS = ("sqlite", "postgresql")
+PG_ENV = "REMEDIATOR_TEST_PG"  # an admin URL; else scripts/setup-postgres.sh starts a server
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "tests" / "data"
@@ -67,12 +73,119 @@ def disk_alert(host: str = "demo-web-01", status: str = "firing", **labels: str)
             "annotations": {"summary": f"Disk space low on {host}"}}
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--store", choices=BACKENDS,
+                     default=os.environ.get("REMEDIATOR_TEST_STORE", "sqlite"),
+                     help="the audit store every project fixture uses (default sqlite; "
+                          "postgresql needs a server: scripts/setup-postgres.sh)")
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"remediator store backend: {config.getoption('--store')}"
+
+
+_SELECTED = {"store": "sqlite"}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    _SELECTED["store"] = str(config.getoption("--store"))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--store") != "postgresql":
+        return
+    skip = pytest.mark.skip(reason="about the SQLite file itself")
+    for item in items:
+        if "sqlite_only" in item.keywords:
+            item.add_marker(skip)
+
+
+def selected_backend() -> str:
+    """The backend of this run (``--store``), for code that is not a fixture."""
+    return _SELECTED["store"]
+
+
+def admin_url() -> str:
+    """An admin URL of a PostgreSQL server on loopback (its `postgres` database)."""
+    url = os.environ.get(PG_ENV)
+    if not url:
+        done = subprocess.run(["bash", str(REPO / "scripts" / "setup-postgres.sh")],
+                              capture_output=True, text=True, check=False)
+        assert done.returncode == 0, f"no PostgreSQL for the tests: {done.stderr}"
+        url = done.stdout.strip()
+        os.environ[PG_ENV] = url
+    return url
+
+
+@pytest.fixture(scope="session")
+def pg_admin() -> str:
+    """An admin URL of a PostgreSQL server on loopback."""
+    return admin_url()
+
+
+def database_url(admin: str, name: str) -> str:
+    """``admin`` pointed at database ``name``."""
+    return admin.rsplit("/", 1)[0] + "/" + name
+
+
+@contextmanager
+def fresh_database() -> Iterator[str]:
+    """A new, empty PostgreSQL database; dropped (with its pools and locks) afterwards."""
+    import psycopg
+
+    from remediator.store.postgres import close_pools
+    from remediator.store.postgres_intake import release_liveness
+
+    admin = admin_url()
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    url = database_url(admin, name)
+    try:
+        yield url
+    finally:
+        close_pools(url)
+        release_liveness(url)
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test (whatever ``--store`` says)."""
+    with fresh_database() as url:
+        yield url
+
+
+@pytest.fixture
+def backend(request: pytest.FixtureRequest) -> str:
+    """The store backend this run tests (``--store``)."""
+    return str(request.config.getoption("--store"))
+
+
+def query(location: StoreLocation, sql: str, args: tuple[Any, ...] = ()) -> list[Any]:
+    """Rows of a read-only ``?``-placeholder query on the store at ``location``, either kind."""
+    if isinstance(location, str):
+        import psycopg
+
+        with psycopg.connect(location) as conn:
+            return list(conn.execute(sql.replace("?", "%s"), args).fetchall())
+    import sqlite3
+
+    db = sqlite3.connect(location)
+    try:
+        return db.execute(sql, args).fetchall()
+    finally:
+        db.close()
+
+
 @dataclass
 class Project:
     """A project folder laid out like a user's: config, catalog, playbooks, inventory."""
 
     root: Path
     sandbox: Path
+    location: StoreLocation  # the SQLite file, or a postgresql:// URL with --store postgresql
 
     @property
     def config(self) -> Path:
@@ -110,8 +223,26 @@ class Project:
         assert result.exit_code == 0, result.output
         return list(json.loads(result.stdout))
 
-    def store(self) -> SqliteStore:
-        return SqliteStore(self.store_path)
+    def store(self) -> AuditStore:
+        return open_store(self.location)
+
+    def use_store(self, location: StoreLocation) -> None:
+        """Point the project's config at another store (a file path or a URL)."""
+        text = self.config.read_text(encoding="utf-8")
+        lines = [f"store: {location}" if line.startswith("store:") else line
+                 for line in text.splitlines()]
+        self.config.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        self.location = location
+
+    def has_store(self) -> bool:
+        """True once anything created the store (a file; for a server, any table)."""
+        if isinstance(self.location, Path):
+            return self.location.exists()
+        return bool(query(self.location, "SELECT 1 FROM pg_tables WHERE tablename = 'records'"))
+
+    def query(self, sql: str, args: tuple[Any, ...] = ()) -> list[Any]:
+        """Rows of a read-only query on the project's store (``?`` placeholders)."""
+        return query(self.location, sql, args)
 
     def snapshot(self) -> dict[str, tuple[int, float]]:
         """Every file under the sandbox with its size and mtime."""
@@ -120,7 +251,15 @@ class Project:
 
 
 @pytest.fixture
-def project(tmp_path: Path) -> Iterator[Project]:
+def store_location(request: pytest.FixtureRequest, tmp_path: Path) -> StoreLocation:
+    """Where a test's store lives under ``--store``: a SQLite file, or a fresh database."""
+    if request.config.getoption("--store") == "postgresql":
+        return str(request.getfixturevalue("pg_url"))
+    return tmp_path / "project" / "state" / "audit.db"
+
+
+@pytest.fixture
+def project(tmp_path: Path, store_location: StoreLocation) -> Iterator[Project]:
     """A fresh project with the bundled disk playbook, the test playbooks and a sandbox host."""
     root = tmp_path / "project"
     (root / "playbooks").mkdir(parents=True)
@@ -145,10 +284,11 @@ def project(tmp_path: Path) -> Iterator[Project]:
         },
     }}}}}
     (root / "inventory.yml").write_text(yaml.safe_dump(inventory), encoding="utf-8")
+    store = "state/audit.db" if isinstance(store_location, Path) else store_location
     (root / "remediator.yml").write_text(
         "catalog: remediations.yml\ninventory: inventory.yml\nplaybooks: playbooks\n"
-        "store: state/audit.db\nruns: state/runs\n", encoding="utf-8")
-    project = Project(root=root, sandbox=sandbox)
+        f"store: {store}\nruns: state/runs\n", encoding="utf-8")
+    project = Project(root=root, sandbox=sandbox, location=store_location)
     project.write_catalog(disk_entry())
     yield project
 

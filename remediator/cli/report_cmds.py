@@ -24,7 +24,7 @@ from ..reports.effectiveness import effectiveness
 from ..reports.noise import NoiseRules, noise
 from ..reports.text import render_text
 from ..reports.trends import TrendRules, alert_trends, trends
-from ..store import AuditStore, open_store
+from ..store import AuditStore, describe, exists, open_store
 from .audit_cmds import parse_since
 from .output import emit_json
 
@@ -190,7 +190,7 @@ def _incidents(app: Any, history: Path | None, fmt: str, since: str | None, quie
     if history is None:
         path = app.config.store
         found = history_mod.read(None, store=path, progress=_progress(quiet))
-        return history_mod.between(found, start), f"audit store {path}"
+        return history_mod.between(found, start), f"audit store {describe(path)}"
     found = history_mod.read(history, fmt, progress=_progress(quiet))
     return history_mod.between(found, start), str(history)
 
@@ -205,9 +205,9 @@ def _format_needs_history(history: Path | None, fmt: str) -> None:
 def _store(app: Any) -> tuple[AuditStore, str]:
     """The audit store (which must exist: a report never creates one) and its name."""
     path = app.config.store
-    if not Path(path).is_file():
-        raise StoreError("no audit store here", where=str(path))
-    return open_store(path), f"audit store {path}"
+    if not exists(path):
+        raise StoreError("no audit store here", where=describe(path))
+    return open_store(path, pool_size=2), f"audit store {describe(path)}"
 
 
 def _catalog(app: Any, *, required: bool, quiet: bool) -> list[Remediation]:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..errors import InputError, UsageError
 from ..models import frozen_map
+from ..store import StoreLocation
 
 __all__ = ["AUTO", "FORMATS", "Incident", "between", "detect_format", "read"]
 
@@ -38,7 +39,7 @@ class Incident:
     automated: bool | None = None  # remediator ran a fix for it (store history); None: unknown
 
 
-def read(path: Path | None, fmt: str = AUTO, *, store: Path | None = None,
+def read(path: Path | None, fmt: str = AUTO, *, store: StoreLocation | None = None,
          progress: Callable[[int], None] | None = None,
          on_bad: Callable[[InputError], None] | None = None) -> Iterator[Incident]:
     """The Incidents in the history file at ``path`` (``fmt``: auto, pagerduty or

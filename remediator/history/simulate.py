@@ -32,6 +32,7 @@ from ..engine import Engine
 from ..errors import StoreError
 from ..executor import ProgressFn, RunPlan
 from ..models import Action, Alert, Decision, Remediation, RunResult
+from ..store import StoreLocation
 from ..store.sqlite import SqliteStore
 from ..store.sqlite_guard import bump
 from ..testing import FakeClock
@@ -232,25 +233,58 @@ def _horizon(catalog: catalog_mod.Catalog, config: Config) -> int:
     return max([*windows, 3600, config.refire_window])
 
 
-def _copy_guard_state(real: Path, scratch: Path, since: datetime) -> None:
+def _copy_guard_state(real: StoreLocation, scratch: Path, since: datetime) -> None:
     """Copy the real store's runs since ``since`` (and every unfinished one) and its open
-    breakers into the scratch store; the real store is opened read-only."""
+    breakers into the scratch store; the real store is only read."""
+    if isinstance(real, str):
+        _copy_guard_state_pg(real, scratch, since)
+        return
     if not real.is_file():
         raise StoreError("no audit store to copy the guardrail state from", where=str(real))
     db = sqlite3.connect(scratch.resolve().as_uri(), uri=True)
     try:
         db.execute("ATTACH DATABASE ? AS real", (real.resolve().as_uri() + "?mode=ro",))
         with db:
-            db.execute("INSERT INTO guard_runs (ident, host, entry, mode, started_at,"
-                       " expires_at, finished_at, outcome, pid, node) SELECT ident, host,"
-                       " entry, mode, started_at, expires_at, finished_at, outcome, pid, node"
+            db.execute(f"INSERT INTO guard_runs ({_RUN_COLUMNS}) SELECT {_RUN_COLUMNS}"  # noqa: S608
                        " FROM real.guard_runs WHERE started_at >= ? OR finished_at IS NULL",
                        (since.astimezone(UTC).isoformat(timespec="milliseconds"),))
-            db.execute("INSERT INTO guard_breakers (entry, since, failures, record_id)"
-                       " SELECT entry, since, failures, record_id FROM real.guard_breakers")
+            db.execute(f"INSERT INTO guard_breakers ({_BREAKER_COLUMNS}) SELECT"  # noqa: S608
+                       f" {_BREAKER_COLUMNS} FROM real.guard_breakers")
             bump(db)  # any mirror of the scratch store must reload
         db.execute("DETACH DATABASE real")
     except sqlite3.Error as exc:
         raise StoreError(f"cannot copy the guardrail state: {exc}", where=str(real)) from None
+    finally:
+        db.close()
+
+
+_RUN_COLUMNS = ("ident, host, entry, mode, started_at, expires_at, finished_at, outcome, pid,"
+                " node")
+_BREAKER_COLUMNS = "entry, since, failures, record_id"
+
+
+def _copy_guard_state_pg(url: str, scratch: Path, since: datetime) -> None:
+    """The same copy from a PostgreSQL store, read in one snapshot."""
+    from ..store.postgres import PgStore
+
+    real = PgStore(url)
+    try:
+        with real._tx("a copy of the guardrail state") as source:
+            runs = source.execute(f"SELECT {_RUN_COLUMNS} FROM guard_runs WHERE"  # noqa: S608
+                                  " started_at >= ? OR finished_at IS NULL",
+                                  (since.astimezone(UTC).isoformat(timespec="milliseconds"),)
+                                  ).fetchall()
+            breakers = source.execute(f"SELECT {_BREAKER_COLUMNS} FROM guard_breakers"  # noqa: S608
+                                      ).fetchall()
+    finally:
+        real.close()
+    db = sqlite3.connect(str(scratch))
+    try:
+        with db:
+            db.executemany(f"INSERT INTO guard_runs ({_RUN_COLUMNS}) VALUES"  # noqa: S608
+                           " (?,?,?,?,?,?,?,?,?,?)", runs)
+            db.executemany(f"INSERT INTO guard_breakers ({_BREAKER_COLUMNS}) VALUES"  # noqa: S608
+                           " (?,?,?,?)", breakers)
+            bump(db)
     finally:
         db.close()

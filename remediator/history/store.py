@@ -8,25 +8,24 @@ each is handed out when its resolved delivery is recorded, the rest at the end.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from pathlib import Path
 from typing import Any
 
 from ..errors import StoreError
 from ..models import frozen_map
-from ..store import open_store
+from ..store import StoreLocation, describe, exists, open_store
 from . import Incident
 from ._common import Occurrences, Open, Progress, host_of, moment, ticker
 
 NAME = "store"
 
 
-def read(path: Path, *, progress: Progress | None = None) -> Iterator[Incident]:
+def read(path: StoreLocation, *, progress: Progress | None = None) -> Iterator[Incident]:
     """Every alert occurrence recorded in the store at ``path``."""
-    if not path.is_file():
-        raise StoreError("no audit store here", where=str(path))
+    if not exists(path):
+        raise StoreError("no audit store here", where=describe(path))
     store = open_store(path)
     try:
-        yield from incidents(store.records(), progress=progress, origin=str(path))
+        yield from incidents(store.records(), progress=progress, origin=describe(path))
     finally:
         store.close()
 

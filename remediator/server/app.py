@@ -25,7 +25,8 @@ from .. import sources
 from ..common import iso, utc_now
 from ..config import Config
 from ..errors import ConfigError, RemediatorError, StoreError
-from ..store.sqlite_intake import Accepted, IntakeQueue
+from ..store import describe, open_intake
+from ..store.sqlite_intake import Accepted
 from .auth import Authenticator
 from .intake import IntakeWriter
 from .metrics import CONTENT_TYPE, Metrics
@@ -146,7 +147,7 @@ def serve(config: Config, options: Options, *, env: Mapping[str, str] | None = N
 
 async def _main(config: Config, options: Options, host: str, port: int,
                 env: Mapping[str, str], log_fn: Log) -> None:
-    backlog_queue = IntakeQueue(config.store, durable=False)
+    backlog_queue = open_intake(config.store, durable=False)
     metrics = Metrics(backlog_queue.counts)
     pool = Pool(config, metrics, log_fn)
     writer = IntakeWriter(config.store, pool.wake.set)
@@ -169,7 +170,7 @@ async def _main(config: Config, options: Options, host: str, port: int,
     bound = runner.addresses[0]
     url = f"http://{_host(bound[0])}:{bound[1]}"
     log_fn(f"listening on {url} ({', '.join(sorted(receiver.auth))}; "
-           f"{options.workers} worker(s), store {config.store})")
+           f"{options.workers} worker(s), store {describe(config.store)})")
     if options.on_ready is not None:
         options.on_ready(url)
     stop = asyncio.Event()
@@ -186,7 +187,7 @@ async def _main(config: Config, options: Options, host: str, port: int,
     await loop.run_in_executor(None, pool.stop, float(config.server.grace))
     await runner.cleanup()
     backlog_queue.close()
-    final = IntakeQueue(config.store, durable=False)
+    final = open_intake(config.store, durable=False)
     counts = final.counts()
     final.close()
     log_fn(f"stopped; {counts['queued']} payload(s) wait in the queue for the next start")

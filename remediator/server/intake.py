@@ -12,10 +12,10 @@ import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
-from pathlib import Path
 
 from ..errors import StoreError
-from ..store.sqlite_intake import Accepted, IntakeQueue
+from ..store import IntakeStore, StoreLocation, open_intake
+from ..store.sqlite_intake import Accepted
 
 _STOP = object()
 
@@ -23,7 +23,7 @@ _STOP = object()
 class IntakeWriter:
     """One thread, one connection: ``submit`` returns a future of the row id (None: replay)."""
 
-    def __init__(self, path: Path, on_commit: Callable[[], None], *, max_batch: int = 512,
+    def __init__(self, path: StoreLocation, on_commit: Callable[[], None], *, max_batch: int = 512,
                  durable: bool = True) -> None:
         self._path = path
         self._durable = durable
@@ -58,7 +58,7 @@ class IntakeWriter:
 
     def _loop(self) -> None:
         try:
-            intake = IntakeQueue(self._path, durable=self._durable)
+            intake = open_intake(self._path, durable=self._durable)
         except BaseException as exc:  # noqa: BLE001 - reported by start()
             self._error = exc
             self._ready.set()
@@ -85,7 +85,7 @@ class IntakeWriter:
         finally:
             intake.close()
 
-    def _write(self, intake: IntakeQueue,
+    def _write(self, intake: IntakeStore,
                batch: list[tuple[Accepted, Future[int | None]]]) -> None:
         try:
             ids = intake.accept([item for item, _ in batch])

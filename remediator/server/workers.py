@@ -24,8 +24,8 @@ from ..config import Config
 from ..engine import Engine, Journal, open_engine
 from ..errors import RemediatorError, StoreError
 from ..models import Alert
-from ..store import GuardSession
-from ..store.sqlite_intake import IntakeQueue, IntakeRow, owner_id
+from ..store import GuardSession, IntakeStore, open_intake
+from ..store.sqlite_intake import IntakeRow, owner_id
 from .metrics import Metrics
 
 Log = Callable[[str], None]
@@ -51,12 +51,13 @@ class Pool:
     engines: list[Engine] = field(default_factory=list)
     threads: list[threading.Thread] = field(default_factory=list)
     busy: int = 0
+    stranded: list[int] = field(default_factory=list)  # claimed rows to put back in the queue
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def recover(self) -> None:
         """Before the first worker starts: requeue what dead workers only claimed, and record
         the runs they had started as interrupted."""
-        intake = IntakeQueue(self.config.store, durable=False)
+        intake = open_intake(self.config.store, durable=False)
         try:
             self.prune(intake)
             requeued, orphans = intake.recover()
@@ -80,7 +81,7 @@ class Pool:
         finally:
             intake.close()
 
-    def prune(self, intake: IntakeQueue) -> None:
+    def prune(self, intake: IntakeStore) -> None:
         """Forget handled payloads older than ``server.keep_intake`` (their records stay)."""
         cutoff = iso(utc_now() - timedelta(seconds=self.config.server.keep_intake))
         gone = intake.prune(cutoff)
@@ -125,7 +126,7 @@ class Pool:
                          [self.config.guardrails.storm_window_s, self.config.server.gather]))
 
     def _run(self, engine: Engine) -> None:
-        intake = IntakeQueue(self.config.store, durable=False)
+        intake = open_intake(self.config.store, durable=False)
         owner = owner_id()
         window = self._window(engine)
         pruned = time.monotonic()
@@ -139,13 +140,16 @@ class Pool:
                         self.log(f"cannot prune the intake queue: {exc}")
                 self.wake.wait(1.0)
                 self.wake.clear()
-                if window and not self._gathered(intake, window):
+                if self.stranded and not self._release_stranded(intake):
                     continue
                 try:
+                    if window and not self._gathered(intake, window):
+                        continue
                     rows = intake.claim(owner, iso(utc_now()), self.config.server.batch)
-                except StoreError as exc:
+                except StoreError as exc:  # the store is unreachable: wait, keep the worker
+                    self.metrics.errors.inc()
                     self.log(f"cannot claim payloads: {exc}")
-                    time.sleep(1.0)
+                    self.stopping.wait(1.0)
                     continue
                 if not rows:
                     continue
@@ -161,7 +165,23 @@ class Pool:
             intake.close()
             engine.store.close()
 
-    def _gathered(self, intake: IntakeQueue, window: float) -> bool:
+    def _release_stranded(self, intake: IntakeStore) -> bool:
+        """Put back the claimed rows of a batch the store failed under (a database outage);
+        planned ones stay for recovery. False while the store is still unreachable."""
+        with self._lock:
+            ids, self.stranded = list(self.stranded), []
+        try:
+            intake.release(ids)
+        except StoreError as exc:
+            with self._lock:
+                self.stranded.extend(ids)
+            self.log(f"cannot put payloads {_span(ids)} back in the queue yet: {exc}")
+            self.stopping.wait(1.0)
+            return False
+        self.log(f"payloads {_span(ids)} are back in the queue")
+        return True
+
+    def _gathered(self, intake: IntakeStore, window: float) -> bool:
         """True once the oldest queued payload has waited the storm window out."""
         oldest = parse_time(intake.oldest_queued())
         if oldest is None:
@@ -173,7 +193,7 @@ class Pool:
             return False
         return True
 
-    def _handle(self, engine: Engine, intake: IntakeQueue, rows: Sequence[IntakeRow]) -> None:
+    def _handle(self, engine: Engine, intake: IntakeStore, rows: Sequence[IntakeRow]) -> None:
         """Normalise the rows' payloads, handle all their alerts together, mark them done."""
         started = time.monotonic()
         alerts: list[Alert] = []
@@ -195,9 +215,11 @@ class Pool:
                 records = engine.handle_groups(_groups(per_row), record_duplicates=False)
         except StoreError as exc:
             self.metrics.errors.inc()
-            self.log(f"payloads {_span(ids)}: {exc}; they stay in the queue as they were")
+            self.log(f"payloads {_span(ids)}: {exc}; the ones not decided yet go back to"
+                     " the queue")
             if exc.unsaved is not None:
                 self.log(f"what could not be stored: {json.dumps(exc.unsaved)}")
+            self.stranded.extend(row.id for row in rows)
             return
         except Exception:  # noqa: BLE001 - a worker must outlive one bad batch
             self.metrics.errors.inc()

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 from ..guardrails import GuardFacts
 from ..limits import Guardrails
 from ..models import PendingRequest, RequestState
+from .sqlite_intake import Accepted, IntakeRow, Orphan
 
 
 class GuardSession(Protocol):
@@ -133,8 +134,70 @@ class AuditStore(Protocol):
         ...
 
 
-def open_store(location: Path) -> AuditStore:
-    """The store at ``location`` (a SQLite file path for now)."""
+StoreLocation = Path | str  # a SQLite file, or a postgresql:// URL
+
+
+class IntakeStore(Protocol):
+    """The intake queue of a store: payloads written down before the receiver answers."""
+
+    def accept(self, payloads: Sequence[Accepted]) -> list[int | None]: ...
+
+    def claim(self, owner: str, at: str, limit: int = 500) -> list[IntakeRow]: ...
+
+    def oldest_queued(self) -> str | None: ...
+
+    def done(self, ids: Sequence[int], at: str, results: dict[int, Any]) -> None: ...
+
+    def release(self, ids: Sequence[int]) -> None: ...
+
+    def recover(self) -> tuple[int, list[Orphan]]: ...
+
+    def counts(self) -> dict[str, int]: ...
+
+    def row(self, rid: int) -> dict[str, Any]: ...
+
+    def prune(self, before: str) -> int: ...
+
+    def close(self) -> None: ...
+
+
+def is_url(location: StoreLocation) -> bool:
+    """True when ``location`` names a PostgreSQL server rather than a SQLite file."""
+    from .postgres import is_url as pg_url
+
+    return pg_url(location)
+
+
+def describe(location: StoreLocation) -> str:
+    """``location`` for people: a file path, or the URL without its password."""
+    from .postgres import redact
+
+    return redact(location) if isinstance(location, str) else str(location)
+
+
+def exists(location: StoreLocation) -> bool:
+    """True when there is a store to read: a SQLite file, or any server URL (reaching it is
+    ``open_store``'s business, and a report on an empty schema is an empty report)."""
+    return isinstance(location, str) or location.is_file()
+
+
+def open_store(location: StoreLocation, *, pool_size: int | None = None) -> AuditStore:
+    """The store at ``location``: a SQLite file, or a PostgreSQL server named by URL."""
+    if isinstance(location, str):
+        from .postgres import DEFAULT_POOL, PgStore
+
+        return PgStore(location, pool_size=pool_size or DEFAULT_POOL)
     from .sqlite import SqliteStore
 
     return SqliteStore(location)
+
+
+def open_intake(location: StoreLocation, *, durable: bool = True) -> IntakeStore:
+    """The intake queue of the store at ``location``."""
+    if isinstance(location, str):
+        from .postgres_intake import PgIntakeQueue
+
+        return PgIntakeQueue(location, durable=durable)
+    from .sqlite_intake import IntakeQueue
+
+    return IntakeQueue(location, durable=durable)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import bisect
 import os
 import socket
-import sqlite3
 from collections.abc import Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from typing import Any
 from ..common import parse_time
 from ..guardrails import GuardFacts
 from ..limits import Guardrails
+from .sql import Db
 
 NODE = socket.gethostname()
 SKEW = timedelta(hours=1)  # allowance between the alert source's clock and ours
@@ -98,12 +98,12 @@ INSERT OR IGNORE INTO guard_meta (id, generation) VALUES (1, 0);
 """
 
 
-def generation(db: sqlite3.Connection) -> int:
+def generation(db: Db) -> int:
     """How many write transactions have changed the guard tables, from any connection."""
     return int(db.execute("SELECT generation FROM guard_meta WHERE id = 1").fetchone()[0])
 
 
-def bump(db: sqlite3.Connection) -> int:
+def bump(db: Db) -> int:
     """Count a write transaction that changes the guard tables (every writer calls this, in
     the same transaction); the new generation."""
     return int(db.execute("UPDATE guard_meta SET generation = generation + 1 WHERE id = 1"
@@ -127,7 +127,7 @@ class GuardCache:
         self.host_runs.setdefault((run.entry, run.host), []).append(run)
         self.entry_runs.setdefault(run.entry, _EntryRuns()).add(run)
 
-    def load(self, db: sqlite3.Connection, horizon: datetime) -> None:
+    def load(self, db: Db, horizon: datetime) -> None:
         """Rebuild from the database: runs since ``horizon`` (and every unfinished one)."""
         self.__init__()  # type: ignore[misc]
         self.horizon = horizon
@@ -157,7 +157,7 @@ class GuardCache:
 class GuardSession:
     """Guardrail reads and reservations inside one write transaction of the store."""
 
-    def __init__(self, db: sqlite3.Connection, cache: GuardCache, now: datetime,
+    def __init__(self, db: Db, cache: GuardCache, now: datetime,
                  horizon_s: int) -> None:
         self._db = db
         self._cache = cache
@@ -188,13 +188,13 @@ class GuardSession:
     def flush(self) -> None:
         """Write the session's claims and reservations (called before the commit)."""
         if self._claims:
-            self._db.executemany("INSERT OR IGNORE INTO guard_seen (fingerprint, starts_at,"
-                                 " status, mode, record_id, claimed_at) VALUES (?,?,?,?,?,?)",
-                                 self._claims)
+            self._db.executemany("INSERT INTO guard_seen (fingerprint, starts_at, status, mode,"
+                                 " record_id, claimed_at) VALUES (?,?,?,?,?,?)"
+                                 " ON CONFLICT DO NOTHING", self._claims)
         if self._reservations:
-            self._db.executemany("INSERT OR IGNORE INTO guard_runs (ident, host, entry, mode,"
-                                 " started_at, expires_at, pid, node) VALUES (?,?,?,?,?,?,?,?)",
-                                 self._reservations)
+            self._db.executemany("INSERT INTO guard_runs (ident, host, entry, mode, started_at,"
+                                 " expires_at, pid, node) VALUES (?,?,?,?,?,?,?,?)"
+                                 " ON CONFLICT DO NOTHING", self._reservations)
         if self._finishes:
             self._db.executemany("UPDATE guard_runs SET finished_at = ?, outcome = ? WHERE"
                                  " ident = ? AND host = ?", self._finishes)

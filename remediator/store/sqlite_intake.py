@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import StoreError
+from .sql import Db
 from .sqlite_guard import NODE, alive
 from .sqlite_tx import gate_for, read, write
 
@@ -213,10 +214,11 @@ class IntakeQueue:
         return read(self._db, self.path, sql, args, "the intake queue")
 
 
-def mark_planned(db: sqlite3.Connection, ids: Sequence[int], plan: dict[str, Any]) -> None:
+def mark_planned(db: Db, ids: Sequence[int], plan: dict[str, Any]) -> None:
     """Inside the guardrail transaction: these rows' decisions are made, here is the plan
     (stored once for all of them)."""
     body = json.dumps(plan, sort_keys=True, ensure_ascii=False)
-    plan_id = db.execute("INSERT INTO intake_plans (body) VALUES (?)", (body,)).lastrowid
+    plan_id = db.execute("INSERT INTO intake_plans (body) VALUES (?) RETURNING id",
+                         (body,)).fetchone()[0]
     db.executemany("UPDATE intake SET state = 'planned', plan_id = ? WHERE id = ?",
                    [(plan_id, i) for i in ids])

@@ -8,7 +8,6 @@ import json
 import re
 import secrets
 import shutil
-import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -172,11 +171,7 @@ def records(project: Project) -> list[dict[str, Any]]:
 
 def intake_results(project: Project) -> list[dict[str, Any] | None]:
     """Each accepted webhook's result (None while it is not handled yet)."""
-    db = sqlite3.connect(project.store_path)
-    try:
-        rows = db.execute("SELECT result FROM intake ORDER BY id").fetchall()
-    finally:
-        db.close()
+    rows = project.query("SELECT result FROM intake ORDER BY id")
     return [json.loads(r) if r else None for (r,) in rows]
 
 

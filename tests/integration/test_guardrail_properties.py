@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import shutil
-import sqlite3
 import tempfile
 from collections import Counter, defaultdict, deque
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import pairwise
@@ -23,7 +23,7 @@ from remediator.executor import RunPlan
 from remediator.models import Mode, Outcome
 from remediator.testing import FakeClock, RecordingExecutor, alert, engine_for
 
-from ..conftest import REPO
+from ..conftest import REPO, fresh_database, query, selected_backend
 
 pytestmark = pytest.mark.integration
 
@@ -61,7 +61,7 @@ steps_strategy = st.lists(st.builds(
     engine=st.integers(0, 1), during=st.booleans()), min_size=10, max_size=40)
 
 
-def make_project(root: Path) -> Path:
+def make_project(root: Path, store: str = "state/audit.db") -> Path:
     """A project folder with three local hosts and one oversight entry; its config path."""
     (root / "playbooks").mkdir(parents=True)
     shutil.copy(REPO / "playbooks" / "disk_space_cleanup.yml", root / "playbooks")
@@ -71,7 +71,7 @@ def make_project(root: Path) -> Path:
         "name": "fix", "match": {"alertname": "Fix"}, "playbook": "disk_space_cleanup.yml",
         "stage": "oversight", "timeout": 300, "guardrails": GUARDRAILS}]}
     (root / "remediations.yml").write_text(yaml.safe_dump(catalog, sort_keys=False))
-    (root / "remediator.yml").write_text("store: state/audit.db\nruns: state/runs\n")
+    (root / "remediator.yml").write_text(f"store: {store}\nruns: state/runs\n")
     return root / "remediator.yml"
 
 
@@ -118,8 +118,11 @@ class Stream:
 
 def stream(steps: list[Step], body: Callable[[Stream, Any], None]) -> None:
     """Feed ``steps`` through two engines over a fresh store, then check ``body``."""
-    with tempfile.TemporaryDirectory() as tmp:
-        config = load(make_project(Path(tmp)), env={})
+    with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
+        store = "state/audit.db"
+        if selected_backend() == "postgresql":
+            store = stack.enter_context(fresh_database())
+        config = load(make_project(Path(tmp), store), env={})
         clock = FakeClock()
         feed = Stream(clock, queue=deque(steps))
         for _ in range(2):
@@ -161,10 +164,8 @@ def test_never_two_runs_at_once_on_one_host(steps: list[Step]) -> None:
     """No run starts on a host while another run of the entry is in progress there."""
     def check(feed: Stream, config: Any) -> None:
         assert feed.overlaps == []
-        db = sqlite3.connect(config.store)
-        rows = db.execute("SELECT host, started_at, finished_at FROM guard_runs WHERE entry ="
-                          " 'fix' ORDER BY host, started_at").fetchall()
-        db.close()
+        rows = query(config.store, "SELECT host, started_at, finished_at FROM guard_runs WHERE"
+                     " entry = 'fix' ORDER BY host, started_at")
         assert len(rows) == sum(len(plan.hosts) for _, plan in feed.starts)
         assert all(end is not None for _, _, end in rows)  # every lock released
         for (host, _, end), (next_host, start, _) in pairwise(rows):

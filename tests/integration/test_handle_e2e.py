@@ -163,7 +163,7 @@ def test_malformed_payload_is_exit_2_and_records_nothing(project: Project) -> No
     bad_json = project.cli("handle", str(PAYLOADS / "not-json.txt"))
     assert bad_json.exit_code == 2
     assert "not-json.txt:5:" in bad_json.stderr
-    assert not project.store_path.exists() or project.store().verify()[0] == 0
+    assert not project.has_store() or project.store().verify()[0] == 0
 
 
 def test_human_output_progress_on_stderr_and_clean_json_on_stdout(project: Project) -> None:

@@ -44,7 +44,7 @@ def poll(project: Project, url: str, *args: str, env: dict[str, str] | None = No
 
 def stored(project: Project) -> list[dict[str, Any]]:
     """Every record in the project's store."""
-    return list(project.store().records()) if project.store_path.exists() else []
+    return list(project.store().records()) if project.has_store() else []
 
 
 def test_active_alerts_are_handled(project: Project, alertmanager: Alertmanager) -> None:

@@ -179,7 +179,7 @@ def test_bad_inputs_name_what_is_wrong(project: Project, tmp_path: Path) -> None
         result = project.cli("report", report)
         assert result.exit_code == 5, report
         assert "no audit store" in result.stderr
-    assert not project.store_path.exists()
+    assert not project.has_store()
 
 
 # -- a store filled by real runs ----------------------------------------------------------------

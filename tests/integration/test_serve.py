@@ -7,7 +7,6 @@ import hashlib
 import hmac
 import json
 import signal
-import sqlite3
 import subprocess
 import threading
 import time
@@ -18,7 +17,6 @@ from typing import Any
 import pytest
 
 from remediator.notify.webhook import signature
-from remediator.store.sqlite import SqliteStore
 from tests.conftest import Project, alertmanager_payload, disk_alert
 from tests.serving import Server
 
@@ -70,11 +68,7 @@ def start(project: Project, servers: list[Server], *args: str) -> Server:
 
 
 def intake(project: Project) -> list[dict[str, Any]]:
-    db = sqlite3.connect(project.store_path)
-    try:
-        rows = db.execute("SELECT id, state, body, result FROM intake ORDER BY id").fetchall()
-    finally:
-        db.close()
+    rows = project.query("SELECT id, state, body, result FROM intake ORDER BY id")
     return [{"id": i, "state": s, "body": b, "result": json.loads(r) if r else None}
             for i, s, b, r in rows]
 
@@ -92,7 +86,7 @@ def wait_done(project: Project, count: int, timeout: float = 90.0) -> list[dict[
 
 
 def records(project: Project) -> list[dict[str, Any]]:
-    store = SqliteStore(project.store_path)
+    store = project.store()
     try:
         return list(store.records())
     finally:
@@ -314,7 +308,7 @@ def test_sigkill_during_a_burst_loses_nothing_accepted(project: Project,
     assert interrupted["outcome"] == "interrupted"
     assert "stopped while this run was in progress" in " ".join(
         interrupted["decision"]["notes"])
-    store = SqliteStore(project.store_path)
+    store = project.store()
     try:
         assert store.verify()[0] == len(stored)
     finally:
@@ -365,11 +359,12 @@ def test_queued_payloads_wait_for_the_next_start(project: Project,
 def test_old_handled_payloads_are_forgotten_at_start(project: Project,
                                                      serving: list[Server]) -> None:
     """Rows older than keep_intake go at start-up; queued ones and records stay."""
-    from remediator.store.sqlite_intake import Accepted, IntakeQueue
+    from remediator.store import open_intake
+    from remediator.store.sqlite_intake import Accepted
 
     project.write_catalog(noop_entry())
     configure(project, keep_intake=3600)
-    queue = IntakeQueue(project.store_path)
+    queue = open_intake(project.location)
     old = json.dumps(alertmanager_payload([alert("fp-old")]))
     ids = queue.accept([Accepted("2020-01-01T00:00:00.000+00:00", "alertmanager", old),
                         Accepted("2020-01-01T00:00:00.000+00:00", "alertmanager", old)])
@@ -414,12 +409,8 @@ def test_disk_alert_through_serve_runs_the_disk_playbook(project: Project,
 def _wait_running(project: Project, entry: str, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        db = sqlite3.connect(project.store_path)
-        try:
-            found = db.execute("SELECT COUNT(*) FROM guard_runs WHERE entry = ? AND"
-                               " finished_at IS NULL", (entry,)).fetchone()[0]
-        finally:
-            db.close()
+        found = project.query("SELECT COUNT(*) FROM guard_runs WHERE entry = ? AND"
+                              " finished_at IS NULL", (entry,))[0][0]
         if found and list((project.runs).glob("*/artifacts/*/job_events/*.json")):
             return
         time.sleep(0.05)
@@ -427,9 +418,5 @@ def _wait_running(project: Project, entry: str, timeout: float = 60.0) -> None:
 
 
 def _open_runs(project: Project) -> int:
-    db = sqlite3.connect(project.store_path)
-    try:
-        return int(db.execute("SELECT COUNT(*) FROM guard_runs WHERE finished_at IS NULL"
-                              ).fetchone()[0])
-    finally:
-        db.close()
+    return int(project.query("SELECT COUNT(*) FROM guard_runs WHERE finished_at IS NULL"
+                             )[0][0])

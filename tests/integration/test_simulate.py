@@ -196,6 +196,7 @@ def test_text_output_shows_the_tables(project: Project, tmp_path: Path) -> None:
     assert runs[2].split() == ["observe", "check", "1", "1", "1"]
 
 
+@pytest.mark.sqlite_only
 def test_store_state_without_a_store_is_exit_5(project: Project, tmp_path: Path) -> None:
     """--from-store-state needs the audit store; without one, exit 5 naming it (none made)."""
     path = history(tmp_path / "h.jsonl", [("a", T0, None, {})])

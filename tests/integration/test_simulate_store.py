@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -35,7 +34,7 @@ def test_history_from_a_store_filled_by_real_runs(project: Project) -> None:
     project.handle(alertmanager_payload([{"labels": {"alertname": "ServiceDown",
                                                      "instance": "demo-web-02:9100"},
                                           "fingerprint": "svc1"}]))
-    fixed, still_open = read(None, store=project.store_path)
+    fixed, still_open = read(None, store=project.location)
     assert (fixed.source, fixed.name, fixed.fingerprint, fixed.host) == (
         "store", "DiskSpaceLow", "fp0000", "demo-web-01")
     assert fixed.started == datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
@@ -46,15 +45,17 @@ def test_history_from_a_store_filled_by_real_runs(project: Project) -> None:
     assert (still_open.human, still_open.automated) == (False, False)
 
 
-def fingerprint(path: Path) -> tuple[str, int, int, int]:
-    """The store file's sha256 and its records, guard runs and breakers counted."""
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-    try:
-        counts = [db.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
-                  for t in ("records", "guard_runs", "guard_breakers")]
-    finally:
-        db.close()
+def fingerprint(project: Project) -> tuple[str, int, int, int]:
+    """The store's sha256 (the SQLite file's bytes; a server's guard and record rows) and its
+    records, guard runs and breakers counted."""
+    tables = ("records", "guard_runs", "guard_breakers")
+    if isinstance(project.location, Path):
+        digest = hashlib.sha256(project.location.read_bytes()).hexdigest()
+    else:
+        rows = [project.query(f"SELECT * FROM {t} ORDER BY 1, 2")
+                for t in (*tables, "guard_seen", "guard_meta", "requests")]
+        digest = hashlib.sha256(repr(rows).encode()).hexdigest()
+    counts = [project.query(f"SELECT count(*) FROM {t}")[0][0] for t in tables]
     return digest, counts[0], counts[1], counts[2]
 
 
@@ -101,7 +102,7 @@ def test_real_store_unchanged_and_its_breaker_state_used(project: Project, tmp_p
     the same afterwards, byte for byte."""
     project.write_catalog(entry())
     open_breaker(project)
-    before = fingerprint(project.store_path)
+    before = fingerprint(project)
     path = history(tmp_path / "h.jsonl", "demo-web-02", datetime(2026, 3, 2, 9, tzinfo=UTC))
     fresh = simulate(project, "--history", str(path))
     assert fresh["actions"]["run"] == 2 and fresh["state"] == "empty"
@@ -114,7 +115,7 @@ def test_real_store_unchanged_and_its_breaker_state_used(project: Project, tmp_p
     assert held["first"] == "2026-03-02T09:00:00+00:00"  # reported in the history's time
     moved = datetime.now(UTC) - datetime(2026, 3, 2, 9, tzinfo=UTC)
     assert abs(held["shifted_by_s"] - moved.total_seconds()) < 120
-    assert fingerprint(project.store_path) == before
+    assert fingerprint(project) == before
 
 
 def test_a_run_in_progress_in_the_real_store_locks_its_host(project: Project, tmp_path: Path

@@ -21,7 +21,7 @@ def echo_entry(out: Path, stage: str) -> dict:
 
 def fire(project: Project, n: int) -> list[dict]:
     """Handle ``n`` new, distinct Echo alerts in one payload."""
-    first = len(list(project.store().records())) if project.store_path.exists() else 0
+    first = len(list(project.store().records())) if project.has_store() else 0
     alerts = [{"labels": {"alertname": "Echo", "instance": "demo-web-01", "note": f"n{i}"},
                "fingerprint": f"echo-{i}"} for i in range(first, first + n)]
     return project.handle(alertmanager_payload(alerts))

@@ -1,0 +1,569 @@
+"""PostgreSQL audit store: shared state for several remediator instances.
+
+The same contract as the SQLite store, with the cross-process guarantees taken from the server:
+
+- the hash chain is extended under a transaction-level advisory lock, so concurrent writers on
+  any number of machines queue and the chain never forks;
+- every change to guard state (claims, reservations, finished runs, breakers) takes the guard
+  advisory lock, which plays the part of SQLite's single writer: decisions on different
+  instances see each other's claims, locks and throttle counts;
+- the intake queue hands out rows with ``FOR UPDATE SKIP LOCKED`` (``postgres_intake``).
+
+Lock keys are derived from the database and schema, so two deployments in one server do not
+wait on each other. Connections come from a psycopg pool shared by every store object of a URL
+in the process. Migrations are versioned SQL applied at start under their own advisory lock.
+Unreachable servers and lost connections become a StoreError naming the URL without its password.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import weakref
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from ..audit import GENESIS_HASH, seal, verify_chain
+from ..errors import NotFoundError, StoreError
+from ..models import PendingRequest, RequestState
+from .sqlite_guard import GuardCache, GuardSession, bump, generation
+
+URL_SCHEMES = ("postgresql", "postgres")
+DEFAULT_POOL = 8
+
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE IF NOT EXISTS records (
+        seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        created_at TEXT NOT NULL,
+        alert_name TEXT,
+        fingerprint TEXT,
+        remediation TEXT,
+        action TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        mode TEXT NOT NULL,
+        stage TEXT,
+        body TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL UNIQUE
+    );
+    CREATE INDEX IF NOT EXISTS records_created ON records (created_at);
+    CREATE INDEX IF NOT EXISTS records_fingerprint ON records (fingerprint);
+    CREATE INDEX IF NOT EXISTS records_remediation ON records (remediation, seq);
+    CREATE TABLE IF NOT EXISTS record_hosts (
+        seq BIGINT NOT NULL REFERENCES records (seq),
+        host TEXT NOT NULL,
+        PRIMARY KEY (host, seq)
+    );
+    CREATE OR REPLACE FUNCTION remediator_append_only() RETURNS trigger
+        LANGUAGE plpgsql AS $$
+        BEGIN RAISE EXCEPTION 'audit records are append-only'; END $$;
+    CREATE TRIGGER records_no_change BEFORE UPDATE OR DELETE ON records
+        FOR EACH ROW EXECUTE FUNCTION remediator_append_only();
+    CREATE TRIGGER records_no_truncate BEFORE TRUNCATE ON records
+        FOR EACH STATEMENT EXECUTE FUNCTION remediator_append_only();
+    CREATE TABLE IF NOT EXISTS requests (
+        id TEXT PRIMARY KEY,
+        entry TEXT NOT NULL,
+        hosts TEXT NOT NULL,
+        fingerprint TEXT,
+        alert TEXT,
+        variables TEXT NOT NULL,
+        preview TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        state TEXT NOT NULL,
+        decided_by TEXT,
+        decided_at TEXT,
+        result_record TEXT
+    );
+    CREATE INDEX IF NOT EXISTS requests_state ON requests (state, created_at);
+    CREATE INDEX IF NOT EXISTS requests_fingerprint ON requests (fingerprint);
+    CREATE TABLE IF NOT EXISTS guard_seen (
+        fingerprint TEXT NOT NULL,
+        starts_at TEXT NOT NULL,
+        status TEXT NOT NULL,
+        mode TEXT NOT NULL,
+        record_id TEXT NOT NULL,
+        claimed_at TEXT NOT NULL,
+        PRIMARY KEY (fingerprint, starts_at, status, mode)
+    );
+    CREATE INDEX IF NOT EXISTS guard_seen_claimed ON guard_seen (claimed_at);
+    CREATE TABLE IF NOT EXISTS guard_runs (
+        seq BIGINT GENERATED ALWAYS AS IDENTITY,
+        ident TEXT NOT NULL,
+        host TEXT NOT NULL,
+        entry TEXT NOT NULL,
+        mode TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        finished_at TEXT,
+        outcome TEXT,
+        pid INTEGER,
+        node TEXT,
+        PRIMARY KEY (ident, host)
+    );
+    CREATE INDEX IF NOT EXISTS guard_runs_host ON guard_runs (entry, host, started_at);
+    CREATE INDEX IF NOT EXISTS guard_runs_started ON guard_runs (started_at);
+    CREATE INDEX IF NOT EXISTS guard_runs_open ON guard_runs (finished_at)
+        WHERE finished_at IS NULL;
+    CREATE TABLE IF NOT EXISTS guard_breakers (
+        entry TEXT PRIMARY KEY,
+        since TEXT NOT NULL,
+        failures INTEGER NOT NULL,
+        record_id TEXT
+    );
+    CREATE TABLE IF NOT EXISTS guard_meta (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        generation BIGINT NOT NULL
+    );
+    INSERT INTO guard_meta (id, generation) VALUES (1, 0) ON CONFLICT DO NOTHING;
+    CREATE TABLE IF NOT EXISTS intake_plans (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        body TEXT NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS intake (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        received_at TEXT NOT NULL,
+        source TEXT NOT NULL,
+        body TEXT NOT NULL,
+        replay_key TEXT UNIQUE,
+        state TEXT NOT NULL DEFAULT 'queued',
+        owner TEXT,
+        claimed_at TEXT,
+        done_at TEXT,
+        result TEXT,
+        plan_id BIGINT
+    );
+    CREATE INDEX IF NOT EXISTS intake_state ON intake (state, id);
+    CREATE INDEX IF NOT EXISTS intake_plan ON intake (plan_id) WHERE plan_id IS NOT NULL;
+    """,
+)
+
+
+def is_url(location: object) -> bool:
+    """True when a configured store location names a PostgreSQL server."""
+    return isinstance(location, str) and urlsplit(location).scheme in URL_SCHEMES
+
+
+def redact(url: str) -> str:
+    """The URL with any password replaced: safe for messages, logs and records."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)
+    user = netloc[0].split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[1]}"))
+
+
+@lru_cache(maxsize=512)
+def _pg(sql: str) -> str:
+    """``?`` placeholders as psycopg's ``%s`` (our statements hold no other ``?`` or ``%``)."""
+    if "%" in sql:
+        raise ValueError(f"statement holds a literal %: {sql[:60]}")
+    return sql.replace("?", "%s")
+
+
+class PgDb:
+    """A psycopg connection seen through the shared ``?``-placeholder interface."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+
+    def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Any:
+        return self.conn.execute(_pg(sql), parameters)
+
+    def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Any:
+        cursor = self.conn.cursor()
+        cursor.executemany(_pg(sql), list(parameters))
+        return cursor
+
+
+# -- pools: one per URL per process, shared by every store and queue on it --
+
+_POOLS: dict[str, tuple[Any, int]] = {}
+_POOLS_LOCK = threading.Lock()
+
+
+def _acquire_pool(url: str, size: int) -> Any:
+    try:
+        import psycopg
+        from psycopg_pool import ConnectionPool
+    except ImportError:
+        raise StoreError("a postgresql:// store needs the PostgreSQL driver: pip install"
+                         " 'remediator[postgresql]'", where=redact(url)) from None
+
+    with _POOLS_LOCK:
+        pool, users = _POOLS.get(url, (None, 0))
+        if pool is None:
+            try:  # one plain connection first: its error says why (the pool's only times out)
+                psycopg.connect(url, connect_timeout=5).close()
+            except psycopg.Error as exc:
+                raise StoreError(f"cannot reach the audit store: {_reason(exc)}",
+                                 where=redact(url)) from None
+            # check: a connection the server dropped (a restart, a failover) is replaced
+            # when taken, instead of failing the next statement
+            pool = ConnectionPool(url, min_size=1, max_size=max(1, size), open=False,
+                                  check=ConnectionPool.check_connection, timeout=5.0, reconnect_timeout=30.0, max_idle=60.0,
+                                  kwargs={"connect_timeout": 5, "application_name":
+                                          "remediator"},
+                                  name=f"remediator {redact(url)}")
+            try:
+                pool.open(wait=True, timeout=10.0)
+            except Exception as exc:  # noqa: BLE001 - PoolTimeout or a connect error
+                pool.close()
+                raise StoreError(f"cannot reach the audit store: {_reason(exc)}",
+                                 where=redact(url)) from None
+        _POOLS[url] = (pool, users + 1)
+        return pool
+
+
+def _release_pool(url: str) -> None:
+    with _POOLS_LOCK:
+        pool, users = _POOLS.get(url, (None, 0))
+        if pool is None:
+            return
+        if users > 1:
+            _POOLS[url] = (pool, users - 1)
+            return
+        del _POOLS[url]
+    pool.close()
+
+
+def close_pools(prefix: str = "") -> None:
+    """Close every pool whose URL starts with ``prefix`` (tests, before dropping a database)."""
+    with _POOLS_LOCK:
+        doomed = [url for url in _POOLS if url.startswith(prefix)]
+        pools = [_POOLS.pop(url)[0] for url in doomed]
+    for pool in pools:
+        pool.close()
+
+
+def _reason(exc: BaseException) -> str:
+    """A driver error in one line; the pool's timeout says what it was waiting for."""
+    text = str(exc).strip().splitlines()
+    reason = text[0] if text else type(exc).__name__
+    cause = exc.__cause__ or exc.__context__
+    if cause is not None and "couldn't get a connection" in reason:
+        reason += f" ({_reason(cause)})"
+    return reason
+
+
+def lock_key(namespace: str, name: str) -> int:
+    """A signed 64-bit advisory lock key for ``name`` within one database and schema."""
+    digest = hashlib.blake2b(f"remediator:{namespace}:{name}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+class PgStore:
+    """Append-only audit records and guard state in PostgreSQL, shared by many processes."""
+
+    def __init__(self, url: str, *, pool_size: int = DEFAULT_POOL) -> None:
+        self.url = url
+        self.path = redact(url)  # what messages name, as the SQLite store names its file
+        self._pool = _acquire_pool(url, pool_size)
+        self._closed = False
+        self._finalizer = weakref.finalize(self, _release_pool, url)
+        try:
+            namespace = self._one("SELECT current_database() || '.' || current_schema()", ())
+            self.namespace = str(namespace)
+            self._chain_lock = lock_key(self.namespace, "chain")
+            self._guard_lock = lock_key(self.namespace, "guard")
+            self._migrate()
+        except BaseException:
+            self.close()
+            raise
+        self._guard = GuardCache()
+
+    # -- plumbing --
+
+    @contextmanager
+    def _tx(self, what: str, lock: int | None = None) -> Iterator[PgDb]:
+        """One transaction on a pooled connection, after taking ``lock`` (released at commit)."""
+        import psycopg
+        from psycopg_pool import PoolTimeout
+
+        try:
+            with self._pool.connection() as conn, conn.transaction():
+                if lock is not None:
+                    conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock,))
+                yield PgDb(conn)
+        except (psycopg.Error, PoolTimeout) as exc:
+            raise StoreError(f"cannot write {what}: {_reason(exc)}", where=self.path) from None
+
+    def _query(self, sql: str, args: Sequence[Any]) -> list[Any]:
+        import psycopg
+        from psycopg_pool import PoolTimeout
+
+        try:
+            with self._pool.connection() as conn:
+                return list(conn.execute(_pg(sql), args).fetchall())
+        except (psycopg.Error, PoolTimeout) as exc:
+            raise StoreError(f"cannot read the audit store: {_reason(exc)}",
+                             where=self.path) from None
+
+    def _one(self, sql: str, args: Sequence[Any]) -> Any:
+        rows = self._query(sql, args)
+        return rows[0][0] if rows else None
+
+    def _migrate(self) -> None:
+        """Apply the migrations this database has not seen, under the migration lock."""
+        with self._tx("schema migrations", lock_key(self.namespace, "migrate")) as db:
+            db.conn.execute("CREATE TABLE IF NOT EXISTS remediator_schema ("
+                            " version INTEGER NOT NULL, applied_at TIMESTAMPTZ NOT NULL"
+                            " DEFAULT now())")
+            row = db.conn.execute("SELECT max(version) FROM remediator_schema").fetchone()
+            version = int(row[0] or 0)
+            if version > len(MIGRATIONS):
+                raise StoreError(f"the database is at schema version {version}, newer than"
+                                 f" this remediator knows ({len(MIGRATIONS)}): upgrade"
+                                 " remediator", where=self.path)
+            for number, script in enumerate(MIGRATIONS[version:], version + 1):
+                db.conn.execute(script)
+                db.conn.execute("INSERT INTO remediator_schema (version) VALUES (%s)",
+                                (number,))
+
+    def schema_version(self) -> int:
+        """How many migrations this database has had."""
+        return int(self._one("SELECT max(version) FROM remediator_schema", ()) or 0)
+
+    # -- the chain --
+
+    def append(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        """Seal onto the chain and store, with its host index, in one transaction."""
+        return self.append_many([record])[0]
+
+    def append_many(self, records: Sequence[Mapping[str, Any]], chunk: int = 64
+                    ) -> list[dict[str, Any]]:
+        """Seal and store several records in order, ``chunk`` per transaction; on error, the
+        ones not stored are in ``StoreError.unsaved``."""
+        sealed: list[dict[str, Any]] = []
+        for start in range(0, len(records), chunk):
+            part = records[start:start + chunk]
+            what = f"audit record {part[0].get('id')}" + \
+                (f" and {len(part) - 1} more" if len(part) > 1 else "")
+            done: list[dict[str, Any]] = []
+            try:
+                with self._tx(what, self._chain_lock) as db:
+                    row = db.execute("SELECT hash FROM records ORDER BY seq DESC LIMIT 1"
+                                     ).fetchone()
+                    head = row[0] if row else GENESIS_HASH
+                    for record in part:
+                        done.append(seal(record, head))
+                        head = done[-1]["hash"]
+                        self._insert(db, done[-1])
+            except StoreError as exc:
+                exc.unsaved = [dict(r) for r in records[start:]]
+                raise
+            sealed += done
+        return sealed
+
+    @staticmethod
+    def _insert(db: PgDb, sealed: Mapping[str, Any]) -> None:
+        alert = sealed.get("alert") or {}
+        seq = db.execute(
+            "INSERT INTO records (id, created_at, alert_name, fingerprint, remediation, action,"
+            " outcome, mode, stage, body, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+            " RETURNING seq",
+            (sealed["id"], sealed["created_at"], alert.get("name"), alert.get("fingerprint"),
+             (sealed.get("remediation") or {}).get("name"), sealed["decision"]["action"],
+             sealed["outcome"], sealed["mode"], sealed.get("stage"),
+             json.dumps(sealed, sort_keys=True, ensure_ascii=False), sealed["prev_hash"],
+             sealed["hash"]),
+        ).fetchone()[0]
+        hosts = set(alert.get("hosts") or ()) | set(sealed.get("hosts") or ())
+        if hosts:
+            db.executemany("INSERT INTO record_hosts (seq, host) VALUES (?, ?)",
+                           [(seq, h) for h in sorted(hosts)])
+
+    def get(self, record_id: str) -> dict[str, Any]:
+        """The record with ``record_id`` or a unique prefix of it."""
+        rows = self._by_id("records", "body", record_id)
+        return dict(json.loads(rows[0][0]))
+
+    def has_record(self, record_id: str) -> bool:
+        """True when a record with exactly this id is on the chain."""
+        return bool(self._query("SELECT 1 FROM records WHERE id = ?", (record_id,)))
+
+    def _by_id(self, table: str, columns: str, key: str) -> list[Any]:
+        rows = self._query(f"SELECT {columns} FROM {table} WHERE id = ?", (key,))  # noqa: S608
+        if not rows and key:
+            rows = self._query(f"SELECT {columns} FROM {table} WHERE starts_with(id, ?)"  # noqa: S608
+                               " LIMIT 2", (key,))
+        if len(rows) != 1:
+            what = "no" if not rows else "more than one"
+            kind = "record" if table == "records" else "request"
+            raise NotFoundError(f"{what} {kind} with id {key!r}", where=self.path)
+        return rows
+
+    def records(self, since: str | None = None, *, entry: str | None = None,
+                host: str | None = None) -> Iterator[dict[str, Any]]:
+        """Records in chain order, streamed through a server-side cursor."""
+        import psycopg
+        from psycopg_pool import PoolTimeout
+
+        sql = "SELECT body FROM records r"
+        where: list[str] = []
+        args: list[str] = []
+        if host is not None:
+            sql += " JOIN record_hosts h ON h.seq = r.seq"
+            where.append("h.host = ?")
+            args.append(host)
+        if since:
+            where.append("r.created_at >= ?")
+            args.append(since)
+        if entry is not None:
+            where.append("r.remediation = ?")
+            args.append(entry)
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY r.seq"
+        try:
+            with self._pool.connection() as conn, conn.transaction(), \
+                    conn.cursor(name="remediator_records") as cursor:
+                cursor.itersize = 500
+                cursor.execute(_pg(sql), args)
+                for (body,) in cursor:
+                    yield json.loads(body)
+        except (psycopg.Error, PoolTimeout) as exc:
+            raise StoreError(f"cannot read the audit store: {_reason(exc)}",
+                             where=self.path) from None
+
+    def verify(self) -> tuple[int, str]:
+        """Re-walk the whole chain from the stored bodies."""
+        return verify_chain(self.records())
+
+    # -- pending requests --
+
+    def add_request(self, request: PendingRequest) -> None:
+        """Store a new pending request."""
+        with self._tx(f"request {request.id}") as db:
+            db.execute(
+                "INSERT INTO requests (id, entry, hosts, fingerprint, alert, variables, preview,"
+                " created_at, expires_at, state) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (request.id, request.entry, json.dumps(list(request.hosts)), request.fingerprint,
+                 json.dumps(dict(request.alert)) if request.alert is not None else None,
+                 json.dumps(dict(request.variables)), json.dumps(dict(request.preview)),
+                 request.created_at, request.expires_at, str(request.state)))
+
+    def get_request(self, request_id: str) -> PendingRequest:
+        """The request with ``request_id`` or a unique prefix of it."""
+        from .sqlite import _REQUEST_COLUMNS, _request
+
+        return _request(self._by_id("requests", _REQUEST_COLUMNS, request_id)[0])
+
+    def requests(self, states: tuple[RequestState, ...] = (RequestState.PENDING,)
+                 ) -> list[PendingRequest]:
+        """Requests in the given states, oldest first."""
+        from .sqlite import _REQUEST_COLUMNS, _request
+
+        rows = self._query(f"SELECT {_REQUEST_COLUMNS} FROM requests WHERE state ="  # noqa: S608
+                           " ANY(?) ORDER BY created_at, id", ([str(s) for s in states],))
+        return [_request(row) for row in rows]
+
+    def transition_request(self, request_id: str, to: RequestState, *, by: str | None, at: str,
+                           result_record: str | None = None) -> bool:
+        """Move a pending request to ``to``; False when it was no longer pending (a lost race)."""
+        with self._tx(f"request {request_id}") as db:
+            cursor = db.execute(
+                "UPDATE requests SET state = ?, decided_by = ?, decided_at = ?,"
+                " result_record = COALESCE(?, result_record) WHERE id = ? AND state = 'pending'",
+                (str(to), by, at, result_record, request_id))
+            return int(cursor.rowcount) == 1
+
+    def set_request_result(self, request_id: str, record_id: str) -> None:
+        """Link a decided request to the record of what followed."""
+        with self._tx(f"request {request_id}") as db:
+            db.execute("UPDATE requests SET result_record = ? WHERE id = ?",
+                       (record_id, request_id))
+
+    def resolve_requests(self, fingerprint: str, at: str) -> list[str]:
+        """Mark pending requests for an alert that resolved; returns their ids."""
+        with self._tx(f"requests for {fingerprint}") as db:
+            rows = db.execute("UPDATE requests SET state = 'resolved', decided_at = ? WHERE"
+                              " fingerprint = ? AND state = 'pending' RETURNING id",
+                              (at, fingerprint)).fetchall()
+        return sorted(str(r[0]) for r in rows)
+
+    # -- guardrail state --
+
+    @contextmanager
+    def guard(self, now: datetime, horizon_s: int) -> Iterator[GuardSession]:
+        """One transaction under the guard lock: every instance's decisions take turns."""
+        try:
+            with self._tx("guardrail state", self._guard_lock) as db:
+                session = GuardSession(db, self._guard, now, horizon_s)
+                yield session
+                session.flush()
+        except BaseException:
+            self._guard.version = None  # the mirror may hold what was rolled back
+            raise
+
+    def finish_run(self, ident: str, host: str, outcome: str, at: str) -> None:
+        """Mark a reserved run finished: its lock is released, cooldowns count from ``at``."""
+        self.finish_runs([(ident, host, outcome, at)])
+
+    def finish_runs(self, runs: list[tuple[str, str, str, str]]) -> None:
+        """finish_run for many (ident, host, outcome, at) in one transaction."""
+        with self._tx("runs", self._guard_lock) as db, self._mirrored(db):
+            db.executemany("UPDATE guard_runs SET finished_at = ?, outcome = ? WHERE ident = ?"
+                           " AND host = ?", [(at, o, i, h) for i, h, o, at in runs])
+            for ident, host, outcome, at in runs:
+                self._guard.finish(ident, host, datetime.fromisoformat(at), outcome)
+
+    @contextmanager
+    def _mirrored(self, db: PgDb) -> Iterator[None]:
+        """As in the SQLite store: a current mirror stays current across this guard write."""
+        current = self._guard.version == generation(db)
+        yield
+        after = bump(db)
+        self._guard.version = after if current else None
+
+    def check_breaker(self, entry: str, failures: int, at: str, record_id: str) -> bool:
+        """Open the entry's breaker if its last ``failures`` live runs all failed; True if opened.
+        """
+        if failures < 1:
+            return False
+        with self._tx(f"breaker {entry}", self._guard_lock) as db:
+            if db.execute("SELECT 1 FROM guard_breakers WHERE entry = ?", (entry,)).fetchone():
+                return False
+            rows = db.execute(
+                "SELECT failed FROM (SELECT ident, bool_or(outcome <> 'succeeded') AS failed,"
+                " max(finished_at) AS finished, max(seq) AS seq FROM guard_runs WHERE"
+                " entry = ? AND mode = 'live' AND finished_at IS NOT NULL GROUP BY ident) runs"
+                " ORDER BY finished DESC, seq DESC LIMIT ?", (entry, failures)).fetchall()
+            if len(rows) < failures or not all(row[0] for row in rows):
+                return False
+            with self._mirrored(db):
+                db.execute("INSERT INTO guard_breakers (entry, since, failures, record_id)"
+                           " VALUES (?, ?, ?, ?)", (entry, at, failures, record_id))
+                self._guard.breakers[entry] = at
+        return True
+
+    def breakers(self) -> dict[str, dict[str, Any]]:
+        """Open breakers by entry."""
+        rows = self._query("SELECT entry, since, failures, record_id FROM guard_breakers", ())
+        return {r[0]: {"since": r[1], "failures": r[2], "record_id": r[3]} for r in rows}
+
+    def reset_breaker(self, entry: str) -> dict[str, Any] | None:
+        """Close the entry's breaker; what it was, or None when it was not open."""
+        with self._tx(f"breaker {entry}", self._guard_lock) as db:
+            row = db.execute("SELECT since, failures, record_id FROM guard_breakers WHERE"
+                             " entry = ?", (entry,)).fetchone()
+            with self._mirrored(db):
+                db.execute("DELETE FROM guard_breakers WHERE entry = ?", (entry,))
+                self._guard.breakers.pop(entry, None)
+        return None if row is None else {"since": row[0], "failures": row[1],
+                                         "record_id": row[2]}
+
+    def close(self) -> None:
+        """Give the pool back (it closes with its last user)."""
+        if not self._closed:
+            self._closed = True
+            self._finalizer()

@@ -1,0 +1,32 @@
+"""The little SQL both backends share: a connection that runs ``?``-parameter statements.
+
+The guard mirror, its session and the intake plan are written once, in the SQL subset that
+SQLite and PostgreSQL both speak (``ON CONFLICT DO NOTHING``, ``RETURNING``); a sqlite3
+connection is a ``Db`` as it is, a PostgreSQL connection is wrapped by ``postgres.PgDb``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, Protocol
+
+
+class Cursor(Protocol):
+    """What the shared code reads from a statement."""
+
+    @property
+    def rowcount(self) -> int: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class Db(Protocol):
+    """A connection inside a transaction, with ``?`` placeholders."""
+
+    def execute(self, sql: str, parameters: Sequence[Any] = ..., /) -> Any: ...
+
+    def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Any: ...

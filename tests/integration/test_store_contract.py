@@ -1,0 +1,367 @@
+"""The store contract, run on both backends whatever ``--store`` says: SQLite and PostgreSQL.
+
+Chain, append-only enforcement, tamper detection, lookups, requests, guard state shared
+between store objects and processes, and the intake queue. Real SQLite files and a real
+PostgreSQL server on loopback (scripts/setup-postgres.sh).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from remediator.errors import ChainError, NotFoundError, StoreError
+from remediator.limits import Guardrails
+from remediator.models import PendingRequest, RequestState
+from remediator.store import StoreLocation, open_intake, open_store
+from remediator.store.sqlite_intake import Accepted
+
+from ..conftest import BACKENDS, REPO
+
+pytestmark = pytest.mark.integration
+
+NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture(params=BACKENDS)
+def location(request: pytest.FixtureRequest, tmp_path: Path) -> StoreLocation:
+    """A fresh store location of each kind."""
+    if request.param == "postgresql":
+        return str(request.getfixturevalue("pg_url"))
+    return tmp_path / "audit.db"
+
+
+def record(n: int, host: str = "web-1", entry: str = "disk", created: str | None = None
+           ) -> dict[str, Any]:
+    return {"id": f"rec-{n:04d}", "created_at": created or f"2026-11-27T09:{n % 60:02d}:00Z",
+            "decision": {"action": "run"}, "outcome": "succeeded", "mode": "live",
+            "stage": "oversight", "remediation": {"name": entry},
+            "alert": {"name": "DiskSpaceLow", "fingerprint": f"fp{n}", "hosts": [host]}}
+
+
+def execute(location: StoreLocation, sql: str, *, superuser_bypass: bool = False) -> None:
+    """Run a raw write as someone with the database's own tools (the way a tamperer would)."""
+    if isinstance(location, str):
+        import psycopg
+
+        with psycopg.connect(location, autocommit=True) as conn:
+            if superuser_bypass:  # a superuser can switch the append-only trigger off
+                conn.execute("ALTER TABLE records DISABLE TRIGGER records_no_change")
+            conn.execute(sql)
+            if superuser_bypass:
+                conn.execute("ALTER TABLE records ENABLE TRIGGER records_no_change")
+        return
+    import sqlite3
+
+    db = sqlite3.connect(location)
+    try:
+        if superuser_bypass:
+            db.execute("DROP TRIGGER records_no_update")
+            db.execute("DROP TRIGGER records_no_delete")
+        db.execute(sql)
+        db.commit()
+    finally:
+        db.close()
+
+
+# -- the chain --
+
+def test_records_chain_in_order_and_verify(location: StoreLocation) -> None:
+    store = open_store(location)
+    sealed = store.append_many([record(n) for n in range(150)])  # three chunks of 64
+    assert [r["id"] for r in sealed] == [f"rec-{n:04d}" for n in range(150)]
+    assert all(b["prev_hash"] == a["hash"] for a, b in pairwise(sealed))
+    assert store.verify() == (150, sealed[-1]["hash"])
+    assert [r["id"] for r in store.records()] == [r["id"] for r in sealed]
+    store.close()
+
+
+def test_the_database_refuses_updates_and_deletes(location: StoreLocation) -> None:
+    store = open_store(location)
+    store.append(record(1))
+    for sql in ("UPDATE records SET outcome = 'failed'", "DELETE FROM records"):
+        with pytest.raises(Exception, match="append-only"):
+            execute(location, sql)
+    if isinstance(location, str):
+        with pytest.raises(Exception, match="append-only"):
+            execute(location, "TRUNCATE records CASCADE")
+    assert store.verify()[0] == 1
+    store.close()
+
+
+def test_a_record_altered_behind_the_triggers_is_named(location: StoreLocation) -> None:
+    store = open_store(location)
+    store.append_many([record(n) for n in range(5)])
+    body = store.get("rec-0002")
+    body["outcome"] = "failed"
+    execute(location, "UPDATE records SET body = '" + json.dumps(body, sort_keys=True) +
+            "' WHERE id = 'rec-0002'", superuser_bypass=True)
+    with pytest.raises(ChainError, match="rec-0002"):
+        store.verify()
+    store.close()
+
+
+def test_lookups_by_prefix_time_entry_and_host(location: StoreLocation) -> None:
+    store = open_store(location)
+    store.append_many([record(1, "web-1", "disk", "2026-11-27T08:00:00Z"),
+                       record(2, "web-2", "disk", "2026-11-27T09:00:00Z"),
+                       record(13, "web-1", "svc", "2026-11-27T10:00:00Z")])
+    assert store.get("rec-0002")["alert"]["hosts"] == ["web-2"]
+    assert store.get("rec-0013")["id"] == "rec-0013"
+    with pytest.raises(NotFoundError, match="more than one record"):
+        store.get("rec-00")
+    with pytest.raises(NotFoundError, match="no record"):
+        store.get("nope")
+    with pytest.raises(NotFoundError, match="no record"):
+        store.get("rec_")  # a LIKE wildcard is a literal character here
+    assert store.has_record("rec-0001") and not store.has_record("rec-00")
+    assert [r["id"] for r in store.records(since="2026-11-27T09:00:00Z")] == \
+        ["rec-0002", "rec-0013"]
+    assert [r["id"] for r in store.records(entry="disk")] == ["rec-0001", "rec-0002"]
+    assert [r["id"] for r in store.records(host="web-1")] == ["rec-0001", "rec-0013"]
+    store.close()
+
+
+WRITER = """
+import sys
+from remediator.store import open_store
+location = sys.argv[1] if "://" in sys.argv[1] else __import__("pathlib").Path(sys.argv[1])
+store = open_store(location)
+for n in range(int(sys.argv[3])):
+    store.append({"id": f"{sys.argv[2]}-{n}", "created_at": "2026-11-27T09:00:00Z",
+                  "decision": {"action": "run"}, "outcome": "succeeded", "mode": "live"})
+store.close()
+"""
+
+
+def test_concurrent_writer_processes_keep_one_chain(location: StoreLocation) -> None:
+    """Eight processes appending at once: every record stored, one unbroken chain."""
+    open_store(location).close()
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(location), f"w{n}", "25"],
+                              stderr=subprocess.PIPE, text=True) for n in range(8)]
+    for proc in procs:
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+    store = open_store(location)
+    count, _ = store.verify()
+    assert count == 200
+    ids = [r["id"] for r in store.records()]
+    for n in range(8):  # each writer's records keep their own order on the shared chain
+        mine = [i for i in ids if i.startswith(f"w{n}-")]
+        assert mine == [f"w{n}-{k}" for k in range(25)]
+    store.close()
+
+
+# -- pending requests --
+
+def request(rid: str, fingerprint: str = "fp1") -> PendingRequest:
+    return PendingRequest(id=rid, entry="disk", hosts=("web-1",), fingerprint=fingerprint,
+                          alert={"name": "DiskSpaceLow"}, variables={"a": 1},
+                          preview={"mode": "check"}, created_at="2026-11-27T09:00:00Z",
+                          expires_at="2026-11-27T13:00:00Z", state=RequestState.PENDING)
+
+
+def test_requests_move_on_once_even_when_raced(location: StoreLocation) -> None:
+    store = open_store(location)
+    store.add_request(request("req-1"))
+    store.add_request(request("req-2", "fp2"))
+    others = [open_store(location) for _ in range(6)]
+    wins: list[bool] = []
+    barrier = threading.Barrier(len(others))
+
+    def approve(other: Any, n: int) -> None:
+        barrier.wait()
+        wins.append(other.transition_request("req-1", RequestState.APPROVED, by=f"p{n}",
+                                             at="2026-11-27T09:01:00Z"))
+
+    threads = [threading.Thread(target=approve, args=(o, n)) for n, o in enumerate(others)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(wins) == [False] * 5 + [True]
+    assert store.get_request("req-1").state is RequestState.APPROVED
+    assert [r.id for r in store.requests()] == ["req-2"]
+    assert store.resolve_requests("fp2", "2026-11-27T09:02:00Z") == ["req-2"]
+    assert store.requests() == []
+    store.set_request_result("req-1", "rec-9")
+    with pytest.raises(NotFoundError, match="more than one request"):
+        store.get_request("req")
+    assert store.get_request("req-1").result_record == "rec-9"
+    for other in others:
+        other.close()
+    store.close()
+
+
+# -- guard state --
+
+def test_guard_state_is_shared_between_store_objects(location: StoreLocation) -> None:
+    """Two store objects (two instances, two mirrors) see each other's claims, locks and
+    breakers at their next session."""
+    one, two = open_store(location), open_store(location)
+    rules = Guardrails()
+    with one.guard(NOW, 3600) as session:
+        assert session.seen("fp1", "2026-11-27T08:59:00Z", "firing", "live") is None
+        session.claim("fp1", "2026-11-27T08:59:00Z", "firing", "live", "rec-1", NOW)
+        session.reserve("run-1", "disk", "web-1", "live", NOW, 600)
+    with two.guard(NOW, 3600) as session:
+        assert session.seen("fp1", "2026-11-27T08:59:00Z", "firing", "live") == "rec-1"
+        assert session.facts("disk", "web-1", rules, NOW).in_progress == "run-1"
+    one.finish_run("run-1", "web-1", "failed", (NOW + timedelta(seconds=5)).isoformat())
+    with two.guard(NOW + timedelta(seconds=10), 3600) as session:
+        facts = session.facts("disk", "web-1", rules, NOW + timedelta(seconds=10))
+        assert facts.in_progress is None and facts.host_runs == (NOW,)
+    assert two.check_breaker("disk", 1, NOW.isoformat(), "rec-2") is True
+    assert one.check_breaker("disk", 1, NOW.isoformat(), "rec-2") is False  # already open
+    with one.guard(NOW + timedelta(seconds=20), 3600) as session:
+        assert session.facts("disk", "web-1", rules, NOW).breaker_since == NOW.isoformat()
+    assert set(one.breakers()) == {"disk"}
+    assert two.reset_breaker("disk") == {"since": NOW.isoformat(), "failures": 1,
+                                         "record_id": "rec-2"}
+    with one.guard(NOW + timedelta(seconds=30), 3600) as session:
+        assert session.facts("disk", "web-1", rules, NOW).breaker_since is None
+    one.close()
+    two.close()
+
+
+def test_a_failed_guard_session_leaves_nothing_behind(location: StoreLocation) -> None:
+    store = open_store(location)
+    with pytest.raises(RuntimeError), store.guard(NOW, 3600) as session:
+        session.claim("fp1", None, "firing", "live", "rec-1", NOW)
+        session.reserve("run-1", "disk", "web-1", "live", NOW, 600)
+        raise RuntimeError("the decision failed")
+    with store.guard(NOW, 3600) as session:
+        assert session.seen("fp1", None, "firing", "live") is None
+        assert session.facts("disk", "web-1", Guardrails(), NOW).in_progress is None
+    store.close()
+
+
+CLAIMER = """
+import sys, datetime, time
+from remediator.store import open_store
+location = sys.argv[1] if "://" in sys.argv[1] else __import__("pathlib").Path(sys.argv[1])
+now = datetime.datetime(2026, 11, 27, 9, tzinfo=datetime.UTC)
+store = open_store(location)
+time.sleep(max(0.0, float(sys.argv[3]) - time.time()))  # all start together
+with store.guard(now, 3600) as session:
+    won = session.seen("same", "2026-11-27T08:59:00Z", "firing", "live") is None
+    time.sleep(0.2)  # a slow decision: the others must wait, not decide alongside
+    if won:
+        session.claim("same", "2026-11-27T08:59:00Z", "firing", "live", sys.argv[2], now)
+        session.reserve(sys.argv[2], "disk", "web-1", "live", now, 600)
+print("won" if won else "lost")
+store.close()
+"""
+
+
+def test_eight_processes_claim_one_alert_once(location: StoreLocation) -> None:
+    open_store(location).close()
+    start = str(time.time() + 3)
+    procs = [subprocess.Popen([sys.executable, "-c", CLAIMER, str(location), f"run-{n}", start],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for n in range(8)]
+    outcomes = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        outcomes.append(out.strip())
+    assert sorted(outcomes) == ["lost"] * 7 + ["won"]
+
+
+# -- the intake queue --
+
+def test_intake_accepts_claims_once_and_refuses_replays(location: StoreLocation) -> None:
+    queue = open_intake(location)
+    ids = queue.accept([Accepted("2026-11-27T09:00:00Z", "alertmanager", '{"n": 1}', "k1"),
+                        Accepted("2026-11-27T09:00:01Z", "alertmanager", '{"n": 2}', "k1"),
+                        Accepted("2026-11-27T09:00:02Z", "generic", '{"n": 3}')])
+    assert ids[1] is None and ids[0] is not None and ids[2] is not None
+    assert queue.oldest_queued() == "2026-11-27T09:00:00Z"
+    other = open_intake(location)
+    first = queue.claim("node:1", "2026-11-27T09:00:05Z", limit=1)
+    second = other.claim("node:2", "2026-11-27T09:00:05Z", limit=5)
+    assert [r.id for r in first] == [ids[0]] and [r.id for r in second] == [ids[2]]
+    assert other.claim("node:2", "2026-11-27T09:00:06Z") == []
+    queue.done([ids[0]], "2026-11-27T09:00:07Z", {ids[0]: {"records": ["rec-1"]}})
+    other.release([ids[2]])
+    assert queue.counts() == {"queued": 1, "claimed": 0, "planned": 0, "done": 1}
+    assert queue.row(ids[0])["result"] == {"records": ["rec-1"]}
+    assert queue.prune("2026-11-27T09:00:01Z") == 1
+    with pytest.raises(StoreError, match="no intake row"):
+        queue.row(ids[0])
+    queue.close()
+    other.close()
+
+
+def test_concurrent_claimers_never_share_a_row(location: StoreLocation) -> None:
+    queue = open_intake(location)
+    queue.accept([Accepted("2026-11-27T09:00:00Z", "generic", f'{{"n": {n}}}')
+                  for n in range(300)])
+    taken: list[list[int]] = []
+    lock = threading.Lock()
+
+    def work(n: int) -> None:
+        mine = open_intake(location)
+        got: list[int] = []
+        while rows := mine.claim(f"node:{n}", "2026-11-27T09:00:01Z", limit=7):
+            got += [r.id for r in rows]
+        with lock:
+            taken.append(got)
+        mine.close()
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    every = [i for got in taken for i in got]
+    assert len(every) == 300 and len(set(every)) == 300
+    queue.close()
+
+
+HOLDER = """
+import sys, time
+from remediator.store import open_intake
+location = sys.argv[1] if "://" in sys.argv[1] else __import__("pathlib").Path(sys.argv[1])
+from remediator.store.sqlite_intake import owner_id
+queue = open_intake(location)
+rows = queue.claim(owner_id(), "2026-11-27T09:00:05Z", limit=2)
+print(" ".join(str(r.id) for r in rows), flush=True)
+time.sleep(600)
+"""
+
+
+def test_recover_takes_over_only_what_a_dead_worker_claimed(location: StoreLocation) -> None:
+    """A live worker's claims stay with it; once it is killed, they go back to the queue."""
+    queue = open_intake(location)
+    queue.accept([Accepted("2026-11-27T09:00:00Z", "generic", f'{{"n": {n}}}')
+                  for n in range(3)])
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(location)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env={**os.environ, "PYTHONPATH": str(REPO)})
+    try:
+        assert holder.stdout is not None
+        held = [int(i) for i in holder.stdout.readline().split()]
+        assert len(held) == 2
+        assert queue.recover() == (0, [])
+        assert queue.counts()["claimed"] == 2
+    finally:
+        os.kill(holder.pid, signal.SIGKILL)
+        holder.wait()
+    deadline = time.monotonic() + 30
+    while queue.recover()[0] != 2:  # the server notices the closed session at once
+        assert time.monotonic() < deadline, "the dead worker's rows were never recovered"
+        time.sleep(0.1)
+    assert queue.counts() == {"queued": 3, "claimed": 0, "planned": 0, "done": 0}
+    queue.close()
