@@ -167,7 +167,7 @@ class ResultCollector:
         return {name: self._host(name) for name in names}
 
     def _host(self, name: str) -> HostResult:
-        state = self._hosts.get(name, _HostState())
+        state = self._hosts.get(name) or _HostState()
         counts = dict(state.counts)
         if self._stats is not None:  # ansible's own recap is the authority on counters
             counts = {
