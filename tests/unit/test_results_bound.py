@@ -14,6 +14,7 @@ import jsonschema
 import pytest
 
 from remediator import audit
+from remediator.cli.output import record_text
 from remediator.models import Action, Decision, HostResult, Mode, Outcome, RunnerStatus, RunResult
 from remediator.notify.message import plan
 from remediator.results import MAX_ROUTINE_PER_HOST, MAX_TASKS, ResultCollector, outcome_of
@@ -187,6 +188,14 @@ def test_a_bounded_record_is_schema_valid_and_says_so() -> None:
     assert sum(sum(h.get("tasks_omitted", {}).values()) for h in record["hosts"].values()) == \
         4 * RESULT_EVENTS - 20
     assert audit.record_hash(record) == record["hash"]
+
+
+def test_audit_show_says_what_is_not_listed() -> None:
+    """The readable record names each host's unlisted tasks and the run's totals."""
+    text = record_text(record_of(run_result(collect(run_events(2), max_tasks=8))))
+    assert "  first-1: ok=6 changed=2 failed=0 unreachable=0 skipped=1\n    tasks not listed: " \
+        "changed=2 ignored=1 ok=3 skipped=1\n" in text
+    assert "  tasks:    8 listed, 24 not (every event: /runs/big/artifacts/big/job_events)" in text
 
 
 def test_a_notification_says_when_changes_are_not_listed() -> None:
