@@ -86,13 +86,8 @@ def build(
         "schema_version": SCHEMA_VERSION,
         "created_at": created_at,
         "alert": None if alert is None else {**alert.as_dict(), "hosts": list(hosts)},
-        "remediation": None if remediation is None else {
-            "name": remediation.name,
-            "playbook": remediation.playbook,
-            "playbook_sha256": playbook_sha256,
-            "catalog_revision": dict(catalog_revision or {}),
-            "configured_stage": str(remediation.stage),
-        },
+        "remediation": None if remediation is None else _remediation(
+            remediation, playbook_sha256, catalog_revision),
         "stage": None if decision.stage is None else str(decision.stage),
         "mode": str(decision.mode),
         "decision": {
@@ -106,10 +101,7 @@ def build(
         "started_at": run.started_at if run else None,
         "finished_at": run.finished_at if run else None,
         "duration_s": run.duration_s if run else None,
-        "runner": None if run is None else {
-            "ident": run.ident, "status": str(run.status), "rc": run.rc,
-            "artifacts": run.artifacts, "error": run.error,
-        },
+        "runner": None if run is None else _runner(run),
         "outcome": str(run.outcome if run else Outcome.NOT_RUN),
         "hosts": {} if run is None else {h: r.as_dict() for h, r in run.hosts.items()},
         "notifications": [],
@@ -129,8 +121,41 @@ def truncation(run: RunResult | None) -> dict[str, Any]:
     return {"truncated": {
         "tasks_listed": sum(len(h.tasks) for h in run.hosts.values()),
         "tasks_omitted": omitted,
-        "job_events": f"{run.artifacts}/job_events" if run.artifacts else None,
+        "job_events": _events_at(run),
     }}
+
+
+def _events_at(run: RunResult) -> str | None:
+    """Where every event of the run is kept: ansible-runner's job_events folder, or the AWX
+    job's job_events endpoint."""
+    if not run.artifacts:
+        return None
+    base = run.artifacts.rstrip("/")
+    return f"{base}/job_events/" if run.job is not None else f"{base}/job_events"
+
+
+def _remediation(remediation: Remediation, playbook_sha256: str | None,
+                 catalog_revision: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The record's ``remediation``: the entry, what it runs, and at which revision."""
+    result: dict[str, Any] = {
+        "name": remediation.name,
+        "playbook": remediation.playbook,
+        "playbook_sha256": playbook_sha256,
+        "catalog_revision": dict(catalog_revision or {}),
+        "configured_stage": str(remediation.stage),
+    }
+    if remediation.job_template is not None:  # runs on AWX: "playbook" is empty
+        result["job_template"] = remediation.job_template
+    return result
+
+
+def _runner(run: RunResult) -> dict[str, Any]:
+    """The record's ``runner``: how the run ended, and the remote job when there was one."""
+    result: dict[str, Any] = {"ident": run.ident, "status": str(run.status), "rc": run.rc,
+              "artifacts": run.artifacts, "error": run.error}
+    if run.job is not None:
+        result["job"] = dict(run.job)
+    return result
 
 
 def summary(record: Mapping[str, Any]) -> dict[str, Any]:

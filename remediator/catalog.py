@@ -27,7 +27,7 @@ RESERVED_VAR_PREFIXES = ("ansible_", "remediator_")
 
 _ENTRY_KEYS = frozenset({"name", "description", "match", "playbook", "stage", "target", "vars",
                          "static_vars", "timeout", "notify", "approval_ttl", "guardrails",
-                         "toil_minutes"})
+                         "toil_minutes", "job_template"})
 _TOP_KEYS = frozenset({"version", "remediations"})
 
 
@@ -158,7 +158,9 @@ def _entry(raw: Any, path: Path, playbooks_dir: Path, problems: _Problems,
             problems.add(raw, key, f"unknown key; expected one of {', '.join(sorted(_ENTRY_KEYS))}",
                          label)
     matchers = _matchers(raw, problems, label)
-    playbook, playbook_path = _playbook(raw, playbooks_dir, problems, label)
+    job_template = _job_template(raw, problems, label)
+    playbook, playbook_path = ("", "") if job_template is not None or "job_template" in raw \
+        else _playbook(raw, playbooks_dir, problems, label)
     stage = Stage.OBSERVE
     if "stage" in raw:
         try:
@@ -216,6 +218,7 @@ def _entry(raw: Any, path: Path, playbooks_dir: Path, problems: _Problems,
         stage_line=raw.key_lines.get("stage", 0),
         notify=None if notify is None else tuple(notify), approval_ttl_s=approval_ttl,
         guardrails=guards, toil_minutes=None if toil is None else float(toil),
+        job_template=job_template,
     )
 
 
@@ -260,12 +263,34 @@ def _matchers(raw: YamlMap, problems: _Problems, label: str | None) -> tuple[Mat
     return tuple(result)
 
 
+def _job_template(raw: YamlMap, problems: _Problems, label: str | None) -> str | int | None:
+    """The AWX job template an entry launches (a name, or a numeric id), or None.
+
+    An entry names exactly one of ``playbook`` and ``job_template``.
+    """
+    if "job_template" not in raw:
+        return None
+    value = raw["job_template"]
+    if "playbook" in raw:
+        problems.add(raw, "job_template", "give either 'playbook' (run here) or "
+                     "'job_template' (run on AWX), not both", label)
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    problems.add(raw, "job_template", "expected an AWX job template name, or its numeric id",
+                 label)
+    return None
+
+
 def _playbook(raw: YamlMap, playbooks_dir: Path, problems: _Problems,
               label: str | None) -> tuple[str, str]:
     """The playbook as written and its resolved path, which must stay inside the playbook folder."""
     playbook = raw.get("playbook")
     if not isinstance(playbook, str) or not playbook:
-        problems.add(raw, "playbook", "expected a playbook path inside the playbook folder", label)
+        problems.add(raw, "playbook", "expected a playbook path inside the playbook folder "
+                     "(or a 'job_template' to run on AWX)", label)
         return "", ""
     root = playbooks_dir.resolve()
     resolved = (root / playbook).resolve()

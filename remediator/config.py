@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
+from .executor.awx_settings import AwxSettings
+from .executor.awx_settings import parse as parse_awx
 from .limits import Guardrails
 from .limits import parse as parse_guardrails
 from .models import Stage
@@ -39,7 +41,7 @@ _INT_KEYS: Mapping[str, int] = {
     "store_pool": 8,  # connections per process to a PostgreSQL store
 }
 _KNOWN = frozenset({*_PATH_KEYS, *_INT_KEYS, "max_stage", "notifications", "guardrails",
-                    "server"})
+                    "server", "awx"})
 _CHANNEL_TYPES = frozenset({"pagerduty", "slack", "webhook", "log"})
 _NOTIFY_KEYS = frozenset({"channels", "default", "timeout", "retries", "backoff", "record_url"})
 
@@ -86,6 +88,7 @@ class Config:
     notifications: NotifyConfig = NotifyConfig()
     guardrails: Guardrails = field(default_factory=Guardrails)
     server: ServerSettings = field(default_factory=ServerSettings)
+    awx: AwxSettings | None = None  # where job templates run; None: no AWX
 
     def with_max_stage(self, stage: Stage | None) -> Config:
         """A copy whose ceiling is ``stage`` when given (``--max-stage`` beats the file)."""
@@ -148,6 +151,7 @@ def from_mapping(data: Mapping[str, Any], base_dir: Path, source: Path | None = 
         notifications=_notifications(data.get("notifications"), where),
         guardrails=_guardrails(data.get("guardrails"), where),
         server=parse_server(data.get("server"), where),
+        awx=parse_awx(data.get("awx"), origin, base_dir),
         max_stage=parse_stage(max_stage, where("max_stage")) if max_stage is not None else None,
         source=source,
     )

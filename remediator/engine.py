@@ -40,7 +40,7 @@ from .policy import PolicyContext, decide, decide_manual, refire
 from .results import outcome_of
 from .revision import catalog_revision, file_sha256
 from .store import AuditStore, GuardSession, open_store
-from .validate import check_channels
+from .validate import check_awx, check_channels
 
 __all__ = ["Engine", "host_run", "is_trouble", "open_engine"]
 
@@ -308,6 +308,7 @@ class Engine:
             untrusted_vars=decision.variables,
             trusted_vars=_without(remediation.static_vars, decision.variables),
             timeout_s=remediation.timeout_s,
+            job_template=remediation.job_template,
         )
         try:
             batch.run = self.executor.run(plan, self.progress)
@@ -484,7 +485,7 @@ class Engine:
         return revision
 
     def _sha(self, remediation: Remediation | None) -> str | None:
-        if remediation is None:
+        if remediation is None or not remediation.playbook_path:  # an AWX job template
             return None
         if remediation.playbook_path not in self._playbook_sha:
             self._playbook_sha[remediation.playbook_path] = file_sha256(
@@ -540,25 +541,41 @@ def _without(values: Mapping[str, Any], drop: Iterable[str]) -> dict[str, Any]:
 
 def open_engine(config: Config, *, progress: ProgressFn | None = None,
                 clock: Clock = utc_now, new_id: IdFactory = new_record_id,
-                env: Mapping[str, str] | None = None) -> Engine:
-    """An Engine over the config's catalog, inventory, store, channels and a local executor."""
-    from .executor.local import LocalExecutor
-
+                env: Mapping[str, str] | None = None, executor: Executor | None = None
+                ) -> Engine:
+    """An Engine over the config's catalog, inventory, store, channels and executors (local,
+    and AWX for entries that name a job template), unless ``executor`` is given."""
     catalog = catalog_mod.load(config.catalog, config.playbooks, config.guardrails)
-    problems = check_channels(catalog, config)
+    problems = check_channels(catalog, config) + check_awx(catalog, config)
     if problems:
         raise ConfigError("; ".join(problems))
     inventory = inventory_mod.load(config.inventory)
+    env = os.environ if env is None else env
     return Engine(
         config=config,
         catalog=catalog,
         inventory=inventory,
         store=open_store(config.store, pool_size=config.store_pool),
-        executor=LocalExecutor(config.runs, keep_runs=config.keep_runs, clock=clock),
+        executor=executor or build_executor(config, catalog, env, clock),
         revision=catalog_revision(config.catalog, config.playbooks),
-        notifiers=notify.build(config.notifications, os.environ if env is None else env),
+        notifiers=notify.build(config.notifications, env),
         clock=clock,
         new_id=new_id,
         progress=progress,
     )
 
+
+
+def build_executor(config: Config, catalog: Catalog, env: Mapping[str, str],
+                   clock: Clock = utc_now) -> Executor:
+    """The local executor, behind a Router with the AWX one when the catalog names job
+    templates (its token read from the environment now: a missing one is a ConfigError)."""
+    from .executor.local import LocalExecutor
+
+    local = LocalExecutor(config.runs, keep_runs=config.keep_runs, clock=clock)
+    if config.awx is None or all(e.job_template is None for e in catalog):
+        return local
+    from .executor.awx import AwxExecutor
+    from .executor.router import Router
+
+    return Router(local, AwxExecutor(config.awx, config.awx.token(env), clock=clock))

@@ -164,8 +164,8 @@ class Remediation:
 
     name: str
     matchers: tuple[Matcher, ...]
-    playbook: str  # relative to the playbook folder, as written in the catalog
-    playbook_path: str  # absolute, resolved, inside the playbook folder
+    playbook: str  # relative to the playbook folder, as written in the catalog ("" for AWX)
+    playbook_path: str  # absolute, resolved, inside the playbook folder ("" for AWX)
     stage: Stage = Stage.OBSERVE
     target: Target = Target()
     vars: Mapping[str, VarSource] = field(default_factory=frozen_map)
@@ -179,6 +179,7 @@ class Remediation:
     approval_ttl_s: int | None = None  # None means the config's approval_ttl
     guardrails: Guardrails = field(default_factory=Guardrails)
     toil_minutes: float | None = None  # minutes a person takes to fix it by hand (reports)
+    job_template: str | int | None = None  # an AWX job template (name or id) instead of a playbook
 
     def matches(self, alert: Alert) -> bool:
         """True when every matcher holds for the alert's labels (``alertname`` included)."""
@@ -291,6 +292,7 @@ class RunResult:
     outcome: Outcome
     artifacts: str | None = None
     error: str | None = None
+    job: Mapping[str, Any] | None = None  # the remote job that ran the plan (AWX), as recorded
 
 
 class RequestState(enum.StrEnum):

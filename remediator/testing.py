@@ -94,6 +94,5 @@ def engine_for(config: Config, *, clock: FakeClock | None = None,
     from .engine import open_engine
 
     clock = clock or FakeClock()
-    engine = open_engine(config, clock=clock, env=env or {})
-    engine.executor = executor or RecordingExecutor(clock=clock)
-    return engine
+    return open_engine(config, clock=clock, env=env or {},
+                       executor=executor or RecordingExecutor(clock=clock))

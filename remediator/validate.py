@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +18,7 @@ from . import notify
 from .catalog import Catalog
 from .config import Config
 from .errors import CatalogError, ConfigError, InventoryError
-from .models import Remediation
+from .models import Mode, Remediation, Stage
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,8 +106,43 @@ def check_channels(catalog: Catalog, config: Config) -> list[str]:
     return problems
 
 
-def validate(config: Config, progress: Callable[[str], None] | None = None) -> Report:
-    """Check everything a run relies on; never stops at the first problem."""
+def check_awx(catalog: Catalog, config: Config) -> list[str]:
+    """Problems with entries that name an AWX job template while the config has no ``awx``."""
+    if config.awx is not None:
+        return []
+    return [f"{entry.source_file}:{entry.source_line}: entry '{entry.name}': key "
+            f"'job_template': names an AWX job template, but the config "
+            f"({config.source or 'defaults'}) has no 'awx' section"
+            for entry in catalog if entry.job_template is not None]
+
+
+def check_awx_online(catalog: Catalog, config: Config, env: Mapping[str, str]) -> list[str]:
+    """Ask AWX whether each entry's job template exists and takes what the entry's plans need
+    (job type for every mode its stage may run, limit, variables); problems name the entry."""
+    from .executor.awx import AwxExecutor
+
+    entries = [(e, e.job_template) for e in catalog if e.job_template is not None]
+    if not entries or config.awx is None:
+        return []
+    try:
+        awx = AwxExecutor(config.awx, config.awx.token(env))
+    except ConfigError as exc:
+        return [f"{config.source or 'config'}: {exc}"]
+    problems = []
+    for entry, template in entries:
+        # a live stage may still run in check mode (--max-stage, a maintenance window)
+        modes = [Mode.CHECK] if entry.stage is Stage.OBSERVE else [Mode.CHECK, Mode.LIVE]
+        found = awx.template_problems(template, modes, [*entry.vars, *entry.static_vars],
+                                      bool(entry.vars))
+        problems += [f"{entry.source_file}:{entry.source_line}: entry '{entry.name}': key "
+                     f"'job_template': {problem}" for problem in found]
+    return problems
+
+
+def validate(config: Config, progress: Callable[[str], None] | None = None, *,
+             awx: bool = False, env: Mapping[str, str] | None = None) -> Report:
+    """Check everything a run relies on; never stops at the first problem. With ``awx``, also
+    ask AWX about each job template (the token is read from ``env``)."""
     problems: list[str] = []
     try:
         catalog = catalog_mod.load(config.catalog, config.playbooks, config.guardrails)
@@ -119,7 +154,8 @@ def validate(config: Config, progress: Callable[[str], None] | None = None) -> R
         problems.append(str(exc))
     by_playbook: dict[str, list[Remediation]] = {}
     for entry in catalog:
-        by_playbook.setdefault(entry.playbook_path, []).append(entry)
+        if entry.job_template is None:  # an AWX job template's playbook lives on AWX
+            by_playbook.setdefault(entry.playbook_path, []).append(entry)
     with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 2)) as pool:
         checks = {path: pool.submit(syntax_check, Path(path), config.inventory)
                   for path in by_playbook}
@@ -131,11 +167,15 @@ def validate(config: Config, progress: Callable[[str], None] | None = None) -> R
                 problems += [f"{config.catalog}:{e.source_line}: entry '{e.name}': key "
                              f"'playbook': {e.playbook}: syntax check failed: {complaint}"
                              for e in by_playbook[path]]
-    problems += check_channels(catalog, config)
+    problems += check_channels(catalog, config) + check_awx(catalog, config)
+    if awx:
+        if progress:
+            progress("job templates on AWX")
+        problems += check_awx_online(catalog, config, os.environ if env is None else env)
     try:
         notify.build(config.notifications, os.environ)
     except ConfigError as exc:
         problems.append(f"{config.source or 'config'}: notifications: {exc}")
-    warnings = untested_warnings(list(catalog.entries), config.base_dir / MOLECULE_DIR,
-                                 config.catalog)
+    warnings = untested_warnings([e for e in catalog if e.job_template is None],
+                                 config.base_dir / MOLECULE_DIR, config.catalog)
     return Report(len(catalog.entries), len(by_playbook), tuple(problems), tuple(warnings))

@@ -27,7 +27,7 @@ def catalog() -> None:
 @click.option("--json", "as_json", is_flag=True, help="JSON array of entries on stdout.")
 @click.pass_obj
 def list_cmd(app: Any, as_json: bool) -> None:
-    """List the catalog's entries with their stage, matchers and playbook.
+    """List the catalog's entries with their stage, matchers and playbook (or AWX job template).
 
     \b
     Example:
@@ -41,27 +41,37 @@ def list_cmd(app: Any, as_json: bool) -> None:
         "effective_stage": str(e.stage.capped(config.max_stage)),
         "match": ", ".join(str(m) for m in e.matchers),
         "playbook": e.playbook,
+        "job_template": e.job_template,
         "target": e.target.label,
         "vars": sorted(e.vars),
     } for e in entries]
     if as_json:
         emit_json(rows)
         return
-    click.echo(table(rows, ["name", "stage", "effective_stage", "playbook", "target", "match"]))
+    shown = [{**r, "playbook": r["playbook"] or f"AWX job template {r['job_template']}"}
+             for r in rows]
+    click.echo(table(shown, ["name", "stage", "effective_stage", "playbook", "target", "match"]))
 
 
 @catalog.command("validate")
 @click.option("--json", "as_json", is_flag=True, help="The report as JSON on stdout.")
+@click.option("--awx", "online", is_flag=True,
+              help="Also ask AWX whether each job template exists and prompts for what its "
+                   "entry needs (reads the token from awx.token_env).")
 @click.pass_obj
-def validate_cmd(app: Any, as_json: bool) -> None:
+def validate_cmd(app: Any, as_json: bool, online: bool) -> None:
     """Validate the catalog, the inventory and every playbook's syntax; exit 2 on a problem.
+
+    Offline unless --awx is given.
 
     \b
     Example:
       remediator --config remediator.yml catalog validate
+      remediator catalog validate --awx
     """
     config = app.config
-    report = validate(config, progress=lambda msg: click.echo(f"  {msg}", err=True))
+    report = validate(config, progress=lambda msg: click.echo(f"  {msg}", err=True),
+                      awx=online)
     if as_json:
         emit_json({"ok": report.ok, "entries": report.entries, "playbooks": report.playbooks,
                    "problems": list(report.problems), "warnings": list(report.warnings)})

@@ -41,7 +41,7 @@ def poll_cmd(app: Any, url: str, filters: tuple[str, ...], bearer_token_env: str
     status): it prints a record for each new one and writes no record for the rest. Runs that
     overlap are safe: they share the store's guardrails, so an alert still gets one run and one
     record. Secrets come from environment variables, never from the command line. If
-    Alertmanager cannot be reached, nothing is handled and the exit code is 2.
+    Alertmanager cannot be reached, nothing is handled and the exit code is 8 (retry later).
 
     \b
     Example:

@@ -1,8 +1,9 @@
 """The local executor: the one module that imports ansible_runner.
 
 Every run gets a fresh private data dir (ansible-runner keeps ``env/cmdline`` and
-``env/extravars`` between runs on one dir), extra vars are written by us as YAML with every
-untrusted string tagged ``!unsafe`` (ansible-runner's ``extravars=`` loses that tag), and the
+``env/extravars`` between runs on one dir), catalog values are written by us to ``env/extravars``
+and alert data to a second file whose whole document is tagged ``!unsafe`` (ansible-runner's
+``extravars=`` dict would lose the tag; a file path it passes on as ``-e @file``), and the
 artifacts are kept under the runs folder, the oldest rotated away.
 """
 
@@ -24,10 +25,11 @@ import yaml
 from ..errors import ExecutionError
 from ..models import Mode, RunnerStatus, RunResult
 from ..results import ResultCollector, outcome_of
-from . import ProgressFn, RunPlan
+from . import ProgressFn, RunPlan, plain_data
 
 RUN_MARKER = ".remediator-run"
 _KEEP_ENV_PREFIXES = ("ANSIBLE_", "RUNNER_", "AWX_")
+_RUNNER_CALLBACK = "awx_display"  # ansible-runner's own stdout callback, which emits its events
 
 
 class _Unsafe(str):
@@ -55,18 +57,30 @@ def mark_unsafe(value: Any) -> Any:
 
 def extravars_yaml(untrusted: Mapping[str, Any], trusted: Mapping[str, Any]) -> str:
     """The ``env/extravars`` file: trusted catalog values plain, everything else ``!unsafe``."""
-    data: dict[str, Any] = {k: _plain(v) for k, v in trusted.items()}
+    data: dict[str, Any] = {k: plain_data(v) for k, v in trusted.items()}
     data.update({k: mark_unsafe(v) for k, v in untrusted.items()})
     return yaml.dump(data, Dumper=_VarsDumper, sort_keys=True, allow_unicode=True)
 
 
-def _plain(value: Any) -> Any:
-    """Catalog values as plain YAML-dumpable data (read-only mappings become dicts)."""
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
+UNTRUSTED_VARS = "untrusted_vars.yml"  # beside env/extravars, passed as a second ``-e @file``
+
+
+def untrusted_yaml(untrusted: Mapping[str, Any]) -> str:
+    """Alert data as one YAML document whose root mapping is tagged ``!unsafe``.
+
+    Everything inside is then unsafe (never templated) and keeps its own YAML type. The tag is
+    not put on each string: ansible-core 2.19 re-resolves a tagged scalar as if it were plain,
+    so ``!unsafe "4"`` reached playbooks as the integer 4 and ``"true"`` as a boolean.
+    """
+    body = yaml.dump(plain_data(untrusted), Dumper=yaml.SafeDumper, sort_keys=True,
+                     allow_unicode=True, default_flow_style=False)
+    return "--- !unsafe\n" + body
+
+
+def trusted_yaml(trusted: Mapping[str, Any]) -> str:
+    """Catalog values, plain: Ansible may template them (``env/extravars``)."""
+    return yaml.dump(plain_data(trusted), Dumper=yaml.SafeDumper, sort_keys=True,
+                     allow_unicode=True)
 
 
 def _now() -> datetime:
@@ -96,8 +110,10 @@ class LocalExecutor:
             raise ExecutionError(f"cannot create run folder: {exc}",
                                  where=str(self.runs_dir)) from None
         (data_dir / RUN_MARKER).write_text(plan.ident + "\n", encoding="utf-8")
-        extravars = extravars_yaml(plan.untrusted_vars, plan.trusted_vars)
-        (data_dir / "env" / "extravars").write_text(extravars, encoding="utf-8")
+        (data_dir / "env" / "extravars").write_text(trusted_yaml(plan.trusted_vars),
+                                                    encoding="utf-8")
+        (data_dir / "env" / UNTRUSTED_VARS).write_text(untrusted_yaml(plan.untrusted_vars),
+                                                       encoding="utf-8")
         return data_dir
 
     def run(self, plan: RunPlan, progress: ProgressFn | None = None) -> RunResult:
@@ -120,6 +136,7 @@ class LocalExecutor:
             "ANSIBLE_NOCOLOR": "1",
             "ANSIBLE_FORCE_COLOR": "0",
             "ANSIBLE_RETRY_FILES_ENABLED": "0",
+            **_outer_runner_undone(os.environ),
         }
         started = self.clock()
         t0 = time.monotonic()
@@ -132,6 +149,7 @@ class LocalExecutor:
                 inventory=str(plan.inventory),
                 limit=",".join(plan.hosts),
                 cmdline=cmdline,
+                extravars=str(data_dir / "env" / UNTRUSTED_VARS),
                 envvars=envvars,
                 ident=plan.ident,
                 timeout=plan.timeout_s,
@@ -168,6 +186,19 @@ class LocalExecutor:
         for path in doomed:
             shutil.rmtree(path, ignore_errors=True)
         return doomed
+
+
+def _outer_runner_undone(env: Mapping[str, str]) -> dict[str, str]:
+    """Inside an ansible-runner job (an AWX job), the stdout callback that runner replaced.
+
+    The enclosing runner sets ANSIBLE_STDOUT_CALLBACK to its own event callback; ours would
+    take that as the "original" callback to wrap, and ansible-playbook fails to load it.
+    """
+    if env.get("ANSIBLE_STDOUT_CALLBACK") != _RUNNER_CALLBACK:
+        return {}
+    original = env.get("ORIGINAL_STDOUT_CALLBACK", "")
+    return {"ANSIBLE_STDOUT_CALLBACK": original if original not in ("", _RUNNER_CALLBACK)
+            else "default"}
 
 
 def _status(value: str) -> RunnerStatus:

@@ -210,7 +210,8 @@ def _acquire_pool(url: str, size: int) -> Any:
             # check: a connection the server dropped (a restart, a failover) is replaced
             # when taken, instead of failing the next statement
             pool = ConnectionPool(url, min_size=1, max_size=max(1, size), open=False,
-                                  check=ConnectionPool.check_connection, timeout=5.0, reconnect_timeout=30.0, max_idle=60.0,
+                                  check=ConnectionPool.check_connection, timeout=5.0,
+                                  reconnect_timeout=30.0, max_idle=60.0,
                                   kwargs={"connect_timeout": 5, "application_name":
                                           "remediator"},
                                   name=f"remediator {redact(url)}")

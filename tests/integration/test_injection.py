@@ -80,3 +80,19 @@ def test_manual_var_is_just_as_safe(project: Project, tmp_path: Path) -> None:
     assert record["initiated_by"] == "alice"
     assert not marker.exists()
     assert (out / "note.txt").read_text() == text
+
+
+@pytest.mark.parametrize("text", ["4", "true", "0755", "null", "1.5e3", "{{ 7 * 6 }}", "~"])
+def test_alert_strings_stay_strings(project: Project, tmp_path: Path, text: str) -> None:
+    """A label that looks like a number, a boolean or null reaches the playbook as the same
+    string (ansible-core 2.19 re-typed ``!unsafe "4"`` as 4), while catalog values keep
+    their own types."""
+    out = tmp_path / "out"
+    project.write_catalog({"name": "types", "match": {"alertname": "Types"},
+                           "playbook": "echo_types.yml", "stage": "oversight",
+                           "vars": {"note": "labels.note"},
+                           "static_vars": {"out_dir": str(out), "threshold": 80}})
+    alert = {"labels": {"alertname": "Types", "instance": "demo-web-01", "note": text}}
+    (record,) = project.handle(alertmanager_payload([alert]))
+    assert record["outcome"] == "succeeded", record
+    assert (out / "types.txt").read_text() == f"str|{text}|int|80"

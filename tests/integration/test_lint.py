@@ -26,3 +26,16 @@ def test_playbooks_pass_ansible_lint_production(tmp_path: Path) -> None:
     assert proc.returncode == 0, output
     assert "0 failure(s), 0 warning(s)" in output
     assert "Profile 'production' was required, and it passed" in output
+
+
+def test_awx_wrapper_and_ee_definition_pass_ansible_lint_production(tmp_path: Path) -> None:
+    """The AWX job playbook and the execution environment definition pass the same profile."""
+    bindir = Path(sys.executable).parent
+    env = {**os.environ, "PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}", "NO_COLOR": "1",
+           "ANSIBLE_HOME": str(tmp_path / "ansible-home")}
+    proc = subprocess.run([str(bindir / "ansible-lint"), "--offline", "--profile", "production",
+                           "awx/remediator_job.yml", "awx/execution-environment.yml"], cwd=REPO,
+                          env=env, capture_output=True, text=True, timeout=900, check=False)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output
+    assert "0 failure(s), 0 warning(s) in 2 files processed" in output

@@ -365,3 +365,44 @@ def test_recover_takes_over_only_what_a_dead_worker_claimed(location: StoreLocat
         time.sleep(0.1)
     assert queue.counts() == {"queued": 3, "claimed": 0, "planned": 0, "done": 0}
     queue.close()
+
+
+# -- PostgreSQL as a server: reaching it, migrating it --
+
+def test_an_unreachable_database_is_exit_5_naming_it_without_its_password(
+        project: Any) -> None:
+    """Every command that needs the store says which server it could not reach; the
+    password in the URL never reaches the output, and nothing runs."""
+    project.use_store("postgresql://remediator:s3cret-pw@127.0.0.1:1/remediator")
+    before = project.snapshot()
+    for args in (("audit", "verify"), ("audit", "list")):
+        result = project.cli(*args)
+        assert result.exit_code == 5, result.output
+        assert "postgresql://remediator:***@127.0.0.1:1/remediator" in result.output
+        assert "cannot reach the audit store" in result.output
+        assert "s3cret-pw" not in result.output
+    payload = json.dumps({"version": "4", "status": "firing", "alerts": [{
+        "status": "firing", "labels": {"alertname": "DiskSpaceLow",
+                                       "instance": "demo-web-01:9100", "mountpoint": "/"},
+        "annotations": {}, "startsAt": "2026-11-26T09:00:00Z", "fingerprint": "fp1"}]})
+    result = project.cli("handle", "-", stdin=payload)
+    assert result.exit_code == 5 and "s3cret-pw" not in result.output
+    assert project.snapshot() == before
+
+
+def test_migrations_run_once_and_a_newer_schema_is_refused(pg_url: str) -> None:
+    from remediator.store.postgres import MIGRATIONS, PgStore
+
+    first, second = PgStore(pg_url), PgStore(pg_url)
+    assert first.schema_version() == second.schema_version() == len(MIGRATIONS)
+    first.append(record(1))
+    third = PgStore(pg_url)  # a restart: the data stays, nothing is applied twice
+    assert third.verify()[0] == 1 and third.schema_version() == len(MIGRATIONS)
+    for store in (first, second, third):
+        store.close()
+    import psycopg
+
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("INSERT INTO remediator_schema (version) VALUES (99)")
+    with pytest.raises(StoreError, match="schema version 99, newer than this remediator"):
+        PgStore(pg_url)

@@ -221,3 +221,28 @@ def test_duplicate_key_in_config_is_refused(tmp_path: Path) -> None:
     error = failure(path, tmp_path)
     assert error.where == f"{path}:2"
     assert error.message == "invalid YAML: duplicate key 'keep_runs'"
+
+
+def test_store_takes_a_postgresql_url_and_the_env_overrides_it(tmp_path: Path) -> None:
+    """A postgresql:// URL is kept as given; $REMEDIATOR_STORE beats the file."""
+    url = "postgresql://remediator@db.example:5432/remediator"
+    path = write(tmp_path / "remediator.yml", f"store: {url}\nstore_pool: 3\n")
+    loaded = config.load(path, env=NO_ENV, cwd=tmp_path)
+    assert (loaded.store, loaded.store_pool) == (url, 3)
+    other = "postgres://other@127.0.0.1/x"
+    assert config.load(path, env={"REMEDIATOR_STORE": other}, cwd=tmp_path).store == other
+    assert config.load(path, env={"REMEDIATOR_STORE": "s/a.db"}, cwd=tmp_path).store == \
+        tmp_path / "s" / "a.db"
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("mysql://db/remediator", "unknown store scheme 'mysql'"),
+    ("postgresql://db.example:5432/", "names no database"),
+    ("postgresql://db.example:port/x", "malformed store URL"),
+])
+def test_bad_store_urls_are_named_with_their_line(tmp_path: Path, value: str,
+                                                  message: str) -> None:
+    path = write(tmp_path / "remediator.yml", f"timeout: 30\nstore: {value}\n")
+    error = failure(path, tmp_path)
+    assert message in str(error)
+    assert f"{path}:2: key 'store'" in str(error)

@@ -7,6 +7,7 @@ import json
 import tracemalloc
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from itertools import chain
 from pathlib import Path
 
@@ -188,6 +189,14 @@ def test_a_bounded_record_is_schema_valid_and_says_so() -> None:
     assert sum(sum(h.get("tasks_omitted", {}).values()) for h in record["hosts"].values()) == \
         4 * RESULT_EVENTS - 20
     assert audit.record_hash(record) == record["hash"]
+
+
+def test_an_awx_run_points_at_its_job_events_endpoint() -> None:
+    """A bounded AWX run's record points at the job's job_events endpoint."""
+    run = replace(run_result(collect(run_events(2), max_tasks=8)),
+                  artifacts="https://awx.example/api/v2/jobs/42/", job={"kind": "awx", "id": 42})
+    assert audit.truncation(run)["truncated"]["job_events"] == \
+        "https://awx.example/api/v2/jobs/42/job_events/"
 
 
 def test_audit_show_says_what_is_not_listed() -> None:
