@@ -105,8 +105,33 @@ def build(
         "outcome": str(run.outcome if run else Outcome.NOT_RUN),
         "hosts": {} if run is None else {h: r.as_dict() for h, r in run.hosts.items()},
         "notifications": [],
+        **truncation(run),
         **dict(extra or {}),
     }
+
+
+def truncation(run: RunResult | None) -> dict[str, Any]:
+    """``{"truncated": ...}`` when the run's task lists are bounded, else nothing: how many
+    tasks are listed and omitted, and where every event is kept."""
+    if run is None:
+        return {}
+    omitted = sum(sum(h.omitted.values()) for h in run.hosts.values())
+    if not omitted:
+        return {}
+    return {"truncated": {
+        "tasks_listed": sum(len(h.tasks) for h in run.hosts.values()),
+        "tasks_omitted": omitted,
+        "job_events": _events_at(run),
+    }}
+
+
+def _events_at(run: RunResult) -> str | None:
+    """Where every event of the run is kept: ansible-runner's job_events folder, or the AWX
+    job's job_events endpoint."""
+    if not run.artifacts:
+        return None
+    base = run.artifacts.rstrip("/")
+    return f"{base}/job_events/" if run.job is not None else f"{base}/job_events"
 
 
 def _remediation(remediation: Remediation, playbook_sha256: str | None,

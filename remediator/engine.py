@@ -29,6 +29,7 @@ from .models import (
     Decision,
     HostResult,
     Mode,
+    Outcome,
     PendingRequest,
     Remediation,
     RunnerStatus,
@@ -313,10 +314,11 @@ class Engine:
             batch.run = self.executor.run(plan, self.progress)
         finally:
             at = iso(self.clock())
-            try:
-                for host in batch.hosts:
-                    outcome = host_run(batch.run, host).outcome if batch.run else "failed"
-                    self.store.finish_run(batch.ident, host, str(outcome), at)
+            try:  # one transaction releases every host of the run
+                self.store.finish_runs([
+                    (batch.ident, host,
+                     str(host_outcome(batch.run, host)) if batch.run else "failed", at)
+                    for host in batch.hosts])
                 opened = decision.mode is Mode.LIVE and self.store.check_breaker(
                     remediation.name, remediation.guardrails.breaker_failures, at, batch.ident)
             except StoreError as exc:  # the run happened: keep going so its record is tried
@@ -518,12 +520,18 @@ class _Item:
 
 def host_run(run: RunResult, host: str) -> RunResult:
     """One host's share of a run: its results, and its own outcome."""
+    return replace(run, hosts={host: run.hosts.get(host, HostResult())},
+                   outcome=host_outcome(run, host))
+
+
+def host_outcome(run: RunResult, host: str) -> Outcome:
+    """The outcome of ``run`` on ``host`` alone."""
     result = run.hosts.get(host, HostResult())
     status = run.status
-    if status is RunnerStatus.FAILED and result.tasks and not result.failed and \
+    if status is RunnerStatus.FAILED and result.reached and not result.failed and \
             not result.unreachable:
         status = RunnerStatus.SUCCESSFUL  # another host failed, this one did not
-    return replace(run, hosts={host: result}, outcome=outcome_of(status, {host: result}, [host]))
+    return outcome_of(status, {host: result}, [host])
 
 
 def _without(values: Mapping[str, Any], drop: Iterable[str]) -> dict[str, Any]:

@@ -244,7 +244,11 @@ class TaskResult:
 
 @dataclass(frozen=True, slots=True)
 class HostResult:
-    """Counters and task results of one host in one run."""
+    """Counters and task results of one host in one run.
+
+    The counters are always exact; ``tasks`` may be bounded (see ``results.ResultCollector``),
+    and then ``omitted`` counts, by status, the tasks that ran but are not listed.
+    """
 
     ok: int = 0
     changed: int = 0
@@ -252,10 +256,16 @@ class HostResult:
     unreachable: int = 0
     skipped: int = 0
     tasks: tuple[TaskResult, ...] = ()
+    omitted: Mapping[str, int] = field(default_factory=frozen_map)
+
+    @property
+    def reached(self) -> bool:
+        """True when at least one task ran on this host, listed or not."""
+        return bool(self.tasks or self.omitted)
 
     def as_dict(self) -> dict[str, Any]:
-        """The host result as plain JSON-ready data."""
-        return {
+        """The host result as plain JSON-ready data (``tasks_omitted`` only when some were)."""
+        data: dict[str, Any] = {
             "ok": self.ok,
             "changed": self.changed,
             "failed": self.failed,
@@ -263,6 +273,9 @@ class HostResult:
             "skipped": self.skipped,
             "tasks": [t.as_dict() for t in self.tasks],
         }
+        if self.omitted:
+            data["tasks_omitted"] = dict(self.omitted)
+        return data
 
 
 @dataclass(frozen=True, slots=True)

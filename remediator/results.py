@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .models import HostResult, Outcome, RunnerStatus, TaskResult
+from .models import HostResult, Outcome, RunnerStatus, TaskResult, frozen_map
 
 MAX_TEXT = 4096  # characters kept of one message or one side of a diff
 MAX_DIFFS = 50  # diffs kept per task (a loop over many files)
@@ -59,51 +59,107 @@ def message_of(res: Mapping[str, Any]) -> str | None:
     return _clip("; ".join(parts)) if parts else None
 
 
-@dataclass
+MAX_TASKS = 2000  # task entries listed per run (so per audit record)
+MAX_ROUTINE_PER_HOST = 100  # ok and skipped task entries listed per host
+
+# Which tasks a bounded record keeps first: failed and unreachable ones, then changed and
+# ignored ones, then the routine rest (ok, skipped).
+_RANK = {"failed": 2, "unreachable": 2, "changed": 1, "ignored": 1, "ok": 0, "skipped": 0}
+_COUNTER = {"ok": "ok", "changed": "ok", "ignored": "ok", "failed": "failed",
+            "skipped": "skipped", "unreachable": "unreachable"}
+
+
+@dataclass(slots=True)
 class _HostState:
-    tasks: list[TaskResult] = field(default_factory=list)
+    tasks: list[TaskResult | None] = field(default_factory=list)  # None: listed, then dropped
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(
         ("ok", "changed", "failed", "unreachable", "skipped"), 0))
+    omitted: dict[str, int] = field(default_factory=dict)  # by status
+    routine: int = 0  # ok/skipped entries listed so far
+
+    def omit(self, status: str) -> None:
+        self.omitted[status] = self.omitted.get(status, 0) + 1
 
 
 class ResultCollector:
-    """Streams runner events into per-host results; call ``feed`` per event, then ``hosts``."""
+    """Streams runner events into per-host results; call ``feed`` per event, then ``hosts``.
 
-    def __init__(self) -> None:
+    Counters are exact however long the run. Task entries are bounded, so that the collector's
+    memory and the audit record stay flat as a run grows: at most ``max_tasks`` in all, of which
+    at most ``max_routine_per_host`` ok/skipped ones per host. A full collector makes room for a
+    failed or unreachable task by dropping the newest ok/skipped entry (else the newest changed
+    or ignored one), and for a changed or ignored task by dropping the newest ok/skipped one;
+    every task not listed is counted in its host's ``omitted``. The runner's artifacts keep
+    every event.
+    """
+
+    def __init__(self, max_tasks: int = MAX_TASKS,
+                 max_routine_per_host: int = MAX_ROUTINE_PER_HOST) -> None:
+        self.max_tasks = max_tasks
+        self.max_routine_per_host = max_routine_per_host
         self._hosts: dict[str, _HostState] = {}
         self._stats: Mapping[str, Mapping[str, int]] | None = None
+        self._listed = 0
+        # listed entries that may make room, newest last, for rank 0 and rank 1
+        self._droppable: tuple[list[tuple[_HostState, int, str]], ...] = ([], [])
 
     def feed(self, event: Mapping[str, Any]) -> TaskResult | None:
-        """Take one event; returns the task result it finished, if any."""
+        """Take one event; returns the task result it finished, if any (for a task the
+        record will not list, without its diff and message)."""
         kind = event.get("event", "")
-        data = event.get("event_data") or {}
-        if kind == "playbook_on_stats":
-            self._stats = {k: v for k, v in data.items() if isinstance(v, Mapping)}
-            return None
         status = _STATUS_BY_EVENT.get(kind)
+        if status is None:
+            if kind == "playbook_on_stats":
+                data = event.get("event_data") or {}
+                self._stats = {k: v for k, v in data.items() if isinstance(v, Mapping)}
+            return None
+        data = event.get("event_data") or {}
         host = data.get("host")
-        if status is None or not host:
+        if not host:
             return None
         res = data.get("res") or {}
-        changed = bool(res.get("changed")) and status == "ok"
+        changed = status == "ok" and bool(res.get("changed"))
         if status == "failed" and data.get("ignore_errors"):
             status = "ignored"
         elif changed:
             status = "changed"
-        task = TaskResult(
-            name=str(data.get("task") or data.get("task_action") or "?"),
-            action=str(data.get("task_action") or res.get("_ansible_action") or ""),
-            status=status,
-            changed=changed,
-            diff=None if res.get("censored") else diffs_of(res),
-            msg=message_of(res),
-        )
-        state = self._hosts.setdefault(host, _HostState())
+        state = self._hosts.get(host)
+        if state is None:
+            state = self._hosts[host] = _HostState()
+        state.counts[_COUNTER[status]] += 1
+        state.counts["changed"] += changed
+        name = str(data.get("task") or data.get("task_action") or "?")
+        action = str(data.get("task_action") or res.get("_ansible_action") or "")
+        rank = _RANK[status]
+        if not self._room(state, rank):
+            state.omit(status)
+            return TaskResult(name=name, action=action, status=status, changed=changed)
+        task = TaskResult(name=name, action=action, status=status, changed=changed,
+                          diff=None if res.get("censored") else diffs_of(res),
+                          msg=message_of(res))
         state.tasks.append(task)
-        counts = state.counts
-        counts[{"ignored": "ok"}.get(status, "ok" if status == "changed" else status)] += 1
-        counts["changed"] += int(changed)
+        self._listed += 1
+        if rank < 2:
+            self._droppable[rank].append((state, len(state.tasks) - 1, status))
+        if rank == 0:
+            state.routine += 1
         return task
+
+    def _room(self, state: _HostState, rank: int) -> bool:
+        """True when a task of ``rank`` for ``state`` may be listed, after dropping a
+        lower-ranked entry if the run is full."""
+        if rank == 0 and state.routine >= self.max_routine_per_host:
+            return False
+        if self._listed < self.max_tasks:
+            return True
+        for lower in range(rank):
+            if self._droppable[lower]:
+                owner, index, dropped = self._droppable[lower].pop()
+                owner.tasks[index] = None
+                owner.omit(dropped)
+                self._listed -= 1
+                return True
+        return False
 
     def hosts(self, targets: Iterable[str] = ()) -> dict[str, HostResult]:
         """Per-host results; hosts targeted but never reached appear with no tasks."""
@@ -111,7 +167,7 @@ class ResultCollector:
         return {name: self._host(name) for name in names}
 
     def _host(self, name: str) -> HostResult:
-        state = self._hosts.get(name, _HostState())
+        state = self._hosts.get(name) or _HostState()
         counts = dict(state.counts)
         if self._stats is not None:  # ansible's own recap is the authority on counters
             counts = {
@@ -121,7 +177,8 @@ class ResultCollector:
                 "unreachable": self._stats.get("dark", {}).get(name, 0),
                 "skipped": self._stats.get("skipped", {}).get(name, 0),
             }
-        return HostResult(tasks=tuple(state.tasks), **counts)
+        tasks = tuple(t for t in state.tasks if t is not None)
+        return HostResult(tasks=tasks, omitted=frozen_map(state.omitted), **counts)
 
 
 def outcome_of(status: RunnerStatus, hosts: Mapping[str, HostResult],
@@ -138,7 +195,7 @@ def outcome_of(status: RunnerStatus, hosts: Mapping[str, HostResult],
         return Outcome.UNREACHABLE
     if status is not RunnerStatus.SUCCESSFUL:
         return Outcome.FAILED
-    if any(not hosts.get(t, HostResult()).tasks for t in targets):
+    if any(not hosts.get(t, HostResult()).reached for t in targets):
         return Outcome.FAILED
     return Outcome.SUCCEEDED
 

@@ -66,9 +66,13 @@ class TrackRecord:
                 "last_failure": self.last_failure}
 
 
-def _changed(record: Mapping[str, Any], host: str) -> frozenset[str]:
-    tasks = ((record.get("hosts") or {}).get(host) or {}).get("tasks") or ()
-    return frozenset(t["name"] for t in tasks if t.get("changed"))
+def _changed(record: Mapping[str, Any], host: str) -> frozenset[str] | None:
+    """The names of the tasks that changed on ``host``; None when a bounded record does not
+    list them all (such a prediction can be neither held nor missed)."""
+    result = (record.get("hosts") or {}).get(host) or {}
+    if (result.get("tasks_omitted") or {}).get("changed"):
+        return None
+    return frozenset(t["name"] for t in result.get("tasks") or () if t.get("changed"))
 
 
 def track_record(records: Iterable[Mapping[str, Any]]) -> TrackRecord:
@@ -86,7 +90,11 @@ def track_record(records: Iterable[Mapping[str, Any]]) -> TrackRecord:
                 result.last_failure = _failure(record)
             else:
                 for host in record.get("hosts") or {}:
-                    open_predictions[host] = _changed(record, host)
+                    prediction = _changed(record, host)
+                    if prediction is None:
+                        open_predictions.pop(host, None)
+                    else:
+                        open_predictions[host] = prediction
         elif mode == "live":
             result.live += 1
             result.recent.append(outcome)
@@ -99,7 +107,10 @@ def track_record(records: Iterable[Mapping[str, Any]]) -> TrackRecord:
                 predicted = open_predictions.pop(host, None)
                 if predicted is None:
                     continue
-                if outcome == "succeeded" and _changed(record, host) == predicted:
+                changed = _changed(record, host)
+                if changed is None and outcome == "succeeded":
+                    continue  # a bounded record: neither held nor missed
+                if outcome == "succeeded" and changed == predicted:
                     result.predictions_held += 1
                 else:
                     result.predictions_missed += 1

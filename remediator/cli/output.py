@@ -59,6 +59,15 @@ def record_text(record: Mapping[str, Any], *, detail: bool = False) -> str:
             if detail or task["status"] in ("changed", "failed", "unreachable") or (
                     task["action"].endswith("debug") and task.get("msg")):
                 lines.extend(_task_lines(task, detail))
+        omitted = result.get("tasks_omitted")
+        if omitted:
+            lines.append("    tasks not listed: "
+                         + " ".join(f"{k}={v}" for k, v in sorted(omitted.items())))
+    truncated = record.get("truncated")
+    if truncated:
+        lines.append(f"  tasks:    {truncated['tasks_listed']} listed, "
+                     f"{truncated['tasks_omitted']} not (every event: "
+                     f"{truncated.get('job_events') or 'the runner artifacts'})")
     if not detail:
         lines.append(f"  full record: remediator audit show {record['id']}")
     return "\n".join(lines)

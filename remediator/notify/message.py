@@ -55,11 +55,17 @@ def _kind(record: Mapping[str, Any]) -> tuple[str, str, str] | None:
     return None  # fallback: silence when all is well
 
 
+_SHOWN = ("changed", "failed", "unreachable")
+
+
 def _diff_lines(record: Mapping[str, Any]) -> list[str]:
     lines = []
+    hidden = 0  # shown kinds of tasks a bounded record does not list
     for host, result in (record.get("hosts") or {}).items():
+        hidden += sum(n for status, n in (result.get("tasks_omitted") or {}).items()
+                      if status in _SHOWN)
         for task in result.get("tasks") or ():
-            if task["status"] not in ("changed", "failed", "unreachable"):
+            if task["status"] not in _SHOWN:
                 continue
             lines.append(f"{host}: {task['status']}: {task['name']}"
                          + (f" ({task['msg']})" if task.get("msg") and task["status"] != "changed"
@@ -68,6 +74,9 @@ def _diff_lines(record: Mapping[str, Any]) -> list[str]:
                 lines.append(f"    {diff_summary(diff)}")
     if len(lines) > MAX_DIFF_LINES:
         lines = [*lines[:MAX_DIFF_LINES], f"... {len(lines) - MAX_DIFF_LINES} more lines"]
+    if hidden:
+        lines.append(f"... {hidden} more changed, failed or unreachable tasks, counted but "
+                     "not listed in the record")
     return lines
 
 
