@@ -36,7 +36,7 @@ ENTRIES = ["DiskSpaceLow", "ServiceDown", "LogGrowth", "RunawayProcess", "Inodes
 NOISE = ["HighLatency", "CertExpiring", "Watchdog"]  # alerts no entry matches
 
 
-def project(root: Path, hosts: int) -> Path:
+def project(root: Path, hosts: int, store: str = "state/audit.db") -> Path:
     """A project with five entries, a noop playbook and ``hosts`` inventory hosts."""
     (root / "playbooks").mkdir(parents=True)
     (root / "playbooks" / "noop.yml").write_text(
@@ -51,7 +51,7 @@ def project(root: Path, hosts: int) -> Path:
                                                            "remediations": entries}))
     (root / "remediator.yml").write_text(
         "catalog: remediations.yml\ninventory: inventory.yml\nplaybooks: playbooks\n"
-        "store: state/audit.db\nruns: state/runs\n")
+        f"store: {store}\nruns: state/runs\n")
     return root / "remediator.yml"
 
 
@@ -170,6 +170,9 @@ def main() -> None:
                         help="an ansible-rulebook executable (its own venv, JAVA_HOME set) to "
                         "run on the same alerts; events for it: --rulebook-alerts")
     parser.add_argument("--rulebook-alerts", type=int, default=20_000)
+    parser.add_argument("--store", metavar="ADMIN-URL",
+                        help="a PostgreSQL admin URL: both decide-only figures again on a fresh "
+                        "database there, with the ratio to SQLite")
     parser.add_argument("--claim", type=int, default=100,
                         help="payloads per claim for the serve-worker figure (1 skips it)")
     args = parser.parse_args()
@@ -188,6 +191,20 @@ def main() -> None:
             result["serve_claims_alerts_per_s"] = round(count_c / seconds_c)
             result["serve_claims_payloads_per_claim"] = args.claim
             result["serve_claims_actions"] = actions_c
+        if args.store:
+            from events import fresh_database  # bench/ is on sys.path as the script's folder
+
+            for claim, key in ((1, "decide_only"), (args.claim, "serve_claims")):
+                if claim == 1 or args.claim > 1:
+                    print(f"  on PostgreSQL, {claim} payload(s) per claim ...", file=sys.stderr)
+                    with fresh_database(args.store) as url:
+                        assert url is not None
+                        secs, cnt, _ = run(project(Path(tmp) / f"pg{claim}", args.hosts, url),
+                                           bodies, records=False, claim=claim)
+                    rate = round(cnt / secs)
+                    result[f"postgresql_{key}_alerts_per_s"] = rate
+                    result[f"postgresql_{key}_ratio_to_sqlite"] = round(
+                        rate / int(str(result[f"{key}_alerts_per_s"])), 2)
         if args.with_records:
             part = bodies[: args.with_records // args.per_payload]
             seconds2, count2, _ = run(project(Path(tmp) / "b", args.hosts), part,

@@ -499,6 +499,9 @@ class PgStore:
         """One transaction under the guard lock: every instance's decisions take turns."""
         try:
             with self._tx("guardrail state", self._guard_lock) as db:
+                # as SQLite's synchronous=NORMAL: a server crash may lose the last claims,
+                # never corrupt them; waiting for the disk here held every instance up
+                db.conn.execute("SET LOCAL synchronous_commit = off")
                 session = GuardSession(db, self._guard, now, horizon_s)
                 yield session
                 session.flush()
