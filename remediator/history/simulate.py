@@ -33,8 +33,8 @@ from ..errors import StoreError
 from ..executor import ProgressFn, RunPlan
 from ..models import Action, Alert, Decision, Remediation, RunResult
 from ..store import StoreLocation
+from ..store.guard_state import bump
 from ..store.sqlite import SqliteStore
-from ..store.sqlite_guard import bump
 from ..testing import FakeClock
 from . import Incident
 from .timeline import TimeOrder, alert_of, deliveries

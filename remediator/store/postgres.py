@@ -31,7 +31,7 @@ from urllib.parse import urlsplit, urlunsplit
 from ..audit import GENESIS_HASH, seal, verify_chain
 from ..errors import NotFoundError, StoreError
 from ..models import PendingRequest, RequestState
-from .sqlite_guard import GuardCache, GuardSession, bump, generation
+from .guard_state import GuardCache, GuardSession, bump, generation
 
 URL_SCHEMES = ("postgresql", "postgres")
 DEFAULT_POOL = 8

@@ -13,7 +13,7 @@ from typing import Any
 from ..audit import GENESIS_HASH, seal, verify_chain
 from ..errors import NotFoundError, StoreError
 from ..models import PendingRequest, RequestState
-from .sqlite_guard import GUARD_META_MIGRATION, GuardCache, GuardSession, bump, generation
+from .guard_state import GUARD_META_MIGRATION, GuardCache, GuardSession, bump, generation
 from .sqlite_intake import MIGRATION as INTAKE_MIGRATION
 from .sqlite_intake import PLANS_MIGRATION
 from .sqlite_tx import gate_for, read, write

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import StoreError
+from .guard_state import NODE, alive
 from .sql import Db
-from .sqlite_guard import NODE, alive
 from .sqlite_tx import gate_for, read, write
 
 MIGRATION = """

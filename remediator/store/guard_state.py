@@ -1,6 +1,8 @@
-"""Guardrail state in SQLite, mirrored in memory for speed and kept honest by a generation.
+"""Guardrail state, mirrored in memory for speed and kept honest by a generation.
 
-Every guard session runs inside one ``BEGIN IMMEDIATE`` transaction, so processes take turns.
+One implementation for both stores, in the SQL they share (``sql.Db``). Every guard session runs
+inside one exclusive transaction (SQLite's ``BEGIN IMMEDIATE``, PostgreSQL's guard advisory
+lock), so processes take turns.
 Every write transaction that changes the guard tables bumps ``guard_meta.generation``; at the
 start of a session a different generation than the mirror's means another connection changed
 guard state since this one last looked, and the in-memory mirror of recent guard rows is reloaded.
