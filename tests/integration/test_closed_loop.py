@@ -127,6 +127,7 @@ def loop(project: Project, tmp_path: Path) -> Iterator[Loop]:
     """The example's loop over the project's (empty) sandbox host, ready to see a full disk."""
     shutil.copy(EXAMPLE / "remediations.yml", project.root)
     shutil.copy(EXAMPLE / "remediator.yml", project.root)  # same paths as the project's
+    project.use_store(project.location)  # the store of this run's backend (--store)
     shutil.rmtree(project.sandbox)
     project.sandbox.mkdir()  # an empty disk: nothing fires until the test fills it
     token = secrets.token_urlsafe(32)

@@ -12,6 +12,7 @@ import pytest
 from remediator.config import load
 from remediator.engine import open_engine
 from remediator.sources import normalize
+from remediator.store import open_intake
 from remediator.store.sqlite_intake import Accepted, IntakeQueue, owner_id
 from tests.conftest import Project, alertmanager_payload, disk_alert
 
@@ -66,7 +67,7 @@ def test_a_planned_row_of_a_dead_worker_is_recorded_as_interrupted(project: Proj
                            "playbook": "noop.yml", "stage": "oversight",
                            "guardrails": {"cooldown": 0}})
     config = load(project.config)
-    queue = IntakeQueue(config.store)
+    queue = open_intake(config.store)
     payload = alertmanager_payload([disk_alert(), disk_alert("demo-web-02")])
     [rid] = queue.accept([Accepted("2026-11-26T10:00:00Z", "alertmanager",
                                    json.dumps(payload))])

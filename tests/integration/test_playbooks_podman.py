@@ -24,6 +24,7 @@ import yaml
 from click.testing import CliRunner
 
 from remediator.cli import cli
+from remediator.store import StoreLocation
 
 from ..molecule.podenv import IMAGE, MOLECULE, REPO, SETUP_HINT, env, missing
 
@@ -127,7 +128,8 @@ def podman(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture(params=sorted(CASES))
-def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Target]:
+def target(request: pytest.FixtureRequest, tmp_path: Path,
+           store_location: StoreLocation) -> Iterator[Target]:
     """A fresh container and project for one playbook, removed afterwards."""
     gaps = missing()
     assert not gaps, f"missing {', '.join(gaps)}: {SETUP_HINT}"
@@ -152,7 +154,7 @@ def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Target]:
     (root / "inventory.yml").write_text(yaml.safe_dump(inventory), encoding="utf-8")
     (root / "remediator.yml").write_text(
         "catalog: remediations.yml\ninventory: inventory.yml\nplaybooks: playbooks\n"
-        "store: state/audit.db\nruns: state/runs\n", encoding="utf-8")
+        f"store: {store_location}\nruns: state/runs\n", encoding="utf-8")
     try:
         yield Target(playbook, name, root)
     finally:
