@@ -21,6 +21,7 @@ import hashlib
 import json
 import threading
 import weakref
+from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -189,9 +190,27 @@ class PgDb:
 
 _POOLS: dict[str, tuple[Any, int]] = {}
 _POOLS_LOCK = threading.Lock()
+# URLs whose store was garbage-collected unclosed. The collector may run a finalizer at any
+# allocation, also on a thread that holds _POOLS_LOCK: finalizers only append here, and the
+# pools are released at the next acquire or close, outside the lock.
+_ABANDONED: deque[str] = deque()
+
+
+def _abandoned(url: str) -> None:
+    _ABANDONED.append(url)  # no lock: see _ABANDONED
+
+
+def _release_abandoned() -> None:
+    while True:
+        try:
+            url = _ABANDONED.popleft()
+        except IndexError:
+            return
+        _release_pool(url)
 
 
 def _acquire_pool(url: str, size: int) -> Any:
+    _release_abandoned()
     try:
         import psycopg
         from psycopg_pool import ConnectionPool
@@ -239,6 +258,10 @@ def _release_pool(url: str) -> None:
 
 def close_pools(prefix: str = "") -> None:
     """Close every pool whose URL starts with ``prefix`` (tests, before dropping a database)."""
+    for _ in range(len(_ABANDONED)):  # their pools close here, whoever else used them
+        url = _ABANDONED.popleft()
+        if not url.startswith(prefix):
+            _ABANDONED.append(url)
     with _POOLS_LOCK:
         doomed = [url for url in _POOLS if url.startswith(prefix)]
         pools = [_POOLS.pop(url)[0] for url in doomed]
@@ -270,7 +293,7 @@ class PgStore:
         self.path = redact(url)  # what messages name, as the SQLite store names its file
         self._pool = _acquire_pool(url, pool_size)
         self._closed = False
-        self._finalizer = weakref.finalize(self, _release_pool, url)
+        self._finalizer = weakref.finalize(self, _abandoned, url)
         try:
             namespace = self._one("SELECT current_database() || '.' || current_schema()", ())
             self.namespace = str(namespace)
@@ -570,4 +593,6 @@ class PgStore:
         """Give the pool back (it closes with its last user)."""
         if not self._closed:
             self._closed = True
-            self._finalizer()
+            if self._finalizer.detach() is not None:
+                _release_pool(self.url)
+        _release_abandoned()

@@ -406,3 +406,31 @@ def test_migrations_run_once_and_a_newer_schema_is_refused(pg_url: str) -> None:
         conn.execute("INSERT INTO remediator_schema (version) VALUES (99)")
     with pytest.raises(StoreError, match="schema version 99, newer than this remediator"):
         PgStore(pg_url)
+
+
+def test_a_store_collected_unclosed_never_deadlocks_the_pools(pg_url: str) -> None:
+    """The garbage collector may finalize an unclosed store on a thread that holds the pool
+    registry's lock (it did, inside a pool's opening, and `poll` hung for ever); its pool is
+    handed back at the next open instead."""
+    import gc
+
+    from remediator.store import postgres
+
+    done = threading.Event()
+
+    def scenario() -> None:
+        store = postgres.PgStore(pg_url)
+        with postgres._POOLS_LOCK:
+            del store
+            gc.collect()
+        done.set()
+
+    worker = threading.Thread(target=scenario, daemon=True)
+    worker.start()
+    worker.join(20)
+    assert done.is_set(), "a finalizer waited for the lock its own thread held"
+    assert postgres._POOLS[pg_url][1] == 1  # the collected store still counted ...
+    again = postgres.PgStore(pg_url)
+    assert postgres._POOLS[pg_url][1] == 1  # ... until the next open handed it back
+    again.close()
+    assert pg_url not in postgres._POOLS
