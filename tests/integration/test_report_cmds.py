@@ -169,12 +169,17 @@ def test_bad_option_values_exit_2_naming_the_option(project: Project, args: list
 
 
 def test_bad_inputs_name_what_is_wrong(project: Project, tmp_path: Path) -> None:
-    """A CSV missing required columns exits 2 naming them; no store exits 5 (none created)."""
+    """A CSV missing required columns exits 2 naming them."""
     bad = tmp_path / "bad.csv"
     bad.write_text("id,urgency\n1,high\n")
     result = project.cli("report", "noise", "--history", str(bad))
     assert result.exit_code == 2
     assert str(bad) in result.stderr and "title" in result.stderr and "created" in result.stderr
+
+
+@pytest.mark.sqlite_only
+def test_without_a_store_file_reports_exit_5_and_create_none(project: Project) -> None:
+    """No store file: exit 5 naming it, and no file made (a server is reached or not)."""
     for report in ("effectiveness", "trends", "noise"):
         result = project.cli("report", report)
         assert result.exit_code == 5, report

@@ -22,7 +22,7 @@ from remediator.store.sqlite import SqliteStore
 
 from ..conftest import Project, alertmanager_payload, disk_alert, disk_entry
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.sqlite_only]  # the file as such; test_store_contract.py covers both
 
 
 def record(n: int) -> dict:
