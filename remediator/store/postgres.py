@@ -33,6 +33,7 @@ from ..audit import GENESIS_HASH, seal, verify_chain
 from ..errors import NotFoundError, StoreError
 from ..models import PendingRequest, RequestState
 from .guard_state import GuardCache, GuardSession, bump, generation
+from .sql import records_query
 
 URL_SCHEMES = ("postgresql", "postgres")
 DEFAULT_POOL = 8
@@ -432,22 +433,7 @@ class PgStore:
         import psycopg
         from psycopg_pool import PoolTimeout
 
-        sql = "SELECT body FROM records r"
-        where: list[str] = []
-        args: list[str] = []
-        if host is not None:
-            sql += " JOIN record_hosts h ON h.seq = r.seq"
-            where.append("h.host = ?")
-            args.append(host)
-        if since:
-            where.append("r.created_at >= ?")
-            args.append(since)
-        if entry is not None:
-            where.append("r.remediation = ?")
-            args.append(entry)
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY r.seq"
+        sql, args = records_query(since, entry, host)
         try:
             with self._pool.connection() as conn, conn.transaction(), \
                     conn.cursor(name="remediator_records") as cursor:

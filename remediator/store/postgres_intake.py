@@ -19,7 +19,7 @@ from typing import Any
 
 from ..errors import StoreError
 from .postgres import PgDb, PgStore, _reason, lock_key
-from .sqlite_intake import STATES, Accepted, IntakeRow, Orphan, owner_id
+from .sqlite_intake import STATES, Accepted, IntakeRow, Orphan, owner_id, row_dict
 
 _LIVENESS: dict[str, Any] = {}  # url -> the connection holding this process's owner lock
 _LIVENESS_LOCK = threading.Lock()
@@ -160,12 +160,7 @@ class PgIntakeQueue:
                           " LEFT JOIN intake_plans p ON p.id = i.plan_id WHERE i.id = ?", (rid,))
         if not rows:
             raise StoreError(f"no intake row {rid}", where=self._store.path)
-        keys = ("id", "received_at", "source", "body", "replay_key", "state", "owner",
-                "claimed_at", "plan", "done_at", "result")
-        data = dict(zip(keys, rows[0], strict=True))
-        for key in ("plan", "result"):
-            data[key] = json.loads(data[key]) if data[key] else None
-        return data
+        return row_dict(rows[0])
 
     def prune(self, before: str) -> int:
         """Forget handled rows received before ``before``; how many went."""

@@ -30,3 +30,24 @@ class Db(Protocol):
     def execute(self, sql: str, parameters: Sequence[Any] = ..., /) -> Any: ...
 
     def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Any: ...
+
+
+def records_query(since: str | None, entry: str | None, host: str | None
+                  ) -> tuple[str, list[str]]:
+    """The ``records()`` statement of either store: bodies in chain order, filtered."""
+    sql = "SELECT body FROM records r"
+    where: list[str] = []
+    args: list[str] = []
+    if host is not None:
+        sql += " JOIN record_hosts h ON h.seq = r.seq"
+        where.append("h.host = ?")
+        args.append(host)
+    if since:
+        where.append("r.created_at >= ?")
+        args.append(since)
+    if entry is not None:
+        where.append("r.remediation = ?")
+        args.append(entry)
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    return sql + " ORDER BY r.seq", args

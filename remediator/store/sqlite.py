@@ -14,6 +14,7 @@ from ..audit import GENESIS_HASH, seal, verify_chain
 from ..errors import NotFoundError, StoreError
 from ..models import PendingRequest, RequestState
 from .guard_state import GUARD_META_MIGRATION, GuardCache, GuardSession, bump, generation
+from .sql import records_query
 from .sqlite_intake import MIGRATION as INTAKE_MIGRATION
 from .sqlite_intake import PLANS_MIGRATION
 from .sqlite_tx import gate_for, read, write
@@ -211,22 +212,7 @@ class SqliteStore:
     def records(self, since: str | None = None, *, entry: str | None = None,
                 host: str | None = None) -> Iterator[dict[str, Any]]:
         """Records in chain order, streamed; optionally only since a time, for an entry/host."""
-        sql = "SELECT body FROM records r"
-        where: list[str] = []
-        args: list[str] = []
-        if host is not None:
-            sql += " JOIN record_hosts h ON h.seq = r.seq"
-            where.append("h.host = ?")
-            args.append(host)
-        if since:
-            where.append("r.created_at >= ?")
-            args.append(since)
-        if entry is not None:
-            where.append("r.remediation = ?")
-            args.append(entry)
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY r.seq"
+        sql, args = records_query(since, entry, host)
         try:
             for (body,) in self._db.execute(sql, args):
                 yield json.loads(body)

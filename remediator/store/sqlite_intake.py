@@ -193,12 +193,7 @@ class IntakeQueue:
                           " LEFT JOIN intake_plans p ON p.id = i.plan_id WHERE i.id = ?", (rid,))
         if not rows:
             raise StoreError(f"no intake row {rid}", where=str(self.path))
-        keys = ("id", "received_at", "source", "body", "replay_key", "state", "owner",
-                "claimed_at", "plan", "done_at", "result")
-        data = dict(zip(keys, rows[0], strict=True))
-        for key in ("plan", "result"):
-            data[key] = json.loads(data[key]) if data[key] else None
-        return data
+        return row_dict(rows[0])
 
     def prune(self, before: str) -> int:
         """Forget handled rows received before ``before``; how many went."""
@@ -212,6 +207,20 @@ class IntakeQueue:
 
     def _read(self, sql: str, args: tuple[Any, ...]) -> list[Any]:
         return read(self._db, self.path, sql, args, "the intake queue")
+
+
+ROW_COLUMNS = ("i.id, i.received_at, i.source, i.body, i.replay_key, i.state, i.owner,"
+               " i.claimed_at, p.body, i.done_at, i.result")
+
+
+def row_dict(row: Sequence[Any]) -> dict[str, Any]:
+    """An intake row (ROW_COLUMNS) as a dict, its plan and result decoded."""
+    keys = ("id", "received_at", "source", "body", "replay_key", "state", "owner",
+            "claimed_at", "plan", "done_at", "result")
+    data = dict(zip(keys, row, strict=True))
+    for key in ("plan", "result"):
+        data[key] = json.loads(data[key]) if data[key] else None
+    return data
 
 
 def mark_planned(db: Db, ids: Sequence[int], plan: dict[str, Any]) -> None:
