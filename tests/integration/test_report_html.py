@@ -32,13 +32,14 @@ import shutil
 import socket
 import struct
 import subprocess
+import sys
 import threading
 import time
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
@@ -50,6 +51,9 @@ pytestmark = pytest.mark.integration
 
 ARTIFACTS = Path(os.environ.get("REMEDIATOR_TEST_ARTIFACTS") or REPO / "tests" / "artifacts")
 SCREEN_WIDTH = 1280
+# The first command waits for the browser to start. A cold start on a fresh CI machine (caches to
+# build, both cores busy with the rest of the suite) takes far longer than a warm one (about 1 s).
+START_TIMEOUT_S = 90.0
 # Chromium 156 calls these on its own at start, whatever page is open and despite
 # --disable-background-networking / --disable-component-update: the component updater (the
 # on-device model manifest, on demand) and the Google-account cookie check (ListAccounts, which
@@ -184,7 +188,11 @@ class Browser:
         cmd_read, self.cmd = map(_high_fd, os.pipe())
         self.out, out_write = map(_high_fd, os.pipe())
         flags = [
+            # --disable-dev-shm-usage: a container's /dev/shm is often 64 MiB, and Chromium stalls
+            # when it runs out; Debian's launcher means to add the switch then, but its test fails
+            # when findmnt prints two lines for /dev/shm (as it does here).
             "--headless", "--no-sandbox", "--disable-gpu", "--remote-debugging-pipe",
+            "--disable-dev-shm-usage",
             f"--user-data-dir={workdir / 'profile'}", "--no-first-run", "--hide-scrollbars",
             "--disable-background-networking", "--disable-component-update", "--disable-sync",
             "--disable-extensions", "--disable-default-apps", "--force-color-profile=srgb",
@@ -204,20 +212,33 @@ class Browser:
         self.buffer = b""
         self.last_id = 0
         self.events: list[dict[str, Any]] = []
-        target = self.call("Target.createTarget", {"url": "about:blank"})["targetId"]
-        self.session = self.call("Target.attachToTarget",
-                                 {"targetId": target, "flatten": True})["sessionId"]
-        for domain in ("Page", "Network", "Log", "Audits", "Runtime"):
-            self.call(f"{domain}.enable", session=self.session)
+        self.waiting_for = ""
+        try:
+            target = self.call("Target.createTarget", {"url": "about:blank"},
+                               timeout_s=START_TIMEOUT_S)["targetId"]
+            self.session = self.call("Target.attachToTarget",
+                                     {"targetId": target, "flatten": True})["sessionId"]
+            for domain in ("Page", "Network", "Log", "Audits", "Runtime"):
+                self.call(f"{domain}.enable", session=self.session)
+        except BaseException:
+            self.close()
+            raise
+
+    def _fail(self, what: str) -> NoReturn:
+        """Fail the test with what the browser wrote on its way (the log's last lines)."""
+        self.log.flush()
+        tail = Path(self.log.name).read_bytes()[-3000:].decode(errors="replace")
+        pytest.fail(f"chromium {what} (waiting for {self.waiting_for}); its log "
+                    f"{self.log.name} ends:\n{tail or '(empty)'}", pytrace=False)
 
     def _next(self, deadline: float) -> dict[str, Any]:
         """The next message from the browser; fail after ``deadline``."""
         while b"\0" not in self.buffer:
             if not select.select([self.out], [], [], max(0.0, deadline - time.monotonic()))[0]:
-                pytest.fail("chromium did not answer in time", pytrace=False)
+                self._fail("did not answer in time")
             chunk = os.read(self.out, 1 << 20)
             if not chunk:
-                pytest.fail(f"chromium exited: see {self.log.name}", pytrace=False)
+                self._fail(f"exited ({self.process.poll()})")
             self.buffer += chunk
         raw, self.buffer = self.buffer.split(b"\0", 1)
         message: dict[str, Any] = json.loads(raw)
@@ -231,6 +252,7 @@ class Browser:
         if session:
             message["sessionId"] = session
         os.write(self.cmd, json.dumps(message).encode() + b"\0")
+        self.waiting_for = method
         deadline = time.monotonic() + timeout_s
         while (reply := self._next(deadline)).get("id") != self.last_id:
             self.events.append(reply)
@@ -239,10 +261,11 @@ class Browser:
         result: dict[str, Any] = reply["result"]
         return result
 
-    def load(self, path: Path, timeout_s: float = 10.0) -> list[dict[str, Any]]:
+    def load(self, path: Path, timeout_s: float = 30.0) -> list[dict[str, Any]]:
         """Open ``path`` in the page and wait for its load event; the events it caused."""
         self.events = []
         self.call("Page.navigate", {"url": path.as_uri()}, session=self.session)
+        self.waiting_for = f"the load event of {path.name}"
         deadline = time.monotonic() + timeout_s
         while not any(e.get("method") == "Page.loadEventFired" for e in self.events):
             self.events.append(self._next(deadline))
@@ -268,6 +291,8 @@ class Browser:
 
     def close(self) -> None:
         """Close the browser, and kill it if it lingers."""
+        if self.log.closed:
+            return
         try:
             os.write(self.cmd, json.dumps({"id": 0, "method": "Browser.close"}).encode() + b"\0")
             self.process.wait(timeout=5)
@@ -332,6 +357,21 @@ class Visit:
     seconds: float
 
 
+def launch(workdir: Path, proxy_port: int, attempts: int = 2) -> Browser:
+    """A started browser. A start that hangs is tried once more with a fresh profile (a cold
+    machine's first start is the slow one); the last failure, with its log, is the test's."""
+    for attempt in range(1, attempts + 1):
+        profile = workdir / f"start-{attempt}"
+        profile.mkdir()
+        try:
+            return Browser(profile, proxy_port)
+        except pytest.fail.Exception as failure:
+            if attempt == attempts:
+                raise
+            print(f"chromium start {attempt} failed, trying again: {failure}", file=sys.stderr)
+    raise AssertionError("unreachable")
+
+
 @pytest.fixture(scope="module")
 def visit(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Visit]:
     """Render the report, open it (and the probes) in one Chromium, take the screenshot."""
@@ -348,7 +388,7 @@ def visit(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Visit]:
     probe.write_text('<!DOCTYPE html><title>probe</title><img src="http://remediator-probe.invalid'
                      '/leak.png">', encoding="utf-8")
     recorder = Recorder()
-    browser = Browser(workdir, recorder.port)
+    browser = launch(workdir, recorder.port)
     try:
         report_events = browser.load(report)
         facts = browser.evaluate(DOM_FACTS)
