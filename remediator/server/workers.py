@@ -30,7 +30,7 @@ from .metrics import Metrics
 
 Log = Callable[[str], None]
 PRUNE_EVERY_S = 3600.0
-GROUP_ALERTS = 64  # alerts decided per transaction (the receiver waits for no more than that)
+GROUP_ALERTS = 256  # alerts decided per transaction (the receiver waits for no more than that)
 
 
 def log(message: str) -> None:

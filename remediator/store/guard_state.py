@@ -112,6 +112,48 @@ def bump(db: Db) -> int:
                           " RETURNING generation").fetchone()[0])
 
 
+PAGE_ROWS = 256  # rows per read of an entry's finished runs
+
+
+def finished_index(order: str) -> str:
+    """The migration that adds the breaker's index: an entry's finished live runs, newest first
+    (``order``: the columns after ``finished_at``; SQLite's rowid needs none)."""
+    return ("CREATE INDEX IF NOT EXISTS guard_runs_finished ON guard_runs"
+            f" (entry, mode, finished_at{order}) WHERE finished_at IS NOT NULL;")
+
+
+def last_runs_failed(db: Db, entry: str, count: int, seq: str) -> bool:
+    """True when each of the last ``count`` live runs of ``entry`` to finish failed (a run
+    failed when any of its hosts did). ``seq`` is the table's insertion order column.
+
+    Reads the entry's finished live runs newest first through ``guard_runs_finished``, a page at
+    a time until ``count`` runs are found, so the cost does not grow with the history kept.
+    """
+    idents: list[str] = []
+    query = ("SELECT ident, finished_at, {seq} FROM guard_runs WHERE entry = ? AND mode = 'live'"  # noqa: S608
+             " AND finished_at IS NOT NULL{after} ORDER BY finished_at DESC, {seq} DESC"
+             f" LIMIT {PAGE_ROWS}")
+    rows = db.execute(query.format(seq=seq, after=""), (entry,)).fetchall()
+    while True:
+        for ident, _, _ in rows:
+            if ident not in idents:
+                idents.append(ident)
+                if len(idents) == count:
+                    break
+        if len(idents) == count or len(rows) < PAGE_ROWS:
+            break
+        last = rows[-1]
+        rows = db.execute(query.format(seq=seq, after=f" AND (finished_at, {seq}) < (?, ?)"),
+                          (entry, last[1], last[2])).fetchall()
+    if len(idents) < count:
+        return False
+    marks = ", ".join("?" * count)
+    failed = db.execute(f"SELECT DISTINCT ident FROM guard_runs WHERE ident IN ({marks}) AND"  # noqa: S608
+                        " mode = 'live' AND finished_at IS NOT NULL AND outcome <> 'succeeded'",
+                        tuple(idents)).fetchall()
+    return len(failed) == count
+
+
 class GuardCache:
     """The in-memory mirror of recent guard rows for one connection."""
 

@@ -32,7 +32,14 @@ from urllib.parse import urlsplit, urlunsplit
 from ..audit import GENESIS_HASH, seal, verify_chain
 from ..errors import NotFoundError, StoreError
 from ..models import PendingRequest, RequestState
-from .guard_state import GuardCache, GuardSession, bump, generation
+from .guard_state import (
+    GuardCache,
+    GuardSession,
+    bump,
+    finished_index,
+    generation,
+    last_runs_failed,
+)
 from .sql import records_query
 
 URL_SCHEMES = ("postgresql", "postgres")
@@ -146,6 +153,7 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX IF NOT EXISTS intake_state ON intake (state, id);
     CREATE INDEX IF NOT EXISTS intake_plan ON intake (plan_id) WHERE plan_id IS NOT NULL;
     """,
+    finished_index(", seq"),
 )
 
 
@@ -546,12 +554,7 @@ class PgStore:
         with self._tx(f"breaker {entry}", self._guard_lock) as db:
             if db.execute("SELECT 1 FROM guard_breakers WHERE entry = ?", (entry,)).fetchone():
                 return False
-            rows = db.execute(
-                "SELECT failed FROM (SELECT ident, bool_or(outcome <> 'succeeded') AS failed,"
-                " max(finished_at) AS finished, max(seq) AS seq FROM guard_runs WHERE"
-                " entry = ? AND mode = 'live' AND finished_at IS NOT NULL GROUP BY ident) runs"
-                " ORDER BY finished DESC, seq DESC LIMIT ?", (entry, failures)).fetchall()
-            if len(rows) < failures or not all(row[0] for row in rows):
+            if not last_runs_failed(db, entry, failures, "seq"):
                 return False
             with self._mirrored(db):
                 db.execute("INSERT INTO guard_breakers (entry, since, failures, record_id)"

@@ -13,7 +13,15 @@ from typing import Any
 from ..audit import GENESIS_HASH, seal, verify_chain
 from ..errors import NotFoundError, StoreError
 from ..models import PendingRequest, RequestState
-from .guard_state import GUARD_META_MIGRATION, GuardCache, GuardSession, bump, generation
+from .guard_state import (
+    GUARD_META_MIGRATION,
+    GuardCache,
+    GuardSession,
+    bump,
+    finished_index,
+    generation,
+    last_runs_failed,
+)
 from .sql import records_query
 from .sqlite_intake import MIGRATION as INTAKE_MIGRATION
 from .sqlite_intake import PLANS_MIGRATION
@@ -105,6 +113,7 @@ MIGRATIONS: tuple[str, ...] = (
     INTAKE_MIGRATION,
     PLANS_MIGRATION,
     GUARD_META_MIGRATION,
+    finished_index(""),
 )
 
 
@@ -320,13 +329,7 @@ class SqliteStore:
         with self._write(f"breaker {entry}") as db:
             if db.execute("SELECT 1 FROM guard_breakers WHERE entry = ?", (entry,)).fetchone():
                 return False
-            rows = db.execute(
-                "SELECT outcome FROM (SELECT ident, max(outcome != 'succeeded') AS outcome,"
-                " max(finished_at) AS finished, max(rowid) AS seq FROM guard_runs WHERE"
-                " entry = ? AND mode = 'live' AND finished_at IS NOT NULL GROUP BY ident)"
-                " ORDER BY finished DESC, seq DESC LIMIT ?",
-                (entry, failures)).fetchall()
-            if len(rows) < failures or not all(row[0] for row in rows):
+            if not last_runs_failed(db, entry, failures, "rowid"):
                 return False
             with self._mirrored(db):
                 db.execute("INSERT INTO guard_breakers (entry, since, failures, record_id)"

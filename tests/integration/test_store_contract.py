@@ -235,6 +235,40 @@ def test_guard_state_is_shared_between_store_objects(location: StoreLocation) ->
     two.close()
 
 
+def history(store: Any, runs: list[tuple[str, str, list[tuple[str, str]]]], first: int = 0
+            ) -> None:
+    """Runs of "disk", a minute apart from minute ``first``: (ident, mode, [(host, outcome)])."""
+    for n, (ident, mode, hosts) in enumerate(runs, first):
+        start = NOW + timedelta(minutes=n)
+        with store.guard(start, 3600) as session:
+            for host, _ in hosts:
+                session.reserve(ident, "disk", host, mode, start, 600)
+        store.finish_runs([(ident, host, outcome, (start + timedelta(seconds=30)).isoformat())
+                           for host, outcome in hosts])
+
+
+def test_the_breaker_reads_the_last_runs_however_long_the_history(
+        location: StoreLocation) -> None:
+    """The breaker counts the last N live runs to finish, a run failing when any host failed:
+    across a long history of good runs, runs wider than one read of the index (300 hosts), and
+    check runs, which never count."""
+    store = open_store(location)
+    wide = [(f"web-{h:03d}", "succeeded") for h in range(300)]
+    one_bad = [*wide[:-1], ("web-299", "failed")]  # its failure is past the first page
+    history(store, [(f"ok-{n:04d}", "live", [("web-1", "succeeded")]) for n in range(600)]
+            + [("bad-1", "live", [("web-1", "failed")]),
+               ("wide-1", "live", one_bad),
+               ("check-1", "check", [("web-1", "failed")]),
+               ("check-2", "check", [("web-1", "succeeded")])])
+    assert store.check_breaker("disk", 2, NOW.isoformat(), "rec-b") is True  # bad-1, wide-1
+    assert store.reset_breaker("disk") is not None
+    assert store.check_breaker("disk", 3, NOW.isoformat(), "rec-c") is False  # then ok-0599
+    history(store, [("wide-2", "live", wide)], first=700)  # the newest run succeeded on all 300 hosts
+    assert store.check_breaker("disk", 1, NOW.isoformat(), "rec-d") is False
+    assert store.check_breaker("disk", 1000, NOW.isoformat(), "rec-e") is False  # too few runs
+    store.close()
+
+
 def test_a_failed_guard_session_leaves_nothing_behind(location: StoreLocation) -> None:
     store = open_store(location)
     with pytest.raises(RuntimeError), store.guard(NOW, 3600) as session:

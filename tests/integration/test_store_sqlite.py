@@ -236,3 +236,39 @@ def test_disk_full_after_the_run_keeps_the_record(project: Project, tiny_fs: Pat
     assert unsaved["outcome"] == "succeeded"
     assert unsaved["hosts"]["demo-web-01"]["changed"] == 1
     assert "guardrail state not updated" in unsaved["decision"]["notes"][-1]
+
+
+def breaker_steps(store: SqliteStore, db_path: Path, runs: int) -> int:
+    """SQLite VM steps one breaker check takes once the entry has ``runs`` good live runs."""
+    with sqlite3.connect(db_path) as db:
+        have = db.execute("SELECT count(*) FROM guard_runs").fetchone()[0]
+        db.executemany(
+            "INSERT INTO guard_runs (ident, host, entry, mode, started_at, expires_at,"
+            " finished_at, outcome) VALUES (?, 'web-1', 'disk', 'live', ?, ?, ?, 'succeeded')",
+            [(f"run-{n:06d}", f"2026-11-{1 + n // 1440:02d}T{n // 60 % 24:02d}:{n % 60:02d}:00",
+              "2027-01-01T00:00:00", f"2026-11-{1 + n // 1440:02d}T{n // 60 % 24:02d}:"
+              f"{n % 60:02d}:30") for n in range(have, runs)])
+    steps = 0
+
+    def count() -> int:
+        nonlocal steps
+        steps += 1
+        return 0
+
+    store._db.set_progress_handler(count, 10)
+    try:
+        assert store.check_breaker("disk", 3, "2026-12-01T00:00:00+00:00", "rec-x") is False
+    finally:
+        store._db.set_progress_handler(None, 10)
+    return steps
+
+
+def test_the_breaker_check_does_not_grow_with_the_history(tmp_path: Path) -> None:
+    """It runs in the write transaction every live run ends with, so it must read the last few
+    runs through its index, not the entry's whole past (it did: 340 ms at 100,000 runs)."""
+    store = SqliteStore(tmp_path / "audit.db")
+    small = breaker_steps(store, tmp_path / "audit.db", 300)
+    large = breaker_steps(store, tmp_path / "audit.db", 30_000)
+    assert small > 0
+    assert large <= small * 1.5, (small, large)
+    store.close()
