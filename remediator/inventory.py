@@ -36,14 +36,19 @@ class Inventory:
         """Every host in the inventory."""
         return self.groups.get("all", frozenset())
 
+    by_address: Mapping[str, str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        index: dict[str, str] = {}
+        for host, address in sorted(self.addresses.items()):  # shared: the first name wins
+            index.setdefault(address, host)
+        object.__setattr__(self, "by_address", index)
+
     def resolve(self, target: str) -> str | None:
         """The inventory name for ``target``: a host name, or a host's ``ansible_host``."""
         if target in self.hosts:
             return target
-        for host, address in sorted(self.addresses.items()):
-            if address == target:
-                return host
-        return None
+        return self.by_address.get(target)
 
 
 _RANGE_RE = re.compile(r"\[[^\]]*:[^\]]*\]")  # a host range such as web[01:20]

@@ -213,10 +213,13 @@ class Decision:
     def evolve(self, **changes: Any) -> Decision:
         """A copy with ``changes``; like dataclasses.replace, without its per-call overhead."""
         new = object.__new__(Decision)
-        for name in Decision.__slots__:
-            object.__setattr__(new, name, changes[name] if name in changes
-                               else getattr(self, name))
+        for name in _DECISION_FIELDS:
+            _set(new, name, changes[name] if name in changes else getattr(self, name))
         return new
+
+
+_DECISION_FIELDS: tuple[str, ...] = Decision.__slots__
+_set = object.__setattr__
 
 
 @dataclass(frozen=True, slots=True)

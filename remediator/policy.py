@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ class PolicyContext:
     allow_uncommitted: bool = False
 
 
+@functools.lru_cache(maxsize=65536)  # alerts name the same hosts over and over
 def strip_port(value: str) -> str:
     """``host:9100`` -> ``host``; ``[::1]:9100`` -> ``::1``; a bare IPv6 address stays whole."""
     value = value.strip()

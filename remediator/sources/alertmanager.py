@@ -36,6 +36,9 @@ def normalize(payload: object) -> list[Alert]:
             for index, item in enumerate(items)]
 
 
+_NAMES_SEEN: set[str] = set()  # label names already checked against LABEL_NAME
+
+
 def _fast(item: object) -> Alert | None:
     """The Alert of a well-formed element without building error paths; None if anything is
     off, so that ``_alert`` can name the problem."""
@@ -51,8 +54,13 @@ def _fast(item: object) -> Alert | None:
     if type(name) is not str or not name:
         return None
     for key, value in labels.items():
-        if type(value) is not str or _shape.LABEL_NAME.fullmatch(key) is None:
+        if type(value) is not str:
             return None
+        if key not in _NAMES_SEEN:
+            if _shape.LABEL_NAME.fullmatch(key) is None:
+                return None
+            if len(_NAMES_SEEN) < 4096:  # a bounded cache of valid names
+                _NAMES_SEEN.add(key)
     for value in annotations.values():
         if type(value) is not str:
             return None
