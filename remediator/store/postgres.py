@@ -22,25 +22,19 @@ import json
 import threading
 import weakref
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
 from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from ..audit import GENESIS_HASH, seal, verify_chain
-from ..errors import NotFoundError, StoreError
-from ..models import PendingRequest, RequestState
+from ..errors import StoreError
+from .base import SqlStore
 from .guard_state import (
     GuardCache,
-    GuardSession,
-    bump,
     finished_index,
-    generation,
-    last_runs_failed,
 )
-from .sql import records_query
+from .sql import Db, records_query
 
 URL_SCHEMES = ("postgresql", "postgres")
 DEFAULT_POOL = 8
@@ -294,7 +288,7 @@ def lock_key(namespace: str, name: str) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
-class PgStore:
+class PgStore(SqlStore):
     """Append-only audit records and guard state in PostgreSQL, shared by many processes."""
 
     def __init__(self, url: str, *, pool_size: int = DEFAULT_POOL) -> None:
@@ -366,74 +360,13 @@ class PgStore:
         """How many migrations this database has had."""
         return int(self._one("SELECT max(version) FROM remediator_schema", ()) or 0)
 
-    # -- the chain --
+    def _prefix(self, key: str) -> tuple[str, str]:
+        return "starts_with(id, ?)", key
 
-    def append(self, record: Mapping[str, Any]) -> dict[str, Any]:
-        """Seal onto the chain and store, with its host index, in one transaction."""
-        return self.append_many([record])[0]
-
-    def append_many(self, records: Sequence[Mapping[str, Any]], chunk: int = 64
-                    ) -> list[dict[str, Any]]:
-        """Seal and store several records in order, ``chunk`` per transaction; on error, the
-        ones not stored are in ``StoreError.unsaved``."""
-        sealed: list[dict[str, Any]] = []
-        for start in range(0, len(records), chunk):
-            part = records[start:start + chunk]
-            what = f"audit record {part[0].get('id')}" + \
-                (f" and {len(part) - 1} more" if len(part) > 1 else "")
-            done: list[dict[str, Any]] = []
-            try:
-                with self._tx(what, self._chain_lock) as db:
-                    row = db.execute("SELECT hash FROM records ORDER BY seq DESC LIMIT 1"
-                                     ).fetchone()
-                    head = row[0] if row else GENESIS_HASH
-                    for record in part:
-                        done.append(seal(record, head))
-                        head = done[-1]["hash"]
-                        self._insert(db, done[-1])
-            except StoreError as exc:
-                exc.unsaved = [dict(r) for r in records[start:]]
-                raise
-            sealed += done
-        return sealed
-
-    @staticmethod
-    def _insert(db: PgDb, sealed: Mapping[str, Any]) -> None:
-        alert = sealed.get("alert") or {}
-        seq = db.execute(
-            "INSERT INTO records (id, created_at, alert_name, fingerprint, remediation, action,"
-            " outcome, mode, stage, body, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
-            " RETURNING seq",
-            (sealed["id"], sealed["created_at"], alert.get("name"), alert.get("fingerprint"),
-             (sealed.get("remediation") or {}).get("name"), sealed["decision"]["action"],
-             sealed["outcome"], sealed["mode"], sealed.get("stage"),
-             json.dumps(sealed, sort_keys=True, ensure_ascii=False), sealed["prev_hash"],
-             sealed["hash"]),
-        ).fetchone()[0]
-        hosts = set(alert.get("hosts") or ()) | set(sealed.get("hosts") or ())
-        if hosts:
-            db.executemany("INSERT INTO record_hosts (seq, host) VALUES (?, ?)",
-                           [(seq, h) for h in sorted(hosts)])
-
-    def get(self, record_id: str) -> dict[str, Any]:
-        """The record with ``record_id`` or a unique prefix of it."""
-        rows = self._by_id("records", "body", record_id)
-        return dict(json.loads(rows[0][0]))
-
-    def has_record(self, record_id: str) -> bool:
-        """True when a record with exactly this id is on the chain."""
-        return bool(self._query("SELECT 1 FROM records WHERE id = ?", (record_id,)))
-
-    def _by_id(self, table: str, columns: str, key: str) -> list[Any]:
-        rows = self._query(f"SELECT {columns} FROM {table} WHERE id = ?", (key,))  # noqa: S608
-        if not rows and key:
-            rows = self._query(f"SELECT {columns} FROM {table} WHERE starts_with(id, ?)"  # noqa: S608
-                               " LIMIT 2", (key,))
-        if len(rows) != 1:
-            what = "no" if not rows else "more than one"
-            kind = "record" if table == "records" else "request"
-            raise NotFoundError(f"{what} {kind} with id {key!r}", where=self.path)
-        return rows
+    def _guard_begin(self, db: Db) -> None:
+        # as SQLite's synchronous=NORMAL: a server crash may lose the last claims, never
+        # corrupt them; waiting for the disk here held every instance up
+        db.execute("SET LOCAL synchronous_commit = off")
 
     def records(self, since: str | None = None, *, entry: str | None = None,
                 host: str | None = None) -> Iterator[dict[str, Any]]:
@@ -452,131 +385,6 @@ class PgStore:
         except (psycopg.Error, PoolTimeout) as exc:
             raise StoreError(f"cannot read the audit store: {_reason(exc)}",
                              where=self.path) from None
-
-    def verify(self) -> tuple[int, str]:
-        """Re-walk the whole chain from the stored bodies."""
-        return verify_chain(self.records())
-
-    # -- pending requests --
-
-    def add_request(self, request: PendingRequest) -> None:
-        """Store a new pending request."""
-        with self._tx(f"request {request.id}") as db:
-            db.execute(
-                "INSERT INTO requests (id, entry, hosts, fingerprint, alert, variables, preview,"
-                " created_at, expires_at, state) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (request.id, request.entry, json.dumps(list(request.hosts)), request.fingerprint,
-                 json.dumps(dict(request.alert)) if request.alert is not None else None,
-                 json.dumps(dict(request.variables)), json.dumps(dict(request.preview)),
-                 request.created_at, request.expires_at, str(request.state)))
-
-    def get_request(self, request_id: str) -> PendingRequest:
-        """The request with ``request_id`` or a unique prefix of it."""
-        from .sqlite import _REQUEST_COLUMNS, _request
-
-        return _request(self._by_id("requests", _REQUEST_COLUMNS, request_id)[0])
-
-    def requests(self, states: tuple[RequestState, ...] = (RequestState.PENDING,)
-                 ) -> list[PendingRequest]:
-        """Requests in the given states, oldest first."""
-        from .sqlite import _REQUEST_COLUMNS, _request
-
-        rows = self._query(f"SELECT {_REQUEST_COLUMNS} FROM requests WHERE state ="  # noqa: S608
-                           " ANY(?) ORDER BY created_at, id", ([str(s) for s in states],))
-        return [_request(row) for row in rows]
-
-    def transition_request(self, request_id: str, to: RequestState, *, by: str | None, at: str,
-                           result_record: str | None = None) -> bool:
-        """Move a pending request to ``to``; False when it was no longer pending (a lost race)."""
-        with self._tx(f"request {request_id}") as db:
-            cursor = db.execute(
-                "UPDATE requests SET state = ?, decided_by = ?, decided_at = ?,"
-                " result_record = COALESCE(?, result_record) WHERE id = ? AND state = 'pending'",
-                (str(to), by, at, result_record, request_id))
-            return int(cursor.rowcount) == 1
-
-    def set_request_result(self, request_id: str, record_id: str) -> None:
-        """Link a decided request to the record of what followed."""
-        with self._tx(f"request {request_id}") as db:
-            db.execute("UPDATE requests SET result_record = ? WHERE id = ?",
-                       (record_id, request_id))
-
-    def resolve_requests(self, fingerprint: str, at: str) -> list[str]:
-        """Mark pending requests for an alert that resolved; returns their ids."""
-        with self._tx(f"requests for {fingerprint}") as db:
-            rows = db.execute("UPDATE requests SET state = 'resolved', decided_at = ? WHERE"
-                              " fingerprint = ? AND state = 'pending' RETURNING id",
-                              (at, fingerprint)).fetchall()
-        return sorted(str(r[0]) for r in rows)
-
-    # -- guardrail state --
-
-    @contextmanager
-    def guard(self, now: datetime, horizon_s: int) -> Iterator[GuardSession]:
-        """One transaction under the guard lock: every instance's decisions take turns."""
-        try:
-            with self._tx("guardrail state", self._guard_lock) as db:
-                # as SQLite's synchronous=NORMAL: a server crash may lose the last claims,
-                # never corrupt them; waiting for the disk here held every instance up
-                db.conn.execute("SET LOCAL synchronous_commit = off")
-                session = GuardSession(db, self._guard, now, horizon_s)
-                yield session
-                session.flush()
-        except BaseException:
-            self._guard.version = None  # the mirror may hold what was rolled back
-            raise
-
-    def finish_run(self, ident: str, host: str, outcome: str, at: str) -> None:
-        """Mark a reserved run finished: its lock is released, cooldowns count from ``at``."""
-        self.finish_runs([(ident, host, outcome, at)])
-
-    def finish_runs(self, runs: list[tuple[str, str, str, str]]) -> None:
-        """finish_run for many (ident, host, outcome, at) in one transaction."""
-        with self._tx("runs", self._guard_lock) as db, self._mirrored(db):
-            db.executemany("UPDATE guard_runs SET finished_at = ?, outcome = ? WHERE ident = ?"
-                           " AND host = ?", [(at, o, i, h) for i, h, o, at in runs])
-            for ident, host, outcome, at in runs:
-                self._guard.finish(ident, host, datetime.fromisoformat(at), outcome)
-
-    @contextmanager
-    def _mirrored(self, db: PgDb) -> Iterator[None]:
-        """As in the SQLite store: a current mirror stays current across this guard write."""
-        current = self._guard.version == generation(db)
-        yield
-        after = bump(db)
-        self._guard.version = after if current else None
-
-    def check_breaker(self, entry: str, failures: int, at: str, record_id: str) -> bool:
-        """Open the entry's breaker if its last ``failures`` live runs all failed; True if opened.
-        """
-        if failures < 1:
-            return False
-        with self._tx(f"breaker {entry}", self._guard_lock) as db:
-            if db.execute("SELECT 1 FROM guard_breakers WHERE entry = ?", (entry,)).fetchone():
-                return False
-            if not last_runs_failed(db, entry, failures, "seq"):
-                return False
-            with self._mirrored(db):
-                db.execute("INSERT INTO guard_breakers (entry, since, failures, record_id)"
-                           " VALUES (?, ?, ?, ?)", (entry, at, failures, record_id))
-                self._guard.breakers[entry] = at
-        return True
-
-    def breakers(self) -> dict[str, dict[str, Any]]:
-        """Open breakers by entry."""
-        rows = self._query("SELECT entry, since, failures, record_id FROM guard_breakers", ())
-        return {r[0]: {"since": r[1], "failures": r[2], "record_id": r[3]} for r in rows}
-
-    def reset_breaker(self, entry: str) -> dict[str, Any] | None:
-        """Close the entry's breaker; what it was, or None when it was not open."""
-        with self._tx(f"breaker {entry}", self._guard_lock) as db:
-            row = db.execute("SELECT since, failures, record_id FROM guard_breakers WHERE"
-                             " entry = ?", (entry,)).fetchone()
-            with self._mirrored(db):
-                db.execute("DELETE FROM guard_breakers WHERE entry = ?", (entry,))
-                self._guard.breakers.pop(entry, None)
-        return None if row is None else {"since": row[0], "failures": row[1],
-                                         "record_id": row[2]}
 
     def close(self) -> None:
         """Give the pool back (it closes with its last user)."""
