@@ -112,7 +112,7 @@ def bump(db: Db) -> int:
                           " RETURNING generation").fetchone()[0])
 
 
-PAGE_ROWS = 256  # rows per read of an entry's finished runs
+PAGE_ROWS = (16, 1024)  # rows per read of an entry's finished runs: first, most
 
 
 def finished_index(order: str) -> str:
@@ -130,20 +130,23 @@ def last_runs_failed(db: Db, entry: str, count: int, seq: str) -> bool:
     a time until ``count`` runs are found, so the cost does not grow with the history kept.
     """
     idents: list[str] = []
-    query = ("SELECT ident, finished_at, {seq} FROM guard_runs WHERE entry = ? AND mode = 'live'"  # noqa: S608
+    query = ("SELECT ident, finished_at, {seq} FROM guard_runs WHERE entry = ? AND mode = 'live'"
              " AND finished_at IS NOT NULL{after} ORDER BY finished_at DESC, {seq} DESC"
-             f" LIMIT {PAGE_ROWS}")
-    rows = db.execute(query.format(seq=seq, after=""), (entry,)).fetchall()
+             " LIMIT {limit}")
+    page = max(PAGE_ROWS[0], 2 * count)  # most runs have one host: read a little more
+    rows = db.execute(query.format(seq=seq, after="", limit=page), (entry,)).fetchall()
     while True:
         for ident, _, _ in rows:
             if ident not in idents:
                 idents.append(ident)
                 if len(idents) == count:
                     break
-        if len(idents) == count or len(rows) < PAGE_ROWS:
+        if len(idents) == count or len(rows) < page:
             break
         last = rows[-1]
-        rows = db.execute(query.format(seq=seq, after=f" AND (finished_at, {seq}) < (?, ?)"),
+        page = min(page * 4, PAGE_ROWS[1])  # wide runs: larger reads
+        rows = db.execute(query.format(seq=seq, limit=page,
+                                       after=f" AND (finished_at, {seq}) < (?, ?)"),
                           (entry, last[1], last[2])).fetchall()
     if len(idents) < count:
         return False
