@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from ..audit import GENESIS_HASH, seal, verify_chain
-from ..errors import NotFoundError
+from ..errors import NotFoundError, StoreError
 from ..models import PendingRequest, RequestState
 from .guard_state import GuardCache, GuardSession, bump, generation, last_runs_failed
 from .sql import Db
@@ -79,8 +79,6 @@ class SqlStore(ABC):
         """Seal and store several records in order, ``chunk`` per transaction (a long write
         would hold up the receiver's commits); on error, the ones not stored are in
         ``StoreError.unsaved``."""
-        from ..errors import StoreError
-
         sealed: list[dict[str, Any]] = []
         for start in range(0, len(records), chunk):
             part = records[start:start + chunk]

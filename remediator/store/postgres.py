@@ -30,10 +30,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from ..errors import StoreError
 from .base import SqlStore
-from .guard_state import (
-    GuardCache,
-    finished_index,
-)
+from .guard_state import GuardCache, finished_index
 from .sql import Db, records_query
 
 URL_SCHEMES = ("postgresql", "postgres")
