@@ -89,9 +89,10 @@ class Engine:
         coalescing), bounded by the blast radius; each alert still gets its own record.
         With ``record_duplicates`` off, a re-delivery of an alert already handled in the same
         mode gets no record (the receiver and the poller see the same alert many times).
-        ``journal`` is called inside the decision transaction with the draft records and the
-        reserved runs (see ``recover``): a crash after it leaves enough to record the runs as
-        interrupted.
+        ``journal`` is called with the session, the draft records and the reserved runs (see
+        ``recover``); what it writes through the session (``intake_planned``, ``defer``)
+        commits with the decisions or not at all, so a crash after the commit leaves enough to
+        record the runs as interrupted.
         """
         return self.handle_groups([(list(alerts), journal)], allow_uncommitted=allow_uncommitted,
                                   initiated_by=initiated_by, record_duplicates=record_duplicates)
@@ -146,22 +147,36 @@ class Engine:
         own: set[str] = set()  # the batches' idents: our own runs do not lock us out
         for alerts, journal in groups:
             first = len(items)
-            sizes = {b.ident: len(b.hosts) for b in batches.values()}
-            with self.store.guard(now, self._horizon()) as session:
-                for alert in alerts:
-                    items.append(self._decide(alert, ctx, now, session, batches, own))
-                reserved = [(b, b.hosts[sizes.get(b.ident, 0):]) for b in batches.values()]
-                reserved = [(b, hosts) for b, hosts in reserved if hosts]
-                if finish_now:  # simulate: each run ends as it starts, successfully
-                    for batch, hosts in reserved:
-                        session.finish(batch.ident, hosts, "succeeded", now)
-                if journal is not None:
-                    journal(session, {
-                        "drafts": [self._draft(item, initiated_by, allow_uncommitted)
-                                   for item in items[first:]
-                                   if record_duplicates or item.duplicate_of is None],
-                        "batches": [{"ident": b.ident, "hosts": hosts} for b, hosts in reserved],
-                    })
+            before = {key: (len(b.hosts), len(b.items)) for key, b in batches.items()}
+            own_before = set(own)
+            # Decided outside the write lock; if another writer changed guard state
+            # meanwhile, nothing was written: undo this group and decide it again inside.
+            for guard in (self.store.guard_attempt, self.store.guard):
+                with guard(now, self._horizon()) as session:
+                    for alert in alerts:
+                        items.append(self._decide(alert, ctx, now, session, batches, own))
+                    reserved = [(b, b.hosts[before.get(key, (0, 0))[0]:])
+                                for key, b in batches.items()]
+                    reserved = [(b, hosts) for b, hosts in reserved if hosts]
+                    if finish_now:  # simulate: each run ends as it starts, successfully
+                        for batch, hosts in reserved:
+                            session.finish(batch.ident, hosts, "succeeded", now)
+                    if journal is not None:
+                        plan = {
+                            "drafts": [self._draft(item, initiated_by, allow_uncommitted)
+                                       for item in items[first:]
+                                       if record_duplicates or item.duplicate_of is None],
+                            "batches": [{"ident": b.ident, "hosts": hosts}
+                                        for b, hosts in reserved]}
+                        journal(session, plan)
+                if session.committed:
+                    break
+                del items[first:]
+                for key in [key for key in batches if key not in before]:
+                    del batches[key]
+                for key, (host_count, item_count) in before.items():
+                    del batches[key].hosts[host_count:], batches[key].items[item_count:]
+                own.intersection_update(own_before)
         return items, list(batches.values())
 
     def _draft(self, item: _Item, initiated_by: str, allow_uncommitted: bool

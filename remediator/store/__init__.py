@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from contextlib import AbstractContextManager
 from datetime import datetime
@@ -48,6 +48,12 @@ class GuardSession(Protocol):
 
     def intake_planned(self, ids: Sequence[int], plan: dict[str, Any]) -> None:
         """Mark intake rows decided, with the plan to recover from, in this transaction."""
+        ...
+
+    committed: bool  # the session's writes are in the store
+
+    def defer(self, write: Callable[[], None]) -> None:
+        """Run ``write`` inside the session's write transaction, before its own writes."""
         ...
 
 
@@ -107,6 +113,12 @@ class AuditStore(Protocol):
 
     def guard(self, now: datetime, horizon_s: int) -> AbstractContextManager[GuardSession]:
         """One write transaction for guardrail claims, facts and reservations."""
+        ...
+
+    def guard_attempt(self, now: datetime, horizon_s: int
+                      ) -> AbstractContextManager[GuardSession]:
+        """``guard`` deciding outside the write transaction; ``session.committed`` is False
+        when another writer changed guard state meanwhile and nothing was written."""
         ...
 
     def finish_run(self, ident: str, host: str, outcome: str, at: str) -> None:

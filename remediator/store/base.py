@@ -9,6 +9,7 @@ else is written once here, in the SQL both engines speak (``?`` placeholders, ``
 from __future__ import annotations
 
 import json
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -43,6 +44,7 @@ class SqlStore(ABC):
     path: Any  # what messages name: the file, or the URL without its password
     SEQ = "seq"  # guard_runs' insertion-order column
     _guard: GuardCache
+    _mirror_lock: threading.RLock
     _chain_lock: int | None = None  # advisory locks, where the backend needs them
     _guard_lock: int | None = None
 
@@ -65,8 +67,19 @@ class SqlStore(ABC):
                 host: str | None = None) -> Iterator[dict[str, Any]]:
         """Records in chain order, streamed; optionally only since a time, for an entry/host."""
 
+    @abstractmethod
+    def _reading(self) -> AbstractContextManager[Db]:
+        """A connection for reads outside any write transaction (a snapshot per statement is
+        enough: what matters is checked again under the write lock)."""
+
     def _guard_begin(self, db: Db) -> None:  # noqa: B027 - optional: most backends need none
         """Session settings at the start of a guard transaction."""
+
+    def _init_guard(self) -> None:
+        """The guard mirror, and the lock that lets one thread at a time use or change it
+        (taken before any write transaction, never inside one)."""
+        self._guard = GuardCache()
+        self._mirror_lock = threading.RLock()
 
     # -- the chain --
 
@@ -185,15 +198,51 @@ class SqlStore(ABC):
 
         ``horizon_s`` is the longest guardrail window in use: how far back the state matters.
         """
-        try:
-            with self._tx("guardrail state", self._guard_lock) as db:
-                self._guard_begin(db)
-                session = GuardSession(db, self._guard, now, horizon_s)
-                yield session
-                session.flush()
-        except BaseException:
-            self._guard.version = None  # the mirror may hold what was rolled back
-            raise
+        with self._mirror_lock:
+            try:
+                with self._guard_tx("guardrail state") as db:
+                    session = GuardSession(db, self._guard, now, horizon_s)
+                    yield session
+                    session.flush()
+                session.committed = True
+            except BaseException:
+                self._guard.version = None  # the mirror may hold what was rolled back
+                raise
+
+    @contextmanager
+    def guard_attempt(self, now: datetime, horizon_s: int) -> Iterator[GuardSession]:
+        """``guard``, optimistically: the decisions are made from the mirror outside any write
+        transaction, and the write transaction that follows only checks and writes.
+
+        Their writes commit only if no writer changed guard state since the session began (the
+        generation is unchanged under the write lock), so the result is the same as deciding
+        inside the transaction; ``session.committed`` is False when another writer came first,
+        nothing was written and the caller decides again (``guard`` always commits). Other
+        writers (a receiver, other processes) wait only for the writes, not the decisions.
+        """
+        with self._mirror_lock:
+            try:
+                with self._reading() as reader:
+                    session = GuardSession(reader, self._guard, now, horizon_s)
+                    yield session
+                with self._guard_tx("guardrail state") as db:
+                    # the mirror's generation: this thread's own writes meanwhile move it on
+                    if self._guard.version is None or generation(db) != self._guard.version:
+                        self._guard.version = None  # it holds these decisions: reload
+                        return
+                    session.bind(db)
+                    session.flush()
+                session.committed = True
+            except BaseException:
+                self._guard.version = None
+                raise
+
+    @contextmanager
+    def _guard_tx(self, what: str) -> Iterator[Db]:
+        """A write transaction on the guard tables (the caller holds the mirror lock)."""
+        with self._tx(what, self._guard_lock) as db:
+            self._guard_begin(db)
+            yield db
 
     def finish_run(self, ident: str, host: str, outcome: str, at: str) -> None:
         """Mark a reserved run finished: its lock is released, cooldowns count from ``at``."""
@@ -201,7 +250,7 @@ class SqlStore(ABC):
 
     def finish_runs(self, runs: list[tuple[str, str, str, str]]) -> None:
         """finish_run for many (ident, host, outcome, at) in one transaction."""
-        with self._tx("runs", self._guard_lock) as db, self._mirrored(db):
+        with self._mirror_lock, self._tx("runs", self._guard_lock) as db, self._mirrored(db):
             db.executemany("UPDATE guard_runs SET finished_at = ?, outcome = ? WHERE ident = ?"
                            " AND host = ?", [(at, o, i, h) for i, h, o, at in runs])
             for ident, host, outcome, at in runs:
@@ -221,7 +270,7 @@ class SqlStore(ABC):
         """
         if failures < 1:
             return False
-        with self._tx(f"breaker {entry}", self._guard_lock) as db:
+        with self._mirror_lock, self._tx(f"breaker {entry}", self._guard_lock) as db:
             if db.execute("SELECT 1 FROM guard_breakers WHERE entry = ?", (entry,)).fetchone():
                 return False
             if not last_runs_failed(db, entry, failures, self.SEQ):
@@ -239,7 +288,7 @@ class SqlStore(ABC):
 
     def reset_breaker(self, entry: str) -> dict[str, Any] | None:
         """Close the entry's breaker; what it was, or None when it was not open."""
-        with self._tx(f"breaker {entry}", self._guard_lock) as db:
+        with self._mirror_lock, self._tx(f"breaker {entry}", self._guard_lock) as db:
             row = db.execute("SELECT since, failures, record_id FROM guard_breakers WHERE"
                              " entry = ?", (entry,)).fetchone()
             with self._mirrored(db):

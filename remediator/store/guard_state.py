@@ -19,7 +19,7 @@ from __future__ import annotations
 import bisect
 import os
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -202,7 +202,12 @@ class GuardCache:
 
 
 class GuardSession:
-    """Guardrail reads and reservations inside one write transaction of the store."""
+    """Guardrail reads and reservations, written by one write transaction of the store.
+
+    Either the whole session runs inside that transaction (``SqlStore.guard``), or it decides
+    from the mirror first and the transaction only writes, if the generation it decided at is
+    still the database's (``SqlStore.guard_attempt``; ``committed`` says whether it did).
+    """
 
     def __init__(self, db: Db, cache: GuardCache, now: datetime,
                  horizon_s: int) -> None:
@@ -211,14 +216,24 @@ class GuardSession:
         self._claims: list[tuple[str, str, str, str, str, str]] = []
         self._reservations: list[tuple[object, ...]] = []
         self._finishes: list[tuple[str, str, str, str]] = []
+        self._deferred: list[Callable[[], None]] = []
         self._pid = os.getpid()
         self._now_text: tuple[datetime, str] | None = None
+        self.committed = False
         version = generation(db)
         horizon = now - timedelta(seconds=horizon_s)
         if cache.version != version or cache.horizon is None or cache.horizon > horizon or \
                 horizon - cache.horizon > timedelta(seconds=max(60, horizon_s)):
             cache.load(db, horizon)
             cache.version = version
+
+    def bind(self, db: Db) -> None:
+        """Write through ``db`` (the write transaction) from now on."""
+        self._db = db
+
+    def defer(self, write: Callable[[], None]) -> None:
+        """Run ``write`` inside the write transaction, just before the session's own writes."""
+        self._deferred.append(write)
 
     def _iso(self, moment: datetime) -> str:
         """iso(), remembered for the session's one ``now``."""
@@ -227,13 +242,17 @@ class GuardSession:
         return self._now_text[1]
 
     def intake_planned(self, ids: Sequence[int], plan: dict[str, Any]) -> None:
-        """These intake rows are decided: their plan commits with the claims, or not at all."""
-        from .sqlite_intake import mark_planned
+        """These intake rows are decided: their plan commits with the claims, or not at all
+        (serialised now, outside the write lock; written with the claims)."""
+        from .sqlite_intake import mark_planned, plan_body
 
-        mark_planned(self._db, ids, plan)
+        body = plan_body(plan)
+        self.defer(lambda: mark_planned(self._db, ids, body))
 
     def flush(self) -> None:
         """Write the session's claims and reservations (called before the commit)."""
+        for write in self._deferred:
+            write()
         if self._claims:
             self._db.executemany("INSERT INTO guard_seen (fingerprint, starts_at, status, mode,"
                                  " record_id, claimed_at) VALUES (?,?,?,?,?,?)"

@@ -30,7 +30,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from ..errors import StoreError
 from .base import SqlStore
-from .guard_state import GuardCache, finished_index
+from .guard_state import finished_index
 from .sql import Db, records_query
 
 URL_SCHEMES = ("postgresql", "postgres")
@@ -303,7 +303,7 @@ class PgStore(SqlStore):
         except BaseException:
             self.close()
             raise
-        self._guard = GuardCache()
+        self._init_guard()
 
     # -- plumbing --
 
@@ -320,6 +320,20 @@ class PgStore(SqlStore):
                 yield PgDb(conn)
         except (psycopg.Error, PoolTimeout) as exc:
             raise StoreError(f"cannot write {what}: {_reason(exc)}", where=self.path) from None
+
+    @contextmanager
+    def _reading(self) -> Iterator[PgDb]:
+        """A pooled connection in a read-only transaction (read committed: each statement
+        sees what is committed)."""
+        import psycopg
+        from psycopg_pool import PoolTimeout
+
+        try:
+            with self._pool.connection() as conn, conn.transaction():
+                yield PgDb(conn)
+        except (psycopg.Error, PoolTimeout) as exc:
+            raise StoreError(f"cannot read guardrail state: {_reason(exc)}",
+                             where=self.path) from None
 
     def _query(self, sql: str, args: Sequence[Any]) -> list[Any]:
         import psycopg

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterator
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
 from ..errors import StoreError
 from .base import SqlStore
-from .guard_state import GUARD_META_MIGRATION, GuardCache, finished_index
+from .guard_state import GUARD_META_MIGRATION, finished_index
 from .sql import records_query
 from .sqlite_intake import MIGRATION as INTAKE_MIGRATION
 from .sqlite_intake import PLANS_MIGRATION
@@ -122,7 +122,7 @@ class SqliteStore(SqlStore):
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._migrate()
-            self._guard = GuardCache()
+            self._init_guard()
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"cannot open the audit store: {exc}", where=str(path)) from None
 
@@ -147,6 +147,15 @@ class SqliteStore(SqlStore):
 
     def _query(self, sql: str, args: tuple[Any, ...]) -> list[Any]:
         return read(self._db, self.path, sql, args, "the audit store")
+
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        """The connection, outside a transaction: each statement reads what is committed."""
+        try:
+            yield self._db
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read guardrail state: {exc}", where=str(self.path)
+                             ) from None
 
     def _prefix(self, key: str) -> tuple[str, str]:
         escaped = key.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -223,10 +223,14 @@ def row_dict(row: Sequence[Any]) -> dict[str, Any]:
     return data
 
 
-def mark_planned(db: Db, ids: Sequence[int], plan: dict[str, Any]) -> None:
+def plan_body(plan: dict[str, Any]) -> str:
+    """A plan as ``intake_plans`` stores it."""
+    return json.dumps(plan, sort_keys=True, ensure_ascii=False)
+
+
+def mark_planned(db: Db, ids: Sequence[int], body: str) -> None:
     """Inside the guardrail transaction: these rows' decisions are made, here is the plan
-    (stored once for all of them)."""
-    body = json.dumps(plan, sort_keys=True, ensure_ascii=False)
+    (``plan_body``, stored once for all of them)."""
     plan_id = db.execute("INSERT INTO intake_plans (body) VALUES (?) RETURNING id",
                          (body,)).fetchone()[0]
     db.executemany("UPDATE intake SET state = 'planned', plan_id = ? WHERE id = ?",

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import pytest
@@ -348,6 +351,44 @@ def test_same_host_twice_in_a_storm_runs_it_once(rig: Rig) -> None:
     (plan,) = plans(engine)
     assert plan.hosts == ("node-00", "node-01")
     assert [decision(r) for r in records] == [("run", "live")] * 3
+
+
+def test_a_group_another_writer_overtook_is_decided_again(rig: Rig) -> None:
+    """Groups are decided outside the write lock. When another process writes guard state
+    between a group's decisions and its commit, nothing of that group is written (not its
+    claims, reservations or journal) and it is decided again under the lock: the storm run
+    keeps its earlier hosts once, and the alert the other process took is a duplicate."""
+    engine, other = configure(rig), rig.engine()
+    real = engine.store.guard_attempt
+    attempts: list[bool] = []
+
+    @contextmanager
+    def overtaken(now: Any, horizon_s: int) -> Iterator[Any]:
+        with real(now, horizon_s) as session:
+            yield session
+            if len(attempts) == 1:  # the second group: another process handles node-03 now
+                other.handle([fix(HOSTS[3], fingerprint="fp-3")])
+        attempts.append(session.committed)
+
+    engine.store.guard_attempt = overtaken
+    journals: list[list[str]] = []
+    records = engine.handle_groups([
+        ([fix(HOSTS[0], fingerprint="fp-0"), fix(HOSTS[1], fingerprint="fp-1")],
+         lambda session, plan: session.defer(
+             partial(journals.append, [d["id"] for d in plan["drafts"]]))),
+        ([fix(HOSTS[2], fingerprint="fp-2"), fix(HOSTS[1], fingerprint="fp-1b"),
+          fix(HOSTS[3], fingerprint="fp-3")],
+         lambda session, plan: session.defer(
+             partial(journals.append, [d["id"] for d in plan["drafts"]])))])
+    assert attempts == [True, False]  # the second group was then decided under the lock
+    (plan,) = plans(engine)
+    assert plan.hosts == tuple(HOSTS[:3])  # node-01 once; node-03 is the other's
+    assert [decision(r) for r in records] == [("run", "live")] * 4 + [("skip", "none")]
+    assert records[4]["decision"]["reason"].startswith("duplicate")
+    assert journals == [[r["id"] for r in records[:2]], [r["id"] for r in records[2:]]]  # not the lost one
+    assert {r["batch"]["ident"] for r in records[:4]} == {plan.ident}
+    (theirs,) = plans(other)
+    assert theirs.hosts == (HOSTS[3],)
 
 
 # -- circuit breaker --

@@ -269,6 +269,46 @@ def test_the_breaker_reads_the_last_runs_however_long_the_history(
     store.close()
 
 
+def test_an_optimistic_session_commits_only_what_nobody_changed(
+        location: StoreLocation) -> None:
+    """``guard_attempt`` decides outside the write transaction: its writes land when guard
+    state did not change meanwhile, and none of them when another store object wrote first;
+    the mirror it decided from is then reloaded, not trusted."""
+    one, two = open_store(location), open_store(location)
+    rules = Guardrails()
+    with one.guard_attempt(NOW, 3600) as session:
+        session.claim("fp1", None, "firing", "live", "rec-1", NOW)
+        session.reserve("run-1", "disk", "web-1", "live", NOW, 600)
+        session.defer(lambda: journal.append("written"))
+        journal: list[str] = []
+    assert session.committed and journal == ["written"]
+    with two.guard(NOW, 3600) as session:  # the other object sees it
+        assert session.seen("fp1", None, "firing", "live") == "rec-1"
+        assert session.facts("disk", "web-1", rules, NOW).in_progress == "run-1"
+    with one.guard_attempt(NOW, 3600) as session:
+        assert session.seen("fp2", None, "firing", "live") is None  # decided: nobody has it
+        session.claim("fp2", None, "firing", "live", "rec-2", NOW)
+        session.reserve("run-2", "disk", "web-2", "live", NOW, 600)
+        session.defer(lambda: journal.append("lost"))
+        with two.guard(NOW, 3600) as other:  # meanwhile, another writer takes web-2
+            other.claim("fp2", None, "firing", "live", "rec-9", NOW)
+            other.reserve("run-9", "disk", "web-2", "live", NOW, 600)
+    assert not session.committed and journal == ["written"]  # nothing of it was written
+    for store in (one, two):
+        with store.guard(NOW, 3600) as session:
+            assert session.seen("fp2", None, "firing", "live") == "rec-9"
+            assert session.facts("disk", "web-2", rules, NOW).in_progress == "run-9"
+    with one.guard_attempt(NOW, 3600) as session:  # a write by this object does not conflict
+        one.finish_run("run-1", "web-1", "succeeded", NOW.isoformat())
+        session.claim("fp3", None, "firing", "live", "rec-3", NOW)
+    assert session.committed
+    with two.guard(NOW, 3600) as session:
+        assert session.seen("fp3", None, "firing", "live") == "rec-3"
+        assert session.facts("disk", "web-1", rules, NOW).in_progress is None
+    one.close()
+    two.close()
+
+
 def test_a_failed_guard_session_leaves_nothing_behind(location: StoreLocation) -> None:
     store = open_store(location)
     with pytest.raises(RuntimeError), store.guard(NOW, 3600) as session:
