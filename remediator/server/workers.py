@@ -30,8 +30,10 @@ from .metrics import Metrics
 
 Log = Callable[[str], None]
 PRUNE_EVERY_S = 3600.0
-GROUP_ALERTS = 64  # alerts decided per transaction (the receiver waits for no more than that:
-# 256 decided 15 to 35% more alerts/s, but webhook p99 went from 42-59 ms to 59-126 ms)
+GROUP_ALERTS = 64  # alerts per decision and write transaction. 256 decided 15 to 35% more
+# alerts/s, but webhook p99 went from 42-59 ms to 59-126 ms; with the decisions made outside
+# the write lock, 1,024 still gave p99 55-59 ms against 38-43 ms at 64 (three interleaved
+# runs of bench/webhooks.py): the worker's long stretches of Python hold the event loop's GIL.
 
 
 def log(message: str) -> None:

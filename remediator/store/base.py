@@ -22,6 +22,8 @@ from ..models import PendingRequest, RequestState
 from .guard_state import GuardCache, GuardSession, bump, generation, last_runs_failed
 from .sql import Db
 
+CONTENDED_SESSIONS = 16  # after a lost optimistic attempt: sessions decided under the lock
+
 REQUEST_COLUMNS = ("id, entry, hosts, fingerprint, alert, variables, preview, created_at,"
                    " expires_at, state, decided_by, decided_at, result_record")
 
@@ -45,6 +47,7 @@ class SqlStore(ABC):
     SEQ = "seq"  # guard_runs' insertion-order column
     _guard: GuardCache
     _mirror_lock: threading.RLock
+    _contended: int
     _chain_lock: int | None = None  # advisory locks, where the backend needs them
     _guard_lock: int | None = None
 
@@ -80,6 +83,7 @@ class SqlStore(ABC):
         (taken before any write transaction, never inside one)."""
         self._guard = GuardCache()
         self._mirror_lock = threading.RLock()
+        self._contended = 0  # sessions left that decide inside the transaction
 
     # -- the chain --
 
@@ -219,8 +223,15 @@ class SqlStore(ABC):
         inside the transaction; ``session.committed`` is False when another writer came first,
         nothing was written and the caller decides again (``guard`` always commits). Other
         writers (a receiver, other processes) wait only for the writes, not the decisions.
+        After a lost attempt, the next ``CONTENDED_SESSIONS`` decide inside the transaction:
+        two busy writers would otherwise keep overtaking each other and decide everything twice.
         """
         with self._mirror_lock:
+            if self._contended > 0:  # lost lately: decide inside, as ``guard`` does
+                self._contended -= 1
+                with self.guard(now, horizon_s) as session:
+                    yield session
+                return
             try:
                 with self._reading() as reader:
                     session = GuardSession(reader, self._guard, now, horizon_s)
@@ -229,6 +240,7 @@ class SqlStore(ABC):
                     # the mirror's generation: this thread's own writes meanwhile move it on
                     if self._guard.version is None or generation(db) != self._guard.version:
                         self._guard.version = None  # it holds these decisions: reload
+                        self._contended = CONTENDED_SESSIONS
                         return
                     session.bind(db)
                     session.flush()

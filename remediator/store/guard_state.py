@@ -1,8 +1,8 @@
 """Guardrail state, mirrored in memory for speed and kept honest by a generation.
 
-One implementation for both stores, in the SQL they share (``sql.Db``). Every guard session runs
-inside one exclusive transaction (SQLite's ``BEGIN IMMEDIATE``, PostgreSQL's guard advisory
-lock), so processes take turns.
+One implementation for both stores, in the SQL they share (``sql.Db``). Every guard session's
+writes commit in one exclusive transaction (SQLite's ``BEGIN IMMEDIATE``, PostgreSQL's guard
+advisory lock), so processes take turns.
 Every write transaction that changes the guard tables bumps ``guard_meta.generation``; at the
 start of a session a different generation than the mirror's means another connection changed
 guard state since this one last looked, and the in-memory mirror of recent guard rows is reloaded.
@@ -12,6 +12,10 @@ process holds at most two horizons of guard rows. Within a
 session, claims and reservations update the mirror at once and reach the database in one
 ``executemany`` before the commit. A single busy process therefore decides from memory, while
 many processes still see each other's claims and locks.
+
+A session either runs wholly inside its transaction, or (``SqlStore.guard_attempt``) decides
+first and takes the transaction only to check that the generation is still the one it decided
+at and to write; when it is not, nothing is written and the caller decides again inside.
 """
 
 from __future__ import annotations

@@ -273,18 +273,27 @@ def test_an_optimistic_session_commits_only_what_nobody_changed(
         location: StoreLocation) -> None:
     """``guard_attempt`` decides outside the write transaction: its writes land when guard
     state did not change meanwhile, and none of them when another store object wrote first;
-    the mirror it decided from is then reloaded, not trusted."""
+    the mirror it decided from is then reloaded, not trusted. After such a loss the next
+    sessions decide inside the write transaction, so two busy writers do not keep undoing
+    each other's work."""
     one, two = open_store(location), open_store(location)
     rules = Guardrails()
+    journal: list[str] = []
     with one.guard_attempt(NOW, 3600) as session:
         session.claim("fp1", None, "firing", "live", "rec-1", NOW)
         session.reserve("run-1", "disk", "web-1", "live", NOW, 600)
         session.defer(lambda: journal.append("written"))
-        journal: list[str] = []
     assert session.committed and journal == ["written"]
     with two.guard(NOW, 3600) as session:  # the other object sees it
         assert session.seen("fp1", None, "firing", "live") == "rec-1"
         assert session.facts("disk", "web-1", rules, NOW).in_progress == "run-1"
+    with one.guard_attempt(NOW, 3600) as session:  # a write by this object does not conflict
+        one.finish_run("run-1", "web-1", "succeeded", NOW.isoformat())
+        session.claim("fp3", None, "firing", "live", "rec-3", NOW)
+    assert session.committed
+    with two.guard(NOW, 3600) as session:
+        assert session.seen("fp3", None, "firing", "live") == "rec-3"
+        assert session.facts("disk", "web-1", rules, NOW).in_progress is None
     with one.guard_attempt(NOW, 3600) as session:
         assert session.seen("fp2", None, "firing", "live") is None  # decided: nobody has it
         session.claim("fp2", None, "firing", "live", "rec-2", NOW)
@@ -298,13 +307,20 @@ def test_an_optimistic_session_commits_only_what_nobody_changed(
         with store.guard(NOW, 3600) as session:
             assert session.seen("fp2", None, "firing", "live") == "rec-9"
             assert session.facts("disk", "web-2", rules, NOW).in_progress == "run-9"
-    with one.guard_attempt(NOW, 3600) as session:  # a write by this object does not conflict
-        one.finish_run("run-1", "web-1", "succeeded", NOW.isoformat())
-        session.claim("fp3", None, "firing", "live", "rec-3", NOW)
-    assert session.committed
-    with two.guard(NOW, 3600) as session:
-        assert session.seen("fp3", None, "firing", "live") == "rec-3"
-        assert session.facts("disk", "web-1", rules, NOW).in_progress is None
+    done = threading.Event()
+
+    def write_meanwhile() -> None:
+        with two.guard(NOW, 3600) as other:
+            other.claim("fp4", None, "firing", "live", "rec-4", NOW)
+        done.set()
+
+    with one.guard_attempt(NOW, 3600) as session:  # contended now: inside the transaction
+        writer = threading.Thread(target=write_meanwhile)
+        writer.start()
+        assert not done.wait(0.5)  # the other writer waits for this session to end
+        session.claim("fp5", None, "firing", "live", "rec-5", NOW)
+    writer.join(30)
+    assert session.committed and done.is_set()
     one.close()
     two.close()
 
