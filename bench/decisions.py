@@ -25,6 +25,7 @@ import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -123,7 +124,58 @@ def run(config_path: Path, bodies: list[str], *, records: bool, claim: int = 1
         clock.advance(step * claim)
         if n % 2000 < claim:
             print(f"  {alerts_seen} alerts", file=sys.stderr)
+    actions["lost_attempts"] = getattr(engine.store, "lost_attempts", 0)
     return time.perf_counter() - start, alerts_seen, actions
+
+
+def routed(bodies: list[str], deciders: int, per_payload: int) -> list[list[str]]:
+    """The same alerts as Alertmanager routes deliver them to ``deciders`` instances, by alert
+    name (every catalog entry, and every unmatched name, goes to one instance); re-packed in
+    payloads of ``per_payload``."""
+    names = sorted(ENTRIES + NOISE)
+    route = {name: n % deciders for n, name in enumerate(names)}
+    alerts: list[list[dict]] = [[] for _ in range(deciders)]
+    for body in bodies:
+        for alert in json.loads(body)["alerts"]:
+            alerts[route[alert["labels"]["alertname"]]].append(alert)
+    return [[json.dumps({"version": "4", "groupKey": "{}:{}", "status": "firing",
+                         "receiver": "remediator", "alerts": share[n:n + per_payload]})
+             for n in range(0, len(share), per_payload)] for share in alerts]
+
+
+def _decider(config_path: Path, bodies: list[str], claim: int, start: Any, out: Any) -> None:
+    """One decider process: wait for the common start, decide its share, report its times."""
+    start.wait()
+    began = time.perf_counter()
+    seconds, count, actions = run(config_path, bodies, records=False, claim=claim)
+    out.put((began, began + seconds, count, actions))
+
+
+def parallel(config_path: Path, shares: list[list[str]], claim: int
+             ) -> tuple[float, int, dict]:
+    """Decide each share in its own process on one store, all at once: (wall s, alerts,
+    decisions by action)."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    start, out = ctx.Event(), ctx.Queue()
+    procs = [ctx.Process(target=_decider, args=(config_path, share, claim, start, out))
+             for share in shares]
+    for proc in procs:
+        proc.start()
+    time.sleep(0.5)  # every process is up
+    start.set()
+    reports = [out.get(timeout=1800) for _ in procs]
+    for proc in procs:
+        proc.join()
+        if proc.exitcode != 0:
+            raise SystemExit(f"a decider process failed (exit {proc.exitcode})")
+    wall = max(r[1] for r in reports) - min(r[0] for r in reports)
+    actions: dict[str, int] = {}
+    for report in reports:
+        for action, number in report[3].items():
+            actions[action] = actions.get(action, 0) + number
+    return wall, sum(r[2] for r in reports), actions
 
 
 def rulebook_rate(program: str, bodies: list[str], tmp: Path) -> float:
@@ -181,6 +233,9 @@ def main() -> None:
                         "database there, with the ratio to SQLite")
     parser.add_argument("--rounds", type=int, default=3,
                         help="rounds of the decide-only figures, interleaved; the best counts")
+    parser.add_argument("--deciders", type=int, default=2,
+                        help="processes for the routed figure: Alertmanager routes alert names "
+                        "to that many instances on one store (1 skips it)")
     parser.add_argument("--claim", type=int, default=100,
                         help="payloads per claim for the serve-worker figure (1 skips it)")
     args = parser.parse_args()
@@ -188,7 +243,7 @@ def main() -> None:
     result: dict[str, object] = {"alerts": args.alerts, "hosts": args.hosts,
                                  "alerts_per_payload": args.per_payload}
     with tempfile.TemporaryDirectory() as tmp:
-        best: dict[int, tuple[float, int, dict]] = {}
+        best: dict[int | str, tuple[float, int, dict]] = {}
         claims = [1, args.claim] if args.claim > 1 else [1]
         for round_ in range(args.rounds):  # interleaved; the fastest of each counts
             for claim in claims:
@@ -198,6 +253,19 @@ def main() -> None:
                                records=False, claim=claim)
                 if claim not in best or measured[0] < best[claim][0]:
                     best[claim] = measured
+        if args.deciders > 1:
+            shares = routed(bodies, args.deciders, args.per_payload)
+            for round_ in range(args.rounds):
+                print(f"  round {round_ + 1}/{args.rounds}, {args.deciders} routed deciders, "
+                      f"{args.claim} payload(s) per claim ...", file=sys.stderr)
+                wall, count, acts = parallel(project(Path(tmp) / f"d{round_}", args.hosts),
+                                             shares, args.claim)
+                if "routed" not in best or wall < best["routed"][0]:
+                    best["routed"] = (wall, count, acts)
+            wall, count, acts = best.pop("routed")
+            result["routed_deciders"] = args.deciders
+            result["routed_alerts_per_s"] = round(count / wall)
+            result["routed_actions"] = acts
         seconds, count, actions = best[1]
         result["decide_only_alerts_per_s"] = round(count / seconds)
         result["decide_only_actions"] = actions
@@ -237,6 +305,9 @@ def main() -> None:
             if "serve_claims_alerts_per_s" in result:
                 result["serve_claims_ratio_vs_rulebook_same_script"] = round(
                     int(str(result["serve_claims_alerts_per_s"])) / rate, 1)
+            if "routed_alerts_per_s" in result:
+                result["routed_ratio_vs_rulebook_same_script"] = round(
+                    int(str(result["routed_alerts_per_s"])) / rate, 1)
     rulebook = 4200
     result["ansible_rulebook_events_per_s_facts_md"] = rulebook
     result["ratio_vs_facts_md_figure"] = round(

@@ -40,6 +40,7 @@ from .policy import PolicyContext, decide, decide_manual, refire
 from .results import outcome_of
 from .revision import catalog_revision, file_sha256
 from .store import AuditStore, GuardSession, open_store
+from .store.guard_state import partition
 from .validate import check_awx, check_channels
 
 __all__ = ["Engine", "host_run", "is_trouble", "open_engine"]
@@ -232,25 +233,26 @@ class Engine:
         remediation = self.catalog.match(alert)
         decision = decide(alert, remediation, ctx)
         delivery = (alert.fingerprint, alert.starts_at, alert.status)
-        duplicate = session.seen(*delivery, str(decision.mode))
+        claims = partition(alert.name)
+        duplicate = session.seen(*delivery, str(decision.mode), entry=claims)
         if duplicate:  # this very alert again: still firing after a fix that did not hold?
             refired = None if remediation is None else self._refired(alert, remediation,
                                                                       decision, now, session)
-            if refired is not None and not session.seen(*delivery, REFIRE_CLAIM):
-                session.claim(*delivery, REFIRE_CLAIM, record_id, now)  # escalate only once
+            if refired is not None and not session.seen(*delivery, REFIRE_CLAIM, entry=claims):
+                # escalate only once
+                session.claim(*delivery, REFIRE_CLAIM, record_id, now, entry=claims)
                 return _Item(alert, remediation, refired, record_id)
             return _Item(alert, remediation, decision.evolve(
                 action=Action.SKIP, mode=Mode.NONE, reason=f"duplicate: this alert "
                 f"(same fingerprint, start and status) was already handled in this mode in record "
                 f"{duplicate}"), record_id, duplicate_of=duplicate)
         if remediation is None:  # claimed too: a poller must not record it every minute
-            session.claim(*delivery, str(decision.mode), record_id, now)
+            session.claim(*delivery, str(decision.mode), record_id, now, entry=claims)
             return _Item(alert, None, decision, record_id)
 
         def done(final: Decision, batch: _Batch | None = None) -> _Item:
             """Claim the delivery under the mode that really happens."""
-            session.claim(alert.fingerprint, alert.starts_at, alert.status, str(final.mode),
-                          record_id, now)
+            session.claim(*delivery, str(final.mode), record_id, now, entry=claims)
             return _Item(alert, remediation, final, record_id, batch)
 
         if not decision.executes:

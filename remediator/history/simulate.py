@@ -250,12 +250,18 @@ def _copy_guard_state(real: StoreLocation, scratch: Path, since: datetime) -> No
                        (since.astimezone(UTC).isoformat(timespec="milliseconds"),))
             db.execute(f"INSERT INTO guard_breakers ({_BREAKER_COLUMNS}) SELECT"  # noqa: S608
                        f" {_BREAKER_COLUMNS} FROM real.guard_breakers")
-            bump(db)  # any mirror of the scratch store must reload
+            bump(db, _entries(db))  # any mirror of the scratch store must reload them
         db.execute("DETACH DATABASE real")
     except sqlite3.Error as exc:
         raise StoreError(f"cannot copy the guardrail state: {exc}", where=str(real)) from None
     finally:
         db.close()
+
+
+def _entries(db: sqlite3.Connection) -> set[str]:
+    """The entries with guard state in the scratch store."""
+    return {row[0] for row in db.execute("SELECT entry FROM guard_runs UNION"
+                                         " SELECT entry FROM guard_breakers")}
 
 
 _RUN_COLUMNS = ("ident, host, entry, mode, started_at, expires_at, finished_at, outcome, pid,"
@@ -285,6 +291,6 @@ def _copy_guard_state_pg(url: str, scratch: Path, since: datetime) -> None:
                            " (?,?,?,?,?,?,?,?,?,?)", runs)
             db.executemany(f"INSERT INTO guard_breakers ({_BREAKER_COLUMNS}) VALUES"  # noqa: S608
                            " (?,?,?,?)", breakers)
-            bump(db)
+            bump(db, _entries(db))
     finally:
         db.close()

@@ -18,13 +18,13 @@ from .sqlite_intake import Accepted, IntakeRow, Orphan
 class GuardSession(Protocol):
     """Guardrail reads and reservations inside one write transaction."""
 
-    def seen(self, fingerprint: str, starts_at: str | None, status: str, mode: str
-             ) -> str | None:
+    def seen(self, fingerprint: str, starts_at: str | None, status: str, mode: str, *,
+             entry: str = "") -> str | None:
         """The record that already handled this alert delivery in ``mode``, or None."""
         ...
 
     def claim(self, fingerprint: str, starts_at: str | None, status: str, mode: str,
-              record_id: str, now: datetime) -> None:
+              record_id: str, now: datetime, *, entry: str = "") -> None:
         """Mark this alert delivery handled in the mode that really happened."""
         ...
 

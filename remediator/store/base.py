@@ -19,7 +19,14 @@ from typing import Any
 from ..audit import GENESIS_HASH, seal, verify_chain
 from ..errors import NotFoundError, StoreError
 from ..models import PendingRequest, RequestState
-from .guard_state import GuardCache, GuardSession, bump, generation, last_runs_failed
+from .guard_state import (
+    GuardCache,
+    GuardSession,
+    bump,
+    changed_since,
+    generation,
+    last_runs_failed,
+)
 from .sql import Db
 
 CONTENDED_SESSIONS = 16  # after a lost optimistic attempt: sessions decided under the lock
@@ -48,6 +55,7 @@ class SqlStore(ABC):
     _guard: GuardCache
     _mirror_lock: threading.RLock
     _contended: int
+    lost_attempts: int
     _chain_lock: int | None = None  # advisory locks, where the backend needs them
     _guard_lock: int | None = None
 
@@ -84,6 +92,7 @@ class SqlStore(ABC):
         self._guard = GuardCache()
         self._mirror_lock = threading.RLock()
         self._contended = 0  # sessions left that decide inside the transaction
+        self.lost_attempts = 0  # optimistic sessions another writer overtook
 
     # -- the chain --
 
@@ -237,11 +246,17 @@ class SqlStore(ABC):
                     session = GuardSession(reader, self._guard, now, horizon_s)
                     yield session
                 with self._guard_tx("guardrail state") as db:
-                    # the mirror's generation: this thread's own writes meanwhile move it on
-                    if self._guard.version is None or generation(db) != self._guard.version:
-                        self._guard.version = None  # it holds these decisions: reload
+                    # what changed after the mirror's generation (this thread's own writes
+                    # meanwhile moved it on): only the entries these decisions read matter
+                    cache = self._guard
+                    changed = None if cache.version is None else changed_since(db, cache.version)
+                    if changed is None or changed & session.entries:
+                        cache.version = None  # it holds these decisions: reload
                         self._contended = CONTENDED_SESSIONS
+                        self.lost_attempts += 1
                         return
+                    cache.reload(db, changed)  # entries these decisions did not read
+                    cache.version = generation(db)
                     session.bind(db)
                     session.flush()
                 session.committed = True
@@ -262,20 +277,30 @@ class SqlStore(ABC):
 
     def finish_runs(self, runs: list[tuple[str, str, str, str]]) -> None:
         """finish_run for many (ident, host, outcome, at) in one transaction."""
-        with self._mirror_lock, self._tx("runs", self._guard_lock) as db, self._mirrored(db):
-            db.executemany("UPDATE guard_runs SET finished_at = ?, outcome = ? WHERE ident = ?"
-                           " AND host = ?", [(at, o, i, h) for i, h, o, at in runs])
-            for ident, host, outcome, at in runs:
-                self._guard.finish(ident, host, datetime.fromisoformat(at), outcome)
+        idents = sorted({ident for ident, _, _, _ in runs})
+        with self._mirror_lock, self._tx("runs", self._guard_lock) as db:
+            entries = set()
+            for start in range(0, len(idents), 500):
+                part = idents[start:start + 500]
+                entries |= {row[0] for row in db.execute(
+                    "SELECT DISTINCT entry FROM guard_runs WHERE ident IN"  # noqa: S608
+                    f" ({', '.join('?' * len(part))})", tuple(part))}
+            with self._mirrored(db, entries):
+                db.executemany("UPDATE guard_runs SET finished_at = ?, outcome = ? WHERE"
+                               " ident = ? AND host = ?", [(at, o, i, h) for i, h, o, at in runs])
+                for ident, host, outcome, at in runs:
+                    self._guard.finish(ident, host, datetime.fromisoformat(at), outcome)
 
     @contextmanager
-    def _mirrored(self, db: Db) -> Iterator[None]:
-        """Around a guard write that also updates the mirror: if the mirror was current, it
-        stays current (the generation moves with it); if not, the next session reloads."""
+    def _mirrored(self, db: Db, entries: set[str]) -> Iterator[None]:
+        """Around a guard write to ``entries`` that also updates the mirror: if the mirror was
+        current, it stays current (the generation moves with it); if not, its next session
+        reloads what changed meanwhile, these entries with it."""
         current = self._guard.version == generation(db)
         yield
-        after = bump(db)
-        self._guard.version = after if current else None
+        after = bump(db, entries)
+        if current:
+            self._guard.version = after
 
     def check_breaker(self, entry: str, failures: int, at: str, record_id: str) -> bool:
         """Open the entry's breaker if its last ``failures`` live runs all failed; True if opened.
@@ -287,7 +312,7 @@ class SqlStore(ABC):
                 return False
             if not last_runs_failed(db, entry, failures, self.SEQ):
                 return False
-            with self._mirrored(db):
+            with self._mirrored(db, {entry}):
                 db.execute("INSERT INTO guard_breakers (entry, since, failures, record_id)"
                            " VALUES (?, ?, ?, ?)", (entry, at, failures, record_id))
                 self._guard.breakers[entry] = at
@@ -303,7 +328,7 @@ class SqlStore(ABC):
         with self._mirror_lock, self._tx(f"breaker {entry}", self._guard_lock) as db:
             row = db.execute("SELECT since, failures, record_id FROM guard_breakers WHERE"
                              " entry = ?", (entry,)).fetchone()
-            with self._mirrored(db):
+            with self._mirrored(db, {entry}):
                 db.execute("DELETE FROM guard_breakers WHERE entry = ?", (entry,))
                 self._guard.breakers.pop(entry, None)
         return None if row is None else {"since": row[0], "failures": row[1],

@@ -104,16 +104,45 @@ INSERT OR IGNORE INTO guard_meta (id, generation) VALUES (1, 0);
 """
 
 
+def generation_migration(integer: str) -> str:
+    """The migration that adds per-entry generations (``integer``: a 64-bit integer type) and
+    files each dedupe claim under its entry (claims from before it stay under ``''``, which
+    no writer changes any more: they are read with the whole mirror)."""
+    return (f"CREATE TABLE IF NOT EXISTS guard_gen (entry TEXT PRIMARY KEY,"
+            f" generation {integer} NOT NULL);\n"
+            "ALTER TABLE guard_seen ADD COLUMN entry TEXT NOT NULL DEFAULT '';\n"
+            "CREATE INDEX IF NOT EXISTS guard_seen_entry ON guard_seen (entry, claimed_at);")
+
+
 def generation(db: Db) -> int:
     """How many write transactions have changed the guard tables, from any connection."""
     return int(db.execute("SELECT generation FROM guard_meta WHERE id = 1").fetchone()[0])
 
 
-def bump(db: Db) -> int:
-    """Count a write transaction that changes the guard tables (every writer calls this, in
-    the same transaction); the new generation."""
-    return int(db.execute("UPDATE guard_meta SET generation = generation + 1 WHERE id = 1"
-                          " RETURNING generation").fetchone()[0])
+def bump(db: Db, entries: AbstractSet[str]) -> int:
+    """Count a write transaction that changes the guard state of ``entries`` (every writer
+    calls this, in the same transaction); the new generation, which each of them now carries
+    in ``guard_gen``."""
+    version = int(db.execute("UPDATE guard_meta SET generation = generation + 1 WHERE id = 1"
+                             " RETURNING generation").fetchone()[0])
+    if entries:
+        db.executemany("INSERT INTO guard_gen (entry, generation) VALUES (?, ?) ON CONFLICT"
+                       " (entry) DO UPDATE SET generation = excluded.generation",
+                       [(entry, version) for entry in sorted(entries)])
+    return version
+
+
+def changed_since(db: Db, version: int) -> set[str]:
+    """The entries whose guard state changed after generation ``version``."""
+    return {row[0] for row in db.execute("SELECT entry FROM guard_gen WHERE generation > ?",
+                                         (version,))}
+
+
+def partition(alert_name: str) -> str:
+    """Whose guard state an alert's dedupe claims belong to: its name's (``~name``: entry
+    names cannot start with ``~``), whatever entry a catalog matches it to, so that processes
+    with different catalogs still see each other's claims."""
+    return f"~{alert_name}"
 
 
 PAGE_ROWS = (16, 1024)  # rows per read of an entry's finished runs: first, most
@@ -161,15 +190,29 @@ def last_runs_failed(db: Db, entry: str, count: int, seq: str) -> bool:
     return len(failed) == count
 
 
+_SEEN = ("SELECT fingerprint, starts_at, status, mode, record_id, entry FROM guard_seen"
+         " WHERE claimed_at >= ?")
+_RUNS = ("SELECT ident, host, entry, mode, started_at, expires_at, finished_at, pid, node,"
+         " outcome FROM guard_runs WHERE (started_at >= ? OR finished_at IS NULL)")
+_SEEN_ROWS = {True: _SEEN, False: _SEEN + " AND entry = ?"}  # by "every entry"
+_RUN_ROWS = {True: _RUNS, False: _RUNS + " AND entry = ?"}
+
+
 class GuardCache:
-    """The in-memory mirror of recent guard rows for one connection."""
+    """The in-memory mirror of recent guard rows for one connection, by entry.
+
+    ``version`` is the generation it is current at: entries changed after it (``guard_gen``)
+    are reloaded one by one, so another process's writes for other entries cost nothing here.
+    """
 
     def __init__(self) -> None:
         self.version: int | None = None
         self.horizon: datetime | None = None
         self.seen: dict[tuple[str, str, str, str], str] = {}
+        self.seen_of: dict[str, set[tuple[str, str, str, str]]] = {}  # by partition
         self.host_runs: dict[tuple[str, str], list[_Run]] = {}
         self.entry_runs: dict[str, _EntryRuns] = {}
+        self.runs_of: dict[str, list[_Run]] = {}
         self.breakers: dict[str, str] = {}
         self.by_key: dict[tuple[str, str], _Run] = {}
 
@@ -177,25 +220,61 @@ class GuardCache:
         self.by_key[(run.ident, run.host)] = run
         self.host_runs.setdefault((run.entry, run.host), []).append(run)
         self.entry_runs.setdefault(run.entry, _EntryRuns()).add(run)
+        self.runs_of.setdefault(run.entry, []).append(run)
+
+    def add_seen(self, key: tuple[str, str, str, str], record_id: str, entry: str) -> None:
+        self.seen[key] = record_id
+        self.seen_of.setdefault(entry, set()).add(key)
 
     def load(self, db: Db, horizon: datetime) -> None:
         """Rebuild from the database: runs since ``horizon`` (and every unfinished one)."""
         self.__init__()  # type: ignore[misc]
         self.horizon = horizon
-        since = iso(horizon)
-        for row in db.execute("SELECT fingerprint, starts_at, status, mode, record_id FROM"
-                              " guard_seen WHERE claimed_at >= ?", (since,)):
-            self.seen[(row[0], row[1], row[2], row[3])] = row[4]
-        for ident, host, entry, mode, started, expires, finished, pid, node, outcome in \
-                db.execute("SELECT ident, host, entry, mode, started_at, expires_at, finished_at,"
-                           " pid, node, outcome FROM guard_runs WHERE started_at >= ? OR"
-                           " finished_at IS NULL", (since,)):
-            self.add_run(_Run(ident, host, entry, mode, datetime.fromisoformat(started),
+        self._read(db, horizon, None)
+        self.breakers = {row[0]: row[1] for row in db.execute(
+            "SELECT entry, since FROM guard_breakers")}
+
+    def reload(self, db: Db, entries: AbstractSet[str]) -> None:
+        """Forget and read again the guard state of ``entries`` (changed by another writer)."""
+        assert self.horizon is not None  # only a loaded mirror is refreshed
+        for entry in entries:
+            for key in self.seen_of.pop(entry, ()):
+                self.seen.pop(key, None)
+            for run in self.runs_of.pop(entry, ()):
+                self.by_key.pop((run.ident, run.host), None)
+                self.host_runs.pop((run.entry, run.host), None)
+            self.entry_runs.pop(entry, None)
+            self.breakers.pop(entry, None)
+            self._read(db, self.horizon, entry)
+            row = db.execute("SELECT since FROM guard_breakers WHERE entry = ?",
+                             (entry,)).fetchone()
+            if row:
+                self.breakers[entry] = row[0]
+
+    def _read(self, db: Db, horizon: datetime, entry: str | None) -> None:
+        """Add the rows since ``horizon`` (unfinished runs whenever they started): of
+        ``entry``, or of every entry."""
+        args: tuple[str, ...] = (iso(horizon),) if entry is None else (iso(horizon), entry)
+        for fingerprint, starts, status, mode, record_id, claim_entry in db.execute(
+                _SEEN_ROWS[entry is None], args):
+            self.add_seen((fingerprint, starts, status, mode), record_id, claim_entry)
+        for ident, host, run_entry, mode, started, expires, finished, pid, node, outcome in \
+                db.execute(_RUN_ROWS[entry is None], args):
+            self.add_run(_Run(ident, host, run_entry, mode, datetime.fromisoformat(started),
                               datetime.fromisoformat(expires),
                               datetime.fromisoformat(finished) if finished else None, pid, node,
                               outcome))
-        self.breakers = {row[0]: row[1] for row in db.execute(
-            "SELECT entry, since FROM guard_breakers")}
+
+    def refresh(self, db: Db, horizon: datetime, horizon_s: int) -> None:
+        """Make the mirror current: reload the entries changed since ``version`` (or all of
+        it, when it was never loaded, was given up or its horizon moved on)."""
+        version = generation(db)
+        if self.version is None or self.horizon is None or self.horizon > horizon or \
+                horizon - self.horizon > timedelta(seconds=max(60, horizon_s)):
+            self.load(db, horizon)
+        elif version != self.version:
+            self.reload(db, changed_since(db, self.version))
+        self.version = version
 
     def finish(self, ident: str, host: str, at: datetime, outcome: str) -> None:
         """Mirror a finished run (this connection's own write)."""
@@ -217,19 +296,15 @@ class GuardSession:
                  horizon_s: int) -> None:
         self._db = db
         self._cache = cache
-        self._claims: list[tuple[str, str, str, str, str, str]] = []
+        self._claims: list[tuple[str, str, str, str, str, str, str]] = []
         self._reservations: list[tuple[object, ...]] = []
         self._finishes: list[tuple[str, str, str, str]] = []
         self._deferred: list[Callable[[], None]] = []
         self._pid = os.getpid()
         self._now_text: tuple[datetime, str] | None = None
         self.committed = False
-        version = generation(db)
-        horizon = now - timedelta(seconds=horizon_s)
-        if cache.version != version or cache.horizon is None or cache.horizon > horizon or \
-                horizon - cache.horizon > timedelta(seconds=max(60, horizon_s)):
-            cache.load(db, horizon)
-            cache.version = version
+        self.entries: set[str] = set()  # whose guard state these decisions read or wrote
+        cache.refresh(db, now - timedelta(seconds=horizon_s), horizon_s)
 
     def bind(self, db: Db) -> None:
         """Write through ``db`` (the write transaction) from now on."""
@@ -259,7 +334,7 @@ class GuardSession:
             write()
         if self._claims:
             self._db.executemany("INSERT INTO guard_seen (fingerprint, starts_at, status, mode,"
-                                 " record_id, claimed_at) VALUES (?,?,?,?,?,?)"
+                                 " record_id, claimed_at, entry) VALUES (?,?,?,?,?,?,?)"
                                  " ON CONFLICT DO NOTHING", self._claims)
         if self._reservations:
             self._db.executemany("INSERT INTO guard_runs (ident, host, entry, mode, started_at,"
@@ -269,11 +344,13 @@ class GuardSession:
             self._db.executemany("UPDATE guard_runs SET finished_at = ?, outcome = ? WHERE"
                                  " ident = ? AND host = ?", self._finishes)
         if self._claims or self._reservations or self._finishes:
-            self._cache.version = bump(self._db)  # the mirror holds these writes
+            self._cache.version = bump(self._db, self.entries)  # the mirror holds these
 
-    def seen(self, fingerprint: str, starts_at: str | None, status: str, mode: str
-             ) -> str | None:
-        """The record that already handled this alert delivery in ``mode``, or None."""
+    def seen(self, fingerprint: str, starts_at: str | None, status: str, mode: str, *,
+             entry: str = "") -> str | None:
+        """The record that already handled this alert delivery in ``mode``, or None
+        (``entry``: the claim's ``partition``)."""
+        self.entries.add(entry)
         key = (fingerprint, starts_at or "", status, mode)
         cache = self._cache
         if key in cache.seen:
@@ -282,12 +359,12 @@ class GuardSession:
             row = self._db.execute("SELECT record_id FROM guard_seen WHERE fingerprint = ? AND"
                                    " starts_at = ? AND status = ? AND mode = ?", key).fetchone()
             if row:
-                cache.seen[key] = str(row[0])
+                cache.add_seen(key, str(row[0]), entry)
                 return str(row[0])
         return None
 
     def claim(self, fingerprint: str, starts_at: str | None, status: str, mode: str,
-              record_id: str, now: datetime) -> None:
+              record_id: str, now: datetime, *, entry: str = "") -> None:
         """Mark this alert delivery handled in ``mode`` (the mode that really happened).
 
         A check run does not use up the alert: once the stage (or the brake) allows it, the
@@ -295,12 +372,13 @@ class GuardSession:
         the alert's start, so a mirror that holds the alert's start holds its claim too.
         """
         key = (fingerprint, starts_at or "", status, mode)
+        self.entries.add(entry)
         if key in self._cache.seen:
             return
-        self._cache.seen[key] = record_id
+        self._cache.add_seen(key, record_id, entry)
         started = parse_time(starts_at)
         filed = now if started is None or started < now else started
-        self._claims.append((*key, record_id, self._iso(filed)))
+        self._claims.append((*key, record_id, self._iso(filed), entry))
 
     def _covered(self, starts_at: str | None) -> bool:
         """True when any claim of an alert that started at ``starts_at`` is in the mirror."""
@@ -311,6 +389,7 @@ class GuardSession:
 
     def last_fix(self, entry: str, host: str) -> tuple[str, datetime] | None:
         """(ident, finished) of the newest successful live run of ``entry`` on ``host``."""
+        self.entries.add(entry)
         best: tuple[str, datetime] | None = None
         for run in self._cache.host_runs.get((entry, host), ()):
             if run.mode == "live" and run.outcome == "succeeded" and run.finished is not None \
@@ -325,6 +404,7 @@ class GuardSession:
         Runs in ``own`` were reserved by this same caller, which runs them one after another:
         they count for throttles but do not lock the host against it.
         """
+        self.entries.add(entry)
         throttle_since = now - timedelta(seconds=rules.throttle_window_s)
         recur_since = now - timedelta(seconds=rules.recurrence_window_s)
         in_progress, host_runs, host_fixes, last_end = None, [], 0, None
@@ -350,12 +430,16 @@ class GuardSession:
     def finish(self, ident: str, hosts: list[str], outcome: str, now: datetime) -> None:
         """End reserved runs within this session (for simulations: no run happens)."""
         for host in hosts:
+            run = self._cache.by_key.get((ident, host))
+            if run is not None:
+                self.entries.add(run.entry)
             self._cache.finish(ident, host, now, outcome)
         self._finishes += [(self._iso(now), outcome, ident, host) for host in hosts]
 
     def reserve(self, ident: str, entry: str, host: str, mode: str, now: datetime,
                 lease_s: int) -> None:
         """Record a run starting on (entry, host): it counts for throttles and holds the lock."""
+        self.entries.add(entry)
         run = _Run(ident, host, entry, mode, now, now + timedelta(seconds=lease_s),
                    pid=self._pid, node=NODE)
         self._cache.add_run(run)

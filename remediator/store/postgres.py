@@ -30,7 +30,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from ..errors import StoreError
 from .base import SqlStore
-from .guard_state import finished_index
+from .guard_state import finished_index, generation_migration
 from .sql import Db, records_query
 
 URL_SCHEMES = ("postgresql", "postgres")
@@ -145,6 +145,7 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX IF NOT EXISTS intake_plan ON intake (plan_id) WHERE plan_id IS NOT NULL;
     """,
     finished_index(", seq"),
+    generation_migration("BIGINT"),
 )
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from ..errors import StoreError
 from .base import SqlStore
-from .guard_state import GUARD_META_MIGRATION, finished_index
+from .guard_state import GUARD_META_MIGRATION, finished_index, generation_migration
 from .sql import records_query
 from .sqlite_intake import MIGRATION as INTAKE_MIGRATION
 from .sqlite_intake import PLANS_MIGRATION
@@ -104,6 +104,7 @@ MIGRATIONS: tuple[str, ...] = (
     PLANS_MIGRATION,
     GUARD_META_MIGRATION,
     finished_index(""),
+    generation_migration("INTEGER"),
 )
 
 

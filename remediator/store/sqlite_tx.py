@@ -72,7 +72,8 @@ def write(db: sqlite3.Connection, path: Path, what: str, *, urgent: bool = False
                 yield db
                 db.execute("COMMIT")
             except BaseException:
-                db.execute("ROLLBACK")
+                if db.in_transaction:  # a failed COMMIT (disk full) may have rolled back
+                    db.execute("ROLLBACK")
                 raise
         except sqlite3.Error as exc:
             raise StoreError(f"cannot write {what}: {exc}", where=str(path)) from None

@@ -152,7 +152,8 @@ def test_groups_decide_in_separate_transactions_but_share_one_run(project: Proje
 def test_the_guard_mirror_reloads_only_for_guard_changes_and_stays_bounded(
         tmp_path: Path) -> None:
     """Intake commits from another connection leave the mirror alone; another connection's
-    guard write is seen; runs older than the horizon leave the mirror as time moves on."""
+    guard write is seen, reloading only the entries (and claim partitions) it changed; runs
+    older than the horizon leave the mirror as time moves on."""
     from datetime import UTC, datetime, timedelta
 
     from remediator.limits import Guardrails
@@ -170,6 +171,14 @@ def test_the_guard_mirror_reloads_only_for_guard_changes_and_stays_bounded(
         original(db, horizon)  # type: ignore[arg-type]
 
     store._guard.load = counting  # type: ignore[method-assign]
+    reloaded: list[set[str]] = []
+    original_reload = store._guard.reload
+
+    def counting_reload(db: object, entries: set[str]) -> None:
+        reloaded.append(set(entries))
+        original_reload(db, entries)  # type: ignore[arg-type]
+
+    store._guard.reload = counting_reload  # type: ignore[method-assign]
     t0 = datetime(2026, 11, 26, 10, tzinfo=UTC)
     with store.guard(t0, 3600) as session:
         session.reserve("r1", "fix", "web-01", "live", t0, 600)
@@ -182,11 +191,20 @@ def test_the_guard_mirror_reloads_only_for_guard_changes_and_stays_bounded(
         session.reserve("r2", "fix", "web-02", "live", t0, 600)
     with store.guard(t0, 3600) as session:
         assert session.facts("fix", "web-02", Guardrails(), t0).in_progress == "r2"
-    assert loads == 2
+    assert (loads, reloaded) == (1, [{"fix"}])  # only the entry the other one changed
+    with other.guard(t0, 3600) as session:
+        session.reserve("r3", "other", "web-03", "live", t0, 600)
+        session.claim("fp", None, "firing", "live", "rec-3", t0, entry="~Noise")
+    with store.guard(t0, 3600) as session:
+        assert session.facts("fix", "web-01", Guardrails(), t0).in_progress == "r1"
+        assert session.seen("fp", None, "firing", "live", entry="~Noise") == "rec-3"
+        assert session.facts("other", "web-03", Guardrails(), t0).in_progress == "r3"
+    assert (loads, reloaded) == (1, [{"fix"}, {"other", "~Noise"}])
     store.finish_runs([("r1", "web-01", "succeeded", (t0 + timedelta(minutes=1)).isoformat())])
-    other.finish_runs([("r2", "web-02", "succeeded", (t0 + timedelta(minutes=1)).isoformat())])
+    other.finish_runs([(ident, host, "succeeded", (t0 + timedelta(minutes=1)).isoformat())
+                       for ident, host in (("r2", "web-02"), ("r3", "web-03"))])
     later = t0 + timedelta(hours=3)
     with store.guard(later, 3600) as session:
         assert session.facts("fix", "web-01", Guardrails(), later).host_runs == ()
-    assert loads == 3
+    assert loads == 2
     assert store._guard.by_key == {}  # nothing older than the horizon is kept

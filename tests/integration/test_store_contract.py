@@ -325,6 +325,44 @@ def test_an_optimistic_session_commits_only_what_nobody_changed(
     two.close()
 
 
+def test_writers_of_other_entries_do_not_overtake_an_optimistic_session(
+        location: StoreLocation) -> None:
+    """Guard state is versioned per entry (and dedupe claims per alert name): a session that
+    read only ``disk`` commits even though another store object wrote ``cache`` meanwhile,
+    and its mirror then holds that write; a claim of the same alert meanwhile still
+    overtakes it."""
+    one, two = open_store(location), open_store(location)
+    rules = Guardrails()
+    with one.guard_attempt(NOW, 3600) as session:
+        assert session.facts("disk", "web-1", rules, NOW).in_progress is None
+        assert session.seen("fp1", None, "firing", "live", entry="disk") is None
+        session.claim("fp1", None, "firing", "live", "rec-1", NOW, entry="disk")
+        session.reserve("run-1", "disk", "web-1", "live", NOW, 600)
+        with two.guard(NOW, 3600) as other:
+            other.claim("fp2", None, "firing", "live", "rec-2", NOW, entry="cache")
+            other.reserve("run-2", "cache", "web-1", "live", NOW, 600)
+    assert session.committed
+    with one.guard_attempt(NOW, 3600) as session:  # the other's write is in the mirror
+        assert session.facts("cache", "web-1", rules, NOW).in_progress == "run-2"
+        assert session.seen("fp2", None, "firing", "live", entry="cache") == "rec-2"
+    assert session.committed
+    with two.guard(NOW, 3600) as other:
+        assert other.facts("disk", "web-1", rules, NOW).in_progress == "run-1"
+        assert other.seen("fp1", None, "firing", "live", entry="disk") == "rec-1"
+    with one.guard_attempt(NOW, 3600) as session:  # the same alert claimed meanwhile
+        assert session.seen("fp9", None, "firing", "live", entry="~Disk") is None
+        session.claim("fp9", None, "firing", "live", "rec-a", NOW, entry="~Disk")
+        session.reserve("run-a", "disk", "web-2", "live", NOW, 600)
+        with two.guard(NOW, 3600) as other:
+            other.claim("fp9", None, "firing", "live", "rec-b", NOW, entry="~Disk")
+    assert not session.committed
+    with one.guard(NOW, 3600) as session:
+        assert session.seen("fp9", None, "firing", "live", entry="~Disk") == "rec-b"
+        assert session.facts("disk", "web-2", rules, NOW).in_progress is None  # not written
+    one.close()
+    two.close()
+
+
 def test_a_failed_guard_session_leaves_nothing_behind(location: StoreLocation) -> None:
     store = open_store(location)
     with pytest.raises(RuntimeError), store.guard(NOW, 3600) as session:

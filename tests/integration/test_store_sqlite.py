@@ -180,10 +180,11 @@ def test_concurrent_writer_processes_keep_one_chain(tmp_path: Path) -> None:
 
 @pytest.fixture
 def tiny_fs(tmp_path: Path):
-    """A 256 KiB tmpfs mounted under tmp_path (the tests run as root, as CI does)."""
+    """A 512 KiB tmpfs mounted under tmp_path (the tests run as root, as CI does): room for
+    a new store and its write-ahead log, little more."""
     mount = tmp_path / "tiny"
     mount.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)], check=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(mount)], check=True)
     yield mount
     subprocess.run(["umount", "-l", str(mount)], check=False)
 
@@ -217,6 +218,21 @@ def test_full_disk_before_start_is_exit_5_and_nothing_runs(project: Project, tin
     assert result.exit_code == 5, result.output
     assert f"{tiny_fs}/audit.db" in result.stderr
     assert project.snapshot() == before
+
+
+def test_a_commit_on_a_full_disk_says_so(tiny_fs: Path) -> None:
+    """A guard write whose commit meets a full disk is a StoreError naming the cause and the
+    file (SQLite has rolled back by then; rolling back again must not hide why)."""
+    from datetime import UTC, datetime
+
+    store = SqliteStore(tiny_fs / "audit.db")
+    fill(tiny_fs)
+    now = datetime(2026, 11, 27, 9, tzinfo=UTC)
+    with pytest.raises(StoreError) as caught, store.guard(now, 3600) as session:
+        for n in range(200):
+            session.claim(f"fp{n}", None, "firing", "live", f"rec-{n}", now)
+    assert "full" in str(caught.value) and "rollback" not in str(caught.value)
+    assert str(tiny_fs / "audit.db") in str(caught.value)
 
 
 def test_disk_full_after_the_run_keeps_the_record(project: Project, tiny_fs: Path) -> None:
