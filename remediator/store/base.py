@@ -23,7 +23,6 @@ from .guard_state import (
     GuardCache,
     GuardSession,
     bump,
-    changed_since,
     generation,
     last_runs_failed,
 )
@@ -248,15 +247,13 @@ class SqlStore(ABC):
                 with self._guard_tx("guardrail state") as db:
                     # what changed after the mirror's generation (this thread's own writes
                     # meanwhile moved it on): only the entries these decisions read matter
-                    cache = self._guard
-                    changed = None if cache.version is None else changed_since(db, cache.version)
-                    if changed is None or changed & session.entries:
+                    cache, current = self._guard, generation(db)
+                    if cache.version is None or (current != cache.version and cache.overtaken(
+                            db, session.entries, current)):
                         cache.version = None  # it holds these decisions: reload
                         self._contended = CONTENDED_SESSIONS
                         self.lost_attempts += 1
                         return
-                    cache.reload(db, changed)  # entries these decisions did not read
-                    cache.version = generation(db)
                     session.bind(db)
                     session.flush()
                 session.committed = True

@@ -95,6 +95,7 @@ class _EntryRuns:
         return sum(self.live[first:])
 
 
+# The first home of the global generation (moved to guard_gen by generation_migration).
 GUARD_META_MIGRATION = """
 CREATE TABLE IF NOT EXISTS guard_meta (
     id INTEGER PRIMARY KEY CHECK (id = 1),
@@ -105,26 +106,32 @@ INSERT OR IGNORE INTO guard_meta (id, generation) VALUES (1, 0);
 
 
 def generation_migration(integer: str) -> str:
-    """The migration that adds per-entry generations (``integer``: a 64-bit integer type) and
-    files each dedupe claim under its entry (claims from before it stay under ``''``, which
-    no writer changes any more: they are read with the whole mirror)."""
-    return (f"CREATE TABLE IF NOT EXISTS guard_gen (entry TEXT PRIMARY KEY,"
+    """The migration to per-entry generations (``integer``: a 64-bit integer type).
+
+    ``guard_gen`` holds each entry's (and claim partition's) generation at its last change,
+    and the global one under ``*`` (no entry or alert name can be that), all in the page a
+    guard write changes anyway. Each dedupe claim is filed under its partition; claims from
+    before stay under ``''``, which no writer changes any more (they are read with the whole
+    mirror).
+    """
+    return (f"CREATE TABLE IF NOT EXISTS guard_gen (entry TEXT PRIMARY KEY,"  # noqa: S608
             f" generation {integer} NOT NULL);\n"
-            "ALTER TABLE guard_seen ADD COLUMN entry TEXT NOT NULL DEFAULT '';\n"
-            "CREATE INDEX IF NOT EXISTS guard_seen_entry ON guard_seen (entry, claimed_at);")
+            "INSERT INTO guard_gen (entry, generation) SELECT '*', generation FROM guard_meta;\n"
+            "DROP TABLE guard_meta;\n"
+            "ALTER TABLE guard_seen ADD COLUMN entry TEXT NOT NULL DEFAULT '';")
 
 
 def generation(db: Db) -> int:
     """How many write transactions have changed the guard tables, from any connection."""
-    return int(db.execute("SELECT generation FROM guard_meta WHERE id = 1").fetchone()[0])
+    return int(db.execute("SELECT generation FROM guard_gen WHERE entry = '*'").fetchone()[0])
 
 
 def bump(db: Db, entries: AbstractSet[str]) -> int:
     """Count a write transaction that changes the guard state of ``entries`` (every writer
     calls this, in the same transaction); the new generation, which each of them now carries
     in ``guard_gen``."""
-    version = int(db.execute("UPDATE guard_meta SET generation = generation + 1 WHERE id = 1"
-                             " RETURNING generation").fetchone()[0])
+    version = int(db.execute("UPDATE guard_gen SET generation = generation + 1 WHERE"
+                             " entry = '*' RETURNING generation").fetchone()[0])
     if entries:
         db.executemany("INSERT INTO guard_gen (entry, generation) VALUES (?, ?) ON CONFLICT"
                        " (entry) DO UPDATE SET generation = excluded.generation",
@@ -132,10 +139,11 @@ def bump(db: Db, entries: AbstractSet[str]) -> int:
     return version
 
 
-def changed_since(db: Db, version: int) -> set[str]:
-    """The entries whose guard state changed after generation ``version``."""
-    return {row[0] for row in db.execute("SELECT entry FROM guard_gen WHERE generation > ?",
-                                         (version,))}
+def changed_since(db: Db, version: int) -> list[tuple[str, int]]:
+    """(entry, generation) of the entries whose guard state changed after ``version``."""
+    return [(str(row[0]), int(row[1])) for row in db.execute(
+        "SELECT entry, generation FROM guard_gen WHERE generation > ? AND entry <> '*'",
+        (version,))]
 
 
 def partition(alert_name: str) -> str:
@@ -201,12 +209,16 @@ _RUN_ROWS = {True: _RUNS, False: _RUNS + " AND entry = ?"}
 class GuardCache:
     """The in-memory mirror of recent guard rows for one connection, by entry.
 
-    ``version`` is the generation it is current at: entries changed after it (``guard_gen``)
-    are reloaded one by one, so another process's writes for other entries cost nothing here.
+    ``version`` is the generation it is current at, but for the ``stale`` entries: those
+    another writer changed since (``guard_gen``), reloaded one by one when a session first
+    reads them (``ensure``), so another process's writes to entries this one does not handle
+    cost it nothing. ``fresh`` holds entries reloaded at a generation newer than ``version``.
     """
 
     def __init__(self) -> None:
         self.version: int | None = None
+        self.stale: set[str] = set()
+        self.fresh: dict[str, int] = {}
         self.horizon: datetime | None = None
         self.seen: dict[tuple[str, str, str, str], str] = {}
         self.seen_of: dict[str, set[tuple[str, str, str, str]]] = {}  # by partition
@@ -255,9 +267,15 @@ class GuardCache:
         """Add the rows since ``horizon`` (unfinished runs whenever they started): of
         ``entry``, or of every entry."""
         args: tuple[str, ...] = (iso(horizon),) if entry is None else (iso(horizon), entry)
+        seen, seen_of = self.seen, self.seen_of
         for fingerprint, starts, status, mode, record_id, claim_entry in db.execute(
                 _SEEN_ROWS[entry is None], args):
-            self.add_seen((fingerprint, starts, status, mode), record_id, claim_entry)
+            key = (fingerprint, starts, status, mode)
+            seen[key] = record_id
+            keys = seen_of.get(claim_entry)
+            if keys is None:
+                keys = seen_of[claim_entry] = set()
+            keys.add(key)
         for ident, host, run_entry, mode, started, expires, finished, pid, node, outcome in \
                 db.execute(_RUN_ROWS[entry is None], args):
             self.add_run(_Run(ident, host, run_entry, mode, datetime.fromisoformat(started),
@@ -266,15 +284,38 @@ class GuardCache:
                               outcome))
 
     def refresh(self, db: Db, horizon: datetime, horizon_s: int) -> None:
-        """Make the mirror current: reload the entries changed since ``version`` (or all of
-        it, when it was never loaded, was given up or its horizon moved on)."""
+        """Catch up with the database: the entries changed since ``version`` become stale (or
+        the whole mirror is read again, when it was never loaded, was given up or its horizon
+        moved on)."""
         version = generation(db)
         if self.version is None or self.horizon is None or self.horizon > horizon or \
                 horizon - self.horizon > timedelta(seconds=max(60, horizon_s)):
             self.load(db, horizon)
+            self.version = version
         elif version != self.version:
-            self.reload(db, changed_since(db, self.version))
+            self.overtaken(db, set(), version)
+
+    def overtaken(self, db: Db, read: AbstractSet[str], version: int) -> bool:
+        """Mark what changed since ``version`` stale, moving on to ``version``; True (and
+        nothing marked) if any of it is in ``read``, the entries a session decided from."""
+        assert self.version is not None  # only a loaded mirror catches up
+        changed = [entry for entry, at in changed_since(db, self.version)
+                   if at > self.fresh.get(entry, self.version)]
+        if read and not read.isdisjoint(changed):
+            return True
+        self.stale.update(changed)
         self.version = version
+        self.fresh = {entry: at for entry, at in self.fresh.items() if at > version}
+        return False
+
+    def ensure(self, db: Db, entry: str) -> None:
+        """Reload ``entry`` if it is stale, before a session reads it."""
+        if entry in self.stale:
+            at = generation(db)
+            self.reload(db, {entry})
+            self.stale.discard(entry)
+            if self.version is not None and at > self.version:
+                self.fresh[entry] = at
 
     def finish(self, ident: str, host: str, at: datetime, outcome: str) -> None:
         """Mirror a finished run (this connection's own write)."""
@@ -304,6 +345,7 @@ class GuardSession:
         self._now_text: tuple[datetime, str] | None = None
         self.committed = False
         self.entries: set[str] = set()  # whose guard state these decisions read or wrote
+        self._written: set[str] = set()  # ... and wrote
         cache.refresh(db, now - timedelta(seconds=horizon_s), horizon_s)
 
     def bind(self, db: Db) -> None:
@@ -313,6 +355,12 @@ class GuardSession:
     def defer(self, write: Callable[[], None]) -> None:
         """Run ``write`` inside the write transaction, just before the session's own writes."""
         self._deferred.append(write)
+
+    def _use(self, entry: str) -> None:
+        """These decisions read ``entry``'s guard state (the first time): make sure the
+        mirror's is current."""
+        self.entries.add(entry)
+        self._cache.ensure(self._db, entry)
 
     def _iso(self, moment: datetime) -> str:
         """iso(), remembered for the session's one ``now``."""
@@ -344,13 +392,14 @@ class GuardSession:
             self._db.executemany("UPDATE guard_runs SET finished_at = ?, outcome = ? WHERE"
                                  " ident = ? AND host = ?", self._finishes)
         if self._claims or self._reservations or self._finishes:
-            self._cache.version = bump(self._db, self.entries)  # the mirror holds these
+            self._cache.version = bump(self._db, self._written)  # the mirror holds these
 
     def seen(self, fingerprint: str, starts_at: str | None, status: str, mode: str, *,
              entry: str = "") -> str | None:
         """The record that already handled this alert delivery in ``mode``, or None
         (``entry``: the claim's ``partition``)."""
-        self.entries.add(entry)
+        if entry not in self.entries:
+            self._use(entry)
         key = (fingerprint, starts_at or "", status, mode)
         cache = self._cache
         if key in cache.seen:
@@ -372,10 +421,12 @@ class GuardSession:
         the alert's start, so a mirror that holds the alert's start holds its claim too.
         """
         key = (fingerprint, starts_at or "", status, mode)
-        self.entries.add(entry)
+        if entry not in self.entries:
+            self._use(entry)
         if key in self._cache.seen:
             return
         self._cache.add_seen(key, record_id, entry)
+        self._written.add(entry)
         started = parse_time(starts_at)
         filed = now if started is None or started < now else started
         self._claims.append((*key, record_id, self._iso(filed), entry))
@@ -389,7 +440,8 @@ class GuardSession:
 
     def last_fix(self, entry: str, host: str) -> tuple[str, datetime] | None:
         """(ident, finished) of the newest successful live run of ``entry`` on ``host``."""
-        self.entries.add(entry)
+        if entry not in self.entries:
+            self._use(entry)
         best: tuple[str, datetime] | None = None
         for run in self._cache.host_runs.get((entry, host), ()):
             if run.mode == "live" and run.outcome == "succeeded" and run.finished is not None \
@@ -404,7 +456,8 @@ class GuardSession:
         Runs in ``own`` were reserved by this same caller, which runs them one after another:
         they count for throttles but do not lock the host against it.
         """
-        self.entries.add(entry)
+        if entry not in self.entries:
+            self._use(entry)
         throttle_since = now - timedelta(seconds=rules.throttle_window_s)
         recur_since = now - timedelta(seconds=rules.recurrence_window_s)
         in_progress, host_runs, host_fixes, last_end = None, [], 0, None
@@ -432,14 +485,18 @@ class GuardSession:
         for host in hosts:
             run = self._cache.by_key.get((ident, host))
             if run is not None:
-                self.entries.add(run.entry)
+                if run.entry not in self.entries:
+                    self._use(run.entry)
+                self._written.add(run.entry)
             self._cache.finish(ident, host, now, outcome)
         self._finishes += [(self._iso(now), outcome, ident, host) for host in hosts]
 
     def reserve(self, ident: str, entry: str, host: str, mode: str, now: datetime,
                 lease_s: int) -> None:
         """Record a run starting on (entry, host): it counts for throttles and holds the lock."""
-        self.entries.add(entry)
+        if entry not in self.entries:
+            self._use(entry)
+        self._written.add(entry)
         run = _Run(ident, host, entry, mode, now, now + timedelta(seconds=lease_s),
                    pid=self._pid, node=NODE)
         self._cache.add_run(run)

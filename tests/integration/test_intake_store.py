@@ -152,8 +152,8 @@ def test_groups_decide_in_separate_transactions_but_share_one_run(project: Proje
 def test_the_guard_mirror_reloads_only_for_guard_changes_and_stays_bounded(
         tmp_path: Path) -> None:
     """Intake commits from another connection leave the mirror alone; another connection's
-    guard write is seen, reloading only the entries (and claim partitions) it changed; runs
-    older than the horizon leave the mirror as time moves on."""
+    guard write is seen, reloading only the entries (and claim partitions) it changed, when a
+    session first reads them; runs older than the horizon leave the mirror as time moves on."""
     from datetime import UTC, datetime, timedelta
 
     from remediator.limits import Guardrails
@@ -197,9 +197,12 @@ def test_the_guard_mirror_reloads_only_for_guard_changes_and_stays_bounded(
         session.claim("fp", None, "firing", "live", "rec-3", t0, entry="~Noise")
     with store.guard(t0, 3600) as session:
         assert session.facts("fix", "web-01", Guardrails(), t0).in_progress == "r1"
+    assert (loads, reloaded) == (1, [{"fix"}])  # what a session does not read is not read
+    with store.guard(t0, 3600) as session:
         assert session.seen("fp", None, "firing", "live", entry="~Noise") == "rec-3"
         assert session.facts("other", "web-03", Guardrails(), t0).in_progress == "r3"
-    assert (loads, reloaded) == (1, [{"fix"}, {"other", "~Noise"}])
+        assert session.facts("other", "web-04", Guardrails(), t0).in_progress is None
+    assert (loads, reloaded) == (1, [{"fix"}, {"~Noise"}, {"other"}])  # once each
     store.finish_runs([("r1", "web-01", "succeeded", (t0 + timedelta(minutes=1)).isoformat())])
     other.finish_runs([(ident, host, "succeeded", (t0 + timedelta(minutes=1)).isoformat())
                        for ident, host in (("r2", "web-02"), ("r3", "web-03"))])

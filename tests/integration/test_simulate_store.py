@@ -53,7 +53,7 @@ def fingerprint(project: Project) -> tuple[str, int, int, int]:
         digest = hashlib.sha256(project.location.read_bytes()).hexdigest()
     else:
         rows = [project.query(f"SELECT * FROM {t} ORDER BY 1, 2")
-                for t in (*tables, "guard_seen", "guard_meta", "requests")]
+                for t in (*tables, "guard_seen", "guard_gen", "requests")]
         digest = hashlib.sha256(repr(rows).encode()).hexdigest()
     counts = [project.query(f"SELECT count(*) FROM {t}")[0][0] for t in tables]
     return digest, counts[0], counts[1], counts[2]

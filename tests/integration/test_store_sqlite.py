@@ -288,3 +288,41 @@ def test_the_breaker_check_does_not_grow_with_the_history(tmp_path: Path) -> Non
     assert small > 0
     assert large <= small * 1.5, (small, large)
     store.close()
+
+
+def test_a_store_from_before_per_entry_generations_is_upgraded(tmp_path: Path) -> None:
+    """A store at the previous schema (one global generation in ``guard_meta``) opens at the
+    current one: its generation carries over, its claims still make duplicates, its runs
+    still lock."""
+    from datetime import UTC, datetime
+
+    from remediator.limits import Guardrails
+    from remediator.store.sqlite import MIGRATIONS, _statements
+
+    path = tmp_path / "audit.db"
+    old = sqlite3.connect(path, isolation_level=None)
+    for number, script in enumerate(MIGRATIONS[:-1], 1):
+        for statement in _statements(script):
+            old.execute(statement)
+        old.execute(f"PRAGMA user_version = {number}")
+    old.execute("UPDATE guard_meta SET generation = 41")
+    old.execute("INSERT INTO guard_seen VALUES ('fp1', '2026-11-27T08:59:00Z', 'firing', 'live',"
+                " 'rec-1', '2026-11-27T09:00:00.000+00:00')")
+    old.execute("INSERT INTO guard_runs (ident, host, entry, mode, started_at, expires_at)"
+                " VALUES ('run-1', 'web-1', 'disk', 'live', '2026-11-27T09:00:00.000+00:00',"
+                " '2026-11-27T10:00:00.000+00:00')")
+    old.close()
+    store = SqliteStore(path)
+    now = datetime(2026, 11, 27, 9, 1, tzinfo=UTC)
+    with store.guard(now, 3600) as session:
+        assert session.seen("fp1", "2026-11-27T08:59:00Z", "firing", "live",
+                            entry="~DiskSpaceLow") == "rec-1"
+        assert session.facts("disk", "web-1", Guardrails(), now).in_progress == "run-1"
+        session.claim("fp2", None, "firing", "live", "rec-2", now, entry="~DiskSpaceLow")
+    check = sqlite3.connect(path)
+    assert check.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    assert dict(check.execute("SELECT entry, generation FROM guard_gen")) == {
+        "*": 42, "~DiskSpaceLow": 42}
+    assert not check.execute("SELECT 1 FROM sqlite_master WHERE name = 'guard_meta'").fetchall()
+    check.close()
+    store.close()
