@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import queue
 import random
 import subprocess
 import sys
@@ -130,14 +131,20 @@ def run(config_path: Path, bodies: list[str], *, records: bool, claim: int = 1
 
 def routed(bodies: list[str], deciders: int, per_payload: int) -> list[list[str]]:
     """The same alerts as Alertmanager routes deliver them to ``deciders`` instances, by alert
-    name (every catalog entry, and every unmatched name, goes to one instance); re-packed in
-    payloads of ``per_payload``."""
-    names = sorted(ENTRIES + NOISE)
-    route = {name: n % deciders for n, name in enumerate(names)}
+    name (every catalog entry, and every unmatched name, goes to one instance), the routes
+    balanced by volume as an operator would (the busiest name first, to the least loaded
+    instance); re-packed in payloads of ``per_payload``."""
+    every = [alert for body in bodies for alert in json.loads(body)["alerts"]]
+    volume: dict[str, int] = {}
+    for alert in every:
+        volume[alert["labels"]["alertname"]] = volume.get(alert["labels"]["alertname"], 0) + 1
+    load, route = [0] * deciders, {}
+    for name in sorted(volume, key=lambda n: (-volume[n], n)):
+        route[name] = load.index(min(load))
+        load[route[name]] += volume[name]
     alerts: list[list[dict]] = [[] for _ in range(deciders)]
-    for body in bodies:
-        for alert in json.loads(body)["alerts"]:
-            alerts[route[alert["labels"]["alertname"]]].append(alert)
+    for alert in every:
+        alerts[route[alert["labels"]["alertname"]]].append(alert)
     return [[json.dumps({"version": "4", "groupKey": "{}:{}", "status": "firing",
                          "receiver": "remediator", "alerts": share[n:n + per_payload]})
              for n in range(0, len(share), per_payload)] for share in alerts]
@@ -165,11 +172,16 @@ def parallel(config_path: Path, shares: list[list[str]], claim: int
         proc.start()
     time.sleep(0.5)  # every process is up
     start.set()
-    reports = [out.get(timeout=1800) for _ in procs]
+    reports: list[tuple] = []
+    while len(reports) < len(procs):
+        try:
+            reports.append(out.get(timeout=1))
+        except queue.Empty:
+            failed = [p.exitcode for p in procs if p.exitcode not in (None, 0)]
+            if failed:
+                raise SystemExit(f"a decider process failed (exit {failed[0]})") from None
     for proc in procs:
         proc.join()
-        if proc.exitcode != 0:
-            raise SystemExit(f"a decider process failed (exit {proc.exitcode})")
     wall = max(r[1] for r in reports) - min(r[0] for r in reports)
     actions: dict[str, int] = {}
     for report in reports:
@@ -265,6 +277,8 @@ def main() -> None:
             wall, count, acts = best.pop("routed")
             result["routed_deciders"] = args.deciders
             result["routed_alerts_per_s"] = round(count / wall)
+            result["routed_alerts_per_decider"] = [
+                sum(len(json.loads(body)["alerts"]) for body in share) for share in shares]
             result["routed_actions"] = acts
         seconds, count, actions = best[1]
         result["decide_only_alerts_per_s"] = round(count / seconds)

@@ -15,7 +15,7 @@ from .guard_state import GUARD_META_MIGRATION, finished_index, generation_migrat
 from .sql import records_query
 from .sqlite_intake import MIGRATION as INTAKE_MIGRATION
 from .sqlite_intake import PLANS_MIGRATION
-from .sqlite_tx import gate_for, read, write
+from .sqlite_tx import gate_for, read, use_wal, write
 
 # Each migration runs once, in order; PRAGMA user_version counts the ones applied.
 MIGRATIONS: tuple[str, ...] = (
@@ -120,7 +120,7 @@ class SqliteStore(SqlStore):
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(str(path), timeout=30, isolation_level=None,
                                        check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
+            use_wal(self._db)
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._migrate()
             self._init_guard()

@@ -20,7 +20,7 @@ from typing import Any
 from ..errors import StoreError
 from .guard_state import NODE, alive
 from .sql import Db
-from .sqlite_tx import gate_for, read, write
+from .sqlite_tx import gate_for, read, use_wal, write
 
 MIGRATION = """
 CREATE TABLE IF NOT EXISTS intake (
@@ -106,7 +106,7 @@ class IntakeQueue:
         try:
             self._db = sqlite3.connect(str(path), timeout=30, isolation_level=None,
                                        check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
+            use_wal(self._db)
             self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open the intake queue: {exc}", where=str(path)) from None

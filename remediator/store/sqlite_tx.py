@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -77,6 +78,21 @@ def write(db: sqlite3.Connection, path: Path, what: str, *, urgent: bool = False
                 raise
         except sqlite3.Error as exc:
             raise StoreError(f"cannot write {what}: {exc}", where=str(path)) from None
+
+
+def use_wal(db: sqlite3.Connection, timeout: float = 30.0) -> None:
+    """Put the file in WAL mode. Switching needs the file to itself, and SQLite does not wait
+    for it: two processes opening a new store at once (two cron jobs) would see "database is
+    locked", so this waits up to ``timeout`` as every other statement does."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def read(db: sqlite3.Connection, path: Path, sql: str, args: tuple[object, ...], what: str

@@ -326,3 +326,30 @@ def test_a_store_from_before_per_entry_generations_is_upgraded(tmp_path: Path) -
     assert not check.execute("SELECT 1 FROM sqlite_master WHERE name = 'guard_meta'").fetchall()
     check.close()
     store.close()
+
+
+OPENER = """
+import sys, time
+from pathlib import Path
+from remediator.store.sqlite import SqliteStore
+time.sleep(max(0.0, float(sys.argv[2]) - time.time()))  # all start together
+store = SqliteStore(Path(sys.argv[1]))
+store.close()
+"""
+
+
+def test_processes_opening_a_new_store_at_once_all_get_it(tmp_path: Path) -> None:
+    """Eight processes (cron jobs starting together on a fresh install) create and open one new
+    store at the same moment: switching it to WAL needs the file to itself, so the others
+    wait for that instead of failing with "database is locked"."""
+    import time
+
+    for attempt in range(3):  # the race needs the processes to collide: a few fresh files
+        path = tmp_path / f"audit-{attempt}.db"
+        start = time.time() + 1.5
+        procs = [subprocess.Popen([sys.executable, "-c", OPENER, str(path), str(start)],
+                                  stderr=subprocess.PIPE, text=True) for _ in range(8)]
+        failures = [err for proc in procs if (err := proc.communicate(timeout=120)[1])
+                    and proc.returncode != 0]
+        assert failures == []
+        assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
