@@ -19,13 +19,7 @@ from typing import Any
 from ..audit import GENESIS_HASH, seal, verify_chain
 from ..errors import NotFoundError, StoreError
 from ..models import PendingRequest, RequestState
-from .guard_state import (
-    GuardCache,
-    GuardSession,
-    bump,
-    generation,
-    last_runs_failed,
-)
+from .guard_state import GuardCache, GuardSession, bump, generation, last_runs_failed
 from .sql import Db
 
 CONTENDED_SESSIONS = 16  # after a lost optimistic attempt: sessions decided under the lock
@@ -274,14 +268,10 @@ class SqlStore(ABC):
 
     def finish_runs(self, runs: list[tuple[str, str, str, str]]) -> None:
         """finish_run for many (ident, host, outcome, at) in one transaction."""
-        idents = sorted({ident for ident, _, _, _ in runs})
         with self._mirror_lock, self._tx("runs", self._guard_lock) as db:
-            entries = set()
-            for start in range(0, len(idents), 500):
-                part = idents[start:start + 500]
-                entries |= {row[0] for row in db.execute(
-                    "SELECT DISTINCT entry FROM guard_runs WHERE ident IN"  # noqa: S608
-                    f" ({', '.join('?' * len(part))})", tuple(part))}
+            entries = {row[0] for ident in {ident for ident, _, _, _ in runs}
+                       for row in db.execute("SELECT DISTINCT entry FROM guard_runs WHERE"
+                                             " ident = ?", (ident,))}
             with self._mirrored(db, entries):
                 db.executemany("UPDATE guard_runs SET finished_at = ?, outcome = ? WHERE"
                                " ident = ? AND host = ?", [(at, o, i, h) for i, h, o, at in runs])

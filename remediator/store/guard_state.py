@@ -3,9 +3,10 @@
 One implementation for both stores, in the SQL they share (``sql.Db``). Every guard session's
 writes commit in one exclusive transaction (SQLite's ``BEGIN IMMEDIATE``, PostgreSQL's guard
 advisory lock), so processes take turns.
-Every write transaction that changes the guard tables bumps ``guard_meta.generation``; at the
-start of a session a different generation than the mirror's means another connection changed
-guard state since this one last looked, and the in-memory mirror of recent guard rows is reloaded.
+Every write transaction that changes the guard tables bumps the generation in ``guard_gen``,
+for the entries it changed and overall; at the start of a session a different generation than
+the mirror's means another connection changed guard state since this one last looked, and the
+entries it changed are reloaded from the database when a session next reads them.
 (Writes to other tables, such as the receiver's intake commits, leave the mirror alone.) The
 mirror is also rebuilt once the horizon has moved on by its own length, so a long-running
 process holds at most two horizons of guard rows. Within a
@@ -267,15 +268,9 @@ class GuardCache:
         """Add the rows since ``horizon`` (unfinished runs whenever they started): of
         ``entry``, or of every entry."""
         args: tuple[str, ...] = (iso(horizon),) if entry is None else (iso(horizon), entry)
-        seen, seen_of = self.seen, self.seen_of
         for fingerprint, starts, status, mode, record_id, claim_entry in db.execute(
                 _SEEN_ROWS[entry is None], args):
-            key = (fingerprint, starts, status, mode)
-            seen[key] = record_id
-            keys = seen_of.get(claim_entry)
-            if keys is None:
-                keys = seen_of[claim_entry] = set()
-            keys.add(key)
+            self.add_seen((fingerprint, starts, status, mode), record_id, claim_entry)
         for ident, host, run_entry, mode, started, expires, finished, pid, node, outcome in \
                 db.execute(_RUN_ROWS[entry is None], args):
             self.add_run(_Run(ident, host, run_entry, mode, datetime.fromisoformat(started),
@@ -296,8 +291,9 @@ class GuardCache:
             self.overtaken(db, set(), version)
 
     def overtaken(self, db: Db, read: AbstractSet[str], version: int) -> bool:
-        """Mark what changed since ``version`` stale, moving on to ``version``; True (and
-        nothing marked) if any of it is in ``read``, the entries a session decided from."""
+        """Mark the entries changed since the mirror's version stale and move on to
+        ``version``; True instead (nothing marked) if any of them is in ``read``, the entries
+        a session decided from."""
         assert self.version is not None  # only a loaded mirror catches up
         changed = [entry for entry, at in changed_since(db, self.version)
                    if at > self.fresh.get(entry, self.version)]
@@ -357,10 +353,11 @@ class GuardSession:
         self._deferred.append(write)
 
     def _use(self, entry: str) -> None:
-        """These decisions read ``entry``'s guard state (the first time): make sure the
+        """These decisions read ``entry``'s guard state: the first time, make sure the
         mirror's is current."""
-        self.entries.add(entry)
-        self._cache.ensure(self._db, entry)
+        if entry not in self.entries:
+            self.entries.add(entry)
+            self._cache.ensure(self._db, entry)
 
     def _iso(self, moment: datetime) -> str:
         """iso(), remembered for the session's one ``now``."""
@@ -398,8 +395,7 @@ class GuardSession:
              entry: str = "") -> str | None:
         """The record that already handled this alert delivery in ``mode``, or None
         (``entry``: the claim's ``partition``)."""
-        if entry not in self.entries:
-            self._use(entry)
+        self._use(entry)
         key = (fingerprint, starts_at or "", status, mode)
         cache = self._cache
         if key in cache.seen:
@@ -421,8 +417,7 @@ class GuardSession:
         the alert's start, so a mirror that holds the alert's start holds its claim too.
         """
         key = (fingerprint, starts_at or "", status, mode)
-        if entry not in self.entries:
-            self._use(entry)
+        self._use(entry)
         if key in self._cache.seen:
             return
         self._cache.add_seen(key, record_id, entry)
@@ -440,8 +435,7 @@ class GuardSession:
 
     def last_fix(self, entry: str, host: str) -> tuple[str, datetime] | None:
         """(ident, finished) of the newest successful live run of ``entry`` on ``host``."""
-        if entry not in self.entries:
-            self._use(entry)
+        self._use(entry)
         best: tuple[str, datetime] | None = None
         for run in self._cache.host_runs.get((entry, host), ()):
             if run.mode == "live" and run.outcome == "succeeded" and run.finished is not None \
@@ -456,8 +450,7 @@ class GuardSession:
         Runs in ``own`` were reserved by this same caller, which runs them one after another:
         they count for throttles but do not lock the host against it.
         """
-        if entry not in self.entries:
-            self._use(entry)
+        self._use(entry)
         throttle_since = now - timedelta(seconds=rules.throttle_window_s)
         recur_since = now - timedelta(seconds=rules.recurrence_window_s)
         in_progress, host_runs, host_fixes, last_end = None, [], 0, None
@@ -485,8 +478,7 @@ class GuardSession:
         for host in hosts:
             run = self._cache.by_key.get((ident, host))
             if run is not None:
-                if run.entry not in self.entries:
-                    self._use(run.entry)
+                self._use(run.entry)
                 self._written.add(run.entry)
             self._cache.finish(ident, host, now, outcome)
         self._finishes += [(self._iso(now), outcome, ident, host) for host in hosts]
@@ -494,8 +486,7 @@ class GuardSession:
     def reserve(self, ident: str, entry: str, host: str, mode: str, now: datetime,
                 lease_s: int) -> None:
         """Record a run starting on (entry, host): it counts for throttles and holds the lock."""
-        if entry not in self.entries:
-            self._use(entry)
+        self._use(entry)
         self._written.add(entry)
         run = _Run(ident, host, entry, mode, now, now + timedelta(seconds=lease_s),
                    pid=self._pid, node=NODE)
