@@ -155,6 +155,8 @@ def _runner(run: RunResult) -> dict[str, Any]:
               "artifacts": run.artifacts, "error": run.error}
     if run.job is not None:
         result["job"] = dict(run.job)
+    if run.strategy is not None:
+        result["strategy"] = run.strategy
     return result
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import CatalogError
+from .executor.accelerate import ACCELERATORS
 from .limits import DEFAULT as DEFAULT_GUARDRAILS
 from .limits import Guardrails
 from .limits import parse as parse_guardrails
@@ -27,7 +28,7 @@ RESERVED_VAR_PREFIXES = ("ansible_", "remediator_")
 
 _ENTRY_KEYS = frozenset({"name", "description", "match", "playbook", "stage", "target", "vars",
                          "static_vars", "timeout", "notify", "approval_ttl", "guardrails",
-                         "toil_minutes", "job_template"})
+                         "toil_minutes", "job_template", "accelerator"})
 _TOP_KEYS = frozenset({"version", "remediations"})
 
 
@@ -205,6 +206,7 @@ def _entry(raw: Any, path: Path, playbooks_dir: Path, problems: _Problems,
     for key, message in guard_problems:
         problems.add(node if isinstance(node, YamlMap) else raw, key if isinstance(node, YamlMap)
                      else "guardrails", message, label)
+    accelerator = _accelerator(raw, problems, label)
     description = raw.get("description", "")
     if not isinstance(description, str):
         problems.add(raw, "description", "expected a string", label)
@@ -218,7 +220,7 @@ def _entry(raw: Any, path: Path, playbooks_dir: Path, problems: _Problems,
         stage_line=raw.key_lines.get("stage", 0),
         notify=None if notify is None else tuple(notify), approval_ttl_s=approval_ttl,
         guardrails=guards, toil_minutes=None if toil is None else float(toil),
-        job_template=job_template,
+        job_template=job_template, accelerator=accelerator,
     )
 
 
@@ -282,6 +284,22 @@ def _job_template(raw: YamlMap, problems: _Problems, label: str | None) -> str |
     problems.add(raw, "job_template", "expected an AWX job template name, or its numeric id",
                  label)
     return None
+
+
+def _accelerator(raw: YamlMap, problems: _Problems, label: str | None) -> str | None:
+    """The entry's accelerator for its local runs, or None for the config's ``accelerator``."""
+    if "accelerator" not in raw:
+        return None
+    value = raw["accelerator"]
+    if value not in ACCELERATORS:
+        problems.add(raw, "accelerator", f"unknown accelerator {value!r}; expected one of "
+                     f"{', '.join(ACCELERATORS)}", label)
+        return None
+    if "job_template" in raw:
+        problems.add(raw, "accelerator", "applies to playbooks run here; an AWX job template "
+                     "takes its strategy from AWX", label)
+        return None
+    return str(value)
 
 
 def _playbook(raw: YamlMap, playbooks_dir: Path, problems: _Problems,

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
+from .executor.accelerate import ACCELERATORS, NONE
 from .executor.awx_settings import AwxSettings
 from .executor.awx_settings import parse as parse_awx
 from .limits import Guardrails
@@ -40,8 +41,8 @@ _INT_KEYS: Mapping[str, int] = {
     "refire_settle": 120,  # seconds after a fix in which a re-delivery is only a duplicate
     "store_pool": 8,  # connections per process to a PostgreSQL store
 }
-_KNOWN = frozenset({*_PATH_KEYS, *_INT_KEYS, "max_stage", "notifications", "guardrails",
-                    "server", "awx"})
+_KNOWN = frozenset({*_PATH_KEYS, *_INT_KEYS, "accelerator", "max_stage", "notifications",
+                    "guardrails", "server", "awx"})
 _CHANNEL_TYPES = frozenset({"pagerduty", "slack", "webhook", "log"})
 _NOTIFY_KEYS = frozenset({"channels", "default", "timeout", "retries", "backoff", "record_url"})
 
@@ -89,6 +90,7 @@ class Config:
     guardrails: Guardrails = field(default_factory=Guardrails)
     server: ServerSettings = field(default_factory=ServerSettings)
     awx: AwxSettings | None = None  # where job templates run; None: no AWX
+    accelerator: str = NONE  # local runs' default: "none" or "mitogen" (entries may override)
 
     def secret_envs(self) -> frozenset[str]:
         """Every environment variable this config names as holding a secret, with the
@@ -150,6 +152,10 @@ def from_mapping(data: Mapping[str, Any], base_dir: Path, source: Path | None = 
                               "expected a whole number of seconds, 0 or more", where=where(key))
         ints[key] = value
     max_stage = data.get("max_stage")
+    accelerator = data.get("accelerator", NONE)
+    if accelerator not in ACCELERATORS:
+        raise ConfigError(f"unknown accelerator {accelerator!r}; expected one of "
+                          f"{', '.join(ACCELERATORS)}", where=where("accelerator"))
     return Config(
         base_dir=base_dir,
         catalog=paths["catalog"],
@@ -169,6 +175,7 @@ def from_mapping(data: Mapping[str, Any], base_dir: Path, source: Path | None = 
         awx=parse_awx(data.get("awx"), origin, base_dir),
         max_stage=parse_stage(max_stage, where("max_stage")) if max_stage is not None else None,
         source=source,
+        accelerator=accelerator,
     )
 
 

@@ -41,7 +41,7 @@ from .results import outcome_of
 from .revision import catalog_revision, file_sha256
 from .store import AuditStore, GuardSession, open_store
 from .store.guard_state import partition
-from .validate import check_awx, check_channels
+from .validate import check_accelerators, check_awx, check_channels
 
 __all__ = ["Engine", "host_run", "is_trouble", "open_engine"]
 
@@ -326,6 +326,7 @@ class Engine:
             trusted_vars=_without(remediation.static_vars, decision.variables),
             timeout_s=remediation.timeout_s,
             job_template=remediation.job_template,
+            accelerator=remediation.accelerator,
         )
         try:
             batch.run = self.executor.run(plan, self.progress)
@@ -563,11 +564,12 @@ def open_engine(config: Config, *, progress: ProgressFn | None = None,
     """An Engine over the config's catalog, inventory, store, channels and executors (local,
     and AWX for entries that name a job template), unless ``executor`` is given."""
     catalog = catalog_mod.load(config.catalog, config.playbooks, config.guardrails)
-    problems = check_channels(catalog, config) + check_awx(catalog, config)
+    env = os.environ if env is None else env
+    problems = (check_channels(catalog, config) + check_awx(catalog, config) +
+                check_accelerators(catalog, config, env))
     if problems:
         raise ConfigError("; ".join(problems))
     inventory = inventory_mod.load(config.inventory)
-    env = os.environ if env is None else env
     return Engine(
         config=config,
         catalog=catalog,
@@ -590,7 +592,7 @@ def build_executor(config: Config, catalog: Catalog, env: Mapping[str, str],
     from .executor.local import LocalExecutor
 
     local = LocalExecutor(config.runs, keep_runs=config.keep_runs, clock=clock,
-                          hide_env=config.secret_envs())
+                          hide_env=config.secret_envs(), accelerator=config.accelerator)
     if config.awx is None or all(e.job_template is None for e in catalog):
         return local
     from .executor.awx import AwxExecutor

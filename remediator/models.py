@@ -180,6 +180,7 @@ class Remediation:
     guardrails: Guardrails = field(default_factory=Guardrails)
     toil_minutes: float | None = None  # minutes a person takes to fix it by hand (reports)
     job_template: str | int | None = None  # an AWX job template (name or id) instead of a playbook
+    accelerator: str | None = None  # "none" or "mitogen" for local runs; None: the config's
 
     def matches(self, alert: Alert) -> bool:
         """True when every matcher holds for the alert's labels (``alertname`` included)."""
@@ -296,6 +297,7 @@ class RunResult:
     artifacts: str | None = None
     error: str | None = None
     job: Mapping[str, Any] | None = None  # the remote job that ran the plan (AWX), as recorded
+    strategy: str | None = None  # the accelerated strategy a local run used (mitogen_linear)
 
 
 class RequestState(enum.StrEnum):

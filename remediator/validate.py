@@ -17,7 +17,8 @@ from . import inventory as inventory_mod
 from . import notify
 from .catalog import Catalog
 from .config import Config
-from .errors import CatalogError, ConfigError, InventoryError
+from .errors import CatalogError, ConfigError, ExecutionError, InventoryError
+from .executor.accelerate import strategy_env
 from .models import Mode, Remediation, Stage
 
 
@@ -116,6 +117,21 @@ def check_awx(catalog: Catalog, config: Config) -> list[str]:
             for entry in catalog if entry.job_template is not None]
 
 
+def check_accelerators(catalog: Catalog, config: Config, env: Mapping[str, str]) -> list[str]:
+    """Problems with the accelerators the config and the local entries ask for: not installed,
+    or a strategy chosen in ``env`` that has no accelerated counterpart."""
+    wanted = [(config.accelerator, f"{config.source or 'defaults'}: key 'accelerator'")]
+    wanted += [(e.accelerator, f"{e.source_file}:{e.source_line}: entry '{e.name}': key "
+                               "'accelerator'") for e in catalog if e.accelerator is not None]
+    problems = []
+    for accelerator, where in wanted:
+        try:
+            strategy_env(accelerator, env)
+        except ExecutionError as exc:
+            problems.append(f"{where}: {exc.message}")
+    return problems
+
+
 def check_awx_online(catalog: Catalog, config: Config, env: Mapping[str, str]) -> list[str]:
     """Ask AWX whether each entry's job template exists and takes what the entry's plans need
     (job type for every mode its stage may run, limit, variables); problems name the entry."""
@@ -168,6 +184,7 @@ def validate(config: Config, progress: Callable[[str], None] | None = None, *,
                              f"'playbook': {e.playbook}: syntax check failed: {complaint}"
                              for e in by_playbook[path]]
     problems += check_channels(catalog, config) + check_awx(catalog, config)
+    problems += check_accelerators(catalog, config, os.environ if env is None else env)
     if awx:
         if progress:
             progress("job templates on AWX")

@@ -39,6 +39,7 @@ class RunPlan:
     trusted_vars: Mapping[str, Any] = field(default_factory=frozen_map)  # from the catalog
     timeout_s: int = 600
     job_template: str | int | None = None  # an AWX job template name or id
+    accelerator: str | None = None  # "none" or "mitogen"; None: the executor's default
 
 
 class Executor(Protocol):

@@ -26,6 +26,7 @@ from ..errors import ExecutionError
 from ..models import Mode, RunnerStatus, RunResult
 from ..results import ResultCollector, outcome_of
 from . import ProgressFn, RunPlan, plain_data
+from .accelerate import NONE, strategy_env
 
 RUN_MARKER = ".remediator-run"
 _KEEP_ENV_PREFIXES = ("ANSIBLE_", "RUNNER_", "AWX_")
@@ -72,8 +73,9 @@ class LocalExecutor:
 
     def __init__(self, runs_dir: Path, *, keep_runs: int = 200,
                  clock: Callable[[], datetime] = _now,
-                 hide_env: Iterable[str] = ()) -> None:
+                 hide_env: Iterable[str] = (), accelerator: str = NONE) -> None:
         self.runs_dir = runs_dir
+        self.accelerator = accelerator  # for plans that name none
         self.hide_env = frozenset(hide_env)  # remediator's own secrets: blank in every run
         self.keep_runs = keep_runs
         self.clock = clock
@@ -102,6 +104,7 @@ class LocalExecutor:
         """Run ``plan`` through ansible-runner and collect its events as they arrive."""
         import ansible_runner  # type: ignore[import-untyped]
 
+        accelerated = strategy_env(plan.accelerator or self.accelerator, os.environ)
         data_dir = self.prepare(plan)
         collector = ResultCollector()
 
@@ -119,6 +122,7 @@ class LocalExecutor:
             "ANSIBLE_FORCE_COLOR": "0",
             "ANSIBLE_RETRY_FILES_ENABLED": "0",
             **_outer_runner_undone(os.environ),
+            **accelerated,
             # ansible-runner starts from our environment: blank what only remediator needs
             **{name: "" for name in self.hide_env if os.environ.get(name)},
         }
@@ -157,6 +161,7 @@ class LocalExecutor:
             finished_at=_iso(self.clock()), duration_s=round(duration, 3), hosts=hosts,
             outcome=outcome_of(status, hosts, plan.hosts),
             artifacts=str(artifacts), error=error,
+            strategy=accelerated.get("ANSIBLE_STRATEGY"),
         )
 
     def rotate(self) -> list[Path]:
