@@ -45,7 +45,12 @@ def iso(moment: datetime) -> str:
 
 
 def alive(pid: int | None) -> bool:
-    """True when a process with ``pid`` exists on this machine."""
+    """True when a process with ``pid`` exists on this machine and has not exited.
+
+    A process that exited but was never reaped (a zombie) still answers ``kill(pid, 0)``; in a
+    container whose PID 1 reaps nothing, a dead worker stays a zombie for ever, so its
+    state in ``/proc`` decides.
+    """
     if not pid:
         return False
     try:
@@ -53,8 +58,14 @@ def alive(pid: int | None) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
-    return True
+        pass
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            # "pid (comm) state ...": comm may hold spaces and parentheses, the state follows
+            # the last ")"
+            return stat.read().rpartition(b")")[2].split()[0] not in (b"Z", b"X")
+    except (OSError, IndexError):
+        return True  # no /proc (not Linux): the signal's answer stands
 
 
 @dataclass(slots=True)

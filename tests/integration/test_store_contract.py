@@ -470,17 +470,23 @@ time.sleep(600)
 """
 
 
-def test_recover_takes_over_only_what_a_dead_worker_claimed(location: StoreLocation) -> None:
-    """A live worker's claims stay with it; once it is killed, they go back to the queue."""
-    queue = open_intake(location)
+def _claimed_by_another_process(queue: Any, location: StoreLocation, rows: int
+                                ) -> tuple[subprocess.Popen[str], list[int]]:
+    """``rows`` payloads queued, and a worker process (HOLDER) holding two of them."""
     queue.accept([Accepted("2026-11-27T09:00:00Z", "generic", f'{{"n": {n}}}')
-                  for n in range(3)])
+                  for n in range(rows)])
     holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(location)],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                               env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert holder.stdout is not None
+    return holder, [int(i) for i in holder.stdout.readline().split()]
+
+
+def test_recover_takes_over_only_what_a_dead_worker_claimed(location: StoreLocation) -> None:
+    """A live worker's claims stay with it; once it is killed, they go back to the queue."""
+    queue = open_intake(location)
+    holder, held = _claimed_by_another_process(queue, location, 3)
     try:
-        assert holder.stdout is not None
-        held = [int(i) for i in holder.stdout.readline().split()]
         assert len(held) == 2
         assert queue.recover() == (0, [])
         assert queue.counts()["claimed"] == 2
@@ -493,6 +499,29 @@ def test_recover_takes_over_only_what_a_dead_worker_claimed(location: StoreLocat
         time.sleep(0.1)
     assert queue.counts() == {"queued": 3, "claimed": 0, "planned": 0, "done": 0}
     queue.close()
+
+
+def test_a_dead_worker_never_reaped_is_dead_too(location: StoreLocation) -> None:
+    """A killed worker whose parent has not reaped it (a zombie, as under a container's PID 1
+    that reaps nothing) still answers ``kill(pid, 0)``; its claims go back all the same."""
+    queue = open_intake(location)
+    holder, held = _claimed_by_another_process(queue, location, 2)
+    try:
+        assert len(held) == 2
+        os.kill(holder.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while b") Z" not in Path(f"/proc/{holder.pid}/stat").read_bytes():
+            assert time.monotonic() < deadline, "the holder never exited"
+            time.sleep(0.02)
+        os.kill(holder.pid, 0)  # the zombie still answers a signal
+        while queue.recover()[0] != 2:
+            assert time.monotonic() < deadline, "the zombie's rows were never recovered"
+            time.sleep(0.1)
+        assert queue.counts()["queued"] == 2
+    finally:
+        holder.kill()
+        holder.wait()
+        queue.close()
 
 
 # -- PostgreSQL as a server: reaching it, migrating it --
