@@ -40,6 +40,7 @@ _INT_KEYS: Mapping[str, int] = {
     "refire_window": 900,  # seconds after a fix in which the same alert still firing escalates
     "refire_settle": 120,  # seconds after a fix in which a re-delivery is only a duplicate
     "store_pool": 8,  # connections per process to a PostgreSQL store
+    "keep_guard_state": 30 * 86400,  # seconds dedupe claims and finished runs are kept
 }
 _KNOWN = frozenset({*_PATH_KEYS, *_INT_KEYS, "accelerator", "max_stage", "notifications",
                     "guardrails", "server", "awx"})
@@ -86,6 +87,7 @@ class Config:
     refire_window: int = 900
     refire_settle: int = 120
     store_pool: int = 8
+    keep_guard_state: int = 30 * 86400
     notifications: NotifyConfig = NotifyConfig()
     guardrails: Guardrails = field(default_factory=Guardrails)
     server: ServerSettings = field(default_factory=ServerSettings)
@@ -169,6 +171,7 @@ def from_mapping(data: Mapping[str, Any], base_dir: Path, source: Path | None = 
         refire_window=ints["refire_window"],
         refire_settle=ints["refire_settle"],
         store_pool=ints["store_pool"],
+        keep_guard_state=ints["keep_guard_state"],
         notifications=_notifications(data.get("notifications"), where),
         guardrails=_guardrails(data.get("guardrails"), where),
         server=parse_server(data.get("server"), where),

@@ -6,7 +6,7 @@ import os
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -307,6 +307,22 @@ class Engine:
                                        e.guardrails.recurrence_window_s, e.guardrails.cooldown_s)
                                    for e in self.catalog] + [3600, self.config.refire_window])
         return self._horizon_s
+
+    def prune_guard_state(self, *, slack_s: int = 0) -> tuple[int, int]:
+        """Forget dedupe claims and finished runs older than ``keep_guard_state`` (never
+        within two guardrail horizons, which mirrors may hold); each entry keeps the live runs
+        its circuit breaker reads. (claims, run rows) forgotten.
+
+        With ``slack_s``, only when the oldest claim is that much past keeping (one index
+        lookup otherwise): a command run per alert prunes about once per ``slack_s``."""
+        kept = max(self.config.keep_guard_state, 2 * self._horizon() + 3600)
+        cutoff = self.clock() - timedelta(seconds=kept)
+        if slack_s:
+            oldest = self.store.oldest_claim()
+            if oldest is None or oldest >= iso(cutoff - timedelta(seconds=slack_s)):
+                return 0, 0
+        keep_last = max([e.guardrails.breaker_failures for e in self.catalog] + [1])
+        return self.store.prune_guard(iso(cutoff), keep_last)
 
     def _group_size(self, rules: Limits) -> int | None:
         if rules.group is None:

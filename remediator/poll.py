@@ -64,6 +64,7 @@ def poll(engine: Engine, base_url: str, *, filters: Iterable[str] = (),
     """
     alerts = fetch(base_url, filters=filters, headers=headers, timeout_s=timeout_s)
     records = engine.handle(alerts, allow_uncommitted=allow_uncommitted, record_duplicates=False)
+    engine.prune_guard_state()  # cron's long-running memory: claims and runs past keeping
     return PollResult(base_url, len(alerts), records)
 
 

@@ -10,11 +10,12 @@ import click
 
 from .. import sources
 from ..engine import is_trouble, open_engine
-from ..errors import InputError, RefusedError, UsageError
+from ..errors import InputError, RefusedError, StoreError, UsageError
 from ..models import Mode
 from .output import emit_json, progress_printer, record_text
 
 SOURCE_NAMES = ["auto", "alertmanager", "pagerduty", "generic"]
+PRUNE_SLACK_S = 3600  # how far past keeping the oldest claim is before `handle` prunes
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -67,6 +68,10 @@ def handle(app: Any, payload: Any, source: str, as_json: bool, fail_on_escalate:
         click.echo(f"remediator: {origin}: no actionable alert in the payload", err=True)
     engine = open_engine(app.config, progress=progress_printer(quiet))
     records = engine.handle(alerts, allow_uncommitted=allow_uncommitted)
+    try:  # about hourly under steady traffic; the records are stored whatever happens here
+        engine.prune_guard_state(slack_s=PRUNE_SLACK_S)
+    except StoreError as exc:
+        click.echo(f"remediator: guard state not pruned this time: {exc}", err=True)
     _finish(records, as_json, fail_on_escalate)
 
 

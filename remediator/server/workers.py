@@ -84,12 +84,18 @@ class Pool:
         finally:
             intake.close()
 
-    def prune(self, intake: IntakeStore) -> None:
-        """Forget handled payloads older than ``server.keep_intake`` (their records stay)."""
+    def prune(self, intake: IntakeStore, engine: Engine | None = None) -> None:
+        """Forget handled payloads older than ``server.keep_intake`` (their records stay), and
+        with ``engine`` guard state older than ``keep_guard_state``."""
         cutoff = iso(utc_now() - timedelta(seconds=self.config.server.keep_intake))
         gone = intake.prune(cutoff)
         if gone:
             self.log(f"forgot {gone} handled payload(s) received before {cutoff}")
+        if engine is not None:
+            claims, runs = engine.prune_guard_state()
+            if claims or runs:
+                self.log(f"forgot {claims} dedupe claim(s) and {runs} finished run row(s) "
+                         f"older than keep_guard_state ({self.config.keep_guard_state} s)")
 
     def start(self, count: int) -> None:
         """Start ``count`` workers, each with its own engine and store connection."""
@@ -132,15 +138,15 @@ class Pool:
         intake = open_intake(self.config.store, durable=False)
         owner = owner_id()
         window = self._window(engine)
-        pruned = time.monotonic()
+        pruned = time.monotonic() - PRUNE_EVERY_S  # guard state at once, then hourly
         try:
             while not self.stopping.is_set():
                 if time.monotonic() - pruned > PRUNE_EVERY_S and engine is self.engines[0]:
                     pruned = time.monotonic()
                     try:
-                        self.prune(intake)
+                        self.prune(intake, engine)
                     except StoreError as exc:
-                        self.log(f"cannot prune the intake queue: {exc}")
+                        self.log(f"cannot prune the intake queue and guard state: {exc}")
                 self.wake.wait(1.0)
                 self.wake.clear()
                 if self.stranded and not self._release_stranded(intake):

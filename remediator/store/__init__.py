@@ -125,6 +125,15 @@ class AuditStore(Protocol):
         """Mark a reserved run finished (its lock released)."""
         ...
 
+    def prune_guard(self, before: str, keep_last: int) -> tuple[int, int]:
+        """Forget claims and finished runs older than ``before`` (each entry's newest
+        ``keep_last`` live runs stay); (claims, run rows) forgotten."""
+        ...
+
+    def oldest_claim(self) -> str | None:
+        """When the oldest dedupe claim was filed, or None."""
+        ...
+
     def finish_runs(self, runs: list[tuple[str, str, str, str]]) -> None:
         """finish_run for many (ident, host, outcome, at) at once."""
         ...

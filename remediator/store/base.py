@@ -19,7 +19,14 @@ from typing import Any
 from ..audit import GENESIS_HASH, seal, verify_chain
 from ..errors import NotFoundError, StoreError
 from ..models import PendingRequest, RequestState
-from .guard_state import GuardCache, GuardSession, bump, generation, last_runs_failed
+from .guard_state import (
+    GuardCache,
+    GuardSession,
+    bump,
+    generation,
+    last_runs_failed,
+    newest_live_runs,
+)
 from .sql import Db
 
 CONTENDED_SESSIONS = 16  # after a lost optimistic attempt: sessions decided under the lock
@@ -38,6 +45,9 @@ def request_of(row: Sequence[Any]) -> PendingRequest:
         preview=json.loads(preview), created_at=created, expires_at=expires,
         state=RequestState(state), decided_by=decided_by, decided_at=decided_at,
         result_record=result)
+
+
+PRUNE_CHUNK = 5000  # guard rows forgotten per transaction
 
 
 class SqlStore(ABC):
@@ -288,6 +298,51 @@ class SqlStore(ABC):
         after = bump(db, entries)
         if current:
             self._guard.version = after
+
+    def prune_guard(self, before: str, keep_last: int, chunk: int = PRUNE_CHUNK
+                    ) -> tuple[int, int]:
+        """Forget dedupe claims filed before ``before``, and runs finished before it but for
+        each entry's newest ``keep_last`` finished live runs (what its circuit breaker reads);
+        unfinished runs (locks) always stay. (claims, run rows) forgotten.
+
+        ``chunk`` rows per transaction, so a first prune of a long history never holds the
+        write lock for long. The guard generation is left alone: what goes is older than any
+        mirror's horizon, so no decision a mirror makes reads it.
+        """
+        claims = self._prune_chunks("guard_seen", "claimed_at", "", (), before, chunk)
+        with self._mirror_lock, self._reading() as db:
+            entries = [row[0] for row in db.execute("SELECT DISTINCT entry FROM guard_runs")]
+            kept = [ident for entry in entries
+                    for ident in newest_live_runs(db, entry, keep_last, self.SEQ)]
+        keep = f"ident NOT IN ({', '.join('?' * len(kept))}) AND " if kept else ""
+        # by start (indexed): a run finished before ``before`` started before it too
+        runs = self._prune_chunks("guard_runs", "started_at", keep + "finished_at < ? AND ",
+                                  (*kept, before), before, chunk)
+        return claims, runs
+
+    def oldest_claim(self) -> str | None:
+        """When the oldest dedupe claim was filed (one index lookup), or None."""
+        rows = self._query("SELECT MIN(claimed_at) FROM guard_seen", ())
+        return None if not rows or rows[0][0] is None else str(rows[0][0])
+
+    def _prune_chunks(self, table: str, column: str, keep: str, keep_args: tuple[Any, ...],
+                      before: str, chunk: int) -> int:
+        """Delete ``table``'s rows with ``column`` before ``before`` (and the ``keep``
+        condition), oldest first, about ``chunk`` per transaction (all the rows of the chunk's
+        last time go with it, so each pass makes progress)."""
+        gone = 0
+        while True:
+            with self._mirror_lock, self._guard_tx(f"prune {table}") as db:
+                # the chunk's upper bound: the time of the chunk-th oldest row, or ``before``
+                row = db.execute(f"SELECT {column} FROM {table} WHERE {keep}{column} < ?"  # noqa: S608
+                                 f" ORDER BY {column} LIMIT 1 OFFSET ?",
+                                 (*keep_args, before, chunk)).fetchone()
+                bound = before if row is None else str(row[0])
+                count = db.execute(f"DELETE FROM {table} WHERE {keep}{column} < ? AND"  # noqa: S608
+                                   f" {column} <= ?", (*keep_args, before, bound)).rowcount
+            gone += max(0, int(count))
+            if row is None:
+                return gone
 
     def check_breaker(self, entry: str, failures: int, at: str, record_id: str) -> bool:
         """Open the entry's breaker if its last ``failures`` live runs all failed; True if opened.

@@ -177,7 +177,19 @@ def finished_index(order: str) -> str:
 
 def last_runs_failed(db: Db, entry: str, count: int, seq: str) -> bool:
     """True when each of the last ``count`` live runs of ``entry`` to finish failed (a run
-    failed when any of its hosts did). ``seq`` is the table's insertion order column.
+    failed when any of its hosts did). ``seq`` is the table's insertion order column."""
+    idents = newest_live_runs(db, entry, count, seq)
+    if len(idents) < count:
+        return False
+    marks = ", ".join("?" * count)
+    failed = db.execute(f"SELECT DISTINCT ident FROM guard_runs WHERE ident IN ({marks}) AND"  # noqa: S608
+                        " mode = 'live' AND finished_at IS NOT NULL AND outcome <> 'succeeded'",
+                        tuple(idents)).fetchall()
+    return len(failed) == count
+
+
+def newest_live_runs(db: Db, entry: str, count: int, seq: str) -> list[str]:
+    """The idents of the last ``count`` live runs of ``entry`` to finish, newest first.
 
     Reads the entry's finished live runs newest first through ``guard_runs_finished``, a page at
     a time until ``count`` runs are found, so the cost does not grow with the history kept.
@@ -201,13 +213,7 @@ def last_runs_failed(db: Db, entry: str, count: int, seq: str) -> bool:
         rows = db.execute(query.format(seq=seq, limit=page,
                                        after=f" AND (finished_at, {seq}) < (?, ?)"),
                           (entry, last[1], last[2])).fetchall()
-    if len(idents) < count:
-        return False
-    marks = ", ".join("?" * count)
-    failed = db.execute(f"SELECT DISTINCT ident FROM guard_runs WHERE ident IN ({marks}) AND"  # noqa: S608
-                        " mode = 'live' AND finished_at IS NOT NULL AND outcome <> 'succeeded'",
-                        tuple(idents)).fetchall()
-    return len(failed) == count
+    return idents
 
 
 _SEEN = ("SELECT fingerprint, starts_at, status, mode, record_id, entry FROM guard_seen"

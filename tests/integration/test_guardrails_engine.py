@@ -545,3 +545,27 @@ def test_redelivery_is_a_duplicate_for_another_process_after_the_horizon(rig: Ri
     assert decision(first) == ("run", "live")
     assert decision(again)[1] == "none"
     assert [p.mode for p in plans(engine)] == [Mode.LIVE]
+
+
+def test_guard_state_past_keeping_is_forgotten(rig: Rig) -> None:
+    """``keep_guard_state``: claims and finished runs older than it are forgotten (the newest
+    runs the breaker reads stay); a delivery of an alert forgotten so is handled as new."""
+    rig.project.configure({"keep_guard_state": 86400})
+    rig.config = load(rig.project.config, env={})
+    engine = configure(rig, cooldown=0, throttle={"window": 600}, recurrence={"window": 600},
+                       breaker={"failures": 1})
+    old = fix("node-00", fingerprint="long-firing")
+    (first,) = engine.handle([old, fix("node-01"), fix("node-02")])[:1]
+    rig.clock.advance(86400 - 600)
+    assert engine.prune_guard_state() == (0, 0)  # all younger than a day
+    (kept,) = engine.handle([old])
+    rig.clock.advance(1200)
+    assert engine.prune_guard_state() == (3, 0)  # the one run (3 hosts) is the breaker's
+    (again,) = rig.engine().handle([old])  # a later cron run: claims read from the store
+    assert decision(first) == ("run", "live")
+    assert decision(kept) == ("skip", "none")
+    assert decision(again) == ("run", "live"), again["decision"]
+    rig.clock.advance(86400 + 600)
+    engine.handle([fix("node-03"), fix("node-04"), fix("node-05")])
+    assert engine.prune_guard_state() == (1, 4)  # the last claim, the older runs' 4 rows
+    assert rig.project.query("SELECT COUNT(*) FROM guard_runs")[0][0] == 3

@@ -420,3 +420,33 @@ def _wait_running(project: Project, entry: str, timeout: float = 60.0) -> None:
 def _open_runs(project: Project) -> int:
     return int(project.query("SELECT COUNT(*) FROM guard_runs WHERE finished_at IS NULL"
                              )[0][0])
+
+
+def test_serve_forgets_guard_state_past_keeping_when_it_starts(project: Project,
+                                                                serving: list[Server]) -> None:
+    """Old dedupe claims and finished runs go when `serve` starts (then hourly), with a log
+    line; recent ones and the breaker's newest run stay."""
+    from datetime import UTC, datetime
+
+    long_ago = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
+    store = project.store()
+    try:
+        with store.guard(long_ago, 3600) as session:
+            session.claim("fp-ancient", "2025-01-06T08:59:00Z", "firing", "live", "r1",
+                          long_ago)
+            session.claim("fp-old", "2025-01-06T08:59:00Z", "firing", "live", "r2", long_ago)
+            session.reserve("run-a", "noop-fix", "demo-web-01", "live", long_ago, 600)
+            session.reserve("run-b", "noop-fix", "demo-web-01", "live", long_ago, 600)
+        store.finish_run("run-a", "demo-web-01", "succeeded", long_ago.isoformat())
+        store.finish_run("run-b", "demo-web-01", "succeeded",
+                         long_ago.replace(minute=5).isoformat())
+    finally:
+        store.close()
+    project.write_catalog(noop_entry(guardrails={"breaker": {"failures": 1}}))
+    configure(project)
+    project.configure({"keep_guard_state": 86400})
+    start(project, serving).wait_log(
+        r"forgot 2 dedupe claim\(s\) and 1 finished run row\(s\) older than keep_guard_state "
+        r"\(86400 s\)")
+    assert project.query("SELECT ident FROM guard_runs") == [("run-b",)]
+    assert project.query("SELECT COUNT(*) FROM guard_seen")[0][0] == 0

@@ -27,7 +27,7 @@ from remediator.models import PendingRequest, RequestState
 from remediator.store import StoreLocation, open_intake, open_store
 from remediator.store.sqlite_intake import Accepted
 
-from ..conftest import BACKENDS, REPO
+from ..conftest import BACKENDS, REPO, query
 
 pytestmark = pytest.mark.integration
 
@@ -266,6 +266,44 @@ def test_the_breaker_reads_the_last_runs_however_long_the_history(
     history(store, [("wide-2", "live", wide)], first=700)  # the newest run succeeded on all 300 hosts
     assert store.check_breaker("disk", 1, NOW.isoformat(), "rec-d") is False
     assert store.check_breaker("disk", 1000, NOW.isoformat(), "rec-e") is False  # too few runs
+    store.close()
+
+
+def test_pruning_forgets_old_claims_and_runs_but_no_lock_and_no_breaker_run(
+        location: StoreLocation) -> None:
+    """Claims filed and runs finished before the cutoff go, in chunks; claims and runs after
+    it, unfinished runs (locks), and each entry's newest live runs (the breaker's) stay, so
+    the breaker still opens on three failures however old."""
+    store = open_store(location)
+    # "disk": 20 live runs a minute apart, the last 2 failed
+    history(store, [(f"ok-{n:02d}", "live", [("web-1", "succeeded"), ("web-2", "succeeded")])
+                    for n in range(18)] + [("bad-1", "live", [("web-1", "failed")]),
+                                           ("bad-2", "live", [("web-1", "failed")])])
+    start = NOW + timedelta(minutes=30)
+    with store.guard(start, 3600) as session:
+        session.reserve("stuck", "disk", "web-3", "live", start, 600)  # never finished
+        session.reserve("check-1", "logs", "web-1", "check", start, 600)
+        for n in range(12):
+            session.claim(f"old-{n}", "2026-11-27T08:00:00Z", "firing", "live", f"r{n}", start)
+    store.finish_run("check-1", "web-1", "succeeded", start.isoformat())
+    later = NOW + timedelta(days=40)
+    with store.guard(later, 3600) as session:
+        session.claim("new", "2026-12-07T09:00:00Z", "firing", "live", "r-new", later)
+        session.reserve("new-run", "disk", "web-1", "live", later, 600)
+    store.finish_run("new-run", "web-1", "failed", later.isoformat())
+    cutoff = (NOW + timedelta(days=30)).isoformat()
+    # 18 ok runs on 2 hosts and the check run go; disk's newest 3 (new-run, bad-2, bad-1) stay
+    assert store.prune_guard(cutoff, keep_last=3, chunk=5) == (12, 37)
+    claims = query(location, "SELECT fingerprint FROM guard_seen ORDER BY fingerprint")
+    assert [c[0] for c in claims] == ["new"]
+    runs = query(location, "SELECT DISTINCT ident FROM guard_runs ORDER BY ident")
+    assert [r[0] for r in runs] == ["bad-1", "bad-2", "new-run", "stuck"]
+    assert store.prune_guard(cutoff, keep_last=3) == (0, 0)  # nothing left to forget
+    with store.guard(later, 3600) as session:
+        assert session.seen("new", "2026-12-07T09:00:00Z", "firing", "live") == "r-new"
+        assert session.seen("old-0", "2026-11-27T08:00:00Z", "firing", "live") is None
+    assert store.prune_guard((later + timedelta(days=1)).isoformat(), keep_last=3) == (1, 0)
+    assert store.check_breaker("disk", 3, later.isoformat(), "rec-b") is True  # all 3 kept
     store.close()
 
 
