@@ -42,6 +42,8 @@ def list_cmd(app: Any, as_json: bool) -> None:
         "match": ", ".join(str(m) for m in e.matchers),
         "playbook": e.playbook,
         "job_template": e.job_template,
+        # the accelerator its local runs use (AWX chooses for a job template's)
+        "accelerator": None if e.job_template is not None else e.accelerator or config.accelerator,
         "target": e.target.label,
         "vars": sorted(e.vars),
     } for e in entries]

@@ -127,9 +127,15 @@ def test_a_storm_under_mitogen_fixes_each_host_once_with_one_record_each(
 
 
 def test_an_entry_opts_out_of_the_configs_accelerator(project: Project) -> None:
-    """``accelerator: none`` on an entry runs it with ansible's own strategy."""
+    """``accelerator: none`` on an entry runs it with ansible's own strategy; ``catalog list``
+    shows each entry's effective accelerator."""
     project.configure({"accelerator": "mitogen"})
-    project.write_catalog(disk_entry("oversight", accelerator="none"))
+    project.write_catalog(disk_entry("oversight", accelerator="none"),
+                          {**disk_entry("oversight"), "name": "default-fast",
+                           "match": {"alertname": "Other"}})
+    listed = json.loads(project.cli("catalog", "list", "--json").stdout)
+    assert [(row["name"], row["accelerator"]) for row in listed] == [
+        ("disk-space-cleanup", "none"), ("default-fast", "mitogen")]
     before = project.snapshot()
     (record,) = project.handle(alertmanager_payload([disk_alert()]))
     assert record["outcome"] == "succeeded"
