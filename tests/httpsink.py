@@ -78,6 +78,10 @@ def serve() -> Iterator[Sink]:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
+    # A connection reset between select() and accept() would block accept() until the next
+    # one arrives, and shutdown() with it for ever (accept(2)); a timeout makes accept return.
+    # (Accepted sockets are made blocking again by socket.accept.)
+    server.socket.settimeout(0.5)
     sink.url = f"http://127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
