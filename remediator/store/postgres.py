@@ -146,6 +146,12 @@ MIGRATIONS: tuple[str, ...] = (
     """,
     finished_index(", seq"),
     generation_migration("BIGINT"),
+    # Dedupe claims keyed by the alert's start first: new claims land at the right edge of the
+    # index instead of on a random page each (as in SQLite's migration).
+    """
+    ALTER TABLE guard_seen DROP CONSTRAINT guard_seen_pkey;
+    ALTER TABLE guard_seen ADD PRIMARY KEY (starts_at, fingerprint, status, mode);
+    """,
 )
 
 

@@ -603,6 +603,42 @@ def test_migrations_run_once_and_a_newer_schema_is_refused(pg_url: str) -> None:
         PgStore(pg_url)
 
 
+def test_a_database_from_before_claims_keyed_by_start_is_upgraded(pg_url: str) -> None:
+    """PostgreSQL's side of the key change: claims kept, the key led by the alert's start."""
+    from datetime import UTC, datetime
+
+    import psycopg
+
+    from remediator.store.postgres import MIGRATIONS, PgStore
+
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE remediator_schema (version INTEGER NOT NULL,"
+                     " applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")
+        for number, script in enumerate(MIGRATIONS[:-1], 1):
+            conn.execute(script)
+            conn.execute("INSERT INTO remediator_schema (version) VALUES (%s)", (number,))
+        conn.execute("INSERT INTO guard_seen VALUES ('fp1', '2026-10-01T08:00:00Z', 'firing',"
+                     " 'live', 'rec-1', '2026-10-01T08:00:00.000+00:00', '~Disk')")
+    store = PgStore(pg_url)
+    assert store.schema_version() == len(MIGRATIONS)
+    now = datetime(2026, 11, 27, 9, 1, tzinfo=UTC)
+    with store.guard(now, 3600) as session:
+        assert session.seen("fp1", "2026-10-01T08:00:00Z", "firing", "live",
+                            entry="~Disk") == "rec-1"
+        session.claim("fp2", "2026-11-27T09:00:00Z", "firing", "live", "rec-2", now,
+                      entry="~Disk")
+    store.close()
+    with psycopg.connect(pg_url) as conn:
+        key = conn.execute(
+            "SELECT a.attname FROM pg_index i JOIN LATERAL unnest(i.indkey) WITH ORDINALITY"
+            " AS k(attnum, n) ON true JOIN pg_attribute a ON a.attrelid = i.indrelid AND"
+            " a.attnum = k.attnum WHERE i.indrelid = 'guard_seen'::regclass AND i.indisprimary"
+            " ORDER BY k.n").fetchall()
+        assert [row[0] for row in key] == ["starts_at", "fingerprint", "status", "mode"]
+        assert sorted(conn.execute("SELECT fingerprint, record_id FROM guard_seen")) == [
+            ("fp1", "rec-1"), ("fp2", "rec-2")]
+
+
 def test_a_store_collected_unclosed_never_deadlocks_the_pools(pg_url: str) -> None:
     """The garbage collector may finalize an unclosed store on a thread that holds the pool
     registry's lock (it did, inside a pool's opening, and `poll` hung for ever); its pool is

@@ -290,6 +290,19 @@ def test_the_breaker_check_does_not_grow_with_the_history(tmp_path: Path) -> Non
     store.close()
 
 
+def _store_at(path: Path, version: int) -> sqlite3.Connection:
+    """A new store file with only its first ``version`` migrations applied, as an older
+    remediator left it."""
+    from remediator.store.sqlite import MIGRATIONS, _statements
+
+    old = sqlite3.connect(path, isolation_level=None)
+    for number, script in enumerate(MIGRATIONS[:version], 1):
+        for statement in _statements(script):
+            old.execute(statement)
+        old.execute(f"PRAGMA user_version = {number}")
+    return old
+
+
 def test_a_store_from_before_per_entry_generations_is_upgraded(tmp_path: Path) -> None:
     """A store at the previous schema (one global generation in ``guard_meta``) opens at the
     current one: its generation carries over, its claims still make duplicates, its runs
@@ -297,14 +310,11 @@ def test_a_store_from_before_per_entry_generations_is_upgraded(tmp_path: Path) -
     from datetime import UTC, datetime
 
     from remediator.limits import Guardrails
-    from remediator.store.sqlite import MIGRATIONS, _statements
+    from remediator.store.guard_state import generation_migration
+    from remediator.store.sqlite import MIGRATIONS
 
     path = tmp_path / "audit.db"
-    old = sqlite3.connect(path, isolation_level=None)
-    for number, script in enumerate(MIGRATIONS[:-1], 1):
-        for statement in _statements(script):
-            old.execute(statement)
-        old.execute(f"PRAGMA user_version = {number}")
+    old = _store_at(path, MIGRATIONS.index(generation_migration("INTEGER")))
     old.execute("UPDATE guard_meta SET generation = 41")
     old.execute("INSERT INTO guard_seen VALUES ('fp1', '2026-11-27T08:59:00Z', 'firing', 'live',"
                 " 'rec-1', '2026-11-27T09:00:00.000+00:00')")
@@ -353,3 +363,51 @@ def test_processes_opening_a_new_store_at_once_all_get_it(tmp_path: Path) -> Non
                     and proc.returncode != 0]
         assert failures == []
         assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def _columns_of_key(db: sqlite3.Connection, table: str) -> list[str]:
+    """The columns of ``table``'s primary key, in the key's order."""
+    index = next(row[1] for row in db.execute(f"PRAGMA index_list({table})") if row[3] == "pk")
+    return [row[2] for row in db.execute(f"PRAGMA index_info({index})")]
+
+
+def test_a_store_from_before_claims_keyed_by_start_is_upgraded(tmp_path: Path) -> None:
+    """Dedupe claims were keyed by fingerprint first, so each claim of a transaction dirtied
+    its own page of the key's tree; a store from then opens with every claim kept (still a
+    duplicate, still pruned by age) under a key that starts with the alert's start."""
+    from datetime import UTC, datetime
+
+    from remediator.store.sqlite import MIGRATIONS
+
+    path = tmp_path / "audit.db"
+    old = _store_at(path, len(MIGRATIONS) - 1)
+    assert _columns_of_key(old, "guard_seen")[:2] == ["fingerprint", "starts_at"]
+    old.executemany("INSERT INTO guard_seen VALUES (?, ?, 'firing', 'live', ?, ?, ?)", [
+        ("fp1", "2026-11-27T08:59:00Z", "rec-1", "2026-11-27T09:00:00.000+00:00", "~Disk"),
+        ("fp2", "2026-10-01T08:00:00Z", "rec-2", "2026-10-01T08:00:00.000+00:00", "~Disk")])
+    old.close()
+
+    store = SqliteStore(path)
+    now = datetime(2026, 11, 27, 9, 1, tzinfo=UTC)
+    with store.guard(now, 3600) as session:
+        assert session.seen("fp1", "2026-11-27T08:59:00Z", "firing", "live",
+                            entry="~Disk") == "rec-1"
+        # older than the mirror: read from the table through the new key
+        assert session.seen("fp2", "2026-10-01T08:00:00Z", "firing", "live",
+                            entry="~Disk") == "rec-2"
+        session.claim("fp3", "2026-11-27T09:00:30Z", "firing", "live", "rec-3", now,
+                      entry="~Disk")
+        session.claim("fp1", "2026-11-27T08:59:00Z", "firing", "live", "rec-9", now,
+                      entry="~Disk")  # already claimed: kept as it was
+    check = sqlite3.connect(path)
+    assert check.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    assert _columns_of_key(check, "guard_seen") == ["starts_at", "fingerprint", "status",
+                                                    "mode"]
+    assert sorted(check.execute("SELECT fingerprint, record_id, entry FROM guard_seen")) == [
+        ("fp1", "rec-1", "~Disk"), ("fp2", "rec-2", "~Disk"), ("fp3", "rec-3", "~Disk")]
+    plan = " ".join(row[3] for row in check.execute(
+        "EXPLAIN QUERY PLAN SELECT MIN(claimed_at) FROM guard_seen"))
+    assert "guard_seen_claimed" in plan  # pruning still finds the oldest by its index
+    check.close()
+    assert store.prune_guard("2026-11-01T00:00:00.000+00:00", 1) == (1, 0)
+    store.close()
