@@ -527,7 +527,7 @@ class Engine:
         return self._playbook_sha[remediation.playbook_path]
 
 
-@dataclass
+@dataclass(slots=True)
 class _Batch:
     """One playbook run shared by the alerts (hosts) that joined it."""
 
@@ -540,7 +540,7 @@ class _Batch:
     note: str | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class _Item:
     """One alert on its way to a record."""
 
