@@ -71,7 +71,7 @@ class RunnerStatus(enum.StrEnum):
     ERROR = "error"
 
 
-_EMPTY: Mapping[str, Any] = MappingProxyType({})
+EMPTY_MAP: Mapping[str, Any] = MappingProxyType({})
 _Frozen = TypeVar("_Frozen")
 _UNSET = object()  # an argument left to its default factory
 
@@ -110,7 +110,7 @@ def quick_init(cls: type[_Frozen]) -> type[_Frozen]:
 
 def frozen_map(data: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
     """A read-only copy of ``data`` (one shared empty map for nothing)."""
-    return MappingProxyType(dict(data)) if data else _EMPTY
+    return MappingProxyType(dict(data)) if data else EMPTY_MAP
 
 
 @quick_init

@@ -7,12 +7,23 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any
 
 from .catalog import resolve_var
 from .common import parse_time
 from .inventory import Inventory
-from .models import Action, Alert, Decision, Mode, Remediation, Stage, Target, frozen_map
+from .models import (
+    EMPTY_MAP,
+    Action,
+    Alert,
+    Decision,
+    Mode,
+    Remediation,
+    Stage,
+    Target,
+    frozen_map,
+)
 
 _BRACKETED_RE = re.compile(r"^\[([^\]]+)\](?::\d+)?$")
 _HOST_PORT_RE = re.compile(r"^([^:]+):\d+$")
@@ -81,10 +92,12 @@ def decide(alert: Alert, remediation: Remediation | None, ctx: PolicyContext) ->
         if capped_by else ()
 
     def final(action: Action, reason: str, mode: Mode, hosts: tuple[str, ...] = (),
-              variables: Mapping[str, str] | None = None) -> Decision:
+              variables: dict[str, str] | None = None) -> Decision:
+        # ``variables`` is alert_variables' own new dict: wrapped, not copied
         return Decision(action, reason, mode, stage, configured, hosts,
-                        frozen_map(variables), remediation.static_vars if mode is not Mode.NONE
-                        else frozen_map(), capped_by, notes)
+                        MappingProxyType(variables) if variables else EMPTY_MAP,
+                        remediation.static_vars if mode is not Mode.NONE else EMPTY_MAP,
+                        capped_by, notes)
 
     target, why = target_of(alert, remediation.target)
     if not alert.firing:  # its host still names the record (audit list, --host)

@@ -356,6 +356,7 @@ class GuardSession:
         self._deferred: list[Callable[[], None]] = []
         self._pid = os.getpid()
         self._now_text: tuple[datetime, str] | None = None
+        self._windows: dict[tuple[datetime, int, int], tuple[datetime, datetime]] = {}
         self.committed = False
         self.entries: set[str] = set()  # whose guard state these decisions read or wrote
         self._written: set[str] = set()  # ... and wrote
@@ -468,8 +469,7 @@ class GuardSession:
         they count for throttles but do not lock the host against it.
         """
         self._use(entry)
-        throttle_since = now - timedelta(seconds=rules.throttle_window_s)
-        recur_since = now - timedelta(seconds=rules.recurrence_window_s)
+        throttle_since, recur_since = self._since(now, rules)
         in_progress, host_runs, host_fixes, last_end = None, [], 0, None
         for run in self._cache.host_runs.get((entry, host), ()):
             if run.started >= throttle_since:  # started runs count, finished or not
@@ -489,6 +489,15 @@ class GuardSession:
         return GuardFacts(in_progress=in_progress, host_runs=tuple(host_runs),
                           entry_runs=entry_runs, last_run_end=last_end, host_fixes=host_fixes,
                           entry_fixes=entry_fixes, breaker_since=self._cache.breakers.get(entry))
+
+    def _since(self, now: datetime, rules: Guardrails) -> tuple[datetime, datetime]:
+        """When ``rules``' throttle and recurrence windows began, remembered per ``now``."""
+        key = (now, rules.throttle_window_s, rules.recurrence_window_s)
+        since = self._windows.get(key)
+        if since is None:
+            since = self._windows[key] = (now - timedelta(seconds=key[1]),
+                                          now - timedelta(seconds=key[2]))
+        return since
 
     def finish(self, ident: str, hosts: list[str], outcome: str, now: datetime) -> None:
         """End reserved runs within this session (for simulations: no run happens)."""
