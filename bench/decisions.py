@@ -10,7 +10,7 @@ not run and no audit record is written (the second figure adds the audit records
         [--deciders 2] [--rulebook PROGRAM] [--store ADMIN-URL]
 
 Three figures: one payload per transaction (as `handle`), payloads claimed 100 at a time and
-decided 64 alerts per transaction (as a `serve` worker), and the same split over ``--deciders``
+decided 128 alerts per transaction (as a `serve` worker), and the same split over ``--deciders``
 processes on one store, the alert names routed between them as Alertmanager routes would send
 them to that many `serve` instances (guard state is versioned per entry, so they do not get in
 each other's way).
@@ -101,7 +101,7 @@ def run(config_path: Path, bodies: list[str], *, records: bool, claim: int = 1
     """Feed every body through the engine; (seconds, alerts, decisions by action).
 
     ``claim`` > 1 handles that many payloads together, as a `serve` worker does with what
-    queued up while it was busy: decided in transactions of up to 64 alerts (``plan_groups``,
+    queued up while it was busy: decided in transactions of up to 128 alerts (``plan_groups``,
     the worker's grouping), one coalesced run per entry.
     """
     clock = FakeClock()

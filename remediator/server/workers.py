@@ -30,10 +30,11 @@ from .metrics import Metrics
 
 Log = Callable[[str], None]
 PRUNE_EVERY_S = 3600.0
-GROUP_ALERTS = 64  # alerts per decision and write transaction. 256 decided 15 to 35% more
-# alerts/s, but webhook p99 went from 42-59 ms to 59-126 ms; with the decisions made outside
-# the write lock, 1,024 still gave p99 55-59 ms against 38-43 ms at 64 (three interleaved
-# runs of bench/webhooks.py): the worker's long stretches of Python hold the event loop's GIL.
+GROUP_ALERTS = 128  # alerts per decision and write transaction. Measured (2026-11-27, three
+# interleaved runs of bench/webhooks.py each): webhook p99 29-33 ms at 128 against 30-35 ms at
+# 64, and 37-41 ms at 256; bench/decisions.py: 48,000 routed alerts/s at 128 against 41,000 at
+# 64. (Before claims were keyed by start, commits were dearer: 256 then made p99 59-126 ms.)
+# Larger groups make the receiver wait: the worker's long stretches of Python hold the GIL.
 
 
 def log(message: str) -> None:
