@@ -131,8 +131,10 @@ def run(config_path: Path, bodies: list[str], *, records: bool, claim: int = 1
         clock.advance(step * claim)
         if n % 2000 < claim:
             print(f"  {alerts_seen} alerts", file=sys.stderr)
+    seconds = time.perf_counter() - start
     actions["lost_attempts"] = getattr(engine.store, "lost_attempts", 0)
-    return time.perf_counter() - start, alerts_seen, actions
+    engine.store.close()
+    return seconds, alerts_seen, actions
 
 
 def routed(bodies: list[str], deciders: int, per_payload: int) -> list[list[str]]:
@@ -157,11 +159,26 @@ def routed(bodies: list[str], deciders: int, per_payload: int) -> list[list[str]
 
 
 def _decider(config_path: Path, bodies: list[str], claim: int, start: Any, out: Any) -> None:
-    """One decider process: wait for the common start, decide its share, report its times."""
+    """One decider process: say it is ready, wait for the common start, decide its share,
+    report its times."""
+    out.put(None)
     start.wait()
     began = time.perf_counter()
     seconds, count, actions = run(config_path, bodies, records=False, claim=claim)
     out.put((began, began + seconds, count, actions))
+
+
+def _collect(out: Any, procs: list[Any], count: int) -> list[Any]:
+    """``count`` messages from the deciders; a decider that died ends the bench."""
+    messages: list[Any] = []
+    while len(messages) < count:
+        try:
+            messages.append(out.get(timeout=1))
+        except queue.Empty:
+            failed = [p.exitcode for p in procs if p.exitcode not in (None, 0)]
+            if failed:
+                raise SystemExit(f"a decider process failed (exit {failed[0]})") from None
+    return messages
 
 
 def parallel(config_path: Path, shares: list[list[str]], claim: int
@@ -170,22 +187,17 @@ def parallel(config_path: Path, shares: list[list[str]], claim: int
     decisions by action)."""
     import multiprocessing
 
-    ctx = multiprocessing.get_context("fork")
+    # spawned, not forked: a forked child inherits every object the earlier rounds left in
+    # this process, and its garbage collector walks them all over again
+    ctx = multiprocessing.get_context("spawn")
     start, out = ctx.Event(), ctx.Queue()
     procs = [ctx.Process(target=_decider, args=(config_path, share, claim, start, out))
              for share in shares]
     for proc in procs:
         proc.start()
-    time.sleep(0.5)  # every process is up
+    _collect(out, procs, len(procs))  # every process is up
     start.set()
-    reports: list[tuple] = []
-    while len(reports) < len(procs):
-        try:
-            reports.append(out.get(timeout=1))
-        except queue.Empty:
-            failed = [p.exitcode for p in procs if p.exitcode not in (None, 0)]
-            if failed:
-                raise SystemExit(f"a decider process failed (exit {failed[0]})") from None
+    reports = _collect(out, procs, len(procs))
     for proc in procs:
         proc.join()
     wall = max(r[1] for r in reports) - min(r[0] for r in reports)
