@@ -11,6 +11,7 @@ handle the queue. Shutdown stops accepting first, then gives running work ``grac
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import signal
 import time
@@ -167,6 +168,11 @@ async def _main(config: Config, options: Options, host: str, port: int,
         pool.stop(0)
         raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}",
                           where="--listen") from None
+    # What exists now (modules, catalog, engines, the app) lives as long as the server: out of
+    # the collector's sight, a full collection no longer walks it with every thread stopped
+    # (11 ms each here). bench/webhooks.py, six interleaved pairs: p99 29-35 ms against 32-40,
+    # slowest request 43-54 ms against 49-79.
+    gc.freeze()
     bound = runner.addresses[0]
     url = f"http://{_host(bound[0])}:{bound[1]}"
     log_fn(f"listening on {url} ({', '.join(sorted(receiver.auth))}; "
