@@ -10,7 +10,10 @@ from prometheus_client import (
     CollectorRegistry,
     Counter,
     Gauge,
+    GCCollector,
     Histogram,
+    PlatformCollector,
+    ProcessCollector,
     disable_created_metrics,
     generate_latest,
 )
@@ -28,6 +31,11 @@ class Metrics:
         disable_created_metrics()  # type: ignore[no-untyped-call]  # *_created is noise
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
+        # what every Python exporter shows: process_* (memory, CPU, open files, start time),
+        # python_info, python_gc_*
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
+        GCCollector(registry=r)
         self.requests = Counter("remediator_webhook_requests", "Webhook requests by endpoint "
                                 "and HTTP status.", ["endpoint", "code"], registry=r)
         self.request_seconds = Histogram("remediator_webhook_seconds", "Time from request to "

@@ -235,6 +235,7 @@ def test_accepted_alerts_are_handled_once_and_redelivery_adds_no_record(
         project: Project, serving: list[Server]) -> None:
     project.write_catalog(noop_entry())
     configure(project)
+    began = time.time()
     server = start(project, serving)
     payload = alertmanager_payload([alert("fp-once"), alert("fp-twice", host="demo-web-02")])
     assert server.post(AM, payload, BEARER).status == 202
@@ -253,6 +254,14 @@ def test_accepted_alerts_are_handled_once_and_redelivery_adds_no_record(
     assert "remediator_duplicate_deliveries_total 2.0" in metrics
     assert 'remediator_alerts_received_total{source="alertmanager"} 4.0' in metrics
     assert 'remediator_intake{state="done"} 2.0' in metrics
+    # the process's own figures, as every Python exporter shows them: of the server's process
+    values = {line.split(" ")[0]: float(line.split(" ")[1]) for line in metrics.splitlines()
+              if line.startswith(("process_", "python_gc_objects_collected_total"))}
+    assert began - 1 <= values["process_start_time_seconds"] <= time.time()
+    assert values["process_resident_memory_bytes"] > 10 * 2**20
+    assert values["process_open_fds"] >= 3
+    assert 'python_gc_objects_collected_total{generation="2"}' in values
+    assert 'python_info{implementation="CPython"' in metrics
 
 
 def test_sigkill_during_a_burst_loses_nothing_accepted(project: Project,
