@@ -36,6 +36,13 @@ from .sql import Db, records_query
 URL_SCHEMES = ("postgresql", "postgres")
 DEFAULT_POOL = 8
 
+# Dedupe claims keyed by the alert's start first: new claims land at the right edge of the
+# index instead of on a random page each (as in SQLite's migration).
+SEEN_BY_START = """
+    ALTER TABLE guard_seen DROP CONSTRAINT guard_seen_pkey;
+    ALTER TABLE guard_seen ADD PRIMARY KEY (starts_at, fingerprint, status, mode);
+"""
+
 MIGRATIONS: tuple[str, ...] = (
     """
     CREATE TABLE IF NOT EXISTS records (
@@ -146,12 +153,7 @@ MIGRATIONS: tuple[str, ...] = (
     """,
     finished_index(", seq"),
     generation_migration("BIGINT"),
-    # Dedupe claims keyed by the alert's start first: new claims land at the right edge of the
-    # index instead of on a random page each (as in SQLite's migration).
-    """
-    ALTER TABLE guard_seen DROP CONSTRAINT guard_seen_pkey;
-    ALTER TABLE guard_seen ADD PRIMARY KEY (starts_at, fingerprint, status, mode);
-    """,
+    SEEN_BY_START,
 )
 
 

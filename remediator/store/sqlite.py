@@ -17,6 +17,29 @@ from .sqlite_intake import MIGRATION as INTAKE_MIGRATION
 from .sqlite_intake import PLANS_MIGRATION
 from .sqlite_tx import gate_for, read, use_wal, write
 
+# Dedupe claims keyed by the alert's start first: new claims land at the right edge of
+# the tree (alerts arrive roughly in start order), so a transaction of claims dirties a few
+# pages, not one per claim (random fingerprints first made commits 24% of the decide path).
+# Without a rowid, the claim is stored in its key's tree only.
+SEEN_BY_START = """
+    CREATE TABLE guard_seen_by_start (
+        fingerprint TEXT NOT NULL,
+        starts_at TEXT NOT NULL,
+        status TEXT NOT NULL,
+        mode TEXT NOT NULL,
+        record_id TEXT NOT NULL,
+        claimed_at TEXT NOT NULL,
+        entry TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (starts_at, fingerprint, status, mode)
+    ) WITHOUT ROWID;
+    INSERT INTO guard_seen_by_start (fingerprint, starts_at, status, mode, record_id,
+        claimed_at, entry)
+        SELECT fingerprint, starts_at, status, mode, record_id, claimed_at, entry FROM guard_seen;
+    DROP TABLE guard_seen;
+    ALTER TABLE guard_seen_by_start RENAME TO guard_seen;
+    CREATE INDEX guard_seen_claimed ON guard_seen (claimed_at);
+"""
+
 # Each migration runs once, in order; PRAGMA user_version counts the ones applied.
 MIGRATIONS: tuple[str, ...] = (
     """
@@ -105,28 +128,7 @@ MIGRATIONS: tuple[str, ...] = (
     GUARD_META_MIGRATION,
     finished_index(""),
     generation_migration("INTEGER"),
-    # Dedupe claims keyed by the alert's start first: new claims land at the right edge of
-    # the tree (alerts arrive roughly in start order), so a transaction of claims dirties a few
-    # pages, not one per claim (random fingerprints first made commits 24% of the decide path).
-    # Without a rowid, the claim is stored in its key's tree only.
-    """
-    CREATE TABLE guard_seen_by_start (
-        fingerprint TEXT NOT NULL,
-        starts_at TEXT NOT NULL,
-        status TEXT NOT NULL,
-        mode TEXT NOT NULL,
-        record_id TEXT NOT NULL,
-        claimed_at TEXT NOT NULL,
-        entry TEXT NOT NULL DEFAULT '',
-        PRIMARY KEY (starts_at, fingerprint, status, mode)
-    ) WITHOUT ROWID;
-    INSERT INTO guard_seen_by_start (fingerprint, starts_at, status, mode, record_id,
-        claimed_at, entry)
-        SELECT fingerprint, starts_at, status, mode, record_id, claimed_at, entry FROM guard_seen;
-    DROP TABLE guard_seen;
-    ALTER TABLE guard_seen_by_start RENAME TO guard_seen;
-    CREATE INDEX guard_seen_claimed ON guard_seen (claimed_at);
-    """,
+    SEEN_BY_START,
 )
 
 

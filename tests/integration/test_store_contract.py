@@ -609,12 +609,12 @@ def test_a_database_from_before_claims_keyed_by_start_is_upgraded(pg_url: str) -
 
     import psycopg
 
-    from remediator.store.postgres import MIGRATIONS, PgStore
+    from remediator.store.postgres import MIGRATIONS, SEEN_BY_START, PgStore
 
     with psycopg.connect(pg_url, autocommit=True) as conn:
         conn.execute("CREATE TABLE remediator_schema (version INTEGER NOT NULL,"
                      " applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")
-        for number, script in enumerate(MIGRATIONS[:-1], 1):
+        for number, script in enumerate(MIGRATIONS[:MIGRATIONS.index(SEEN_BY_START)], 1):
             conn.execute(script)
             conn.execute("INSERT INTO remediator_schema (version) VALUES (%s)", (number,))
         conn.execute("INSERT INTO guard_seen VALUES ('fp1', '2026-10-01T08:00:00Z', 'firing',"

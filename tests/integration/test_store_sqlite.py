@@ -377,10 +377,10 @@ def test_a_store_from_before_claims_keyed_by_start_is_upgraded(tmp_path: Path) -
     duplicate, still pruned by age) under a key that starts with the alert's start."""
     from datetime import UTC, datetime
 
-    from remediator.store.sqlite import MIGRATIONS
+    from remediator.store.sqlite import MIGRATIONS, SEEN_BY_START
 
     path = tmp_path / "audit.db"
-    old = _store_at(path, len(MIGRATIONS) - 1)
+    old = _store_at(path, MIGRATIONS.index(SEEN_BY_START))
     assert _columns_of_key(old, "guard_seen")[:2] == ["fingerprint", "starts_at"]
     old.executemany("INSERT INTO guard_seen VALUES (?, ?, 'firing', 'live', ?, ?, ?)", [
         ("fp1", "2026-11-27T08:59:00Z", "rec-1", "2026-11-27T09:00:00.000+00:00", "~Disk"),
