@@ -1,19 +1,26 @@
 """Test doubles for users testing their own catalogs and policies (and for our property tests).
 
-    from remediator.testing import FakeClock, RecordingExecutor, alert, engine_for
+    from remediator.testing import FakeClock, RecordingExecutor, alert, engine_for, invoke
 
 A ``RecordingExecutor`` stands in for ansible-runner where the playbook is not what is under
 test (a catalog's matching, stages and guardrails): it records every plan and reports each host
-as succeeded (or as the outcome you script). Everything else in the engine is real.
+as succeeded (or as the outcome you script). Everything else in the engine is real, and
+``invoke`` runs the real command line with it:
+
+    executor = RecordingExecutor()
+    result = invoke(["--config", "remediator.yml", "handle", "alert.json"], executor=executor)
+    assert [plan.mode for plan in executor.plans] == [Mode.CHECK]
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from click.testing import CliRunner, Result
 
 from .config import Config
 from .executor import ProgressFn, RunPlan
@@ -44,6 +51,7 @@ class RecordingExecutor:
     duration_s: float = 0.0
     plans: list[RunPlan] = field(default_factory=list)
     on_run: Callable[[RunPlan], None] | None = None  # e.g. to check locks mid-run
+    task: str = "fix"  # the name of the one task each host reports
 
     def run(self, plan: RunPlan, progress: ProgressFn | None = None) -> RunResult:
         """Record ``plan``; every host 'changed' one task unless scripted otherwise."""
@@ -57,7 +65,7 @@ class RecordingExecutor:
             failed = outcome is Outcome.FAILED
             unreachable = outcome is Outcome.UNREACHABLE
             status = "failed" if failed else "unreachable" if unreachable else "changed"
-            task = TaskResult(name="fix", action="ansible.builtin.command", status=status,
+            task = TaskResult(name=self.task, action="ansible.builtin.command", status=status,
                               changed=status == "changed")
             hosts[host] = HostResult(ok=int(not (failed or unreachable)),
                                      changed=int(status == "changed"), failed=int(failed),
@@ -96,3 +104,15 @@ def engine_for(config: Config, *, clock: FakeClock | None = None,
     clock = clock or FakeClock()
     return open_engine(config, clock=clock, env=env or {},
                        executor=executor or RecordingExecutor(clock=clock))
+
+
+def invoke(args: Sequence[str], *, executor: RecordingExecutor | None = None,
+           clock: FakeClock | None = None, stdin: str | None = None,
+           env: Mapping[str, str | None] | None = None) -> Result:
+    """Run the real ``remediator`` command line in-process, its engines using ``executor`` and
+    ``clock`` (when given); exceptions propagate, so a bug shows its traceback."""
+    from .cli import EngineParts, cli  # the commands import this module's FakeClock
+
+    parts = EngineParts(executor=executor, clock=clock)
+    return CliRunner().invoke(cli, list(args), input=stdin, env=env, obj=parts,
+                              catch_exceptions=False)

@@ -19,12 +19,14 @@ import ssl
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import yaml
+
+from .httpsink import QuietServer
 
 DATA = Path(__file__).resolve().parent / "data" / "awx"
 TOKEN = "awx-contract-token-5f2b9c"  # what the server accepts; tests grep the records for it
@@ -377,7 +379,7 @@ def serve(awx: FakeAwx | None = None, tls: tuple[Path, Path] | None = None
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = QuietServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     scheme = "http"
     if tls is not None:

@@ -16,11 +16,17 @@ from typing import Any
 
 import pytest
 import yaml
-from click.testing import CliRunner, Result
+from click.testing import Result
 
-from remediator.cli import cli
+from remediator.common import utc_now
+from remediator.config import load
 from remediator.demo import make_sandbox
+from remediator.engine import Engine, open_engine
+from remediator.models import Outcome
 from remediator.store import AuditStore, StoreLocation, open_store
+from remediator.testing import RecordingExecutor, invoke
+
+pytest_plugins = ("tests.tiers",)
 
 BACKENDS = ("sqlite", "postgresql")
 PG_ENV = "REMEDIATOR_TEST_PG"  # an admin URL; else scripts/setup-postgres.sh starts a server
@@ -74,35 +80,57 @@ def disk_alert(host: str = "demo-web-01", status: str = "firing", **labels: str)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--store", choices=BACKENDS,
+    parser.addoption("--store", choices=(*BACKENDS, "all"),
                      default=os.environ.get("REMEDIATOR_TEST_STORE", "sqlite"),
-                     help="the audit store every project fixture uses (default sqlite; "
-                          "postgresql needs a server: scripts/setup-postgres.sh)")
+                     help="the audit store of the tests that touch one (the `store` mark): "
+                          "sqlite (default), postgresql, or all (each such test on both; what "
+                          "scripts/test.sh runs). postgresql needs a server: "
+                          "scripts/setup-postgres.sh")
+
+
+def store_backends(config: pytest.Config) -> tuple[str, ...]:
+    """The backends ``--store`` selects."""
+    chosen = str(config.getoption("--store"))
+    return BACKENDS if chosen == "all" else (chosen,)
 
 
 def pytest_report_header(config: pytest.Config) -> str:
-    return f"remediator store backend: {config.getoption('--store')}"
+    return f"remediator store backends: {', '.join(store_backends(config))}"
 
 
-_SELECTED = {"store": "sqlite"}
+BACKEND_MARKS = {"sqlite": [pytest.mark.store],
+                 "postgresql": [pytest.mark.store, pytest.mark.daemon, pytest.mark.postgresql]}
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    _SELECTED["store"] = str(config.getoption("--store"))
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test that uses the ``backend`` fixture (through ``store_location`` or ``project``)
+    runs once per backend (``--store`` deselects the others), except one that runs a real
+    ansible-playbook: that one is about the runner or a playbook, so SQLite is enough (every
+    store behaviour is tested on both backends with a RecordingExecutor)."""
+    if "backend" in metafunc.fixturenames:
+        runs_ansible = metafunc.definition.get_closest_marker("ansible") is not None
+        metafunc.parametrize("backend", [pytest.param(b, marks=BACKEND_MARKS[b], id=b)
+                                         for b in BACKENDS[:1 if runs_ansible else None]])
 
 
+@pytest.hookimpl(tryfirst=True)  # before tests/tiers.py reads the marks
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if config.getoption("--store") != "postgresql":
-        return
-    skip = pytest.mark.skip(reason="about the SQLite file itself")
+    """Mark the tests that use the PostgreSQL server directly; keep the selected backends."""
+    chosen = store_backends(config)
+    keep, drop = [], []
     for item in items:
-        if "sqlite_only" in item.keywords:
-            item.add_marker(skip)
-
-
-def selected_backend() -> str:
-    """The backend of this run (``--store``), for code that is not a fixture."""
-    return _SELECTED["store"]
+        if {"pg_url", "pg_admin"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.postgresql)
+            item.add_marker(pytest.mark.daemon)
+        spec = getattr(item, "callspec", None)
+        backend = spec.params.get("backend") if spec is not None else None
+        unwanted = ("postgresql" not in chosen and item.get_closest_marker("postgresql")) or (
+            backend is not None and (backend not in chosen or (
+                backend != "sqlite" and item.get_closest_marker("sqlite_only"))))
+        (drop if unwanted else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 def admin_url() -> str:
@@ -128,18 +156,26 @@ def database_url(admin: str, name: str) -> str:
     return admin.rsplit("/", 1)[0] + "/" + name
 
 
+_EMPTIED: list[str] = []  # databases of this process, emptied after their test, to reuse
+
+
 @contextmanager
 def fresh_database() -> Iterator[str]:
-    """A new, empty PostgreSQL database; dropped (with its pools and locks) afterwards."""
+    """An empty PostgreSQL database; afterwards its pools, sessions and locks are gone and it
+    is emptied (its public schema made anew) for the next test of this process, which costs a
+    tenth of a CREATE DATABASE; dropped at the end of the session."""
     import psycopg
 
     from remediator.store.postgres import close_pools
     from remediator.store.postgres_intake import release_liveness
 
     admin = admin_url()
-    name = f"t_{uuid.uuid4().hex[:16]}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
+    if _EMPTIED:
+        name = _EMPTIED.pop()
+    else:
+        name = f"t_{uuid.uuid4().hex[:16]}"
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {name}")
     url = database_url(admin, name)
     try:
         yield url
@@ -147,7 +183,23 @@ def fresh_database() -> Iterator[str]:
         close_pools(url)
         release_liveness(url)
         with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+            conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                         " WHERE datname = %s AND pid <> pg_backend_pid()", (name,))
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("DROP SCHEMA public CASCADE")
+            conn.execute("CREATE SCHEMA public")
+        _EMPTIED.append(name)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Drop the databases this process kept for reuse."""
+    if not _EMPTIED:
+        return
+    import psycopg
+
+    with psycopg.connect(admin_url(), autocommit=True) as conn:
+        while _EMPTIED:
+            conn.execute(f"DROP DATABASE IF EXISTS {_EMPTIED.pop()} WITH (FORCE)")
 
 
 @pytest.fixture
@@ -159,8 +211,8 @@ def pg_url() -> Iterator[str]:
 
 @pytest.fixture
 def backend(request: pytest.FixtureRequest) -> str:
-    """The store backend this run tests (``--store``)."""
-    return str(request.config.getoption("--store"))
+    """The store backend of this test (a parameter: see ``pytest_generate_tests``)."""
+    return str(request.param)
 
 
 def query(location: StoreLocation, sql: str, args: tuple[Any, ...] = ()) -> list[Any]:
@@ -186,6 +238,7 @@ class Project:
     root: Path
     sandbox: Path
     location: StoreLocation  # the SQLite file, or a postgresql:// URL with --store postgresql
+    executor: RecordingExecutor | None = None  # set: the CLI runs no playbook, it records plans
 
     @property
     def config(self) -> Path:
@@ -211,11 +264,19 @@ class Project:
 
     def cli(self, *args: str, stdin: str | None = None, env: Mapping[str, str] | None = None
             ) -> Result:
-        """Run the real CLI in-process with this project's config."""
-        runner = CliRunner()
-        return runner.invoke(cli, ["--config", str(self.config), *args], input=stdin,
-                             env={"REMEDIATOR_MAX_STAGE": None, **(env or {})},
-                             catch_exceptions=False)
+        """Run the real CLI in-process with this project's config (and executor, if set)."""
+        return invoke(["--config", str(self.config), *args], executor=self.executor,
+                      stdin=stdin, env={"REMEDIATOR_MAX_STAGE": None, **(env or {})})
+
+    def fake_runs(self, **outcomes: Outcome) -> RecordingExecutor:
+        """Run no playbook from now on: the CLI records plans and reports these outcomes per
+        host (default: every host changed one task and succeeded). Returns the executor."""
+        self.executor = RecordingExecutor(clock=utc_now, outcomes=dict(outcomes))
+        return self.executor
+
+    def engine(self, **kwargs: Any) -> Engine:
+        """An engine over the project's config, with the project's executor (if set)."""
+        return open_engine(load(self.config), executor=self.executor, **kwargs)
 
     def handle(self, payload: Mapping[str, Any] | list[Any], *args: str) -> list[dict[str, Any]]:
         """Feed ``payload`` to ``handle --json`` and return the records (asserting exit 0)."""
@@ -251,11 +312,13 @@ class Project:
 
 
 @pytest.fixture
-def store_location(request: pytest.FixtureRequest, tmp_path: Path) -> StoreLocation:
-    """Where a test's store lives under ``--store``: a SQLite file, or a fresh database."""
-    if request.config.getoption("--store") == "postgresql":
-        return str(request.getfixturevalue("pg_url"))
-    return tmp_path / "project" / "state" / "audit.db"
+def store_location(backend: str, tmp_path: Path) -> Iterator[StoreLocation]:
+    """Where a test's store lives on its backend: a SQLite file, or a fresh database."""
+    if backend == "postgresql":
+        with fresh_database() as url:
+            yield url
+    else:
+        yield tmp_path / "project" / "state" / "audit.db"
 
 
 @pytest.fixture

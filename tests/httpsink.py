@@ -49,6 +49,15 @@ class Sink:
                 if r.method == "POST" and (path is None or r.path == path)]
 
 
+class QuietServer(ThreadingHTTPServer):
+    """A threading HTTP server that does not print a handler's error on stderr: a client that
+    gave up (a timeout test) breaks the pipe of a late answer, and the traceback would land in
+    whatever output a later test happens to be capturing."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass
+
+
 def serve() -> Iterator[Sink]:
     """Start a sink on 127.0.0.1 and an ephemeral port; yields it, stops it afterwards."""
     sink = Sink()
@@ -76,14 +85,15 @@ def serve() -> Iterator[Sink]:
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = QuietServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     # A connection reset between select() and accept() would block accept() until the next
     # one arrives, and shutdown() with it for ever (accept(2)); a timeout makes accept return.
     # (Accepted sockets are made blocking again by socket.accept.)
     server.socket.settimeout(0.5)
     sink.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02},
+                              daemon=True)  # shutdown() waits up to one poll interval
     thread.start()
     try:
         yield sink

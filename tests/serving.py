@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+REPO = Path(__file__).resolve().parents[1]
 READY = re.compile(r"listening on (http://\S+)")
 
 
@@ -38,6 +39,7 @@ class Server:
     config: Path
     env: Mapping[str, str]
     args: tuple[str, ...] = ()
+    fake: bool = False  # run no playbook: tests.fakecli (its env scripts the runs)
     proc: subprocess.Popen[str] | None = None
     url: str = ""
     lines: list[str] = field(default_factory=list)
@@ -45,8 +47,10 @@ class Server:
     def start(self, timeout: float = 30.0) -> Server:
         env = {**os.environ, **self.env}
         env.pop("REMEDIATOR_MAX_STAGE", None)
+        if self.fake:
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "remediator", "--config", str(self.config), "serve",
+            [sys.executable, "-m", "tests.fakecli" if self.fake else "remediator", "--config", str(self.config), "serve",
              "--listen", "127.0.0.1:0", *self.args],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
         ready = threading.Event()

@@ -59,3 +59,13 @@ def test_bundled_catalog_validates_and_matches_the_example_alert() -> None:
     (alert,) = normalize(parse_json(text, "example"))
     entry = loaded.match(alert)
     assert entry is not None and entry.name == "disk-space-cleanup"
+
+
+def test_every_test_mark_has_a_row_in_the_tests_section() -> None:
+    """Each mark pyproject.toml registers is in the README's tier table, and no other."""
+    import tomllib
+
+    config = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    marks = {m.split(":")[0] for m in config["tool"]["pytest"]["ini_options"]["markers"]}
+    section = README.split("\n## Tests\n", 1)[1].split("\n## ", 1)[0]
+    assert set(re.findall(r"^\| `(\w+)`", section, re.MULTILINE)) == marks

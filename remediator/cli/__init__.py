@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -12,16 +15,45 @@ from .. import config as config_mod
 from ..errors import CatalogError, RemediatorError, StoreError
 from ..models import Stage
 
+if TYPE_CHECKING:
+    from ..engine import Clock, Engine
+    from ..executor import Executor, ProgressFn
+
 STAGE_NAMES = [s.value for s in Stage]
 
 
-class AppContext:
-    """Global options, and the Config loaded from them on first use."""
+@dataclass(frozen=True)
+class EngineParts:
+    """Parts the commands' engines use instead of their own: pass one as ``obj`` when invoking
+    ``cli`` (``CliRunner().invoke(cli, args, obj=EngineParts(executor=...))``) to run the real
+    commands with a test double; ``remediator.testing.invoke`` does it for you."""
 
-    def __init__(self, config_path: Path | None, max_stage: str | None) -> None:
+    executor: Executor | None = None
+    clock: Clock | None = None
+
+
+class AppContext:
+    """Global options, the Config loaded from them on first use, and the engine's parts."""
+
+    def __init__(self, config_path: Path | None, max_stage: str | None,
+                 parts: EngineParts | None = None) -> None:
         self.config_path = config_path
         self.max_stage = Stage(max_stage) if max_stage else None
+        self.parts = parts or EngineParts()
         self._config: config_mod.Config | None = None
+
+    def engine(self, progress: ProgressFn | None = None) -> Engine:
+        """An engine over the config, with the parts given to ``cli`` (if any)."""
+        return self.engine_factory(progress)(self.config)
+
+    def engine_factory(self, progress: ProgressFn | None = None
+                       ) -> Callable[[config_mod.Config], Engine]:
+        """What opens an engine over a config, with the parts given to ``cli`` (if any)."""
+        from ..common import utc_now
+        from ..engine import open_engine
+
+        return partial(open_engine, progress=progress, executor=self.parts.executor,
+                       clock=self.parts.clock or utc_now)
 
     @property
     def config(self) -> config_mod.Config:
@@ -68,7 +100,8 @@ def cli(ctx: click.Context, config_path: Path | None, max_stage: str | None) -> 
     Example:
       remediator --config remediator.yml handle examples/alerts/disk-space-low.json
     """
-    ctx.obj = AppContext(config_path, max_stage)
+    parts = ctx.obj if isinstance(ctx.obj, EngineParts) else None
+    ctx.obj = AppContext(config_path, max_stage, parts)
 
 
 def main() -> None:
@@ -97,7 +130,7 @@ def _register() -> None:
 
 _register()
 
-__all__ = ["cli", "main"]
+__all__ = ["EngineParts", "cli", "main"]
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -6,7 +6,6 @@ from typing import Any
 
 import click
 
-from ..engine import open_engine
 from .output import emit_json, progress_printer, record_text, table
 
 
@@ -25,7 +24,7 @@ def pending(app: Any, include_closed: bool, as_json: bool) -> None:
       remediator pending
       remediator pending --all --json
     """
-    engine = open_engine(app.config)
+    engine = app.engine()
     requests = engine.pending(include_closed)
     rows: list[dict[str, Any]] = [{
         "id": r.id, "entry": r.entry, "hosts": list(r.hosts),
@@ -68,7 +67,7 @@ def approve(app: Any, request_id: str, user: str | None, allow_uncommitted: bool
     Example:
       remediator approve 19b4c2a1f3e --by alice
     """
-    engine = open_engine(app.config, progress=progress_printer(quiet))
+    engine = app.engine(progress_printer(quiet))
     record, ran = engine.approve(request_id, by=user, allow_uncommitted=allow_uncommitted)
     if not ran:
         click.echo(f"remediator: request already approved; its run is record {record['id']}",
@@ -92,7 +91,7 @@ def deny(app: Any, request_id: str, user: str | None, reason: str, as_json: bool
     Example:
       remediator deny 19b4c2a1f3e --by alice --reason "fixing by hand"
     """
-    record = open_engine(app.config).deny(request_id, by=user, reason=reason)
+    record = app.engine().deny(request_id, by=user, reason=reason)
     if as_json:
         emit_json(record)
     else:

@@ -6,7 +6,6 @@ from typing import Any
 
 import click
 
-from ..engine import open_engine
 from ..store import open_store
 from .output import emit_json, record_text, table
 
@@ -54,7 +53,7 @@ def reset(app: Any, entry: str, user: str, as_json: bool) -> None:
     Example:
       remediator breaker reset disk-space-cleanup --by alice
     """
-    record = open_engine(app.config).reset_breaker(entry, by=user)
+    record = app.engine().reset_breaker(entry, by=user)
     if as_json:
         emit_json(record)
     else:

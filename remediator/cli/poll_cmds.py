@@ -8,7 +8,6 @@ from typing import Any
 import click
 
 from .. import poll as poll_mod
-from ..engine import open_engine
 from .output import progress_printer
 from .run_cmds import _finish, handling_options
 
@@ -51,7 +50,7 @@ def poll_cmd(app: Any, url: str, filters: tuple[str, ...], bearer_token_env: str
     """
     headers = poll_mod.auth_headers(os.environ, bearer_env=bearer_token_env,
                                     basic_env=basic_auth_env)
-    engine = open_engine(app.config, progress=progress_printer(quiet))
+    engine = app.engine(progress_printer(quiet))
     result = poll_mod.poll(engine, url, filters=filters, headers=headers, timeout_s=timeout_s,
                            allow_uncommitted=allow_uncommitted)
     if not quiet:

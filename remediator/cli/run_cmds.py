@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 import click
 
 from .. import sources
-from ..engine import is_trouble, open_engine
+from ..engine import is_trouble
 from ..errors import InputError, RefusedError, StoreError, UsageError
 from ..models import Mode
 from .output import emit_json, progress_printer, record_text
@@ -66,7 +66,7 @@ def handle(app: Any, payload: Any, source: str, as_json: bool, fail_on_escalate:
     alerts = sources.normalize(sources.parse_json(text, origin), source, origin)
     if not alerts:
         click.echo(f"remediator: {origin}: no actionable alert in the payload", err=True)
-    engine = open_engine(app.config, progress=progress_printer(quiet))
+    engine = app.engine(progress_printer(quiet))
     records = engine.handle(alerts, allow_uncommitted=allow_uncommitted)
     try:  # about hourly under steady traffic; the records are stored whatever happens here
         engine.prune_guard_state(slack_s=PRUNE_SLACK_S)
@@ -111,7 +111,7 @@ def run_cmd(app: Any, entry: str, limit: str, check: bool, var_pairs: tuple[str,
       remediator run disk-space-cleanup --limit demo-web-01 --check
       remediator run disk-space-cleanup --limit demo-web-01 --live --var disk_mountpoint=/
     """
-    engine = open_engine(app.config, progress=progress_printer(quiet))
+    engine = app.engine(progress_printer(quiet))
     hosts = [h.strip() for h in limit.split(",") if h.strip()]
     record = engine.run_manual(entry, hosts, Mode.CHECK if check else Mode.LIVE,
                                variables=_parse_vars(var_pairs), user=user,

@@ -39,7 +39,7 @@ def serve(app: Any, listen: str | None, workers: int | None, access_log: bool) -
     config = app.config
     run_server(config, Options(listen=listen or config.server.listen,
                                workers=workers or config.server.workers,
-                               access_log=access_log))
+                               access_log=access_log, engine_factory=app.engine_factory()))
 
 
 def register(group: click.Group) -> None:

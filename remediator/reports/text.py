@@ -76,8 +76,15 @@ def table_text(table: Table, width: int = 100) -> str:
            GAP.join("-" * w for w in widths)]
     out += [line(r) for r in cells] or ["(none)"]
     for note in table.notes:
-        out += textwrap.wrap(note, width, initial_indent="  ", subsequent_indent="    ")
+        out += _wrap(note, width)
     return "\n".join(out)
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    """An indented paragraph; paths and names (``web-01``, ``/var/log/my-app``) stay whole, on
+    a line of their own when longer than the width, so they can be copied."""
+    return textwrap.wrap(text, width, initial_indent="  ", subsequent_indent="    ",
+                         break_long_words=False, break_on_hyphens=False)
 
 
 def _numeric(text: str) -> bool:
@@ -89,7 +96,7 @@ def render_text(doc: ReportDoc, width: int = 100) -> str:
     """The whole report for a terminal ``width`` characters wide."""
     out = [doc.title, f"  source: {doc.source}  generated: {doc.generated_at}"]
     for line in doc.summary:
-        out += textwrap.wrap(line, width, initial_indent="  ", subsequent_indent="    ")
+        out += _wrap(line, width)
     for table in doc.tables:
         out += ["", table_text(table, width)]
     if doc.charts:

@@ -25,6 +25,7 @@ from aiohttp.log import access_logger
 from .. import sources
 from ..common import iso, utc_now
 from ..config import Config
+from ..engine import Engine
 from ..errors import ConfigError, RemediatorError, StoreError
 from ..store import describe, open_intake
 from ..store.sqlite_intake import Accepted
@@ -45,6 +46,7 @@ class Options:
     workers: int
     access_log: bool = False
     on_ready: Callable[[str], None] | None = None  # called with the bound URL
+    engine_factory: Callable[[Config], Engine] | None = None  # None: open_engine
 
 
 class Receiver:
@@ -151,6 +153,8 @@ async def _main(config: Config, options: Options, host: str, port: int,
     backlog_queue = open_intake(config.store, durable=False)
     metrics = Metrics(backlog_queue.counts)
     pool = Pool(config, metrics, log_fn)
+    if options.engine_factory is not None:
+        pool.engine_factory = options.engine_factory
     writer = IntakeWriter(config.store, pool.wake.set)
     receiver = Receiver(config, env, writer, metrics, pool)  # reads secrets: fail early
     pool.recover()

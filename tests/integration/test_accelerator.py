@@ -24,8 +24,6 @@ from remediator.models import Mode, RunResult
 
 from ..conftest import DATA, REPO, Project, alertmanager_payload, disk_alert, disk_entry
 
-pytestmark = pytest.mark.integration
-
 LOCAL = {"ansible_connection": "local", "ansible_python_interpreter": "{{ ansible_playbook_python }}"}
 MIXED_HOSTS = {
     "first": LOCAL, "second": LOCAL,
@@ -58,6 +56,7 @@ def mixed_run(tmp_path: Path, accelerator: str, mode: Mode) -> tuple[RunResult, 
     return executor.run(plan), root / "out"
 
 
+@pytest.mark.ansible
 @pytest.mark.parametrize("mode", [Mode.CHECK, Mode.LIVE])
 def test_mitogen_gives_the_results_of_ansibles_own_strategy(tmp_path: Path, mode: Mode) -> None:
     """ok, changed with a diff, a loop, skipped, no_log, ignored, failed and unreachable hosts:
@@ -79,6 +78,7 @@ def test_mitogen_gives_the_results_of_ansibles_own_strategy(tmp_path: Path, mode
                                  for p in artifacts.rglob("*") if p.is_file())
 
 
+@pytest.mark.ansible
 @pytest.mark.parametrize(("accelerator", "shared"), [("none", False), ("mitogen", True)])
 def test_mitogen_really_runs_a_hosts_tasks_in_one_interpreter(tmp_path: Path, accelerator: str,
                                                               shared: bool) -> None:
@@ -96,6 +96,7 @@ def test_mitogen_really_runs_a_hosts_tasks_in_one_interpreter(tmp_path: Path, ac
     assert all((first == second) is shared for first, second in pids.values()), pids
 
 
+@pytest.mark.ansible
 def test_a_storm_under_mitogen_fixes_each_host_once_with_one_record_each(
         project: Project, tmp_path: Path) -> None:
     """The config's accelerator: one coalesced live run over several hosts, each alert's record
@@ -126,6 +127,7 @@ def test_a_storm_under_mitogen_fixes_each_host_once_with_one_record_each(
     assert project.cli("audit", "verify").exit_code == 0
 
 
+@pytest.mark.ansible
 def test_an_entry_opts_out_of_the_configs_accelerator(project: Project) -> None:
     """``accelerator: none`` on an entry runs it with ansible's own strategy; ``catalog list``
     shows each entry's effective accelerator."""
@@ -143,6 +145,7 @@ def test_an_entry_opts_out_of_the_configs_accelerator(project: Project) -> None:
     assert project.snapshot() != before
 
 
+@pytest.mark.ansible
 def test_an_entry_opts_in_and_check_mode_still_changes_nothing(project: Project) -> None:
     """An observe-stage entry with Mitogen runs in check mode: the sandbox is untouched."""
     project.write_catalog(disk_entry("observe", accelerator="mitogen"))
@@ -154,6 +157,7 @@ def test_an_entry_opts_in_and_check_mode_still_changes_nothing(project: Project)
     assert project.snapshot() == before
 
 
+@pytest.mark.ansible
 def test_the_strategy_chosen_in_the_environment_keeps_its_kind(project: Project) -> None:
     """ANSIBLE_STRATEGY=free becomes mitogen_free; a strategy Mitogen lacks stops ``handle``
     before it accepts anything, naming the entry that asked for the accelerator."""

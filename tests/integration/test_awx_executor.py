@@ -21,8 +21,6 @@ from remediator.executor.awx_settings import AwxSettings
 from remediator.models import Mode, Outcome, RunnerStatus, RunResult, TaskResult, frozen_map
 from tests.awxserver import FakeAwx, serve
 
-pytestmark = pytest.mark.integration
-
 NOTE = "{{ lookup('pipe', 'id') }} from the alert"
 FAST = {"poll_interval_s": 0.02, "backoff_s": 0.01, "events_wait_s": 2.0, "retries": 2}
 

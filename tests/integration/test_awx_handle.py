@@ -20,8 +20,6 @@ from tests.awxserver import TOKEN, FakeAwx, serve
 from tests.conftest import Project, alertmanager_payload
 from tests.serving import Server
 
-pytestmark = pytest.mark.integration
-
 SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "remediator" / "schema" /
                      "audit-record-v1.json").read_text())
 NOTE = "{{ lookup('pipe', 'id') }} was here"
@@ -282,6 +280,7 @@ def test_catalog_validate_awx_asks_awx_about_each_template(project: Project,
     assert missing.exit_code == 2 and "REMEDIATOR_AWX_TOKEN is not set" in missing.output
 
 
+@pytest.mark.daemon
 def test_sigterm_reaches_the_awx_job_through_serve(project: Project, awx: FakeAwx) -> None:
     """serve's shutdown after the grace period cancels the AWX job: the record is interrupted."""
     setup(project, awx, "oversight", timeout=120)

@@ -23,7 +23,7 @@ from ..conftest import DATA, PAYLOADS, REPO, Project, alertmanager_payload, disk
 from ..httpsink import Sink
 from ..monitoring import free_port
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.ansible
 
 WRAPPER = REPO / "awx" / "remediator_job.yml"
 BIN = Path(sys.executable).parent

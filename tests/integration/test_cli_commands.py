@@ -6,11 +6,12 @@ import json
 
 import pytest
 
+from remediator.models import Mode
+
 from ..conftest import Project, alertmanager_payload, disk_alert, disk_entry
 
-pytestmark = pytest.mark.integration
 
-
+@pytest.mark.ansible
 def test_validate_passes_on_a_good_catalog(project: Project) -> None:
     """A good catalog validates with exit 0 and counts its entries and playbooks."""
     result = project.cli("catalog", "validate")
@@ -18,6 +19,7 @@ def test_validate_passes_on_a_good_catalog(project: Project) -> None:
     assert "catalog OK: 1 entries, 1 playbooks syntax-checked" in result.stdout
 
 
+@pytest.mark.ansible
 def test_validate_runs_the_syntax_check_and_names_entry_and_key(project: Project) -> None:
     """A playbook with a syntax error fails validation naming file, line, entry and key."""
     project.write_catalog(disk_entry(), {"name": "broken", "match": {"alertname": "B"},
@@ -31,6 +33,7 @@ def test_validate_runs_the_syntax_check_and_names_entry_and_key(project: Project
            "check failed" in result.stderr
 
 
+@pytest.mark.ansible
 def test_validate_json_report(project: Project) -> None:
     """--json prints the report as one JSON object on stdout, problems included."""
     project.write_catalog({"name": "broken", "match": {"alertname": "B"},
@@ -78,15 +81,17 @@ def test_run_rejects_bad_input_with_exit_2(project: Project, args: list[str], me
 
 
 def test_manual_check_run_records_the_person(project: Project) -> None:
-    """`run --check` previews the fix, changes nothing and records who started it."""
-    before = project.snapshot()
+    """`run --check` previews the fix in check mode and records who started it."""
+    runs = project.fake_runs()
     result = project.cli("run", "disk-space-cleanup", "--limit", "demo-web-01", "--var",
                          "disk_mountpoint=/", "--by", "carol", "--json", "-q")
     assert result.exit_code == 0, result.output
     record = json.loads(result.stdout)
     assert (record["initiated_by"], record["mode"], record["alert"]) == ("carol", "check", None)
     assert record["decision"]["variables"] == {"disk_mountpoint": "/"}
-    assert project.snapshot() == before
+    (plan,) = runs.plans
+    assert (plan.mode, plan.hosts, dict(plan.untrusted_vars)) == (
+        Mode.CHECK, ("demo-web-01",), {"disk_mountpoint": "/"})
 
 
 def test_manual_live_run_is_refused_under_an_observe_ceiling(project: Project) -> None:
@@ -97,6 +102,7 @@ def test_manual_live_run_is_refused_under_an_observe_ceiling(project: Project) -
     assert "change freeze" in result.stderr
 
 
+@pytest.mark.ansible
 def test_timeout_is_recorded_as_a_failed_run(project: Project) -> None:
     """A run over its timeout ends with runner status timeout and outcome failed."""
     project.write_catalog({"name": "slow", "match": {"alertname": "Slow"},
@@ -108,6 +114,7 @@ def test_timeout_is_recorded_as_a_failed_run(project: Project) -> None:
     assert record["duration_s"] < 20
 
 
+@pytest.mark.ansible
 def test_a_run_that_cannot_start_is_recorded_with_the_reason(project: Project) -> None:
     """A playbook deleted after the catalog loaded: the run fails before any task, and the
     record is still written, as failed, with ansible's complaint."""
@@ -124,6 +131,7 @@ def test_a_run_that_cannot_start_is_recorded_with_the_reason(project: Project) -
     assert project.store().verify()[0] == 1
 
 
+@pytest.mark.ansible
 def test_validate_checks_notification_channels(project: Project) -> None:
     """An entry naming an unknown channel, and a channel whose secret is unset, are problems."""
     project.configure({"notifications": {"channels": {

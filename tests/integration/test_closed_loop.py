@@ -27,7 +27,7 @@ from tests.conftest import REPO, Project
 from tests.monitoring import Alertmanager, NodeExporter, Prometheus, wait_for
 from tests.serving import Server
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.ansible, pytest.mark.daemon]
 
 EXAMPLE = REPO / "examples" / "closed-loop"
 SCHEMA = json.loads((REPO / "remediator" / "schema" / "audit-record-v1.json").read_text())

@@ -16,6 +16,8 @@ import pytest
 
 from remediator.demo import make_sandbox
 
+pytestmark = pytest.mark.ansible
+
 REPO = Path(__file__).resolve().parents[2]
 PLAYBOOK = REPO / "playbooks" / "disk_space_cleanup.yml"
 HOST = "sandbox-host"
@@ -172,7 +174,6 @@ def host(tmp_path: Path) -> Host:
     return Host(tmp_path)
 
 
-@pytest.mark.integration
 def test_check_mode_changes_nothing_and_diff_names_the_stale_files(host: Host) -> None:
     """Under --check --diff nothing on disk changes and the diff lists exactly the stale files."""
     before = listing(host.root)
@@ -190,7 +191,6 @@ def test_check_mode_changes_nothing_and_diff_names_the_stale_files(host: Host) -
     assert "would free 4194304 bytes in 8 stale files" in task(out, "Report what was freed")["msg"]
 
 
-@pytest.mark.integration
 def test_live_run_removes_exactly_the_stale_files(host: Host) -> None:
     """A live run removes the stale cache files and keeps the fresh ones and the non-cache data."""
     before = listing(host.root)
@@ -210,7 +210,6 @@ def test_live_run_removes_exactly_the_stale_files(host: Host) -> None:
     assert "freed 4194304 bytes in 8 stale files" in task(out, "Report what was freed")["msg"]
 
 
-@pytest.mark.integration
 def test_second_live_run_changes_nothing(host: Host) -> None:
     """After a live run, a second live run succeeds with changed=0 because usage is below the threshold."""
     assert host.run()[0] == 0
@@ -222,7 +221,6 @@ def test_second_live_run_changes_nothing(host: Host) -> None:
     assert listing(host.root) == before
 
 
-@pytest.mark.integration
 def test_usage_below_threshold_does_nothing(host: Host) -> None:
     """When usage is not above the threshold the play ends cleanly and removes nothing."""
     before = listing(host.root)
@@ -234,7 +232,6 @@ def test_usage_below_threshold_does_nothing(host: Host) -> None:
     assert task(out, "Remove the stale files") == {}
 
 
-@pytest.mark.integration
 def test_real_filesystem_usage_comes_from_df(host: Host) -> None:
     """Without disk_capacity_bytes the usage is the real filesystem's, as df reports it."""
     rc, out = host.run(disk_capacity_bytes=0, disk_threshold_pct=100)
@@ -245,7 +242,6 @@ def test_real_filesystem_usage_comes_from_df(host: Host) -> None:
     assert abs(float(found[1]) - 100 * du.used / (du.used + du.free)) < 1.0
 
 
-@pytest.mark.integration
 @pytest.mark.parametrize(
     "path", ["/etc", "/var/cache/../../etc", "/var/cachex", "/var/cache/../../../../../../etc"]
 )
@@ -263,7 +259,6 @@ def test_cleanup_path_outside_allow_list_is_refused(host: Host, path: str) -> No
     assert listing(host.root) == before
 
 
-@pytest.mark.integration
 def test_symlink_out_of_the_allow_list_is_refused(host: Host, tmp_path: Path) -> None:
     """A cleanup path that is a symlink to a folder outside the allow-list is refused."""
     outside = tmp_path / "outside"
@@ -279,7 +274,6 @@ def test_symlink_out_of_the_allow_list_is_refused(host: Host, tmp_path: Path) ->
     assert (listing(host.root), listing(outside)) == before
 
 
-@pytest.mark.integration
 @pytest.mark.parametrize(
     "bad",
     [
@@ -304,7 +298,6 @@ def test_bad_inputs_are_refused(host: Host, bad: dict[str, Any]) -> None:
     assert listing(host.root) == before
 
 
-@pytest.mark.integration
 def test_cache_not_the_culprit_fails(host: Host) -> None:
     """When the stale files are a tiny share of the used bytes the play fails with the culprit message."""
     with (host.root / "var" / "lib" / "app" / "big.bin").open("wb") as big:

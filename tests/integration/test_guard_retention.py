@@ -6,9 +6,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from remediator.testing import RecordingExecutor
+
 from ..conftest import Project, alertmanager_payload, disk_alert
 
-pytestmark = pytest.mark.integration
+
+@pytest.fixture(autouse=True)
+def runs(project: Project) -> RecordingExecutor:
+    """No playbook runs: pruning is under test."""
+    return project.fake_runs()
 
 DAY = 86400
 

@@ -13,7 +13,6 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -23,9 +22,7 @@ from remediator.executor import RunPlan
 from remediator.models import Mode, Outcome
 from remediator.testing import FakeClock, RecordingExecutor, alert, engine_for
 
-from ..conftest import REPO, fresh_database, query, selected_backend
-
-pytestmark = pytest.mark.integration
+from ..conftest import REPO, fresh_database, query
 
 HOSTS = ["node-a", "node-b", "node-c"]
 FINGERPRINTS = [f"fp-{n}" for n in range(8)]
@@ -116,11 +113,11 @@ class Stream:
             self.deliver(self.queue.popleft())
 
 
-def stream(steps: list[Step], body: Callable[[Stream, Any], None]) -> None:
+def stream(backend: str, steps: list[Step], body: Callable[[Stream, Any], None]) -> None:
     """Feed ``steps`` through two engines over a fresh store, then check ``body``."""
     with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
         store = "state/audit.db"
-        if selected_backend() == "postgresql":
+        if backend == "postgresql":
             store = stack.enter_context(fresh_database())
         config = load(make_project(Path(tmp), store), env={})
         clock = FakeClock()
@@ -138,12 +135,13 @@ def stream(steps: list[Step], body: Callable[[Stream, Any], None]) -> None:
 
 
 PROPERTY = settings(max_examples=30, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow])
+                    suppress_health_check=[HealthCheck.too_slow,
+                                           HealthCheck.function_scoped_fixture])
 
 
 @PROPERTY
 @given(steps_strategy)
-def test_no_host_runs_more_than_per_host_in_any_window(steps: list[Step]) -> None:
+def test_no_host_runs_more_than_per_host_in_any_window(backend: str, steps: list[Step]) -> None:
     """Within any throttle window, a host is in at most per_host plans."""
     def check(feed: Stream, config: Any) -> None:
         by_host: dict[str, list[datetime]] = defaultdict(list)
@@ -155,12 +153,12 @@ def test_no_host_runs_more_than_per_host_in_any_window(steps: list[Step]) -> Non
                 inside = [t for t in times if 0 <= (end - t).total_seconds() <= WINDOW]
                 assert len(inside) <= PER_HOST, (host, times)
 
-    stream(steps, check)
+    stream(backend, steps, check)
 
 
 @PROPERTY
 @given(steps_strategy)
-def test_never_two_runs_at_once_on_one_host(steps: list[Step]) -> None:
+def test_never_two_runs_at_once_on_one_host(backend: str, steps: list[Step]) -> None:
     """No run starts on a host while another run of the entry is in progress there."""
     def check(feed: Stream, config: Any) -> None:
         assert feed.overlaps == []
@@ -172,12 +170,12 @@ def test_never_two_runs_at_once_on_one_host(steps: list[Step]) -> None:
             if host == next_host:
                 assert end <= start, rows
 
-    stream(steps, check)
+    stream(backend, steps, check)
 
 
 @PROPERTY
 @given(steps_strategy)
-def test_every_alert_has_one_record_and_the_chain_holds(steps: list[Step]) -> None:
+def test_every_alert_has_one_record_and_the_chain_holds(backend: str, steps: list[Step]) -> None:
     """Each delivered alert gets exactly one audit record, and the chain verifies."""
     def check(feed: Stream, config: Any) -> None:
         store = feed.engines[0].store
@@ -188,12 +186,12 @@ def test_every_alert_has_one_record_and_the_chain_holds(steps: list[Step]) -> No
         assert Counter((r["alert"]["fingerprint"], r["alert"]["starts_at"], r["alert"]["status"])
                        for r in stored) == Counter(feed.delivered)
 
-    stream(steps, check)
+    stream(backend, steps, check)
 
 
 @PROPERTY
 @given(steps_strategy)
-def test_a_firing_alert_runs_live_at_most_once(steps: list[Step]) -> None:
+def test_a_firing_alert_runs_live_at_most_once(backend: str, steps: list[Step]) -> None:
     """One (fingerprint, starts_at) firing delivery is never fixed live twice."""
     def check(feed: Stream, config: Any) -> None:
         live = Counter((r["alert"]["fingerprint"], r["alert"]["starts_at"])
@@ -202,4 +200,4 @@ def test_a_firing_alert_runs_live_at_most_once(steps: list[Step]) -> None:
         assert all(r["alert"]["status"] == "firing" for r in feed.records if r["runner"])
         assert sum(live.values()) == sum(p.mode is Mode.LIVE for _, p in feed.starts)
 
-    stream(steps, check)
+    stream(backend, steps, check)

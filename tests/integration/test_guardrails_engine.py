@@ -19,8 +19,6 @@ from remediator.testing import FakeClock, RecordingExecutor, alert, engine_for
 
 from ..conftest import Project
 
-pytestmark = pytest.mark.integration
-
 HOSTS = [f"node-{n:02d}" for n in range(12)]
 ENTRY = "fix"
 FIRST_START = "2026-01-05T12:00:00.000+00:00"  # the FakeClock's start

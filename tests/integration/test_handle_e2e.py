@@ -1,4 +1,6 @@
-"""The example alert through `remediator handle` in each stage, with real ansible-runner runs."""
+"""The example alert through `remediator handle`: real ansible-runner runs in check and live
+mode, and the CLI's decisions around them (those with a RecordingExecutor, where no playbook
+needs to run)."""
 
 from __future__ import annotations
 
@@ -9,10 +11,9 @@ import jsonschema
 import pytest
 
 from remediator.audit import REQUIRED_FIELDS
+from remediator.models import Mode
 
 from ..conftest import PAYLOADS, Project, alertmanager_payload, disk_alert, disk_entry
-
-pytestmark = pytest.mark.integration
 
 SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "remediator" / "schema" /
                      "audit-record-v1.json").read_text())
@@ -27,6 +28,7 @@ def valid(record: dict) -> dict:
     return record
 
 
+@pytest.mark.ansible
 def test_observe_runs_check_mode_changes_nothing_and_records_the_diff(project: Project) -> None:
     """An observe entry runs --check --diff: the sandbox is untouched, the record lists each file."""
     before = project.snapshot()
@@ -48,39 +50,45 @@ def test_observe_runs_check_mode_changes_nothing_and_records_the_diff(project: P
     assert (project.runs / record["id"] / "artifacts" / record["id"] / "job_events").is_dir()
 
 
-@pytest.mark.parametrize("stage", ["oversight", "fallback"])
-def test_live_stages_make_the_change(project: Project, stage: str) -> None:
-    """oversight and fallback run live: stale cache files go, fresh and non-cache files stay."""
-    project.write_catalog(disk_entry(stage))
+@pytest.mark.ansible
+def test_live_stages_make_the_change(project: Project) -> None:
+    """A live stage runs live: stale cache files go, fresh and non-cache files stay."""
+    project.write_catalog(disk_entry("oversight"))
     (record,) = project.handle(alertmanager_payload([disk_alert()]))
     valid(record)
-    assert (record["stage"], record["mode"], record["outcome"]) == (stage, "live", "succeeded")
+    assert (record["stage"], record["mode"], record["outcome"]) == (
+        "oversight", "live", "succeeded")
     after = project.snapshot()
     assert not STALE & set(after)
     assert set(after) >= FRESH
     assert record["hosts"]["demo-web-01"]["changed"] >= 1
 
 
-def test_human_initiated_previews_in_check_mode_and_is_pending(project: Project) -> None:
-    """human-initiated runs the check-mode preview and records a pending decision."""
-    project.write_catalog(disk_entry("human-initiated"))
-    before = project.snapshot()
+@pytest.mark.parametrize("stage", ["observe", "human-initiated", "oversight", "fallback"])
+def test_each_stage_runs_in_its_mode(project: Project, stage: str) -> None:
+    """observe runs check mode; human-initiated previews in check mode and is pending; oversight
+    and fallback run live. Each record fits the schema."""
+    runs = project.fake_runs()
+    project.write_catalog(disk_entry(stage))
     (record,) = project.handle(alertmanager_payload([disk_alert()]))
     valid(record)
-    assert (record["decision"]["action"], record["mode"]) == ("pending", "check")
-    assert project.snapshot() == before
-    assert record["hosts"]["demo-web-01"]["changed"] >= 1  # what approval would change
+    mode, action = {"observe": ("check", "run"), "human-initiated": ("check", "pending")}.get(
+        stage, ("live", "run"))
+    assert (record["stage"], record["mode"], record["decision"]["action"]) == (
+        stage, mode, action)
+    assert [(p.mode, p.hosts) for p in runs.plans] == [(Mode(mode), ("demo-web-01",))]
+    assert record["hosts"]["demo-web-01"]["changed"] == 1  # the run's result is recorded
 
 
 def test_max_stage_caps_a_live_entry_and_says_so(project: Project) -> None:
     """--max-stage observe turns an oversight entry into a check run and records the ceiling."""
+    runs = project.fake_runs()
     project.write_catalog(disk_entry("oversight"))
-    before = project.snapshot()
     result = project.cli("--max-stage", "observe", "handle", "--json", "-",
                          stdin=json.dumps(alertmanager_payload([disk_alert()])))
     assert result.exit_code == 0, result.output
     (record,) = json.loads(result.stdout)
-    assert project.snapshot() == before
+    assert [p.mode for p in runs.plans] == [Mode.CHECK]
     assert (record["stage"], record["mode"]) == ("observe", "check")
     assert record["remediation"]["configured_stage"] == "oversight"
     assert record["decision"]["max_stage"] == "observe"
@@ -89,11 +97,13 @@ def test_max_stage_caps_a_live_entry_and_says_so(project: Project) -> None:
 
 def test_max_stage_env_var_is_the_same_brake(project: Project) -> None:
     """REMEDIATOR_MAX_STAGE caps like --max-stage does."""
+    runs = project.fake_runs()
     project.write_catalog(disk_entry("fallback"))
     result = project.cli("handle", "--json", "-", env={"REMEDIATOR_MAX_STAGE": "human-initiated"},
                          stdin=json.dumps(alertmanager_payload([disk_alert()])))
     (record,) = json.loads(result.stdout)
     assert (record["stage"], record["decision"]["action"]) == ("human-initiated", "pending")
+    assert [p.mode for p in runs.plans] == [Mode.CHECK]
 
 
 def test_resolved_alert_never_runs(project: Project) -> None:
@@ -129,13 +139,16 @@ def test_unmatched_and_unknown_hosts_are_recorded_with_reasons(project: Project)
 
 def test_target_found_by_ansible_host_address(project: Project) -> None:
     """An instance label holding a host's ansible_host address resolves to that host's name."""
+    runs = project.fake_runs()
     project.write_catalog(disk_entry(
         "observe", vars={"disk_mountpoint": "labels.mountpoint"},
         static_vars={"disk_threshold_pct": 101}))
     (record,) = project.handle(alertmanager_payload([disk_alert("10.99.0.2")]))
     assert record["alert"]["hosts"] == ["demo-web-02"]
+    assert [p.hosts for p in runs.plans] == [("demo-web-02",)]
 
 
+@pytest.mark.ansible
 def test_failed_fix_is_data_and_fail_on_escalate_exits_1(project: Project) -> None:
     """A playbook that fails is exit 0 with outcome failed; --fail-on-escalate makes it exit 1."""
     project.write_catalog(disk_entry("oversight", static_vars={"cleanup_min_share_pct": 99},
@@ -166,6 +179,7 @@ def test_malformed_payload_is_exit_2_and_records_nothing(project: Project) -> No
     assert not project.has_store() or project.store().verify()[0] == 0
 
 
+@pytest.mark.ansible
 def test_human_output_progress_on_stderr_and_clean_json_on_stdout(project: Project) -> None:
     """Progress lines go to stderr; with --json stdout is exactly one JSON document."""
     result = project.cli("handle", "--json", "-",
@@ -177,6 +191,7 @@ def test_human_output_progress_on_stderr_and_clean_json_on_stdout(project: Proje
 
 def test_audit_list_show_verify_after_handle(project: Project) -> None:
     """The CLI lists, shows (by id prefix) and verifies the records handle wrote."""
+    project.fake_runs().task = "Remove the stale files"
     (record,) = project.handle(alertmanager_payload([disk_alert()]))
     listed = json.loads(project.cli("audit", "list", "--json").stdout)
     assert [r["id"] for r in listed] == [record["id"]]

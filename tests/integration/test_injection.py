@@ -9,7 +9,7 @@ import pytest
 
 from ..conftest import Project, alertmanager_payload
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.ansible
 
 
 def echo_entry(out_dir: Path, stage: str = "oversight") -> dict:

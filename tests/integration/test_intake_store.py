@@ -7,16 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from remediator.config import load
-from remediator.engine import open_engine
 from remediator.sources import normalize
 from remediator.store import open_intake
 from remediator.store.sqlite_intake import Accepted, IntakeQueue, owner_id
 from tests.conftest import Project, alertmanager_payload, disk_alert
-
-pytestmark = pytest.mark.integration
 
 
 def dead_pid() -> int:
@@ -63,6 +58,7 @@ def test_recover_requeues_claimed_rows_and_leaves_live_owners_alone(tmp_path: Pa
 
 def test_a_planned_row_of_a_dead_worker_is_recorded_as_interrupted(project: Project) -> None:
     """Plan inside the decision transaction, 'die' before running, recover in a new engine."""
+    runs = project.fake_runs()
     project.write_catalog({"name": "noop-fix", "match": {"alertname": "DiskSpaceLow"},
                            "playbook": "noop.yml", "stage": "oversight",
                            "guardrails": {"cooldown": 0}})
@@ -73,7 +69,7 @@ def test_a_planned_row_of_a_dead_worker_is_recorded_as_interrupted(project: Proj
                                    json.dumps(payload))])
     assert rid is not None
     queue.claim(owner_id(dead_pid()), "2026-11-26T10:00:01Z")
-    engine = open_engine(config)
+    engine = project.engine()
     alerts = normalize(payload, "alertmanager")
     items, batches = engine.plan_groups(
         [(alerts, lambda session, plan: session.intake_planned([rid], plan))])
@@ -83,7 +79,8 @@ def test_a_planned_row_of_a_dead_worker_is_recorded_as_interrupted(project: Proj
 
     requeued, [orphan] = queue.recover()
     assert requeued == 0 and orphan.ids == (rid,)
-    survivor = open_engine(config)
+    assert runs.plans == []
+    survivor = project.engine()
     records = survivor.recover(orphan.plan, "interrupted: test")
     assert [r["id"] for r in records] == [i.record_id for i in items]
     assert {r["outcome"] for r in records} == {"interrupted"}
@@ -94,6 +91,7 @@ def test_a_planned_row_of_a_dead_worker_is_recorded_as_interrupted(project: Proj
         [{**disk_alert(), "fingerprint": "fp-next", "startsAt": "2026-11-26T11:00:00Z"}]),
         "alertmanager"))
     assert again[0]["outcome"] == "succeeded", again[0]["decision"]
+    assert [p.hosts for p in runs.plans] == [("demo-web-01",)]
     assert survivor.store.verify()[0] == 3
 
 
@@ -131,10 +129,10 @@ def test_the_write_gate_lets_urgent_writers_overtake() -> None:
 def test_groups_decide_in_separate_transactions_but_share_one_run(project: Project) -> None:
     """A worker's claim is decided in groups (short writes) and still runs once per entry;
     each group's plan holds its own drafts and the hosts it reserved."""
+    runs = project.fake_runs()
     project.write_catalog({"name": "noop-fix", "match": {"alertname": "DiskSpaceLow"},
                            "playbook": "noop.yml", "stage": "oversight"})
-    config = load(project.config)
-    engine = open_engine(config)
+    engine = project.engine()
     plans: list[dict[str, object]] = []
     first = normalize(alertmanager_payload([disk_alert()]), "alertmanager")
     second = normalize(alertmanager_payload([{**disk_alert("demo-web-02"), "fingerprint": "x"}]),
@@ -146,7 +144,7 @@ def test_groups_decide_in_separate_transactions_but_share_one_run(project: Proje
     assert {r["outcome"] for r in records} == {"succeeded"}
     assert [[d["id"] for d in p["drafts"]] for p in plans] == [[r["id"]] for r in records]
     assert [p["batches"][0]["hosts"] for p in plans] == [["demo-web-01"], ["demo-web-02"]]
-    assert len(list(project.runs.iterdir())) == 1
+    assert [p.hosts for p in runs.plans] == [("demo-web-01", "demo-web-02")]
 
 
 def test_the_guard_mirror_reloads_only_for_guard_changes_and_stays_bounded(

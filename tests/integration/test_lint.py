@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.ansible
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -8,9 +8,8 @@ from remediator.executor.local import _outer_runner_undone
 
 from ..conftest import Project, alertmanager_payload, disk_alert
 
-pytestmark = pytest.mark.integration
 
-
+@pytest.mark.ansible
 def test_a_run_inside_a_runner_job_succeeds(project: Project, monkeypatch: pytest.MonkeyPatch
                                              ) -> None:
     """The enclosing runner's callback settings do not break our run (they did: rc 250)."""

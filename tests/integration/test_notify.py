@@ -17,8 +17,6 @@ from remediator.notify.pagerduty import PagerDutyNotifier
 from remediator.notify.slack import SlackNotifier
 from remediator.notify.webhook import WebhookNotifier, signature
 
-pytestmark = pytest.mark.integration
-
 FAST = NotifyConfig(timeout_s=2.0, retries=3, backoff_s=0.01)
 
 

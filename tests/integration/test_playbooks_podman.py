@@ -28,7 +28,7 @@ from remediator.store import StoreLocation
 
 from ..molecule.podenv import IMAGE, MOLECULE, REPO, SETUP_HINT, env, missing
 
-pytestmark = [pytest.mark.integration, pytest.mark.molecule]
+pytestmark = [pytest.mark.ansible, pytest.mark.container]
 
 ALERTS = REPO / "tests" / "data" / "alerts"
 HOST = "app-01"  # the example alerts' instance label is app-01:9100
@@ -168,8 +168,10 @@ def changed_tasks(record: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {t["name"]: t for t in record["hosts"][HOST]["tasks"] if t["changed"]}
 
 
-def test_observe_records_what_would_change_and_changes_nothing(target: Target) -> None:
-    """observe: a check-mode run, its would-be changes in the record, the broken state intact."""
+def test_observe_changes_nothing_then_oversight_fixes_the_host(target: Target) -> None:
+    """observe: a check-mode run, its would-be changes in the record, the broken state intact
+    (the check scenario's verify passes); then oversight, on that same broken state: a live run
+    fixes the container (the scenario's verify passes) and the record names the changes."""
     target.prepare()
     record = target.handle("observe")
     assert (record["mode"], record["outcome"]) == ("check", "succeeded"), record["hosts"]
@@ -177,11 +179,6 @@ def test_observe_records_what_would_change_and_changes_nothing(target: Target) -
     assert set(would) == CASES[target.playbook][2], sorted(would)
     intact = target.verify(f"{target.playbook}_check")
     assert intact.returncode == 0, intact.stdout[-5000:]
-
-
-def test_oversight_fixes_the_host_and_records_the_changes(target: Target) -> None:
-    """oversight: a live run fixes the container (the scenario's verify passes); the record names the changes."""
-    target.prepare()
     record = target.handle("oversight")
     assert (record["mode"], record["outcome"]) == ("live", "succeeded"), record["hosts"]
     assert set(changed_tasks(record)) == CASES[target.playbook][1]

@@ -15,12 +15,20 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import Project, disk_entry
+from remediator.models import Mode
+from remediator.testing import RecordingExecutor
+from tests.conftest import REPO, Project, disk_entry
 from tests.httpsink import Sink
 from tests.monitoring import Alertmanager, NodeExporter, Prometheus, free_port, wait_for
 
 pytest_plugins = ["tests.monitoring"]
-pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(autouse=True)
+def runs(project: Project) -> RecordingExecutor:
+    """No playbook runs here (the closed-loop test runs one from Alertmanager): the runs poll
+    starts are a RecordingExecutor's."""
+    return project.fake_runs()
 
 RECORDED = Path(__file__).resolve().parents[1] / "data" / "alertmanager-api"
 LOW_DISK = ('node_filesystem_avail_bytes{mountpoint="/"} 5e6\n'
@@ -47,7 +55,9 @@ def stored(project: Project) -> list[dict[str, Any]]:
     return list(project.store().records()) if project.has_store() else []
 
 
-def test_active_alerts_are_handled(project: Project, alertmanager: Alertmanager) -> None:
+@pytest.mark.daemon
+def test_active_alerts_are_handled(project: Project, alertmanager: Alertmanager,
+                                   runs: RecordingExecutor) -> None:
     """A firing alert in Alertmanager runs its playbook (observe: check mode) and is recorded."""
     alertmanager.post_alerts([disk()])
     (listed,) = alertmanager.alerts()
@@ -61,21 +71,24 @@ def test_active_alerts_are_handled(project: Project, alertmanager: Alertmanager)
     assert record["alert"]["hosts"] == ["demo-web-01"]
     assert "polled 1 alert: 1 handled, 0 already handled" in err
     assert [r["id"] for r in stored(project)] == [record["id"]]
+    assert [(p.mode, p.hosts) for p in runs.plans] == [(Mode.CHECK, ("demo-web-01",))]
 
 
+@pytest.mark.daemon
 def test_a_second_poll_handles_nothing_and_writes_no_record(
-        project: Project, alertmanager: Alertmanager) -> None:
+        project: Project, alertmanager: Alertmanager, runs: RecordingExecutor) -> None:
     """Polling the same active alert again runs nothing and adds no record."""
     alertmanager.post_alerts([disk()])
     assert poll(project, alertmanager.url)[0] == 0
-    runs = sorted(project.runs.iterdir())
+    assert len(runs.plans) == 1
     code, records, err = poll(project, alertmanager.url)
     assert (code, records) == (0, [])
     assert "polled 1 alert: 0 handled, 1 already handled" in err
     assert len(stored(project)) == 1
-    assert sorted(project.runs.iterdir()) == runs
+    assert len(runs.plans) == 1
 
 
+@pytest.mark.daemon
 def test_silenced_alerts_are_not_handled(project: Project, alertmanager: Alertmanager) -> None:
     """A silenced alert is not fetched; the others still are."""
     alertmanager.post_alerts([disk("ghost-01"), disk("ghost-02")])
@@ -86,6 +99,7 @@ def test_silenced_alerts_are_not_handled(project: Project, alertmanager: Alertma
     assert "polled 1 alert:" in err
 
 
+@pytest.mark.daemon
 def test_resolved_alerts_are_not_fetched(project: Project, alertmanager: Alertmanager) -> None:
     """An alert whose end has passed (resolved, expired) is not polled, let alone handled."""
     past = datetime.now(UTC) - timedelta(minutes=5)
@@ -99,6 +113,7 @@ def test_resolved_alerts_are_not_fetched(project: Project, alertmanager: Alertma
     assert all(r["alert"]["status"] == "firing" for r in stored(project))
 
 
+@pytest.mark.daemon
 def test_filters_select_alerts_on_the_server(project: Project,
                                              alertmanager: Alertmanager) -> None:
     """--filter passes Alertmanager matchers; only matching alerts are handled."""
@@ -109,6 +124,7 @@ def test_filters_select_alerts_on_the_server(project: Project,
     assert [r["alert"]["labels"]["team"] for r in records] == ["web"]
 
 
+@pytest.mark.daemon
 def test_a_bad_filter_is_alertmanagers_message(project: Project,
                                                alertmanager: Alertmanager) -> None:
     """A matcher Alertmanager cannot parse exits 2 with its answer, and nothing is handled."""
@@ -120,6 +136,7 @@ def test_a_bad_filter_is_alertmanagers_message(project: Project,
     assert stored(project) == []
 
 
+@pytest.mark.daemon
 def test_fail_on_escalate(project: Project, alertmanager: Alertmanager) -> None:
     """An escalated record (its host is not in the inventory) exits 1; the next poll, with
     nothing new, exits 0."""
@@ -132,6 +149,7 @@ def test_fail_on_escalate(project: Project, alertmanager: Alertmanager) -> None:
     assert (code, records) == (0, []), err
 
 
+@pytest.mark.daemon
 def test_a_webhook_delivery_and_a_poll_are_one_alert(
         project: Project, tmp_path: Path, sink: Sink) -> None:
     """An alert that `handle` got from Alertmanager's webhook is already handled for `poll`:
@@ -149,10 +167,12 @@ def test_a_webhook_delivery_and_a_poll_are_one_alert(
 
 
 def race(project: Project, url: str, processes: int) -> list[subprocess.CompletedProcess[str]]:
-    """Start ``processes`` `remediator poll` processes at once; wait for all."""
-    env = {**os.environ, "REMEDIATOR_CONFIG": str(project.config)}
+    """Start ``processes`` `remediator poll` processes at once (tests.fakecli: their runs take
+    half a second and run no playbook); wait for all."""
+    env = {**os.environ, "REMEDIATOR_CONFIG": str(project.config), "PYTHONPATH": str(REPO),
+           "REMEDIATOR_FAKE_RUN_S": "0.5"}
     env.pop("REMEDIATOR_MAX_STAGE", None)
-    procs = [subprocess.Popen([sys.executable, "-m", "remediator", "poll", "--alertmanager", url,
+    procs = [subprocess.Popen([sys.executable, "-m", "tests.fakecli", "poll", "--alertmanager", url,
                                "--json", "-q"], env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for _ in range(processes)]
     results = []
@@ -162,6 +182,7 @@ def race(project: Project, url: str, processes: int) -> list[subprocess.Complete
     return results
 
 
+@pytest.mark.daemon
 def test_overlapping_polls_run_and_record_each_alert_once(
         project: Project, alertmanager: Alertmanager, tmp_path: Path) -> None:
     """Two polls started at the same moment: one run and one record per alert in all."""
@@ -182,7 +203,6 @@ def test_overlapping_polls_run_and_record_each_alert_once(
     assert sorted(r["alert"]["hosts"][0] for r in records) == ["node-0", "node-1"]
     assert all(r["outcome"] == "succeeded" for r in records)
     assert len({r["runner"]["ident"] for r in records}) == 2
-    assert len(list(project.runs.iterdir())) == 2
 
 
 def test_unreachable_alertmanager_exits_8_and_records_nothing(project: Project) -> None:
@@ -271,9 +291,10 @@ def test_a_missing_secret_variable_is_a_usage_error(project: Project, sink: Sink
     assert sink.received == []
 
 
+@pytest.mark.daemon
 def test_prometheus_alert_is_polled_and_handled(
         project: Project, node_exporter: NodeExporter, prometheus: Prometheus,
-        alertmanager: Alertmanager) -> None:
+        alertmanager: Alertmanager, runs: RecordingExecutor) -> None:
     """node_exporter reports a nearly full disk, Prometheus fires DiskSpaceLow for
     demo-web-01, and a poll runs the disk playbook for it in check mode."""
     node_exporter.write_metrics("filesystem", LOW_DISK)
@@ -286,3 +307,4 @@ def test_prometheus_alert_is_polled_and_handled(
     assert record["alert"]["hosts"] == ["demo-web-01"]
     assert record["decision"]["variables"]["disk_mountpoint"] == "/"
     assert (record["mode"], record["outcome"]) == ("check", "succeeded")
+    assert [p.playbook.name for p in runs.plans] == ["disk_space_cleanup.yml"]

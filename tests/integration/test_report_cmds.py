@@ -15,11 +15,10 @@ from typing import Any
 import pytest
 
 from remediator import config as config_mod
+from remediator.models import Mode
 from remediator.testing import FakeClock, alert, engine_for
 
 from ..conftest import Project, alertmanager_payload
-
-pytestmark = pytest.mark.integration
 
 NAMES = ("DiskSpaceLow", "ServiceDown", "HighLatency", "CertExpiry")
 
@@ -205,7 +204,9 @@ def echo(fingerprint: str, started: datetime, status: str = "firing") -> dict[st
 @pytest.fixture
 def filled(project: Project, tmp_path: Path) -> dict[str, datetime]:
     """Two Echo alerts checked at observe and resolved; then, at oversight, two fixed live
-    (one run), one of them still firing after its fix, both resolved. Returns their starts."""
+    (one run), one of them still firing after its fix, both resolved: through `handle`, the
+    runs a RecordingExecutor's. Returns their starts."""
+    runs = project.fake_runs()
     out = tmp_path / "out"
     project.configure({"refire_settle": 0})
     project.write_catalog(echo_entry(out, "observe"))
@@ -220,13 +221,14 @@ def filled(project: Project, tmp_path: Path) -> dict[str, datetime]:
     after = [echo(fp, starts[fp]) for fp in ("a1", "a2")]
     fixes = project.handle(alertmanager_payload(after))
     assert [(r["mode"], r["outcome"]) for r in fixes] == [("live", "succeeded")] * 2
+    assert [(p.mode, len(p.hosts)) for p in runs.plans] == [(Mode.CHECK, 1), (Mode.LIVE, 1)]
     (refire,) = project.handle(alertmanager_payload(after[:1]))
     assert refire["decision"]["reason"].startswith("still firing")
     project.handle(alertmanager_payload([{**a, "status": "resolved"} for a in after]))
     return starts
 
 
-def test_effectiveness_on_a_store_filled_by_real_runs(project: Project,
+def test_effectiveness_on_a_store_filled_by_the_commands(project: Project,
                                                       filled: dict[str, datetime]) -> None:
     """Runs by stage, the fix that held, the re-fire, times to resolve before and after."""
     (echo_row,) = run_json(project, "effectiveness")["entries"]

@@ -1,4 +1,7 @@
-"""Version control is the review gate: live runs refuse uncommitted catalog or playbook changes."""
+"""Version control is the review gate: live runs refuse uncommitted catalog or playbook changes.
+
+The runs are a RecordingExecutor's (the gate decides the mode; the runner's modes are tested in
+test_handle_e2e.py): each test checks the mode of what would have run."""
 
 from __future__ import annotations
 
@@ -7,11 +10,17 @@ import subprocess
 
 import pytest
 
+from remediator.models import Mode
 from remediator.revision import catalog_revision
+from remediator.testing import RecordingExecutor
 
 from ..conftest import Project, alertmanager_payload, disk_alert, disk_entry
 
-pytestmark = pytest.mark.integration
+
+@pytest.fixture(autouse=True)
+def runs(project: Project) -> RecordingExecutor:
+    """What the commands run: recorded plans."""
+    return project.fake_runs()
 
 
 def git(project: Project, *args: str) -> str:
@@ -30,23 +39,25 @@ def repo(project: Project) -> Project:
     return project
 
 
-def test_clean_checkout_records_the_commit_and_runs_live(repo: Project) -> None:
+def test_clean_checkout_records_the_commit_and_runs_live(repo: Project,
+                                                         runs: RecordingExecutor) -> None:
     """With everything committed the live run happens and the record names the commit."""
     repo.write_catalog(disk_entry("oversight"))
     git(repo, "-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-qam", "live")
     head = git(repo, "rev-parse", "HEAD").strip()
     (record,) = repo.handle(alertmanager_payload([disk_alert()]))
     assert record["mode"] == "live"
+    assert [p.mode for p in runs.plans] == [Mode.LIVE]
     assert record["remediation"]["catalog_revision"] == {"vcs": "git", "commit": head,
                                                          "dirty": False}
 
 
-def test_uncommitted_catalog_turns_handle_into_an_escalated_check_run(repo: Project) -> None:
+def test_uncommitted_catalog_turns_handle_into_an_escalated_check_run(
+        repo: Project, runs: RecordingExecutor) -> None:
     """An uncommitted stage change never runs live from `handle`: check mode, escalated."""
     repo.write_catalog(disk_entry("oversight"))  # not committed
-    before = repo.snapshot()
     (record,) = repo.handle(alertmanager_payload([disk_alert()]))
-    assert repo.snapshot() == before
+    assert [p.mode for p in runs.plans] == [Mode.CHECK]
     assert (record["decision"]["action"], record["mode"]) == ("escalate", "check")
     assert "uncommitted" in record["decision"]["reason"]
     assert record["remediation"]["catalog_revision"]["dirty"] is True
@@ -80,21 +91,21 @@ def test_a_catalog_git_ignores_is_not_committed(repo: Project) -> None:
     assert revision["vcs"] == "git" and revision["dirty"] is True
 
 
-def test_manual_live_run_is_refused_exit_4_and_recorded(repo: Project) -> None:
-    """`run --live` from a dirty catalog exits 4, changes nothing, and is still recorded."""
+def test_manual_live_run_is_refused_exit_4_and_recorded(repo: Project,
+                                                        runs: RecordingExecutor) -> None:
+    """`run --live` from a dirty catalog exits 4, runs nothing, and is still recorded."""
     repo.write_catalog(disk_entry("oversight", description="edited"))
-    before = repo.snapshot()
     result = repo.cli("run", "disk-space-cleanup", "--limit", "demo-web-01", "--live",
                       "--var", "disk_mountpoint=/", "--by", "bob")
     assert result.exit_code == 4
     assert "uncommitted" in result.stderr
-    assert repo.snapshot() == before
+    assert runs.plans == []
     (record,) = list(repo.store().records())
     assert (record["decision"]["action"], record["mode"], record["initiated_by"]) == (
         "escalate", "none", "bob")
 
 
-def test_allow_uncommitted_runs_live_and_says_so(repo: Project) -> None:
+def test_allow_uncommitted_runs_live_and_says_so(repo: Project, runs: RecordingExecutor) -> None:
     """--allow-uncommitted lets the live run happen and records that it was allowed."""
     repo.write_catalog(disk_entry("oversight"))
     result = repo.cli("run", "disk-space-cleanup", "--limit", "demo-web-01", "--live", "--var",
@@ -104,6 +115,7 @@ def test_allow_uncommitted_runs_live_and_says_so(repo: Project) -> None:
     assert record["mode"] == "live"
     assert record["remediation"]["catalog_revision"]["allow_uncommitted"] is True
     assert record["outcome"] == "succeeded"
+    assert [p.mode for p in runs.plans] == [Mode.LIVE]
 
 
 def test_outside_git_the_revision_is_a_content_hash(project: Project) -> None:

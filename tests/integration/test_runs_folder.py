@@ -13,9 +13,8 @@ from remediator.models import Mode
 
 from ..conftest import Project, alertmanager_payload, disk_alert, disk_entry
 
-pytestmark = pytest.mark.integration
 
-
+@pytest.mark.ansible
 def test_live_run_after_check_run_is_really_live(project: Project) -> None:
     """A check run then a live run in the same runs folder: the live one removes files."""
     before = project.snapshot()
@@ -32,6 +31,7 @@ def test_live_run_after_check_run_is_really_live(project: Project) -> None:
     assert "--check" in check_cmd and "--check" not in live_cmd
 
 
+@pytest.mark.ansible
 def test_variables_do_not_leak_between_runs(project: Project, tmp_path: Path) -> None:
     """A variable given to one run is absent from the next run that does not give it."""
     out = tmp_path / "out"

@@ -1,4 +1,7 @@
-"""`remediator serve` end to end: a real server process on loopback, real runs, real SQLite."""
+"""`remediator serve` end to end: a real server process on loopback and a real store. The runs
+are a RecordingExecutor's (``tests.fakecli``; sleep.yml takes 120 s there, until cancelled)
+except where the runner is the point: a real playbook's check run, and a real run cancelled at
+shutdown."""
 
 from __future__ import annotations
 
@@ -20,13 +23,12 @@ from remediator.notify.webhook import signature
 from tests.conftest import Project, alertmanager_payload, disk_alert
 from tests.serving import Server
 
-pytestmark = pytest.mark.integration
-
 TOKEN, TOKEN_NEXT = "am-token-0123456789", "am-token-rotated-9876"
 PD_SECRET, HMAC_SECRET = "pd-signing-secret", "generic-hmac-secret"
 SECRETS = {"T_AM": TOKEN, "T_AM_NEXT": TOKEN_NEXT, "T_PD": PD_SECRET, "T_HMAC": HMAC_SECRET}
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
 AM = "/webhook/alertmanager"
+FAKE_RUNS = {"REMEDIATOR_FAKE_RUN_S": "sleep.yml=120"}  # tests.fakecli: the slow entry's runs
 
 
 def noop_entry(name: str = "noop-fix", alertname: str = "NoopAlert", **extra: Any
@@ -61,8 +63,9 @@ def serving(project: Project, tmp_path: Path) -> Iterator[list[Server]]:
     subprocess.run(["pkill", "-f", str(tmp_path)], check=False)
 
 
-def start(project: Project, servers: list[Server], *args: str) -> Server:
-    server = Server(project.config, SECRETS, args).start()
+def start(project: Project, servers: list[Server], *args: str, real: bool = False) -> Server:
+    """Start `serve` (with ansible-runner when ``real``, else tests.fakecli)."""
+    server = Server(project.config, {**SECRETS, **FAKE_RUNS}, args, fake=not real).start()
     servers.append(server)
     return server
 
@@ -120,6 +123,7 @@ def hmac_headers(body: bytes, secret: str = HMAC_SECRET, at: float | None = None
 # -- authentication --
 
 
+@pytest.mark.daemon
 def test_bearer_tokens_let_in_only_the_right_ones(project: Project,
                                                   serving: list[Server]) -> None:
     project.write_catalog(noop_entry())
@@ -143,6 +147,7 @@ def test_bearer_tokens_let_in_only_the_right_ones(project: Project,
     assert [len(r["result"]["records"]) for r in rows] == [1, 1]
 
 
+@pytest.mark.daemon
 def test_basic_auth(project: Project, serving: list[Server]) -> None:
     project.write_catalog(noop_entry())
     project.configure({"server": {"endpoints": {"alertmanager": {
@@ -163,6 +168,7 @@ def test_basic_auth(project: Project, serving: list[Server]) -> None:
     assert server.post(AM, payload, basic("alertmanager", TOKEN)).status == 202
 
 
+@pytest.mark.daemon
 def test_pagerduty_signatures_rotation_and_replay(project: Project,
                                                   serving: list[Server]) -> None:
     project.write_catalog(noop_entry())
@@ -183,6 +189,7 @@ def test_pagerduty_signatures_rotation_and_replay(project: Project,
     assert len(intake(project)) == 1
 
 
+@pytest.mark.daemon
 def test_generic_hmac_skew_and_replay(project: Project, serving: list[Server]) -> None:
     project.write_catalog(noop_entry())
     configure(project)
@@ -207,6 +214,7 @@ def test_generic_hmac_skew_and_replay(project: Project, serving: list[Server]) -
 # -- bad input --
 
 
+@pytest.mark.daemon
 def test_bad_input_gets_reasons_and_the_server_keeps_serving(project: Project,
                                                               serving: list[Server]) -> None:
     project.write_catalog(noop_entry())
@@ -231,6 +239,7 @@ def test_bad_input_gets_reasons_and_the_server_keeps_serving(project: Project,
 # -- handling --
 
 
+@pytest.mark.daemon
 def test_accepted_alerts_are_handled_once_and_redelivery_adds_no_record(
         project: Project, serving: list[Server]) -> None:
     project.write_catalog(noop_entry())
@@ -264,6 +273,7 @@ def test_accepted_alerts_are_handled_once_and_redelivery_adds_no_record(
     assert 'python_info{implementation="CPython"' in metrics
 
 
+@pytest.mark.daemon
 def test_sigkill_during_a_burst_loses_nothing_accepted(project: Project,
                                                        serving: list[Server]) -> None:
     """Kill -9 mid-burst with a run in flight; restart; every 2xx is handled exactly once and
@@ -325,15 +335,17 @@ def test_sigkill_during_a_burst_loses_nothing_accepted(project: Project,
     assert _open_runs(project) == 0
 
 
+@pytest.mark.ansible  # serve's ansible-playbook, cancelled
+@pytest.mark.daemon
 def test_sigterm_cancels_a_long_run_after_the_grace_period(project: Project,
                                                            serving: list[Server]) -> None:
     project.write_catalog(noop_entry("slow-fix", "SlowAlert", playbook="sleep.yml",
                                      timeout=120))
     configure(project, grace=1)
-    server = start(project, serving)
+    server = start(project, serving, real=True)
     assert server.post(AM, alertmanager_payload([alert("fp-slow", "SlowAlert")]),
                        BEARER).status == 202
-    _wait_running(project, "slow-fix")
+    _wait_running(project, "slow-fix", real=True)
     started = time.monotonic()
     assert server.stop(signal.SIGTERM) == 0
     assert time.monotonic() - started < 20
@@ -344,6 +356,7 @@ def test_sigterm_cancels_a_long_run_after_the_grace_period(project: Project,
     assert _open_runs(project) == 0
 
 
+@pytest.mark.daemon
 def test_queued_payloads_wait_for_the_next_start(project: Project,
                                                  serving: list[Server]) -> None:
     """Payloads accepted while every worker is busy are handled after a restart."""
@@ -365,6 +378,7 @@ def test_queued_payloads_wait_for_the_next_start(project: Project,
 # -- configuration errors --
 
 
+@pytest.mark.daemon
 def test_old_handled_payloads_are_forgotten_at_start(project: Project,
                                                      serving: list[Server]) -> None:
     """Rows older than keep_intake go at start-up; queued ones and records stay."""
@@ -394,6 +408,7 @@ def test_serve_refuses_to_start_without_endpoints_or_secrets(project: Project) -
     assert result.exit_code == 2 and "T_UNSET is not set" in result.output
 
 
+@pytest.mark.daemon
 def test_serve_reports_a_busy_port(project: Project, serving: list[Server]) -> None:
     project.write_catalog(noop_entry())
     configure(project)
@@ -402,11 +417,13 @@ def test_serve_reports_a_busy_port(project: Project, serving: list[Server]) -> N
     assert result.exit_code == 2 and f"cannot listen on 127.0.0.1:{server.port}" in result.output
 
 
+@pytest.mark.ansible  # serve's ansible-playbook
+@pytest.mark.daemon
 def test_disk_alert_through_serve_runs_the_disk_playbook(project: Project,
                                                          serving: list[Server]) -> None:
     """The bundled disk entry, observed: the check run's diff is in the record."""
     configure(project)
-    server = start(project, serving)
+    server = start(project, serving, real=True)
     before = project.snapshot()
     assert server.post(AM, alertmanager_payload([disk_alert()]), BEARER).status == 202
     wait_done(project, 1)
@@ -415,12 +432,14 @@ def test_disk_alert_through_serve_runs_the_disk_playbook(project: Project,
     assert project.snapshot() == before  # observe changes nothing
 
 
-def _wait_running(project: Project, entry: str, timeout: float = 60.0) -> None:
+def _wait_running(project: Project, entry: str, timeout: float = 60.0, real: bool = False
+                  ) -> None:
+    """Wait until a run of ``entry`` is going (a real one: its first ansible event is out)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         found = project.query("SELECT COUNT(*) FROM guard_runs WHERE entry = ? AND"
                               " finished_at IS NULL", (entry,))[0][0]
-        if found and list((project.runs).glob("*/artifacts/*/job_events/*.json")):
+        if found and (not real or list(project.runs.glob("*/artifacts/*/job_events/*.json"))):
             return
         time.sleep(0.05)
     raise AssertionError(f"no run of {entry} started")
@@ -431,6 +450,7 @@ def _open_runs(project: Project) -> int:
                              )[0][0])
 
 
+@pytest.mark.daemon
 def test_serve_forgets_guard_state_past_keeping_when_it_starts(project: Project,
                                                                 serving: list[Server]) -> None:
     """Old dedupe claims and finished runs go when `serve` starts (then hourly), with a log

@@ -28,7 +28,7 @@ from tests.integration.test_serve import (
 from tests.serving import Server
 from tests.tcpproxy import Proxy
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.daemon
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""History from a store filled by real runs; simulate never moves the real store, and can
+"""History from a store filled by the real commands; simulate never moves the real store, and can
 start from its guardrail state (open breakers, runs in progress)."""
 
 from __future__ import annotations
@@ -9,27 +9,26 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from remediator.common import parse_time
 from remediator.config import load
 from remediator.history import read
-from remediator.models import Outcome
+from remediator.models import Mode, Outcome
 from remediator.testing import FakeClock, RecordingExecutor, alert, engine_for
 
 from ..conftest import Project, alertmanager_payload, disk_alert, disk_entry
 
-pytestmark = pytest.mark.integration
 
-
-def test_history_from_a_store_filled_by_real_runs(project: Project) -> None:
-    """A human-initiated fix approved by ann (real check and live runs), then resolved: one
-    incident a person acted on and automation fixed; an unmatched alert stays open."""
+def test_history_from_a_store_filled_by_the_commands(project: Project) -> None:
+    """A human-initiated fix approved by ann (handle, approve: a check and a live run), then
+    resolved: one incident a person acted on and automation fixed; an unmatched alert stays
+    open."""
+    runs = project.fake_runs()
     project.write_catalog(disk_entry("human-initiated"))
     (pending,) = project.handle(alertmanager_payload([disk_alert()]))
     assert pending["decision"]["action"] == "pending"
     approved = project.cli("approve", pending["id"], "--by", "ann")
     assert approved.exit_code == 0, approved.output
+    assert [p.mode for p in runs.plans] == [Mode.CHECK, Mode.LIVE]
     (resolved,) = project.handle(alertmanager_payload([disk_alert(status="resolved")]))
     project.handle(alertmanager_payload([{"labels": {"alertname": "ServiceDown",
                                                      "instance": "demo-web-02:9100"},

@@ -1,4 +1,8 @@
-"""Each trust stage end to end: what ran, who was told, what the record says; approvals."""
+"""Each trust stage end to end: what ran, who was told, what the record says; approvals.
+
+No playbook runs here: a RecordingExecutor stands in for ansible-runner and records each plan
+(its mode, its hosts), so the flow is what is tested. The real runs of each stage are in
+test_handle_e2e.py."""
 
 from __future__ import annotations
 
@@ -7,14 +11,23 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from remediator.config import load
-from remediator.engine import open_engine
 from remediator.errors import RefusedError
+from remediator.models import Mode, Outcome
 from remediator.sources import normalize
+from remediator.testing import RecordingExecutor
 
 from ..conftest import Project, alertmanager_payload, disk_alert, disk_entry
 
-pytestmark = pytest.mark.integration
+
+@pytest.fixture(autouse=True)
+def runs(project: Project) -> RecordingExecutor:
+    """The plans the project's commands and engines would have run."""
+    return project.fake_runs()
+
+
+def modes(runs: RecordingExecutor) -> list[Mode]:
+    """The mode of each run so far."""
+    return [plan.mode for plan in runs.plans]
 
 
 @pytest.fixture
@@ -32,10 +45,12 @@ def events(project: Project) -> list[dict]:
     return project.sink.bodies("/hook")  # type: ignore[attr-defined]
 
 
-def test_observe_notifies_what_would_have_changed(notified: Project) -> None:
+def test_observe_notifies_what_would_have_changed(notified: Project,
+                                                 runs: RecordingExecutor) -> None:
     """observe: a check run, and the person is told the diff of what the fix would do."""
     (record,) = notified.handle(alertmanager_payload([disk_alert()]))
     assert record["mode"] == "check"
+    assert modes(runs) == [Mode.CHECK]
     (sent,) = events(notified)
     assert sent["event"] == "would-change"
     assert sent["record"]["id"] == record["id"]
@@ -44,28 +59,33 @@ def test_observe_notifies_what_would_have_changed(notified: Project) -> None:
                                          "attempts": 1, "error": None}]
 
 
-def test_oversight_always_notifies_the_result(notified: Project) -> None:
+def test_oversight_always_notifies_the_result(notified: Project,
+                                             runs: RecordingExecutor) -> None:
     """oversight: a live run, and the person is told the outcome and changed tasks."""
     notified.write_catalog(disk_entry("oversight"))
     (_record,) = notified.handle(alertmanager_payload([disk_alert()]))
+    assert modes(runs) == [Mode.LIVE]
     (sent,) = events(notified)
     assert (sent["event"], sent["record"]["outcome"], sent["record"]["mode"]) == (
         "result", "succeeded", "live")
     assert sent["record"]["hosts"]["demo-web-01"]["changed"] >= 1
 
 
-def test_fallback_is_silent_on_success(notified: Project) -> None:
+def test_fallback_is_silent_on_success(notified: Project, runs: RecordingExecutor) -> None:
     """fallback: a successful live run tells nobody."""
     notified.write_catalog(disk_entry("fallback"))
     (record,) = notified.handle(alertmanager_payload([disk_alert()]))
     assert record["outcome"] == "succeeded"
+    assert modes(runs) == [Mode.LIVE]
     assert events(notified) == []
     assert record["notifications"] == []
 
 
-def test_fallback_calls_a_person_on_failure_and_unknown_target(notified: Project) -> None:
+def test_fallback_calls_a_person_on_failure_and_unknown_target(notified: Project,
+                                                               runs: RecordingExecutor) -> None:
     """fallback: a failed run and an unknown target are both notified as failures."""
-    notified.write_catalog(disk_entry("fallback", static_vars={"cleanup_min_share_pct": 99}))
+    notified.write_catalog(disk_entry("fallback"))
+    runs.outcomes["demo-web-01"] = Outcome.FAILED
     failed, unknown = notified.handle(alertmanager_payload([disk_alert(), disk_alert("db-9")]))
     assert failed["outcome"] == "failed"
     assert unknown["decision"]["action"] == "escalate"
@@ -113,11 +133,12 @@ def pending_request(project: Project) -> dict:
     return record
 
 
-def test_human_initiated_approval_runs_live_once(notified: Project) -> None:
+def test_human_initiated_approval_runs_live_once(notified: Project,
+                                                runs: RecordingExecutor) -> None:
     """pending -> approve starts the live run as that person; approving again runs nothing."""
-    before = notified.snapshot()
+    runs.task = "Remove the stale files"
     request = pending_request(notified)
-    assert notified.snapshot() == before
+    assert modes(runs) == [Mode.CHECK]
     listing = notified.cli("pending", "--json")
     assert listing.exit_code == 0, listing.output
     listed = json.loads(listing.stdout)
@@ -129,21 +150,23 @@ def test_human_initiated_approval_runs_live_once(notified: Project) -> None:
     assert (run["mode"], run["initiated_by"], run["outcome"]) == ("live", "alice", "succeeded")
     assert run["request"]["id"] == request["id"]
     assert run["alert"]["fingerprint"] == request["alert"]["fingerprint"]
-    assert notified.snapshot() != before
+    assert modes(runs) == [Mode.CHECK, Mode.LIVE]
+    assert runs.plans[1].hosts == ("demo-web-01",)
     again = notified.cli("approve", request["id"], "--by", "bob", "--json", "-q")
     assert again.exit_code == 0
     assert json.loads(again.stdout)["id"] == run["id"]
     assert "already approved" in again.stderr
     live_runs = [r for r in notified.store().records() if r["mode"] == "live"]
     assert len(live_runs) == 1
+    assert modes(runs) == [Mode.CHECK, Mode.LIVE]
     assert json.loads(notified.cli("pending", "--json").stdout) == []
     kinds = [(e["event"], e["record"]["id"]) for e in events(notified)]
     assert kinds == [("approval-needed", request["id"]), ("result", run["id"])]
 
 
-def test_deny_closes_the_request_and_is_recorded(notified: Project) -> None:
+def test_deny_closes_the_request_and_is_recorded(notified: Project,
+                                                runs: RecordingExecutor) -> None:
     """deny runs nothing, records who denied and why, and approval is then refused."""
-    before = notified.snapshot()
     request = pending_request(notified)
     result = notified.cli("deny", request["id"], "--by", "carol", "--reason", "by hand",
                           "--json")
@@ -154,7 +177,7 @@ def test_deny_closes_the_request_and_is_recorded(notified: Project) -> None:
     refused = notified.cli("approve", request["id"], "--by", "dave")
     assert refused.exit_code == 4
     assert "denied by carol" in refused.stderr
-    assert notified.snapshot() == before
+    assert modes(runs) == [Mode.CHECK]
     assert [e["event"] for e in events(notified)] == ["approval-needed", "denied"]
 
 
@@ -162,7 +185,7 @@ def test_a_request_expires(notified: Project) -> None:
     """Past its approval_ttl a request cannot be approved; pending lists it no more."""
     request = pending_request(notified)
     later = datetime.now(UTC) + timedelta(hours=5)
-    engine = open_engine(load(notified.config), clock=lambda: later)
+    engine = notified.engine(clock=lambda: later)
     assert engine.pending() == []
     with pytest.raises(RefusedError, match="expired"):
         engine.approve(request["id"], by="erin")
@@ -170,35 +193,38 @@ def test_a_request_expires(notified: Project) -> None:
     assert closed.state == "expired"
 
 
-def test_approve_after_the_alert_resolved_is_refused(notified: Project) -> None:
+def test_approve_after_the_alert_resolved_is_refused(notified: Project,
+                                                     runs: RecordingExecutor) -> None:
     """Once the alert resolves, its request cannot be approved: a clear message, exit 4."""
-    before = notified.snapshot()
     request = pending_request(notified)
     notified.handle(alertmanager_payload([disk_alert(status="resolved")]))
     result = notified.cli("approve", request["id"], "--by", "frank")
     assert result.exit_code == 4
     assert "the alert has since resolved" in result.stderr
-    assert notified.snapshot() == before
+    assert modes(runs) == [Mode.CHECK]
 
 
-def test_approval_is_refused_during_a_change_freeze(notified: Project) -> None:
+def test_approval_is_refused_during_a_change_freeze(notified: Project,
+                                                    runs: RecordingExecutor) -> None:
     """Under --max-stage observe an approval is refused and the request stays pending."""
     request = pending_request(notified)
     result = notified.cli("--max-stage", "observe", "approve", request["id"], "--by", "gina")
     assert result.exit_code == 4
     assert "change freeze" in result.stderr
+    assert modes(runs) == [Mode.CHECK]
     assert json.loads(notified.cli("pending", "--json").stdout)[0]["state"] == "pending"
 
 
-def test_concurrent_approvals_run_once(notified: Project) -> None:
+def test_concurrent_approvals_run_once(notified: Project, runs: RecordingExecutor) -> None:
     """Two engines approving the same request: one runs, the other gets that run."""
     request = pending_request(notified)
-    first = open_engine(load(notified.config))
-    second = open_engine(load(notified.config))
+    first = notified.engine()
+    second = notified.engine()
     record, ran = first.approve(request["id"], by="h1")
     other, ran_again = second.approve(request["id"], by="h2")
     assert (ran, ran_again) == (True, False)
     assert other["id"] == record["id"]
+    assert modes(runs) == [Mode.CHECK, Mode.LIVE]
 
 
 def test_notification_failure_never_loses_the_result(project: Project) -> None:
@@ -207,7 +233,7 @@ def test_notification_failure_never_loses_the_result(project: Project) -> None:
         "channels": {"hook": {"type": "webhook", "url": "http://127.0.0.1:9/x"}},
         "timeout": 1, "retries": 2, "backoff": 0.01}})
     project.write_catalog(disk_entry("oversight"))
-    engine = open_engine(load(project.config))
+    engine = project.engine()
     (record,) = engine.handle(normalize(alertmanager_payload([disk_alert()])))
     assert record["outcome"] == "succeeded"
     assert record["notifications"][0]["status"] == "failed"

@@ -1,4 +1,5 @@
-"""`remediator stages` from a store filled by real runs."""
+"""`remediator stages` from a store filled by the real commands (handle, approve); the runs are
+a RecordingExecutor's: the track record is under test, not the playbook."""
 
 from __future__ import annotations
 
@@ -7,9 +8,16 @@ from pathlib import Path
 
 import pytest
 
+from remediator.models import Outcome
+from remediator.testing import RecordingExecutor
+
 from ..conftest import Project, alertmanager_payload
 
-pytestmark = pytest.mark.integration
+
+@pytest.fixture(autouse=True)
+def runs(project: Project) -> RecordingExecutor:
+    """What the commands run: recorded plans, each host succeeding unless scripted."""
+    return project.fake_runs()
 
 
 def echo_entry(out: Path, stage: str) -> dict:
@@ -75,8 +83,10 @@ def test_approved_runs_verify_check_predictions(project: Project, tmp_path: Path
     assert "needs 4 more successful approved runs" in row["evidence"]
 
 
-def test_repeated_live_failures_recommend_demotion(project: Project) -> None:
+def test_repeated_live_failures_recommend_demotion(project: Project,
+                                                  runs: RecordingExecutor) -> None:
     """Two failed live runs in a row recommend moving an oversight entry back down."""
+    runs.outcomes["demo-web-01"] = Outcome.FAILED
     project.write_catalog({"name": "flaky", "match": {"alertname": "Echo"},
                            "playbook": "fail.yml", "stage": "oversight"})
     fire(project, 2)

@@ -1,4 +1,4 @@
-"""The store contract, run on both backends whatever ``--store`` says: SQLite and PostgreSQL.
+"""The store contract, run on each backend ``--store`` selects (``all``: SQLite and PostgreSQL).
 
 Chain, append-only enforcement, tamper detection, lookups, requests, guard state shared
 between store objects and processes, and the intake queue. Real SQLite files and a real
@@ -27,19 +27,15 @@ from remediator.models import PendingRequest, RequestState
 from remediator.store import StoreLocation, open_intake, open_store
 from remediator.store.sqlite_intake import Accepted
 
-from ..conftest import BACKENDS, REPO, query
-
-pytestmark = pytest.mark.integration
+from ..conftest import REPO, query
 
 NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 
 
-@pytest.fixture(params=BACKENDS)
-def location(request: pytest.FixtureRequest, tmp_path: Path) -> StoreLocation:
-    """A fresh store location of each kind."""
-    if request.param == "postgresql":
-        return str(request.getfixturevalue("pg_url"))
-    return tmp_path / "audit.db"
+@pytest.fixture
+def location(store_location: StoreLocation) -> StoreLocation:
+    """A fresh store on the test's backend (each one ``--store`` selects)."""
+    return store_location
 
 
 def record(n: int, host: str = "web-1", entry: str = "disk", created: str | None = None

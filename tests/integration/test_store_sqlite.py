@@ -13,8 +13,6 @@ from pathlib import Path
 import pytest
 
 from remediator import audit
-from remediator.config import load
-from remediator.engine import open_engine
 from remediator.errors import ChainError, NotFoundError, StoreError
 from remediator.models import Action, Decision, Mode
 from remediator.sources import normalize
@@ -22,7 +20,7 @@ from remediator.store.sqlite import SqliteStore
 
 from ..conftest import Project, alertmanager_payload, disk_alert, disk_entry
 
-pytestmark = [pytest.mark.integration, pytest.mark.sqlite_only]  # the file as such; test_store_contract.py covers both
+pytestmark = pytest.mark.sqlite_only  # the file as such; test_store_contract.py covers both
 
 
 def record(n: int) -> dict:
@@ -238,10 +236,10 @@ def test_a_commit_on_a_full_disk_says_so(tiny_fs: Path) -> None:
 def test_disk_full_after_the_run_keeps_the_record(project: Project, tiny_fs: Path) -> None:
     """When the disk fills during a run, the StoreError carries the record that was not written."""
     use_store(project, tiny_fs / "audit.db")
+    project.fake_runs().on_run = lambda plan: fill(tiny_fs)  # the run fills the disk
     project.write_catalog({"name": "fill", "match": {"alertname": "Fill"},
-                           "playbook": "fill_disk.yml", "stage": "oversight",
-                           "static_vars": {"fill_path": str(tiny_fs / "filler")}})
-    engine = open_engine(load(project.config))
+                           "playbook": "noop.yml", "stage": "oversight"})
+    engine = project.engine()
     engine.store.append(record(0))  # the WAL and its index exist now
     alert = {"labels": {"alertname": "Fill", "instance": "demo-web-01"}}
     with pytest.raises(StoreError) as caught:

@@ -13,7 +13,7 @@ from remediator.cli import cli
 
 from ..conftest import Project
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.ansible
 
 REPO = Path(__file__).resolve().parents[2]
 

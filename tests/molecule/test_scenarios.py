@@ -9,8 +9,6 @@ import yaml
 
 from .podenv import MOLECULE, REPO, SETUP_HINT, env, missing, scenarios
 
-pytestmark = pytest.mark.molecule
-
 SCENARIO_TIMEOUT_S = 900
 
 
@@ -31,6 +29,8 @@ def test_check_scenarios_run_check_mode_and_verify(name: str) -> None:
     assert sequence.index("prepare") < sequence.index("check") < sequence.index("verify")
 
 
+@pytest.mark.ansible
+@pytest.mark.container
 @pytest.mark.parametrize("name", scenarios())
 def test_scenario(name: str) -> None:
     """The scenario's whole test sequence passes (create, prepare, converge or check, verify, destroy)."""

@@ -219,7 +219,7 @@ def test_resolve_shared_address_picks_the_first_host_by_name() -> None:
 # against ansible itself
 
 
-@pytest.mark.integration
+@pytest.mark.ansible
 @pytest.mark.parametrize("path", [YAML_FILE, INI_FILE], ids=["yaml", "ini"])
 def test_fast_parsers_agree_with_ansible_inventory(path: Path) -> None:
     """The fast parser's hosts and group memberships equal ``ansible-inventory --list``'s."""
@@ -229,7 +229,7 @@ def test_fast_parsers_agree_with_ansible_inventory(path: Path) -> None:
     assert dict(parsed.groups) == expected
 
 
-@pytest.mark.integration
+@pytest.mark.ansible
 @pytest.mark.parametrize(("name", "text"), [
     ("ranges.yml", "all:\n  children:\n    web:\n      hosts:\n        web[01:03]:\n"),
     ("ranges.ini", "[web]\nweb[01:03]\n"),

@@ -59,3 +59,14 @@ def test_the_whole_report_has_title_summary_tables_and_chart_names() -> None:
     assert text.startswith("Alert noise\n  source: x.csv  generated: 2026-03-02T00:00:00")
     assert "  3 things" in text and "Things" in text
     assert text.rstrip().endswith("charts (in --html): Per type")
+
+
+def test_paths_and_names_in_the_summary_are_never_broken() -> None:
+    """A summary line wraps between words, never inside a path or a hyphenated host name, so
+    what it names can be copied from the terminal."""
+    path = "/tmp/pytest-of-root/popen-gw0/test-text-output-shows-the-tables/history.jsonl"
+    doc = ReportDoc(name="simulate", title="Simulation", generated_at="2026-03-02T00:00:00+00:00",
+                    source=path, summary=(f"1 incidents from {path}, on web-01 and db-02",))
+    lines = render_text(doc, 60).splitlines()
+    assert f"    {path}," in lines
+    assert any(line.endswith(" web-01 and db-02") for line in lines)
