@@ -60,8 +60,9 @@ rc=0
 pytest --store all -m serial "${args[@]}" || rc=$?
 [ "$rc" = 0 ] || [ "$rc" = 5 ] || exit "$rc"  # 5: none selected (e.g. by -k)
 echo "== pytest, on every core: SQLite, and PostgreSQL for the tests that touch the store" >&2
-# --maxschedchunk 1: tests go out one at a time in the order tests/tiers.py gives (the slowest
-# kinds first); the default sends each worker a block of consecutive tests, all the containers
-# to one of them.
-pytest -n auto --maxschedchunk 1 --store all -m "not serial" "${args[@]}"
+# One worker more than cores: about a third of the test time is spent waiting on podman and
+# daemons. --maxschedchunk 1: tests go out one at a time in the order tests/tiers.py gives (the
+# slowest kinds first); by default each worker gets a block of consecutive tests, and one of
+# them all the containers.
+pytest -n "$(( $(nproc) + 1 ))" --maxschedchunk 1 --store all -m "not serial" "${args[@]}"
 echo "== done in $((SECONDS - t0)) s" >&2

@@ -199,23 +199,23 @@ class PgDb:
 
 _POOLS: dict[str, tuple[Any, int]] = {}
 _POOLS_LOCK = threading.Lock()
-# URLs whose store was garbage-collected unclosed. The collector may run a finalizer at any
-# allocation, also on a thread that holds _POOLS_LOCK: finalizers only append here, and the
+# (URL, pool) of each store garbage-collected unclosed. The collector may run a finalizer at
+# any allocation, also on a thread that holds _POOLS_LOCK: finalizers only append here, and the
 # pools are released at the next acquire or close, outside the lock.
-_ABANDONED: deque[str] = deque()
+_ABANDONED: deque[tuple[str, Any]] = deque()
 
 
-def _abandoned(url: str) -> None:
-    _ABANDONED.append(url)  # no lock: see _ABANDONED
+def _abandoned(url: str, pool: Any) -> None:
+    _ABANDONED.append((url, pool))  # no lock: see _ABANDONED
 
 
 def _release_abandoned() -> None:
     while True:
         try:
-            url = _ABANDONED.popleft()
+            url, pool = _ABANDONED.popleft()
         except IndexError:
             return
-        _release_pool(url)
+        _release_pool(url, pool)
 
 
 def _acquire_pool(url: str, size: int) -> Any:
@@ -253,10 +253,12 @@ def _acquire_pool(url: str, size: int) -> Any:
         return pool
 
 
-def _release_pool(url: str) -> None:
+def _release_pool(url: str, pool: Any) -> None:
+    """One user of ``pool`` fewer: it closes with its last user. A pool that close_pools
+    already closed (and a later store replaced under the same URL) is left as it is."""
     with _POOLS_LOCK:
-        pool, users = _POOLS.get(url, (None, 0))
-        if pool is None:
+        current, users = _POOLS.get(url, (None, 0))
+        if current is not pool:
             return
         if users > 1:
             _POOLS[url] = (pool, users - 1)
@@ -268,9 +270,9 @@ def _release_pool(url: str) -> None:
 def close_pools(prefix: str = "") -> None:
     """Close every pool whose URL starts with ``prefix`` (tests, before dropping a database)."""
     for _ in range(len(_ABANDONED)):  # their pools close here, whoever else used them
-        url = _ABANDONED.popleft()
+        url, pool = _ABANDONED.popleft()
         if not url.startswith(prefix):
-            _ABANDONED.append(url)
+            _ABANDONED.append((url, pool))
     with _POOLS_LOCK:
         doomed = [url for url in _POOLS if url.startswith(prefix)]
         pools = [_POOLS.pop(url)[0] for url in doomed]
@@ -302,7 +304,7 @@ class PgStore(SqlStore):
         self.path = redact(url)  # what messages name, as the SQLite store names its file
         self._pool = _acquire_pool(url, pool_size)
         self._closed = False
-        self._finalizer = weakref.finalize(self, _abandoned, url)
+        self._finalizer = weakref.finalize(self, _abandoned, url, self._pool)
         try:
             namespace = self._one("SELECT current_database() || '.' || current_schema()", ())
             self.namespace = str(namespace)
@@ -411,5 +413,5 @@ class PgStore(SqlStore):
         if not self._closed:
             self._closed = True
             if self._finalizer.detach() is not None:
-                _release_pool(self.url)
+                _release_pool(self.url, self._pool)
         _release_abandoned()

@@ -16,7 +16,7 @@ import pytest
 
 from ..conftest import REPO
 
-pytestmark = [pytest.mark.ansible, pytest.mark.xdist_group("ansible-builder")]  # built once
+pytestmark = pytest.mark.ansible
 BIN = Path(sys.executable).parent
 DEFINITION = REPO / "awx" / "execution-environment.yml"
 

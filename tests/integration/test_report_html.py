@@ -47,7 +47,7 @@ from remediator.reports.doc import Chart, ReportDoc, Table
 from remediator.reports.html import render_html
 from tests.conftest import REPO
 
-pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("chromium")]  # one browser a run
+pytestmark = pytest.mark.browser
 ARTIFACTS = Path(os.environ.get("REMEDIATOR_TEST_ARTIFACTS") or REPO / "tests" / "artifacts")
 SCREEN_WIDTH = 1280
 # The first command waits for the browser to start. A cold start on a fresh CI machine (caches to

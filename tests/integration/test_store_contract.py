@@ -661,3 +661,27 @@ def test_a_store_collected_unclosed_never_deadlocks_the_pools(pg_url: str) -> No
     assert postgres._POOLS[pg_url][1] == 1  # ... until the next open handed it back
     again.close()
     assert pg_url not in postgres._POOLS
+
+
+def test_a_store_collected_after_its_pool_was_closed_leaves_the_next_pool_alone(
+        pg_url: str) -> None:
+    """close_pools (before a database is dropped or reused) closes a pool that an unclosed
+    store still holds; when that store is collected later, the pool a newer store opened
+    under the same URL stays open."""
+    import gc
+
+    from remediator.store import postgres
+
+    old = postgres.PgStore(pg_url)
+    postgres.close_pools(pg_url)
+    new = postgres.PgStore(pg_url)
+    del old
+    gc.collect()
+    third = postgres.PgStore(pg_url)  # hands back what the collector found first
+    try:
+        assert list(new.records()) == []
+        assert postgres._POOLS[pg_url][1] == 2
+    finally:
+        new.close()
+        third.close()
+    assert pg_url not in postgres._POOLS
