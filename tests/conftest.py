@@ -162,8 +162,8 @@ _EMPTIED: list[str] = []  # databases of this process, emptied after their test,
 @contextmanager
 def fresh_database() -> Iterator[str]:
     """An empty PostgreSQL database; afterwards its pools, sessions and locks are gone and it
-    is emptied (its public schema made anew) for the next test of this process, which costs a
-    tenth of a CREATE DATABASE; dropped at the end of the session."""
+    is emptied (its public schema made anew) for the next test of this process, cheaper than
+    a CREATE DATABASE (0.25 s here, with fsync); dropped at the end of the session."""
     import psycopg
 
     from remediator.store.postgres import close_pools

@@ -91,11 +91,22 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Mark the quick tests; put the slow kinds first, so that on several workers (xdist) the
-    longest tests start early instead of making the others wait at the end."""
+    longest tests start early instead of making the others wait at the end. The container
+    tests, which mostly wait on podman, are spread evenly among the other slow ones: a few at a
+    time overlap with the tests that need the CPU; all at once they slow each other down."""
     for item in items:
         if not any(item.get_closest_marker(mark) for mark in NEEDS):
             item.add_marker(pytest.mark.quick)
     items.sort(key=_weight)
+    containers = [item for item in items if _weight(item) == 0]
+    rest = items[len(containers):]
+    step = max(1, sum(_weight(item) < 4 for item in rest) // max(1, len(containers)))
+    spread: list[pytest.Item] = []
+    for n, item in enumerate(rest):
+        if containers and n % step == 0:
+            spread.append(containers.pop(0))
+        spread.append(item)
+    items[:] = spread + containers
 
 
 def _weight(item: pytest.Item) -> int:
