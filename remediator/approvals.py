@@ -53,7 +53,7 @@ def approve(
         )
     if ctx.uncommitted and not allow_uncommitted:
         raise RefusedError(
-            "the catalog or playbooks have uncommitted changes; commit them "
+            f"the repository has {ctx.uncommitted_changes()}; commit them "
             "or pass --allow-uncommitted; the request stays pending"
         )
     if not engine.store.transition_request(request.id, RequestState.APPROVED, by=by, at=now):

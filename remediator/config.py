@@ -8,6 +8,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from .ansible_project import AnsibleSetup, parse_vault_ids
+from .ansible_project import setup as ansible_setup
 from .errors import ConfigError
 from .executor.accelerate import ACCELERATORS, NONE
 from .executor.awx_settings import AwxSettings
@@ -28,11 +30,12 @@ DEFAULT_CONFIG_NAME = "remediator.yml"
 # key -> (default, kind); paths are resolved against the config file's folder.
 _PATH_KEYS: Mapping[str, str] = {
     "catalog": "remediations.yml",
-    "inventory": "inventory.yml",
     "playbooks": "playbooks",
     "store": ".remediator/audit.db",
     "runs": ".remediator/runs",
+    "cache": ".remediator/cache",
 }
+DEFAULT_INVENTORY = "inventory.yml"  # when neither the config nor ansible.cfg names one
 _INT_KEYS: Mapping[str, int] = {
     "keep_runs": 200,
     "timeout": 600,
@@ -41,9 +44,10 @@ _INT_KEYS: Mapping[str, int] = {
     "refire_settle": 120,  # seconds after a fix in which a re-delivery is only a duplicate
     "store_pool": 8,  # connections per process to a PostgreSQL store
     "keep_guard_state": 30 * 86400,  # seconds dedupe claims and finished runs are kept
+    "inventory_ttl": 300,  # seconds a dynamic inventory's listing (script, plugin) is reused
 }
 _KNOWN = frozenset({*_PATH_KEYS, *_INT_KEYS, "accelerator", "max_stage", "notifications",
-                    "guardrails", "server", "awx"})
+                    "guardrails", "server", "awx", "inventory", "ansible_config", "vault_ids"})
 _CHANNEL_TYPES = frozenset({"pagerduty", "slack", "webhook", "log"})
 _NOTIFY_KEYS = frozenset({"channels", "default", "timeout", "retries", "backoff", "record_url"})
 
@@ -73,9 +77,9 @@ class NotifyConfig:
 class Config:
     """Where everything lives and the global limits; built once at the edge, then trusted."""
 
-    base_dir: Path
+    base_dir: Path  # the project root: every ansible program runs here
     catalog: Path
-    inventory: Path
+    inventory: tuple[Path, ...]  # the sources, in order (ansible's -i, one per source)
     playbooks: Path
     store: StoreLocation  # a SQLite file, or a postgresql:// URL (a str)
     runs: Path
@@ -93,6 +97,14 @@ class Config:
     server: ServerSettings = field(default_factory=ServerSettings)
     awx: AwxSettings | None = None  # where job templates run; None: no AWX
     accelerator: str = NONE  # local runs' default: "none" or "mitogen" (entries may override)
+    ansible: AnsibleSetup | None = None  # the project's ansible.cfg and what it says
+    cache: Path | None = None  # where listings of inventories are kept between commands
+    inventory_ttl: int = 300
+
+    @property
+    def ansible_setup(self) -> AnsibleSetup:
+        """The Ansible setup, or the bare one of a config built by hand."""
+        return self.ansible or AnsibleSetup(root=self.base_dir, config_file=None)
 
     def secret_envs(self) -> frozenset[str]:
         """Every environment variable this config names as holding a secret, with the
@@ -124,8 +136,12 @@ def parse_stage(value: object, where: str) -> Stage:
                           where=where) from None
 
 
-def from_mapping(data: Mapping[str, Any], base_dir: Path, source: Path | None = None) -> Config:
-    """Validate ``data`` (the parsed file) into a Config; unknown keys are errors."""
+def from_mapping(data: Mapping[str, Any], base_dir: Path, source: Path | None = None, *,
+                 env: Mapping[str, str] | None = None) -> Config:
+    """Validate ``data`` (the parsed file) into a Config; unknown keys are errors. ``env``
+    (default: the process's) is where ``ANSIBLE_CONFIG`` and other ``ANSIBLE_*`` settings
+    are looked up."""
+    env = os.environ if env is None else env
     origin = str(source) if source else "<defaults>"
 
     def where(key: str) -> str:
@@ -145,6 +161,19 @@ def from_mapping(data: Mapping[str, Any], base_dir: Path, source: Path | None = 
         if key != "store":
             paths[key] = (base_dir / value).resolve()
     store = parse_store(data.get("store", _PATH_KEYS["store"]), where("store"), base_dir)
+    named_cfg = data.get("ansible_config")
+    if named_cfg is not None and (not isinstance(named_cfg, str) or not named_cfg):
+        raise ConfigError("expected the path of an ansible.cfg", where=where("ansible_config"))
+    try:
+        ansible = ansible_setup(base_dir, (base_dir / named_cfg).resolve() if named_cfg
+                                else None, env,
+                                parse_vault_ids(data.get("vault_ids"), base_dir,
+                                                where("vault_ids")))
+    except ConfigError as exc:
+        if named_cfg is None or env.get("ANSIBLE_CONFIG"):
+            raise
+        raise ConfigError(f"{exc.message}: {exc.where}", where=where("ansible_config")) from None
+    inventory = _inventory(data.get("inventory"), where("inventory"), base_dir, ansible)
     ints: dict[str, int] = {}
     for key, default_int in _INT_KEYS.items():
         value = data.get(key, default_int)
@@ -161,7 +190,7 @@ def from_mapping(data: Mapping[str, Any], base_dir: Path, source: Path | None = 
     return Config(
         base_dir=base_dir,
         catalog=paths["catalog"],
-        inventory=paths["inventory"],
+        inventory=inventory,
         playbooks=paths["playbooks"],
         store=store,
         runs=paths["runs"],
@@ -179,7 +208,22 @@ def from_mapping(data: Mapping[str, Any], base_dir: Path, source: Path | None = 
         max_stage=parse_stage(max_stage, where("max_stage")) if max_stage is not None else None,
         source=source,
         accelerator=accelerator,
+        ansible=ansible,
+        cache=paths["cache"],
+        inventory_ttl=ints["inventory_ttl"],
     )
+
+
+def _inventory(value: Any, here: str, base_dir: Path, ansible: AnsibleSetup
+               ) -> tuple[Path, ...]:
+    """The inventory sources: the config's ``inventory`` (a path or a list), else the
+    inventory ansible.cfg (or $ANSIBLE_INVENTORY) names, else ``inventory.yml``."""
+    if value is None:
+        return ansible.paths("inventory") or ((base_dir / DEFAULT_INVENTORY).resolve(),)
+    values = value if isinstance(value, list) else [value]
+    if not values or any(not isinstance(v, str) or not v for v in values):
+        raise ConfigError("expected an inventory path, or a list of them", where=here)
+    return tuple((base_dir / v).resolve() for v in values)
 
 
 def parse_store(value: str, where: str, base_dir: Path) -> StoreLocation:
@@ -260,7 +304,7 @@ def load(path: Path | None = None, *, env: Mapping[str, str] | None = None,
     if path is None and (cwd / DEFAULT_CONFIG_NAME).is_file():
         path = cwd / DEFAULT_CONFIG_NAME
     if path is None:
-        config = from_mapping(YamlMap(), cwd)
+        config = from_mapping(YamlMap(), cwd, env=env)
     else:
         path = (cwd / path).resolve()
         data = load_yaml(path, ConfigError)
@@ -268,7 +312,7 @@ def load(path: Path | None = None, *, env: Mapping[str, str] | None = None,
             data = YamlMap()
         if not isinstance(data, Mapping):
             raise ConfigError("expected a mapping of settings at the top", where=str(path))
-        config = from_mapping(data, path.parent, path)
+        config = from_mapping(data, path.parent, path, env=env)
     if env.get(STORE_ENV):
         config = replace(config, store=parse_store(env[STORE_ENV], STORE_ENV, cwd))
     if env.get(MAX_STAGE_ENV):

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from . import approvals, audit, notify
+from . import approvals, audit, notify, vault
 from . import catalog as catalog_mod
 from . import inventory as inventory_mod
 from .audit import is_trouble
@@ -38,7 +38,7 @@ from .models import (
 from .notify.message import plan as plan_message
 from .policy import PolicyContext, decide, decide_manual, refire
 from .results import outcome_of
-from .revision import catalog_revision, file_sha256
+from .revision import catalog_revision, file_sha256, review_paths
 from .store import AuditStore, GuardSession, open_store
 from .store.guard_state import partition
 from .validate import check_accelerators, check_awx, check_channels
@@ -76,6 +76,7 @@ class Engine:
             inventory=self.inventory,
             max_stage=self.config.max_stage,
             uncommitted=bool(self.revision.get("dirty")),
+            dirty_paths=tuple(self.revision.get("dirty_paths") or ()),
             allow_uncommitted=allow_uncommitted,
         )
 
@@ -335,7 +336,7 @@ class Engine:
         plan = RunPlan(
             ident=batch.ident,
             playbook=Path(remediation.playbook_path),
-            inventory=self.inventory.path,
+            inventory=self.inventory.sources,
             hosts=tuple(batch.hosts),
             mode=decision.mode,
             untrusted_vars=decision.variables,
@@ -585,14 +586,15 @@ def open_engine(config: Config, *, progress: ProgressFn | None = None,
                 check_accelerators(catalog, config, env))
     if problems:
         raise ConfigError("; ".join(problems))
-    inventory = inventory_mod.load(config.inventory)
+    inventory = inventory_mod.load_config(config)
     return Engine(
         config=config,
         catalog=catalog,
         inventory=inventory,
         store=open_store(config.store, pool_size=config.store_pool),
         executor=executor or build_executor(config, catalog, env, clock),
-        revision=catalog_revision(config.catalog, config.playbooks),
+        revision={**catalog_revision(config.catalog, config.playbooks, review_paths(config)),
+                  "ansible_cfg": config.ansible_setup.describe()},
         notifiers=notify.build(config.notifications, env),
         clock=clock,
         new_id=new_id,
@@ -608,7 +610,8 @@ def build_executor(config: Config, catalog: Catalog, env: Mapping[str, str],
     from .executor.local import LocalExecutor
 
     local = LocalExecutor(config.runs, keep_runs=config.keep_runs, clock=clock,
-                          hide_env=config.secret_envs(), accelerator=config.accelerator)
+                          hide_env=config.secret_envs(), accelerator=config.accelerator,
+                          ansible=config.ansible_setup, vault=vault.scan_config(config))
     if config.awx is None or all(e.job_template is None for e in catalog):
         return local
     from .executor.awx import AwxExecutor

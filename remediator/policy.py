@@ -24,6 +24,7 @@ from .models import (
     Target,
     frozen_map,
 )
+from .revision import dirty_summary
 
 _BRACKETED_RE = re.compile(r"^\[([^\]]+)\](?::\d+)?$")
 _HOST_PORT_RE = re.compile(r"^([^:]+):\d+$")
@@ -35,8 +36,14 @@ class PolicyContext:
 
     inventory: Inventory
     max_stage: Stage | None = None
-    uncommitted: bool = False  # catalog or playbooks differ from the committed revision
+    uncommitted: bool = False  # what runs read differs from the committed revision
     allow_uncommitted: bool = False
+    dirty_paths: tuple[str, ...] = ()  # which paths differ, as git names them
+
+    def uncommitted_changes(self) -> str:
+        """``uncommitted changes`` with the paths that have them, for refusals."""
+        paths = dirty_summary(self.dirty_paths)
+        return f"uncommitted changes ({paths})" if paths else "uncommitted changes"
 
 
 @functools.lru_cache(maxsize=65536)  # alerts name the same hosts over and over
@@ -121,9 +128,9 @@ def decide(alert: Alert, remediation: Remediation | None, ctx: PolicyContext) ->
         return final(Action.PENDING, "stage human-initiated: check-mode preview; a person must "
                      "approve the live run", Mode.CHECK, hosts, variables)
     if ctx.uncommitted and not ctx.allow_uncommitted:
-        return final(Action.ESCALATE, f"stage {stage}: live run refused, the catalog or playbooks "
-                     "have uncommitted changes; ran in check mode instead (commit them, or pass "
-                     "--allow-uncommitted)", Mode.CHECK, hosts, variables)
+        return final(Action.ESCALATE, f"stage {stage}: live run refused, the repository has "
+                     f"{ctx.uncommitted_changes()}; ran in check mode instead (commit them, or "
+                     "pass --allow-uncommitted)", Mode.CHECK, hosts, variables)
     return final(Action.RUN, f"stage {stage}: live run", Mode.LIVE, hosts, variables)
 
 
@@ -164,7 +171,8 @@ def decide_manual(remediation: Remediation, hosts: tuple[str, ...], mode: Mode, 
                         "(change freeze); use --check", Mode.NONE, stage, stage, hosts,
                         capped_by=ctx.max_stage)
     if mode is Mode.LIVE and ctx.uncommitted and not ctx.allow_uncommitted:
-        return Decision(Action.ESCALATE, "live run refused: the catalog or playbooks have "
-                        "uncommitted changes (commit them, or pass --allow-uncommitted)",
+        return Decision(Action.ESCALATE, "live run refused: the repository has "
+                        f"{ctx.uncommitted_changes()} (commit them, or pass "
+                        "--allow-uncommitted)",
                         Mode.NONE, stage, stage, hosts)
     return base

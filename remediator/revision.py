@@ -8,6 +8,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from .config import Config
+
 
 def file_sha256(path: Path) -> str | None:
     """sha256 of a file's bytes, or None when it cannot be read."""
@@ -40,20 +42,47 @@ def tree_sha256(paths: Iterable[Path]) -> str:
     return digest.hexdigest()
 
 
-def catalog_revision(catalog: Path, playbooks: Path) -> dict[str, Any]:
-    """The git commit and dirty flag of catalog + playbooks, or their sha256 outside git."""
+MAX_DIRTY_PATHS = 50  # changed paths named in a record
+
+
+def catalog_revision(catalog: Path, playbooks: Path,
+                     also: Iterable[Path] = ()) -> dict[str, Any]:
+    """The git commit of what a run reads, whether any of it has uncommitted changes, and
+    which paths those are; outside git, a sha256 of the catalog and playbooks.
+
+    Under ``catalog`` and ``playbooks`` a git-ignored file counts as a change (it is used, yet
+    no commit holds it; caches aside). Under ``also`` (roles, collections, inventory, ansible.cfg:
+    see ``review_paths``) only tracked and untracked files count: what ``ansible-galaxy
+    install`` put in an ignored folder is pinned by the committed requirements file.
+    """
     where = catalog.parent
     top = _git(where, "rev-parse", "--show-toplevel")
     commit = _git(where, "rev-parse", "HEAD") if top else None
     if top and not commit:  # a repository with no commit yet: nothing is committed
-        return {"vcs": "git", "commit": None, "dirty": True}
+        return {"vcs": "git", "commit": None, "dirty": True, "dirty_paths": []}
     if top and commit:
-        status = _git(Path(top.strip()), "status", "--porcelain", "--untracked-files=all",
+        toplevel = Path(top.strip())
+        extra = [str(p) for p in dict.fromkeys(also) if _inside(p, toplevel)]
+        status = _git(toplevel, "status", "--porcelain", "--untracked-files=all",
                       "--ignored=matching", "--", str(catalog), str(playbooks))
+        rest = _git(toplevel, "status", "--porcelain", "--untracked-files=all", "--",
+                    *extra) if extra else ""
         changed = [line for line in (status or "").splitlines()
                    if line.strip() and not _cache(line)]
-        return {"vcs": "git", "commit": commit.strip(), "dirty": status is None or bool(changed)}
+        changed += [line for line in (rest or "").splitlines() if line.strip()]
+        paths = sorted(dict.fromkeys(line[3:].strip() for line in changed))
+        return {"vcs": "git", "commit": commit.strip(),
+                "dirty": status is None or rest is None or bool(changed),
+                "dirty_paths": paths[:MAX_DIRTY_PATHS]}
     return {"vcs": "none", "sha256": tree_sha256([catalog, playbooks]), "dirty": False}
+
+
+def _inside(path: Path, top: Path) -> bool:
+    try:
+        path.resolve().relative_to(top.resolve())
+    except ValueError:
+        return False
+    return True
 
 
 _CACHES = ("__pycache__/", ".pyc", ".retry")
@@ -65,3 +94,31 @@ def _cache(line: str) -> bool:
     used, yet no commit holds it."""
     return line.startswith("!! ") and any(mark in line or line.endswith(mark)
                                           for mark in _CACHES)
+
+
+REQUIREMENTS_FILES = ("requirements.yml", "collections/requirements.yml",
+                      "roles/requirements.yml")
+
+
+def review_paths(config: Config) -> list[Path]:
+    """What a run reads from the repository besides the catalog and playbooks: ansible.cfg,
+    the inventory sources with the ``group_vars``/``host_vars`` beside them, the roles and
+    collections folders ansible.cfg names, and the requirements files."""
+    ansible = config.ansible_setup
+    paths = [ansible.config_file] if ansible.config_file else []
+    for source in config.inventory:
+        paths.append(source)
+        if source.is_file():
+            paths += [source.parent / name for name in ("group_vars", "host_vars")]
+    paths += [*ansible.roles_paths(), *ansible.collections_paths()]
+    paths += [config.base_dir / name for name in REQUIREMENTS_FILES]
+    return paths
+
+
+def dirty_summary(paths: Iterable[str], limit: int = 3) -> str:
+    """``a, b, c and 4 more`` for a refusal message."""
+    names = list(paths)
+    if not names:
+        return ""
+    shown = ", ".join(names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")

@@ -13,13 +13,15 @@ from pathlib import Path
 import yaml
 
 from . import catalog as catalog_mod
+from . import content, notify, vault
 from . import inventory as inventory_mod
-from . import notify
+from .ansible_project import AnsibleSetup, relative
 from .catalog import Catalog
 from .config import Config
 from .errors import CatalogError, ConfigError, ExecutionError, InventoryError
 from .executor.accelerate import strategy_env
 from .models import Mode, Remediation, Stage
+from .revision import REQUIREMENTS_FILES
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,15 +39,18 @@ class Report:
         return not self.problems
 
 
-def syntax_check(playbook: Path, inventory: Path) -> str | None:
-    """``ansible-playbook --syntax-check``; None when it passes, else its complaint."""
+def syntax_check(playbook: Path, inventory: tuple[Path, ...], ansible: AnsibleSetup
+                 ) -> str | None:
+    """``ansible-playbook --syntax-check`` from the project root with its ansible.cfg; None
+    when it passes, else its complaint."""
     bindir = str(Path(sys.executable).parent)
-    env = {**os.environ, "PATH": f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}",
-           "ANSIBLE_NOCOLOR": "1"}
+    env = {**os.environ, **ansible.env(), "ANSIBLE_NOCOLOR": "1", "PYTHONWARNINGS": "ignore",
+           "PATH": f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}"}
+    sources = [arg for source in inventory for arg in ("-i", str(source))]
     try:
         proc = subprocess.run(
-            ["ansible-playbook", "--syntax-check", "-i", str(inventory), str(playbook)],
-            capture_output=True, text=True, timeout=120, env=env, cwd=playbook.parent,
+            ["ansible-playbook", "--syntax-check", *sources, relative(playbook, ansible.root)],
+            capture_output=True, text=True, timeout=120, env=env, cwd=ansible.root,
             check=False,
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
@@ -54,7 +59,12 @@ def syntax_check(playbook: Path, inventory: Path) -> str | None:
         return None
     text = (proc.stderr.strip() or proc.stdout.strip()).splitlines()
     lines = [line for line in text if line.strip() and not line.startswith("[WARNING]")]
-    return " | ".join(lines[:6]) or f"exit code {proc.returncode}"
+    complaint = " | ".join(lines[:6]) or f"exit code {proc.returncode}"
+    if "role" in complaint and "was not found" in complaint:
+        complaint += (" (a role from Galaxy or git is installed with `ansible-galaxy install -r "
+                      "requirements.yml`; a role of this repository belongs in ansible.cfg's "
+                      "roles_path)")
+    return complaint
 
 
 MOLECULE_DIR = "molecule"
@@ -93,6 +103,16 @@ def untested_warnings(entries: list[Remediation], folder: Path, catalog: Path) -
     return [f"{catalog}:{e.source_line}: entry '{e.name}': key 'playbook': {e.playbook} has no "
             f"molecule scenario (no {folder}/*/converge.yml imports it)"
             for e in entries if e.playbook_path not in tested]
+
+
+def collection_problems(config: Config, installed: Mapping[str, str]) -> list[str]:
+    """Collections the requirements files list or the playbooks and the project's roles use,
+    missing or at a version outside the required range."""
+    root = config.base_dir
+    requirements = [root / name for name in REQUIREMENTS_FILES if (root / name).is_file()]
+    roles = [p for p in config.ansible_setup.roles_paths() if p.is_relative_to(root)]
+    return (content.requirement_problems(requirements, installed, root) +
+            content.usage_problems([config.playbooks, *roles], installed, root))
 
 
 def check_channels(catalog: Catalog, config: Config) -> list[str]:
@@ -165,7 +185,7 @@ def validate(config: Config, progress: Callable[[str], None] | None = None, *,
     except CatalogError as exc:
         return Report(0, 0, exc.problems or (str(exc),))
     try:
-        inventory_mod.load(config.inventory)
+        inventory_mod.load_config(config)
     except InventoryError as exc:
         problems.append(str(exc))
     by_playbook: dict[str, list[Remediation]] = {}
@@ -173,7 +193,10 @@ def validate(config: Config, progress: Callable[[str], None] | None = None, *,
         if entry.job_template is None:  # an AWX job template's playbook lives on AWX
             by_playbook.setdefault(entry.playbook_path, []).append(entry)
     with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 2)) as pool:
-        checks = {path: pool.submit(syntax_check, Path(path), config.inventory)
+        installed = pool.submit(content.installed_collections, config.ansible_setup,
+                                [config.playbooks]) if by_playbook else None
+        checks = {path: pool.submit(syntax_check, Path(path), config.inventory,
+                                          config.ansible_setup)
                   for path in by_playbook}
         for path, future in checks.items():
             if progress:
@@ -183,6 +206,8 @@ def validate(config: Config, progress: Callable[[str], None] | None = None, *,
                 problems += [f"{config.catalog}:{e.source_line}: entry '{e.name}': key "
                              f"'playbook': {e.playbook}: syntax check failed: {complaint}"
                              for e in by_playbook[path]]
+        if installed is not None:  # AWX job templates' content lives on AWX
+            problems += collection_problems(config, installed.result())
     problems += check_channels(catalog, config) + check_awx(catalog, config)
     problems += check_accelerators(catalog, config, os.environ if env is None else env)
     if awx:
@@ -193,6 +218,7 @@ def validate(config: Config, progress: Callable[[str], None] | None = None, *,
         notify.build(config.notifications, os.environ)
     except ConfigError as exc:
         problems.append(f"{config.source or 'config'}: notifications: {exc}")
+    problems += vault.problems(vault.scan_config(config), config.base_dir)
     warnings = untested_warnings([e for e in catalog if e.job_template is None],
                                  config.base_dir / MOLECULE_DIR, config.catalog)
     return Report(len(catalog.entries), len(by_playbook), tuple(problems), tuple(warnings))

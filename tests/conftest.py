@@ -38,6 +38,68 @@ PAYLOADS = DATA / "payloads"
 # ansible-runner needs ansible-playbook on PATH: the venv's bin folder.
 os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
 
+# Inventory listings (ansible-inventory, about a second each) are cached by content: every
+# test project shares one cache, filled for the standard project before the first test
+# (pytest_sessionstart), so that only tests about inventories list one.
+INVENTORY_CACHE = Path(os.environ.get("TMPDIR", "/tmp")) / f"remediator-tests-{os.getuid()}" / \
+    "inventory-cache"
+
+
+def project_inventory(sandbox_dir: str = "{{ inventory_dir }}/../sandbox/demo-web-01"
+                      ) -> dict[str, Any]:
+    """The test project's inventory: the same bytes in every test (the sandbox is found
+    from ``inventory_dir``), so its listing is listed once per session."""
+    return {"all": {"children": {"web": {"hosts": {
+        "demo-web-01": {
+            "ansible_connection": "local",
+            "ansible_python_interpreter": "{{ ansible_playbook_python }}",
+            "disk_root_prefix": sandbox_dir,
+            "disk_capacity_bytes": 6291456,
+            "cleanup_paths": ["/var/cache/app"],
+        },
+        "demo-web-02": {
+            "ansible_connection": "local",
+            "ansible_host": "10.99.0.2",
+            "ansible_python_interpreter": "{{ ansible_playbook_python }}",
+        },
+    }}}}}
+
+
+_SHARED_INVENTORIES: list[Any] = [project_inventory()]
+
+
+def shared_inventory(data: Any) -> Any:
+    """Register an inventory a module's tests write with ``write_inventory`` (call at import):
+    it is listed into the shared cache once, before the first test."""
+    _SHARED_INVENTORIES.append(data)
+    return data
+
+
+def write_inventory(root: Path, data: Any) -> Path:
+    """``root/inventory.yml`` holding ``data``, byte for byte as the cache listed it."""
+    path = root / "inventory.yml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return path
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """List the shared inventories into the cache, outside any test (a test that lists one
+    needs the ``ansible`` mark; these are what most tests' projects hold)."""
+    import tempfile
+
+    from remediator.ansible_project import setup
+    from remediator.inventory import load as load_inventory
+
+    if not session.items:
+        return
+    unique = {yaml.safe_dump(data): data for data in _SHARED_INVENTORIES}
+    with tempfile.TemporaryDirectory() as scratch:
+        for index, data in enumerate(unique.values()):
+            root = Path(scratch) / str(index)
+            (root / "playbooks").mkdir(parents=True)
+            load_inventory([write_inventory(root, data)], setup(root, None, os.environ),
+                           playbook_dir=root / "playbooks", cache_dir=INVENTORY_CACHE)
+
 
 def disk_entry(stage: str = "observe", **extra: Any) -> dict[str, Any]:
     """The catalog entry for the bundled disk-space playbook, at ``stage``."""
@@ -332,25 +394,11 @@ def project(tmp_path: Path, store_location: StoreLocation) -> Iterator[Project]:
     sandbox = tmp_path / "sandbox" / "demo-web-01"
     make_sandbox(sandbox)
     (tmp_path / "out").mkdir()
-    inventory = {"all": {"children": {"web": {"hosts": {
-        "demo-web-01": {
-            "ansible_connection": "local",
-            "ansible_python_interpreter": "{{ ansible_playbook_python }}",
-            "disk_root_prefix": str(sandbox),
-            "disk_capacity_bytes": 6291456,
-            "cleanup_paths": ["/var/cache/app"],
-        },
-        "demo-web-02": {
-            "ansible_connection": "local",
-            "ansible_host": "10.99.0.2",
-            "ansible_python_interpreter": "{{ ansible_playbook_python }}",
-        },
-    }}}}}
-    (root / "inventory.yml").write_text(yaml.safe_dump(inventory), encoding="utf-8")
+    write_inventory(root, project_inventory())
     store = "state/audit.db" if isinstance(store_location, Path) else store_location
     (root / "remediator.yml").write_text(
         "catalog: remediations.yml\ninventory: inventory.yml\nplaybooks: playbooks\n"
-        f"store: {store}\nruns: state/runs\n", encoding="utf-8")
+        f"store: {store}\nruns: state/runs\ncache: {INVENTORY_CACHE}\n", encoding="utf-8")
     project = Project(root=root, sandbox=sandbox, location=store_location)
     project.write_catalog(disk_entry())
     yield project

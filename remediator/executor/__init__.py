@@ -32,7 +32,7 @@ class RunPlan:
 
     ident: str
     playbook: Path
-    inventory: Path
+    inventory: tuple[Path, ...]  # the inventory sources (one ``-i`` each)
     hosts: tuple[str, ...]
     mode: Mode
     untrusted_vars: Mapping[str, Any] = field(default_factory=frozen_map)  # from alerts/people

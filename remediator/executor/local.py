@@ -22,9 +22,11 @@ from typing import Any
 
 import yaml
 
+from ..ansible_project import AnsibleSetup, relative
 from ..errors import ExecutionError
 from ..models import Mode, RunnerStatus, RunResult
 from ..results import ResultCollector, outcome_of
+from ..vault import VaultScan, redact_tree, redact_value
 from . import ProgressFn, RunPlan, plain_data
 from .accelerate import NONE, strategy_env
 
@@ -73,8 +75,13 @@ class LocalExecutor:
 
     def __init__(self, runs_dir: Path, *, keep_runs: int = 200,
                  clock: Callable[[], datetime] = _now,
-                 hide_env: Iterable[str] = (), accelerator: str = NONE) -> None:
+                 hide_env: Iterable[str] = (), accelerator: str = NONE,
+                 ansible: AnsibleSetup | None = None, vault: VaultScan | None = None
+                 ) -> None:
+        self.vault = vault or VaultScan()  # decrypted values: masked in results and artifacts
         self.runs_dir = runs_dir
+        self.ansible = ansible  # the project root and its ansible.cfg; None: the playbook's
+        # folder and whatever ansible.cfg Ansible finds there
         self.accelerator = accelerator  # for plans that name none
         self.hide_env = frozenset(hide_env)  # remediator's own secrets: blank in every run
         self.keep_runs = keep_runs
@@ -111,7 +118,8 @@ class LocalExecutor:
         def on_event(event: dict[str, Any]) -> bool:
             task = collector.feed(event)
             if task is not None and progress is not None:
-                progress(str(event.get("event_data", {}).get("host", "")), task)
+                progress(str(event.get("event_data", {}).get("host", "")),
+                         redact_value(task, self.vault))
             return True  # keep runner's job_events on disk too
 
         cmdline = "--check --diff" if plan.mode is Mode.CHECK else "--diff"
@@ -122,19 +130,22 @@ class LocalExecutor:
             "ANSIBLE_FORCE_COLOR": "0",
             "ANSIBLE_RETRY_FILES_ENABLED": "0",
             **_outer_runner_undone(os.environ),
+            **(self.ansible.env() if self.ansible else {}),
             **accelerated,
             # ansible-runner starts from our environment: blank what only remediator needs
             **{name: "" for name in self.hide_env if os.environ.get(name)},
         }
+        # like `ansible-playbook playbooks/x.yml` typed at the project root
+        root = self.ansible.root if self.ansible else plan.playbook.parent
         started = self.clock()
         t0 = time.monotonic()
         status, rc, error = RunnerStatus.ERROR, None, None
         try:
             runner = ansible_runner.run(
                 private_data_dir=str(data_dir),
-                project_dir=str(plan.playbook.parent),
-                playbook=plan.playbook.name,
-                inventory=str(plan.inventory),
+                project_dir=str(root),
+                playbook=relative(plan.playbook, root),
+                inventory=[str(source) for source in plan.inventory],
                 limit=",".join(plan.hosts),
                 cmdline=cmdline,
                 extravars=str(data_dir / "env" / UNTRUSTED_VARS),
@@ -154,15 +165,16 @@ class LocalExecutor:
         duration = time.monotonic() - t0
         artifacts = data_dir / "artifacts" / plan.ident
         _scrub_command(artifacts / "command")
+        redact_tree(artifacts, self.vault)
         hosts = collector.hosts(plan.hosts)
         self.rotate()
-        return RunResult(
+        return redact_value(RunResult(
             ident=plan.ident, status=status, rc=rc, started_at=_iso(started),
             finished_at=_iso(self.clock()), duration_s=round(duration, 3), hosts=hosts,
             outcome=outcome_of(status, hosts, plan.hosts),
             artifacts=str(artifacts), error=error,
             strategy=accelerated.get("ANSIBLE_STRATEGY"),
-        )
+        ), self.vault)
 
     def rotate(self) -> list[Path]:
         """Remove the oldest run folders beyond ``keep_runs``; only folders we made."""

@@ -142,7 +142,7 @@ def simulate(config: Config, incidents: Iterable[Incident], *, from_store_state:
     ``"decided"`` ones, every 50,000.
     """
     catalog = catalog_mod.load(config.catalog, config.playbooks, config.guardrails)
-    inventory = inventory_mod.load(config.inventory)
+    inventory = inventory_mod.load_config(config)
     with tempfile.TemporaryDirectory(prefix="remediator-simulate-") as tmp:
         folder = Path(tmp)
         order = TimeOrder(folder)

@@ -39,7 +39,7 @@ def executor(awx: FakeAwx, token: str | None = None, **settings: Any) -> AwxExec
 def plan(mode: Mode = Mode.CHECK, **changes: Any) -> RunPlan:
     """A plan for the fix-service template (by name) on demo-web-01 with an alert note."""
     fields: dict[str, Any] = {
-        "ident": "rec-1", "playbook": Path(), "inventory": Path(), "hosts": ("demo-web-01",),
+        "ident": "rec-1", "playbook": Path(), "inventory": (), "hosts": ("demo-web-01",),
         "mode": mode, "untrusted_vars": frozen_map({"note": NOTE}),
         "trusted_vars": frozen_map({"out_dir": "/srv/app"}), "timeout_s": 30,
         "job_template": "fix-service"}

@@ -11,19 +11,19 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
-from ..conftest import REPO, Project, alertmanager_payload
+from ..conftest import REPO, Project, alertmanager_payload, shared_inventory, write_inventory
 
 HOSTS = [f"node-{n}" for n in range(8)]
+INVENTORY = shared_inventory({"all": {"hosts": {
+    h: {"ansible_connection": "local",
+        "ansible_python_interpreter": "{{ ansible_playbook_python }}"} for h in HOSTS}}})
 
 
 @pytest.fixture
 def racing(project: Project, tmp_path: Path) -> Project:
     """The project with eight local hosts and the fast echo playbook at oversight."""
-    hosts = {h: {"ansible_connection": "local",
-                 "ansible_python_interpreter": "{{ ansible_playbook_python }}"} for h in HOSTS}
-    (project.root / "inventory.yml").write_text(yaml.safe_dump({"all": {"hosts": hosts}}))
+    write_inventory(project.root, INVENTORY)
     project.write_catalog({"name": "echo", "match": {"alertname": "Echo"},
                            "playbook": "echo_vars.yml", "stage": "oversight",
                            "vars": {"note": "labels.note"},

@@ -22,9 +22,18 @@ from remediator.executor import RunPlan
 from remediator.models import Mode, Outcome
 from remediator.testing import FakeClock, RecordingExecutor, alert, engine_for
 
-from ..conftest import REPO, fresh_database, query
+from ..conftest import (
+    INVENTORY_CACHE,
+    REPO,
+    fresh_database,
+    query,
+    shared_inventory,
+    write_inventory,
+)
 
 HOSTS = ["node-a", "node-b", "node-c"]
+INVENTORY = shared_inventory({"all": {"hosts": {h: {"ansible_connection": "local"}
+                                                 for h in HOSTS}}})
 FINGERPRINTS = [f"fp-{n}" for n in range(8)]
 PER_HOST = 2
 WINDOW = 3600
@@ -62,13 +71,13 @@ def make_project(root: Path, store: str = "state/audit.db") -> Path:
     """A project folder with three local hosts and one oversight entry; its config path."""
     (root / "playbooks").mkdir(parents=True)
     shutil.copy(REPO / "playbooks" / "disk_space_cleanup.yml", root / "playbooks")
-    hosts = {h: {"ansible_connection": "local"} for h in HOSTS}
-    (root / "inventory.yml").write_text(yaml.safe_dump({"all": {"hosts": hosts}}))
+    write_inventory(root, INVENTORY)
     catalog = {"version": 1, "remediations": [{
         "name": "fix", "match": {"alertname": "Fix"}, "playbook": "disk_space_cleanup.yml",
         "stage": "oversight", "timeout": 300, "guardrails": GUARDRAILS}]}
     (root / "remediations.yml").write_text(yaml.safe_dump(catalog, sort_keys=False))
-    (root / "remediator.yml").write_text(f"store: {store}\nruns: state/runs\n")
+    (root / "remediator.yml").write_text(f"store: {store}\nruns: state/runs\n"
+                                         f"cache: {INVENTORY_CACHE}\n")
     return root / "remediator.yml"
 
 

@@ -9,7 +9,6 @@ from functools import partial
 from typing import Any
 
 import pytest
-import yaml
 
 from remediator.config import Config, load
 from remediator.errors import UsageError
@@ -17,9 +16,11 @@ from remediator.executor import RunPlan
 from remediator.models import Alert, Mode, Outcome, Stage
 from remediator.testing import FakeClock, RecordingExecutor, alert, engine_for
 
-from ..conftest import Project
+from ..conftest import Project, shared_inventory, write_inventory
 
 HOSTS = [f"node-{n:02d}" for n in range(12)]
+INVENTORY = shared_inventory({"all": {"children": {"web": {"hosts": {
+    h: {"ansible_connection": "local"} for h in HOSTS}}}}})
 ENTRY = "fix"
 FIRST_START = "2026-01-05T12:00:00.000+00:00"  # the FakeClock's start
 
@@ -53,9 +54,7 @@ class Rig:
 @pytest.fixture
 def rig(project: Project) -> Rig:
     """The project with twelve local hosts in group ``web`` and a default entry."""
-    hosts = {h: {"ansible_connection": "local"} for h in HOSTS}
-    inventory = {"all": {"children": {"web": {"hosts": hosts}}}}
-    (project.root / "inventory.yml").write_text(yaml.safe_dump(inventory), encoding="utf-8")
+    write_inventory(project.root, INVENTORY)
     project.write_catalog(entry())
     return Rig(project, load(project.config, env={}))
 

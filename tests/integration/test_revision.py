@@ -48,8 +48,8 @@ def test_clean_checkout_records_the_commit_and_runs_live(repo: Project,
     (record,) = repo.handle(alertmanager_payload([disk_alert()]))
     assert record["mode"] == "live"
     assert [p.mode for p in runs.plans] == [Mode.LIVE]
-    assert record["remediation"]["catalog_revision"] == {"vcs": "git", "commit": head,
-                                                         "dirty": False}
+    assert record["remediation"]["catalog_revision"] == {
+        "vcs": "git", "commit": head, "dirty": False, "dirty_paths": [], "ansible_cfg": None}
 
 
 def test_uncommitted_catalog_turns_handle_into_an_escalated_check_run(

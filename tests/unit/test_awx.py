@@ -22,7 +22,7 @@ NOTE = "{{ lookup('pipe', 'id') }}"
 def plan(mode: Mode = Mode.CHECK, **changes: Any) -> RunPlan:
     """A plan for the fix-service template on demo-web-01, with one alert variable."""
     fields: dict[str, Any] = {
-        "ident": "r-1", "playbook": Path(), "inventory": Path(), "hosts": ("demo-web-01",),
+        "ident": "r-1", "playbook": Path(), "inventory": (), "hosts": ("demo-web-01",),
         "mode": mode, "untrusted_vars": frozen_map({"note": NOTE}),
         "trusted_vars": frozen_map({"limits": frozen_map({"workers": 4}), "paths": ("/a",)}),
         "timeout_s": 90, "job_template": "fix-service"}

@@ -33,7 +33,7 @@ def test_defaults_when_there_is_no_file(tmp_path: Path) -> None:
     assert loaded.source is None
     assert loaded.base_dir == tmp_path
     assert loaded.catalog == tmp_path / "remediations.yml"
-    assert loaded.inventory == tmp_path / "inventory.yml"
+    assert loaded.inventory == (tmp_path / "inventory.yml",)
     assert loaded.playbooks == tmp_path / "playbooks"
     assert loaded.store == tmp_path / ".remediator" / "audit.db"
     assert loaded.runs == tmp_path / ".remediator" / "runs"
@@ -53,7 +53,7 @@ def test_paths_are_relative_to_the_config_files_folder(tmp_path: Path) -> None:
     assert loaded.source == path
     assert loaded.base_dir == etc
     assert loaded.catalog == etc / "cat" / "remediations.yml"
-    assert loaded.inventory == tmp_path / "inv" / "hosts.ini"
+    assert loaded.inventory == (tmp_path / "inv" / "hosts.ini",)
     assert loaded.playbooks == etc / "pb"
     assert loaded.store == etc / "state" / "audit.db"
     assert loaded.runs == etc / "state" / "runs"

@@ -1,24 +1,27 @@
-"""The inventory reader, tested from the inventories under tests/data/inventories."""
+"""The inventory as ansible-core reads it: listings recorded under tests/data/inventories
+(``hosts.list.json`` is ``ansible-inventory -i hosts.yml --list``), then real ansible-inventory
+runs over files, folders, plugins and scripts, and the listing cache."""
 
 from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
-from collections.abc import Mapping
+import stat
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from remediator import inventory
+from remediator.ansible_project import AnsibleSetup, setup
 from remediator.errors import InventoryError
 from remediator.inventory import Inventory
 
 INVENTORIES = Path(__file__).resolve().parent.parent / "data" / "inventories"
 YAML_FILE = INVENTORIES / "hosts.yml"
 INI_FILE = INVENTORIES / "hosts.ini"
+LISTING = INVENTORIES / "hosts.list.json"
 
 WEB = frozenset({"web01", "web02"})
 DB = frozenset({"db01", "db02", "db03"})
@@ -40,149 +43,51 @@ EXPECTED_ADDRESSES = {
 }
 
 
-def fast_parse(path: Path) -> Inventory:
-    """The inventory at ``path`` read by the fast (no ansible) parser for its format."""
-    text = path.read_text(encoding="utf-8")
-    if path.suffix == ".ini":
-        return inventory._parse_ini(path, text)
-    parsed = inventory._parse_yaml(path, text)
-    assert parsed is not None
-    return parsed
+def recorded() -> Inventory:
+    listing = json.loads(LISTING.read_text(encoding="utf-8"))
+    return Inventory.from_listing((YAML_FILE,), listing)
 
 
-def ansible_env() -> dict[str, str]:
-    """The process environment with the virtualenv's bin folder first on PATH."""
-    venv_bin = str(Path(sys.executable).parent)
-    return {**os.environ, "PATH": f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '')}"}
+def bare(root: Path) -> AnsibleSetup:
+    return setup(root, None, {})
 
 
-def ansible_groups(path: Path) -> dict[str, frozenset[str]]:
-    """Each group's hosts (children expanded) as ``ansible-inventory --list`` reports them."""
-    proc = subprocess.run(["ansible-inventory", "-i", str(path), "--list"], capture_output=True,
-                          text=True, check=True, env=ansible_env(), timeout=120)
-    data: dict[str, Any] = json.loads(proc.stdout)
-    nodes: dict[str, Mapping[str, Any]] = {k: v for k, v in data.items() if k != "_meta"}
-    for node in list(nodes.values()):
-        for child in node.get("children", []):
-            nodes.setdefault(child, {})
-
-    def members(group: str) -> frozenset[str]:
-        node = nodes[group]
-        found = set(node.get("hosts", []))
-        for child in node.get("children", []):
-            found |= members(child)
-        return frozenset(found)
-
-    return {group: members(group) for group in nodes}
+# from a recorded listing
 
 
-@pytest.mark.parametrize("path", [YAML_FILE, INI_FILE], ids=["yaml", "ini"])
-def test_fast_parser_finds_every_host(path: Path) -> None:
-    """Both formats list the same six hosts."""
-    assert fast_parse(path).hosts == EXPECTED_GROUPS["all"]
-
-
-@pytest.mark.parametrize("path", [YAML_FILE, INI_FILE], ids=["yaml", "ini"])
-def test_fast_parser_expands_children_groups(path: Path) -> None:
+def test_listing_expands_children_groups() -> None:
     """Groups hold the hosts of their children, nested two levels deep (prod > db > db_primary)."""
-    assert dict(fast_parse(path).groups) == EXPECTED_GROUPS
+    assert dict(recorded().groups) == EXPECTED_GROUPS
 
 
-@pytest.mark.parametrize("path", [YAML_FILE, INI_FILE], ids=["yaml", "ini"])
-def test_fast_parser_puts_groupless_hosts_in_ungrouped(path: Path) -> None:
-    """A host in no group but all is in ``ungrouped``; grouped hosts are not."""
-    groups = fast_parse(path).groups
-    assert groups["ungrouped"] == {"bastion"}
-    assert "web01" not in groups["ungrouped"]
-
-
-@pytest.mark.parametrize("path", [YAML_FILE, INI_FILE], ids=["yaml", "ini"])
-def test_fast_parser_reads_ansible_host_addresses(path: Path) -> None:
+def test_listing_reads_ansible_host_addresses() -> None:
     """Each host's ``ansible_host`` is its address; a host without one has none."""
-    addresses = dict(fast_parse(path).addresses)
-    assert addresses == EXPECTED_ADDRESSES
-    assert "db02" not in addresses
+    assert dict(recorded().addresses) == EXPECTED_ADDRESSES
 
 
-def test_load_reads_static_yaml_like_the_fast_parser() -> None:
-    """``load`` of a static YAML inventory gives what the fast parser gives."""
-    loaded = inventory.load(YAML_FILE)
-    assert loaded.path == YAML_FILE
-    assert dict(loaded.groups) == EXPECTED_GROUPS
-    assert dict(loaded.addresses) == EXPECTED_ADDRESSES
-
-
-def test_ini_sections_are_not_mistaken_for_host_ranges() -> None:
-    """An INI file whose only brackets are section headers is read by the fast parser."""
-    parsed = inventory._parse_ini(INI_FILE, INI_FILE.read_text(encoding="utf-8"))
-    assert dict(parsed.groups) == EXPECTED_GROUPS
-
-
-def test_yaml_template_address_is_not_an_address(tmp_path: Path) -> None:
+def test_listing_template_address_is_not_an_address() -> None:
     """An ``ansible_host`` that is a Jinja template is not taken as an address."""
-    path = tmp_path / "hosts.yml"
-    path.write_text("all:\n  hosts:\n    web01:\n"
-                    "      ansible_host: '{{ inventory_hostname }}.example'\n", encoding="utf-8")
-    loaded = inventory.load(path)
+    listing: dict[str, Any] = {
+        "_meta": {"hostvars": {"web01": {"ansible_host": "{{ inventory_hostname }}.ex"}}},
+        "all": {"children": ["ungrouped"]}, "ungrouped": {"hosts": ["web01"]}}
+    loaded = Inventory.from_listing((Path("x"),), listing)
     assert loaded.hosts == {"web01"}
     assert dict(loaded.addresses) == {}
 
 
-def test_empty_yaml_inventory_has_no_hosts(tmp_path: Path) -> None:
-    """An empty YAML file is an inventory with no hosts."""
-    path = tmp_path / "empty.yml"
-    path.write_text("", encoding="utf-8")
-    assert inventory.load(path).hosts == frozenset()
-
-
-def test_missing_inventory_is_an_error(tmp_path: Path) -> None:
-    """A path that does not exist is an InventoryError naming it."""
-    with pytest.raises(InventoryError, match="inventory not found") as caught:
-        inventory.load(tmp_path / "absent.yml")
-    assert caught.value.where == str(tmp_path / "absent.yml")
-
-
-def test_yaml_inventory_that_is_a_list_is_an_error(tmp_path: Path) -> None:
-    """A YAML inventory whose top level is not a mapping of groups is refused."""
-    path = tmp_path / "hosts.yml"
-    path.write_text("- web01\n", encoding="utf-8")
-    with pytest.raises(InventoryError, match="expected a mapping of groups"):
-        inventory.load(path)
-
-
-def test_unclosed_ini_section_names_the_line(tmp_path: Path) -> None:
-    """An INI section header without ``]`` is an error at its line."""
-    path = tmp_path / "hosts.ini"
-    path.write_text("web01\n\n[web\nweb02\n", encoding="utf-8")
-    with pytest.raises(InventoryError, match="unclosed section header") as caught:
-        inventory.load(path)
-    assert caught.value.where == f"{path}:3"
-
-
-def test_ini_quoted_address_is_unquoted(tmp_path: Path) -> None:
-    """``ansible_host="10.0.0.5"`` in INI is the address 10.0.0.5, as ansible reads it."""
-    path = tmp_path / "hosts.ini"
-    path.write_text('[web]\nweb01 ansible_host="10.0.0.5"\n', encoding="utf-8")
-    assert inventory.load(path).resolve("10.0.0.5") == "web01"
-
-
-@pytest.mark.parametrize(("name", "text"), [
-    ("hosts.ini", "[web]\nweb01:2222\n"),
-    ("hosts.yml", "web:\n  hosts:\n    web01:2222:\n"),
-], ids=["ini", "yaml"])
-def test_host_with_port_is_named_without_it(tmp_path: Path, name: str, text: str) -> None:
-    """A host written ``web01:2222`` is the host web01, as ansible reads it."""
-    path = tmp_path / name
-    path.write_text(text, encoding="utf-8")
-    assert inventory.load(path).hosts == {"web01"}
-
-
-# resolve
+def test_cache_keeps_no_variable_but_addresses() -> None:
+    """What the cache stores is groups and addresses: a vaulted or secret variable in the
+    listing never lands on disk."""
+    listing = json.loads(LISTING.read_text(encoding="utf-8"))
+    listing["_meta"]["hostvars"]["web01"]["db_password"] = "hunter2"
+    text = json.dumps(Inventory.from_listing((YAML_FILE,), listing).to_json())
+    assert "hunter2" not in text and "backup_enabled" not in text
+    assert "10.0.0.11" in text
 
 
 def test_resolve_by_inventory_name() -> None:
     """A target that is a host name resolves to itself."""
-    assert fast_parse(YAML_FILE).resolve("web02") == "web02"
+    assert recorded().resolve("web02") == "web02"
 
 
 @pytest.mark.parametrize(("address", "host"), [
@@ -193,56 +98,177 @@ def test_resolve_by_inventory_name() -> None:
 ])
 def test_resolve_by_ansible_host(address: str, host: str) -> None:
     """A target that is a host's ``ansible_host`` resolves to that host's name."""
-    assert fast_parse(INI_FILE).resolve(address) == host
+    assert recorded().resolve(address) == host
 
 
 @pytest.mark.parametrize("target", ["web03", "10.0.0.99", "web", "prod", "", "WEB01"])
 def test_resolve_unknown_target_is_none(target: str) -> None:
     """Unknown names, addresses and group names resolve to None."""
-    assert fast_parse(YAML_FILE).resolve(target) is None
+    assert recorded().resolve(target) is None
 
 
 def test_resolve_prefers_a_host_name_over_an_address() -> None:
     """A target that is both a host name and another host's address is that host."""
-    inv = Inventory(path=Path("inv.yml"), groups={"all": frozenset({"a", "b"})},
+    inv = Inventory(sources=(Path("inv.yml"),), groups={"all": frozenset({"a", "b"})},
                     addresses={"a": "b"})
     assert inv.resolve("b") == "b"
 
 
 def test_resolve_shared_address_picks_the_first_host_by_name() -> None:
     """Two hosts with one address resolve deterministically to the first name in order."""
-    inv = Inventory(path=Path("inv.yml"), groups={"all": frozenset({"zeta", "alpha"})},
+    inv = Inventory(sources=(Path("inv.yml"),), groups={"all": frozenset({"zeta", "alpha"})},
                     addresses={"zeta": "10.1.1.1", "alpha": "10.1.1.1"})
     assert inv.resolve("10.1.1.1") == "alpha"
 
 
-# against ansible itself
+def test_missing_inventory_is_an_error(tmp_path: Path) -> None:
+    """A path that does not exist is an InventoryError naming it (no ansible run)."""
+    with pytest.raises(InventoryError, match="inventory not found") as caught:
+        inventory.load([tmp_path / "absent.yml"], bare(tmp_path))
+    assert caught.value.where == str(tmp_path / "absent.yml")
+
+
+# through ansible-inventory
 
 
 @pytest.mark.ansible
 @pytest.mark.parametrize("path", [YAML_FILE, INI_FILE], ids=["yaml", "ini"])
-def test_fast_parsers_agree_with_ansible_inventory(path: Path) -> None:
-    """The fast parser's hosts and group memberships equal ``ansible-inventory --list``'s."""
-    expected = ansible_groups(path)
-    parsed = fast_parse(path)
-    assert parsed.hosts == expected["all"]
-    assert dict(parsed.groups) == expected
+def test_files_read_by_ansible(path: Path, tmp_path: Path) -> None:
+    """YAML and INI files give the same groups and addresses."""
+    loaded = inventory.load([path], bare(tmp_path))
+    assert dict(loaded.groups) == EXPECTED_GROUPS
+    assert dict(loaded.addresses) == EXPECTED_ADDRESSES
+    assert not loaded.from_cache
+
+
+def directory_inventory(root: Path) -> Path:
+    """A shop's layout: inventory/prod/hosts.ini, group_vars/, host_vars/web-01.yml."""
+    prod = root / "inventory" / "prod"
+    (prod / "group_vars").mkdir(parents=True)
+    (prod / "host_vars").mkdir()
+    (prod / "hosts.ini").write_text("[web]\nweb-01\nweb-02\n\n[db]\ndb-01\n"
+                                    "web[10:12]\n", encoding="utf-8")
+    (prod / "host_vars" / "web-01.yml").write_text("ansible_host: 10.20.0.11\n",
+                                                   encoding="utf-8")
+    (prod / "group_vars" / "db.yml").write_text("ansible_host: db.internal\n", encoding="utf-8")
+    # after hosts.ini: a folder's files are read in name order
+    (prod / "zz-constructed.yml").write_text(yaml.safe_dump({
+        "plugin": "ansible.builtin.constructed", "strict": False,
+        "groups": {"frontends": "inventory_hostname.startswith('web')"}}), encoding="utf-8")
+    return prod
 
 
 @pytest.mark.ansible
-@pytest.mark.parametrize(("name", "text"), [
-    ("ranges.yml", "all:\n  children:\n    web:\n      hosts:\n        web[01:03]:\n"),
-    ("ranges.ini", "[web]\nweb[01:03]\n"),
-], ids=["yaml", "ini"])
-def test_host_range_goes_through_ansible_inventory(
-        tmp_path: Path, name: str, text: str) -> None:
-    """An inventory with ``web[01:03]`` is expanded by ansible and holds web02.
+def test_directory_with_host_vars_group_vars_and_constructed(tmp_path: Path) -> None:
+    """``ansible_host`` set only in host_vars/ or group_vars/ resolves, host ranges expand and
+    a ``constructed`` group exists: Ansible's own reading, not a parser of ours."""
+    prod = directory_inventory(tmp_path)
+    loaded = inventory.load([prod], bare(tmp_path))
+    assert loaded.resolve("10.20.0.11") == "web-01"
+    assert loaded.resolve("db.internal") == "db-01"
+    assert loaded.groups["db"] == {"db-01", "web10", "web11", "web12"}
+    assert loaded.groups["frontends"] == {"web-01", "web-02", "web10", "web11", "web12"}
 
-    ``load`` finds ansible-inventory on PATH or next to the running Python (the virtualenv).
-    """
-    path = tmp_path / name
-    path.write_text(text, encoding="utf-8")
-    loaded = inventory.load(path)
-    assert loaded.hosts == {"web01", "web02", "web03"}
-    assert loaded.groups["web"] == {"web01", "web02", "web03"}
-    assert loaded.resolve("web02") == "web02"
+
+@pytest.mark.ansible
+def test_ansible_cfg_inventory_and_playbook_dir_host_vars(tmp_path: Path) -> None:
+    """With no inventory named, ansible.cfg's applies (relative to the cfg); host_vars beside
+    the playbooks count too (``--playbook-dir``), as they do for ansible-playbook."""
+    from remediator import config
+
+    prod = directory_inventory(tmp_path)
+    (tmp_path / "ansible.cfg").write_text("[defaults]\ninventory = inventory/prod\n",
+                                          encoding="utf-8")
+    playbooks = tmp_path / "playbooks"
+    (playbooks / "host_vars").mkdir(parents=True)
+    (playbooks / "host_vars" / "web-02.yml").write_text("ansible_host: 10.20.0.12\n",
+                                                        encoding="utf-8")
+    (tmp_path / "remediator.yml").write_text("catalog: remediations.yml\n", encoding="utf-8")
+    loaded_config = config.load(tmp_path / "remediator.yml", env={})
+    assert loaded_config.inventory == (prod,)
+    loaded = inventory.load_config(loaded_config)
+    assert loaded.resolve("10.20.0.12") == "web-02"
+    assert loaded.resolve("10.20.0.11") == "web-01"
+
+
+@pytest.mark.ansible
+def test_unparsable_source_is_an_error_naming_it(tmp_path: Path) -> None:
+    """A source no plugin parses is an error (Ansible alone would warn and run on nothing)."""
+    path = tmp_path / "hosts.yml"
+    path.write_text("all:\n  hosts:\n    web01:\n   bad: [indent\n", encoding="utf-8")
+    with pytest.raises(InventoryError, match="ansible-inventory failed") as caught:
+        inventory.load([path], bare(tmp_path))
+    assert str(path) in str(caught.value)
+
+
+@pytest.mark.ansible
+def test_cache_is_used_until_a_file_changes(tmp_path: Path) -> None:
+    """A second read of an unchanged inventory comes from the cache; a new host_vars file
+    (which ansible-inventory reads, but no inventory file names) invalidates it."""
+    prod = directory_inventory(tmp_path)
+    cache = tmp_path / "cache"
+    first = inventory.load([prod], bare(tmp_path), cache_dir=cache)
+    again = inventory.load([prod], bare(tmp_path), cache_dir=cache)
+    assert not first.from_cache and again.from_cache
+    assert again == first
+    assert stat.S_IMODE(cache.stat().st_mode) == 0o700
+    (prod / "host_vars" / "web-02.yml").write_text("ansible_host: 10.20.0.12\n",
+                                                   encoding="utf-8")
+    changed = inventory.load([prod], bare(tmp_path), cache_dir=cache)
+    assert not changed.from_cache
+    assert changed.resolve("10.20.0.12") == "web-02"
+
+
+@pytest.mark.ansible
+def test_script_inventory_is_listed_again_after_the_ttl(tmp_path: Path) -> None:
+    """An executable inventory asks something outside its files: its listing is reused for
+    ``inventory_ttl`` seconds only."""
+    script = tmp_path / "hosts.py"
+    state = tmp_path / "state.txt"
+    state.write_text("web-01", encoding="utf-8")
+    script.write_text(
+        "#!/usr/bin/env python3\nimport json, pathlib\n"
+        f"host = pathlib.Path({str(state)!r}).read_text()\n"
+        "print(json.dumps({'web': {'hosts': [host]}, '_meta': {'hostvars': {}}}))\n",
+        encoding="utf-8")
+    script.chmod(0o755)
+    cache = tmp_path / "cache"
+    assert inventory.load([script], bare(tmp_path), cache_dir=cache).hosts == {"web-01"}
+    state.write_text("web-02", encoding="utf-8")
+    cached = inventory.load([script], bare(tmp_path), cache_dir=cache, ttl_s=300)
+    assert cached.from_cache and cached.hosts == {"web-01"}
+    fresh = inventory.load([script], bare(tmp_path), cache_dir=cache, ttl_s=0)
+    assert not fresh.from_cache and fresh.hosts == {"web-02"}
+
+
+def test_cache_key_follows_content_not_location(tmp_path: Path) -> None:
+    """Two copies of one static inventory share a key; a changed byte, an ANSIBLE_ variable
+    or an ansible.cfg changes it (no ansible run: the key is a hash)."""
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "hosts.yml").write_text(YAML_FILE.read_text(encoding="utf-8"),
+                                                   encoding="utf-8")
+    key_a, dynamic = inventory.fingerprint((tmp_path / "a" / "hosts.yml",), bare(tmp_path),
+                                           None, {})
+    key_b, _ = inventory.fingerprint((tmp_path / "b" / "hosts.yml",), bare(tmp_path), None, {})
+    assert key_a == key_b and not dynamic
+    key_env, _ = inventory.fingerprint((tmp_path / "a" / "hosts.yml",), bare(tmp_path), None,
+                                       {"ANSIBLE_INVENTORY_ENABLED": "yaml"})
+    (tmp_path / "b" / "hosts.yml").write_text("all: {}\n", encoding="utf-8")
+    key_changed, _ = inventory.fingerprint((tmp_path / "b" / "hosts.yml",), bare(tmp_path),
+                                           None, {})
+    (tmp_path / "ansible.cfg").write_text("[defaults]\n", encoding="utf-8")
+    key_cfg, _ = inventory.fingerprint((tmp_path / "a" / "hosts.yml",),
+                                       setup(tmp_path, None, {}), None, {})
+    assert len({key_a, key_env, key_changed, key_cfg}) == 4
+
+
+def test_plugin_config_other_than_file_plugins_is_dynamic(tmp_path: Path) -> None:
+    """A plugin config asking a service (here aws_ec2) is dynamic; ``constructed`` is not."""
+    aws = tmp_path / "aws_ec2.yml"
+    aws.write_text("plugin: amazon.aws.aws_ec2\nregions: [eu-west-1]\n", encoding="utf-8")
+    constructed = tmp_path / "constructed.yml"
+    constructed.write_text("plugin: ansible.builtin.constructed\n", encoding="utf-8")
+    assert inventory.fingerprint((aws,), bare(tmp_path), None, {})[1]
+    assert not inventory.fingerprint((constructed,), bare(tmp_path), None, {})[1]
+    assert os.access(aws, os.R_OK)

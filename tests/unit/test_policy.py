@@ -33,7 +33,7 @@ from remediator.policy import (
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 INVENTORY = Inventory(
-    path=Path("/srv/inventory.yml"),
+    sources=(Path("/srv/inventory.yml"),),
     groups={"all": frozenset({"web01", "web02", "db01"}), "web": frozenset({"web01", "web02"})},
     addresses={"web01": "10.0.0.11", "db01": "2001:db8::21"},
 )
