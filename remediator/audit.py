@@ -10,6 +10,7 @@ from typing import Any
 
 from .errors import ChainError
 from .models import Alert, Decision, Outcome, Remediation, RunResult
+from .results import failure_summary
 
 SCHEMA_VERSION = 1
 GENESIS_HASH = "0" * 64
@@ -157,6 +158,11 @@ def _runner(run: RunResult) -> dict[str, Any]:
         result["job"] = dict(run.job)
     if run.strategy is not None:
         result["strategy"] = run.strategy
+    if run.setup_failure is not None:
+        result["setup_failure"] = run.setup_failure
+    failure = failure_summary(run.hosts, run.outcome, run.error)
+    if failure is not None:
+        result["failure"] = failure
     return result
 
 

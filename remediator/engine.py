@@ -40,7 +40,7 @@ from .policy import PolicyContext, decide, decide_manual, refire
 from .results import outcome_of
 from .revision import catalog_revision, file_sha256, review_paths
 from .store import AuditStore, GuardSession, open_store
-from .store.guard_state import partition
+from .store.guard_state import SETUP_FAILED, partition
 from .validate import check_accelerators, check_awx, check_channels
 
 __all__ = ["Engine", "host_run", "is_trouble", "open_engine"]
@@ -349,20 +349,31 @@ class Engine:
             batch.run = self.executor.run(plan, self.progress)
         finally:
             at = iso(self.clock())
+            setup = batch.run is not None and batch.run.setup_failure is not None
             try:  # one transaction releases every host of the run
+                # A run that stopped before touching any host (a missing role, a vault
+                # password, no host matched) is no remediation: it uses up neither the
+                # alerts' dedupe claims nor a throttle slot, but counts for the breaker.
                 self.store.finish_runs([
-                    (batch.ident, host,
+                    (batch.ident, host, SETUP_FAILED if setup else
                      str(host_outcome(batch.run, host)) if batch.run else "failed", at)
-                    for host in batch.hosts])
+                    for host in batch.hosts], release_claims=batch.items if setup else ())
                 opened = decision.mode is Mode.LIVE and self.store.check_breaker(
                     remediation.name, remediation.guardrails.breaker_failures, at, batch.ident)
             except StoreError as exc:  # the run happened: keep going so its record is tried
                 batch.note = f"guardrail state not updated ({exc}); its locks expire by lease"
                 opened = False
+            else:
+                if setup:
+                    batch.note = ("setup failure: the run touched no host, so it used up "
+                                  "neither the alert's dedupe claim nor a throttle slot (the "
+                                  "next delivery is handled again); it counts toward the "
+                                  "circuit breaker")
         if opened:
-            batch.note = (f"circuit breaker opened: {remediation.guardrails.breaker_failures} "
-                          "consecutive failed live runs; the entry is held at human-initiated "
-                          f"until `remediator breaker reset {remediation.name} --by NAME`")
+            opened_note = (f"circuit breaker opened: {remediation.guardrails.breaker_failures} "
+                           "consecutive failed live runs; the entry is held at human-initiated "
+                           f"until `remediator breaker reset {remediation.name} --by NAME`")
+            batch.note = f"{batch.note}; {opened_note}" if batch.note else opened_note
 
     def run_manual(self, entry: str, hosts: Iterable[str], mode: Mode, *,
                    variables: Mapping[str, str] | None = None, user: str | None = None,

@@ -335,6 +335,7 @@ class RunResult:
     error: str | None = None
     job: Mapping[str, Any] | None = None  # the remote job that ran the plan (AWX), as recorded
     strategy: str | None = None  # the accelerated strategy a local run used (mitogen_linear)
+    setup_failure: str | None = None  # why the run stopped before touching any host (SETUP_*)
 
 
 class RequestState(enum.StrEnum):

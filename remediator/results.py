@@ -102,6 +102,13 @@ class ResultCollector:
         self._listed = 0
         # listed entries that may make room, newest last, for rank 0 and rank 1
         self._droppable: tuple[list[tuple[_HostState, int, str]], ...] = ([], [])
+        self._play: tuple[str, str] | None = None  # the current play: (name, hosts pattern)
+        self.unmatched: list[tuple[str, str]] = []  # plays whose pattern matched no target
+
+    @property
+    def touched(self) -> bool:
+        """True once any task reported for any host."""
+        return bool(self._hosts)
 
     def feed(self, event: Mapping[str, Any]) -> TaskResult | None:
         """Take one event; returns the task result it finished, if any (for a task the
@@ -109,7 +116,13 @@ class ResultCollector:
         kind = event.get("event", "")
         status = _STATUS_BY_EVENT.get(kind)
         if status is None:
-            if kind == "playbook_on_stats":
+            if kind == "playbook_on_play_start":
+                data = event.get("event_data") or {}
+                self._play = (str(data.get("play") or data.get("name") or "?"),
+                              str(data.get("play_pattern") or "?"))
+            elif kind == "playbook_on_no_hosts_matched" and self._play is not None:
+                self.unmatched.append(self._play)
+            elif kind == "playbook_on_stats":
                 data = event.get("event_data") or {}
                 self._stats = {k: v for k, v in data.items() if isinstance(v, Mapping)}
             return None
@@ -198,6 +211,83 @@ def outcome_of(status: RunnerStatus, hosts: Mapping[str, HostResult],
     if any(not hosts.get(t, HostResult()).reached for t in targets):
         return Outcome.FAILED
     return Outcome.SUCCEEDED
+
+
+SETUP_CAUSES = (  # (kind, words in ansible's error output), first match wins
+    ("vault", ("vault secrets", "decryption failed", "vault password", "vault-id")),
+    ("missing-role", ("the role '",)),
+    ("missing-collection", ("couldn't resolve module/action", "unable to find collection",
+                            "could not load \"", "no filter named", "no test named",
+                            "lookup plugin")),
+    ("syntax", ("syntax error", "yaml", "is not a valid attribute", "conflicting action",
+                "no such file or directory", "could not find or access")),
+)
+
+
+def setup_failure(collector: ResultCollector, status: RunnerStatus, error: str | None,
+                  targets: Iterable[str]) -> tuple[str, str] | None:
+    """(kind, plain words) when a run stopped before any task ran on any host: a playbook
+    that does not parse, a role, collection or vault password that is missing, or a target
+    outside every play's ``hosts:``. None when a host was touched (or the run was cancelled)."""
+    if collector.touched or status is RunnerStatus.CANCELED:
+        return None
+    if collector.unmatched:
+        names = ", ".join(targets)
+        plays = "; ".join(f"play '{name}' (hosts: {pattern})"
+                          for name, pattern in collector.unmatched)
+        return ("no-hosts-matched", f"no host matched: {names} is not in the hosts of {plays}; "
+                "the playbook ran no task (fix the play's hosts: pattern or the entry)")
+    if status is RunnerStatus.SUCCESSFUL:
+        return None
+    text = (error or "").lower()
+    detail = _error_line(error)
+    for kind, words in SETUP_CAUSES:
+        if any(word in text for word in words):
+            return kind, f"{_SETUP_WORDS[kind]}: {detail}"
+    if status is RunnerStatus.TIMEOUT:
+        return None
+    return "setup", f"the playbook stopped before touching any host: {detail}"
+
+
+_SETUP_WORDS = {
+    "vault": "a vaulted file could not be decrypted",
+    "missing-role": "a role the playbook uses is not installed",
+    "missing-collection": "a collection the playbook uses is not installed",
+    "syntax": "the playbook does not parse",
+}
+
+
+def failure_summary(hosts: Mapping[str, HostResult], outcome: Outcome, error: str | None
+                    ) -> str | None:
+    """One line saying why a run did not succeed: the first failing task with its host and
+    message, else the first line of the run's error (ansible's own ``ERROR`` line, or the
+    plain words of a setup failure). None for a successful run."""
+    if outcome is Outcome.SUCCEEDED:
+        return None
+    for host, result in hosts.items():
+        for task in result.tasks:
+            if task.status in ("failed", "unreachable"):
+                message = " ".join((task.msg or "no message").split())
+                return _short(f"{host}: task '{task.name}' {task.status}: {message}")
+    if error:
+        first = next((line.strip() for line in error.splitlines() if line.strip()), "")
+        line = first if not first.startswith(("/", "  ")) else _error_line(error)
+        return _short(line if not line.startswith(("ERROR!", "[ERROR]")) else
+                      _error_line(error))
+    return None
+
+
+def _short(text: str, limit: int = 300) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _error_line(error: str | None) -> str:
+    """The first ``ERROR``/``[ERROR]`` line of ansible's output, else its last line."""
+    lines = [line.strip() for line in (error or "").splitlines() if line.strip()]
+    for line in lines:
+        if line.startswith(("ERROR!", "[ERROR]")):
+            return line
+    return lines[-1] if lines else "no output"
 
 
 def diff_summary(diff: Mapping[str, Any]) -> str:

@@ -52,6 +52,7 @@ class RecordingExecutor:
     plans: list[RunPlan] = field(default_factory=list)
     on_run: Callable[[RunPlan], None] | None = None  # e.g. to check locks mid-run
     task: str = "fix"  # the name of the one task each host reports
+    setup_failure: str | None = None  # set (a SETUP kind): every run stops before any host
 
     def run(self, plan: RunPlan, progress: ProgressFn | None = None) -> RunResult:
         """Record ``plan``; every host 'changed' one task unless scripted otherwise."""
@@ -59,6 +60,14 @@ class RecordingExecutor:
         if self.on_run is not None:
             self.on_run(plan)
         started = self.clock()
+        if self.setup_failure is not None:
+            return RunResult(
+                ident=plan.ident, status=RunnerStatus.FAILED, rc=1,
+                started_at=started.isoformat(timespec="milliseconds"),
+                finished_at=started.isoformat(timespec="milliseconds"), duration_s=0.0,
+                hosts={host: HostResult() for host in plan.hosts}, outcome=Outcome.FAILED,
+                error=f"scripted setup failure: {self.setup_failure}",
+                setup_failure=self.setup_failure)
         hosts = {}
         for host in plan.hosts:
             outcome = self.outcomes.get(host, Outcome.SUCCEEDED)

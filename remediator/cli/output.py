@@ -49,7 +49,9 @@ def record_text(record: Mapping[str, Any], *, detail: bool = False) -> str:
         outcome += (f" (runner {runner['status']}, rc={runner['rc']}, "
                     f"{record.get('duration_s')}s, ident {runner['ident']})")
     lines.append(f"  outcome:  {outcome}")
-    if runner and runner.get("error") and record["outcome"] != "succeeded":
+    if runner and runner.get("failure"):
+        lines.append(f"  failure:  {runner['failure']}")
+    elif runner and runner.get("error") and record["outcome"] != "succeeded":
         lines.append(f"  error:    {runner['error'].splitlines()[-1]}")
     for host, result in (record.get("hosts") or {}).items():
         lines.append(f"  {host}: ok={result['ok']} changed={result['changed']} "

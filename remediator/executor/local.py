@@ -25,7 +25,7 @@ import yaml
 from ..ansible_project import AnsibleSetup, relative
 from ..errors import ExecutionError
 from ..models import Mode, RunnerStatus, RunResult
-from ..results import ResultCollector, outcome_of
+from ..results import ResultCollector, outcome_of, setup_failure
 from ..vault import VaultScan, redact_tree, redact_value
 from . import ProgressFn, RunPlan, plain_data
 from .accelerate import NONE, strategy_env
@@ -167,6 +167,9 @@ class LocalExecutor:
         _scrub_command(artifacts / "command")
         redact_tree(artifacts, self.vault)
         hosts = collector.hosts(plan.hosts)
+        setup = setup_failure(collector, status, error, plan.hosts)
+        if setup is not None:
+            error = setup[1] if not error else f"{setup[1]}\n{error}"
         self.rotate()
         return redact_value(RunResult(
             ident=plan.ident, status=status, rc=rc, started_at=_iso(started),
@@ -174,6 +177,7 @@ class LocalExecutor:
             outcome=outcome_of(status, hosts, plan.hosts),
             artifacts=str(artifacts), error=error,
             strategy=accelerated.get("ANSIBLE_STRATEGY"),
+            setup_failure=None if setup is None else setup[0],
         ), self.vault)
 
     def rotate(self) -> list[Path]:

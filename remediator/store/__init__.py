@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from contextlib import AbstractContextManager
 from datetime import datetime
@@ -134,7 +134,8 @@ class AuditStore(Protocol):
         """When the oldest dedupe claim was filed, or None."""
         ...
 
-    def finish_runs(self, runs: list[tuple[str, str, str, str]]) -> None:
+    def finish_runs(self, runs: list[tuple[str, str, str, str]],
+                    release_claims: Iterable[str] = ()) -> None:
         """finish_run for many (ident, host, outcome, at) at once."""
         ...
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from typing import Any
@@ -276,17 +276,27 @@ class SqlStore(ABC):
         """Mark a reserved run finished: its lock is released, cooldowns count from ``at``."""
         self.finish_runs([(ident, host, outcome, at)])
 
-    def finish_runs(self, runs: list[tuple[str, str, str, str]]) -> None:
-        """finish_run for many (ident, host, outcome, at) in one transaction."""
+    def finish_runs(self, runs: list[tuple[str, str, str, str]],
+                    release_claims: Iterable[str] = ()) -> None:
+        """finish_run for many (ident, host, outcome, at) in one transaction; the dedupe
+        claims of the records in ``release_claims`` are dropped with it (a run that failed
+        before touching any host: the next delivery of its alerts is handled again)."""
+        released = sorted(set(release_claims))
         with self._mirror_lock, self._tx("runs", self._guard_lock) as db:
             entries = {row[0] for ident in {ident for ident, _, _, _ in runs}
                        for row in db.execute("SELECT DISTINCT entry FROM guard_runs WHERE"
                                              " ident = ?", (ident,))}
+            entries |= {row[0] for record_id in released for row in db.execute(
+                "SELECT DISTINCT entry FROM guard_seen WHERE record_id = ?", (record_id,))}
             with self._mirrored(db, entries):
                 db.executemany("UPDATE guard_runs SET finished_at = ?, outcome = ? WHERE"
                                " ident = ? AND host = ?", [(at, o, i, h) for i, h, o, at in runs])
                 for ident, host, outcome, at in runs:
                     self._guard.finish(ident, host, datetime.fromisoformat(at), outcome)
+                if released:
+                    db.executemany("DELETE FROM guard_seen WHERE record_id = ?",
+                                   [(record_id,) for record_id in released])
+                    self._guard.forget_claims(set(released))
 
     @contextmanager
     def _mirrored(self, db: Db, entries: set[str]) -> Iterator[None]:

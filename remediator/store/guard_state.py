@@ -68,6 +68,9 @@ def alive(pid: int | None) -> bool:
         return True  # no /proc (not Linux): the signal's answer stands
 
 
+SETUP_FAILED = "setup-failed"  # a run's outcome when it stopped before touching any host
+
+
 @dataclass(slots=True)
 class _Run:
     ident: str
@@ -90,8 +93,11 @@ class _EntryRuns:
     idents: list[str] = field(default_factory=list)
     live: list[bool] = field(default_factory=list)
     known: set[str] = field(default_factory=set)
+    void: set[str] = field(default_factory=set)  # runs that failed at setup: not counted
 
     def add(self, run: _Run) -> None:
+        if run.outcome == SETUP_FAILED:
+            self.void.add(run.ident)
         if run.ident in self.known:
             return
         index = bisect.bisect_right(self.starts, run.started)
@@ -102,9 +108,13 @@ class _EntryRuns:
 
     def count(self, since: datetime, *, live_only: bool = False) -> int:
         first = bisect.bisect_left(self.starts, since)
+        void = sum(1 for ident in self.idents[first:] if ident in self.void) if self.void else 0
         if not live_only:
-            return len(self.starts) - first
-        return sum(self.live[first:])
+            return len(self.starts) - first - void
+        live = sum(self.live[first:])
+        return live - (sum(1 for ident, is_live in zip(self.idents[first:], self.live[first:],
+                                                       strict=True)
+                           if is_live and ident in self.void) if self.void else 0)
 
 
 # The first home of the global generation (moved to guard_gen by generation_migration).
@@ -336,6 +346,16 @@ class GuardCache:
         if run is not None:
             run.finished = at
             run.outcome = outcome
+            if outcome == SETUP_FAILED and run.entry in self.entry_runs:
+                self.entry_runs[run.entry].void.add(ident)
+
+    def forget_claims(self, record_ids: AbstractSet[str]) -> None:
+        """Mirror deleted dedupe claims (this connection's own write)."""
+        doomed = [key for key, record_id in self.seen.items() if record_id in record_ids]
+        for key in doomed:
+            del self.seen[key]
+            for keys in self.seen_of.values():
+                keys.discard(key)
 
 
 class GuardSession:
@@ -472,6 +492,8 @@ class GuardSession:
         throttle_since, recur_since = self._since(now, rules)
         in_progress, host_runs, host_fixes, last_end = None, [], 0, None
         for run in self._cache.host_runs.get((entry, host), ()):
+            if run.outcome == SETUP_FAILED:  # it never touched the host: no run at all
+                continue
             if run.started >= throttle_since:  # started runs count, finished or not
                 host_runs.append(run.started)
             if run.finished is None:

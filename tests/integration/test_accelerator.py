@@ -51,7 +51,7 @@ def mixed_run(tmp_path: Path, accelerator: str, mode: Mode) -> tuple[RunResult, 
     inventory.write_text(yaml.safe_dump({"all": {"hosts": MIXED_HOSTS}}))
     executor = LocalExecutor(root / "runs", accelerator=accelerator)
     plan = RunPlan(ident=f"mixed-{accelerator}-{mode}", playbook=DATA / "playbooks" / "mixed.yml",
-                   inventory=inventory, hosts=("first", "second", "gone"), mode=mode,
+                   inventory=(inventory,), hosts=("first", "second", "gone"), mode=mode,
                    trusted_vars={"out_dir": str(root / "out"), "secret_password": SECRET})
     return executor.run(plan), root / "out"
 
@@ -89,7 +89,7 @@ def test_mitogen_really_runs_a_hosts_tasks_in_one_interpreter(tmp_path: Path, ac
     inventory = tmp_path / "hosts.yml"
     inventory.write_text(yaml.safe_dump({"all": {"hosts": {"one": LOCAL, "two": LOCAL}}}))
     run = LocalExecutor(tmp_path / "runs", accelerator=accelerator).run(RunPlan(
-        ident="pids", playbook=DATA / "playbooks" / "interpreters.yml", inventory=inventory,
+        ident="pids", playbook=DATA / "playbooks" / "interpreters.yml", inventory=(inventory,),
         hosts=("one", "two"), mode=Mode.LIVE, trusted_vars={"out_dir": str(out)}))
     assert str(run.outcome) == "succeeded", run.error
     pids = {host: (out / f"{host}.pids").read_text().split() for host in ("one", "two")}

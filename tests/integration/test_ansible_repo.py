@@ -181,3 +181,82 @@ def test_review_gate_covers_what_a_run_reads(repo: Repo, path: str) -> None:
     target.write_bytes(target.read_bytes() + b"\n# edited\n")
     dirty = catalog_revision(loaded.catalog, loaded.playbooks, review_paths(loaded))
     assert dirty["dirty"] is True and dirty["dirty_paths"] == [path]
+
+
+@pytest.mark.ansible
+def test_missing_role_is_a_setup_failure_and_the_next_delivery_runs(repo: Repo,
+                                                                    tmp_path: Path) -> None:
+    """A committed catalog whose role is gone: the run stops before touching any host, the
+    record says why in plain words and names no ansible column marker; once the role is back,
+    the same alert delivered again runs live (the failed setup used up no dedupe claim)."""
+    shutil.move(repo.root / "roles" / "load_relief", tmp_path / "load_relief")
+    repo.git("commit", "-qam", "the role moves away")
+    broken = repo.handle()
+    runner = broken["runner"]
+    assert (broken["outcome"], runner["setup_failure"]) == ("failed", "missing-role")
+    assert runner["failure"].startswith("a role the playbook uses is not installed: ")
+    assert "load_relief" in runner["failure"]
+    shown = repo.cli("audit", "show", broken["id"])
+    assert "failure:  a role the playbook uses is not installed" in shown.output
+
+    shutil.move(tmp_path / "load_relief", repo.root / "roles" / "load_relief")
+    repo.git("add", "-A")
+    repo.git("commit", "-qm", "the role is back")
+    fixed = repo.handle()
+    assert (fixed["mode"], fixed["outcome"]) == ("live", "succeeded"), fixed["decision"]
+
+
+@pytest.mark.ansible
+def test_target_outside_the_play_hosts_is_named(repo: Repo) -> None:
+    """An alert for db-01 matched to a playbook whose play runs on ``web``: ansible runs no
+    task (rc 0); the record names the target and the play's pattern."""
+    catalog = repo.root / "remediations.yml"
+    catalog.write_text(catalog.read_text(encoding="utf-8").replace(
+        "label: instance", "label: host"), encoding="utf-8")
+    repo.git("commit", "-qam", "target by host label")
+    payload = alertmanager_payload([{"labels": {"alertname": "HighLoad", "host": "db-01",
+                                                "load": "1.0"},
+                                     "status": "firing"}])
+    result = repo.cli("handle", "--json", "-", stdin=json.dumps(payload))
+    (record,) = json.loads(result.stdout)
+    runner = record["runner"]
+    assert runner is not None, record["decision"]
+    assert (record["outcome"], runner["rc"], runner["setup_failure"]) == (
+        "failed", 0, "no-hosts-matched")
+    assert runner["failure"] == (
+        "no host matched: db-01 is not in the hosts of play 'Relieve load on a web host' "
+        "(hosts: web); the playbook ran no task (fix the play's hosts: pattern or the entry)")
+
+
+@pytest.mark.ansible
+def test_failed_task_line_names_task_host_and_message(repo: Repo) -> None:
+    """A task that fails on the host: the terminal shows the task, the host and ansible's
+    message, not the last line of ansible's output; --json carries the same line."""
+    record = repo.handle(load="not-a-number")
+    assert record["outcome"] == "failed"
+    failure = record["runner"]["failure"]
+    assert failure.startswith("web-01: task 'Score the load against the host's CPUs' failed: ")
+    assert "not-a-number" in failure
+    shown = repo.cli("audit", "show", record["id"])
+    assert f"failure:  {failure}" in shown.output
+
+
+@pytest.mark.ansible
+def test_vault_ids_in_the_config_instead_of_ansible_cfg(repo: Repo) -> None:
+    """Without vault_password_file in ansible.cfg, validate names the vaulted file; with the
+    config's ``vault_ids`` (an executable, as Ansible accepts) it passes and a run decrypts."""
+    cfg = repo.root / "ansible.cfg"
+    cfg.write_text(cfg.read_text(encoding="utf-8").replace(
+        "vault_password_file = vault-password.sh\n", ""), encoding="utf-8")
+    missing = repo.cli("catalog", "validate")
+    assert missing.exit_code == 2
+    assert "inventory/prod/group_vars/web/vault.yml: vaulted file cannot be decrypted" \
+        in missing.output
+    config = repo.root / "remediator.yml"
+    config.write_text(config.read_text(encoding="utf-8") +
+                      "vault_ids: [shop@vault-password.sh]\n", encoding="utf-8")
+    ok = repo.cli("catalog", "validate")
+    assert ok.exit_code == 0, ok.output
+    record = repo.handle("--max-stage", "observe")
+    assert (record["mode"], record["outcome"]) == ("check", "succeeded"), record["runner"]
+    assert SECRET not in repo.everything_written()

@@ -566,3 +566,31 @@ def test_guard_state_past_keeping_is_forgotten(rig: Rig) -> None:
     engine.handle([fix("node-03"), fix("node-04"), fix("node-05")])
     assert engine.prune_guard_state() == (1, 4)  # the last claim, the older runs' 4 rows
     assert rig.project.query("SELECT COUNT(*) FROM guard_runs")[0][0] == 3
+
+
+# -- setup failures --
+
+
+def test_setup_failure_keeps_the_claim_and_throttle_but_counts_for_the_breaker(rig: Rig
+                                                                               ) -> None:
+    """A run that stopped before touching any host (a missing role) is recorded as failed
+    with its reason, but the same alert delivered again after the fix is handled again (no
+    duplicate), the throttle does not count it, and it counts toward the breaker."""
+    rig.project.write_catalog(entry(throttle={"per_host": 1, "window": 3600}, cooldown=0,
+                                    breaker={"failures": 2}))
+    broken = RecordingExecutor(clock=rig.clock, setup_failure="missing-role")
+    engine = engine_for(rig.config, clock=rig.clock, executor=broken)
+    alert_once = fix(fingerprint="fp-setup")
+    (first,) = engine.handle([alert_once])
+    assert (first["outcome"], first["runner"]["setup_failure"]) == ("failed", "missing-role")
+    assert any("setup failure: the run touched no host" in n
+               for n in first["decision"]["notes"])
+    (again,) = engine.handle([alert_once])  # the same delivery: handled, not a duplicate
+    assert decision(again) == ("run", "live"), again["decision"]["reason"]
+    assert "circuit breaker opened" in " ".join(again["decision"]["notes"])
+    fixed = engine_for(rig.config, clock=rig.clock, executor=RecordingExecutor(clock=rig.clock))
+    assert fixed.store.reset_breaker(ENTRY) is not None
+    (after_fix,) = fixed.handle([alert_once])  # neither setup failure took the throttle slot
+    assert (decision(after_fix), after_fix["outcome"]) == (("run", "live"), "succeeded")
+    (duplicate,) = fixed.handle([alert_once])  # a real run does use up the delivery
+    assert decision(duplicate) == ("skip", "none")

@@ -57,7 +57,7 @@ def test_variables_do_not_leak_between_runs(project: Project, tmp_path: Path) ->
 def test_an_existing_run_folder_is_never_reused(tmp_path: Path) -> None:
     """Preparing a run whose folder exists is refused instead of reusing its env files."""
     executor = LocalExecutor(tmp_path / "runs")
-    plan = RunPlan(ident="abc", playbook=tmp_path / "p.yml", inventory=tmp_path / "i.yml",
+    plan = RunPlan(ident="abc", playbook=tmp_path / "p.yml", inventory=(tmp_path / "i.yml",),
                    hosts=("h",), mode=Mode.CHECK)
     executor.prepare(plan)
     with pytest.raises(ExecutionError, match="already exists"):
@@ -73,7 +73,7 @@ def test_rotation_keeps_the_newest_runs_and_only_its_own(project: Project, tmp_p
     foreign.mkdir(parents=True)
     for n in range(4):
         executor.prepare(RunPlan(ident=f"r{n}", playbook=tmp_path / "p.yml",
-                                 inventory=tmp_path / "i.yml", hosts=("h",), mode=Mode.CHECK))
+                                 inventory=(tmp_path / "i.yml",), hosts=("h",), mode=Mode.CHECK))
     removed = executor.rotate()
     assert len(removed) == 2
     assert foreign.is_dir()

@@ -109,7 +109,7 @@ def main() -> None:
             out.mkdir(exist_ok=True)
             for host in HOST_IDS:
                 (out / f"{host}.conf").write_text("workers = 2\n")
-            plan = RunPlan(ident=f"awx-{name}", playbook=PLAYBOOK, inventory=inventory,
+            plan = RunPlan(ident=f"awx-{name}", playbook=PLAYBOOK, inventory=(inventory,),
                            hosts=tuple(HOST_IDS), mode=mode, untrusted_vars={"note": NOTE},
                            trusted_vars={"out_dir": str(out), **extra})
             result = executor.run(plan)

@@ -39,7 +39,7 @@ def main() -> None:
         inventory.write_text(INVENTORY)
         executor = LocalExecutor(tmp_path / "runs")
         for mode in (Mode.CHECK, Mode.LIVE):
-            plan = RunPlan(ident=f"mixed-{mode}", playbook=PLAYBOOK, inventory=inventory,
+            plan = RunPlan(ident=f"mixed-{mode}", playbook=PLAYBOOK, inventory=(inventory,),
                            hosts=("first", "second", "gone"), mode=mode,
                            trusted_vars={"out_dir": str(tmp_path / "out"),
                                          "secret_password": "hunter2-SECRET"})
