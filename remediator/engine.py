@@ -38,7 +38,7 @@ from .models import (
 from .notify.message import plan as plan_message
 from .policy import PolicyContext, decide, decide_manual, refire
 from .results import outcome_of
-from .revision import catalog_revision, file_sha256, review_paths
+from .revision import config_revision, file_sha256
 from .store import AuditStore, GuardSession, open_store
 from .store.guard_state import SETUP_FAILED, partition
 from .validate import check_accelerators, check_awx, check_channels
@@ -604,8 +604,7 @@ def open_engine(config: Config, *, progress: ProgressFn | None = None,
         inventory=inventory,
         store=open_store(config.store, pool_size=config.store_pool),
         executor=executor or build_executor(config, catalog, env, clock),
-        revision={**catalog_revision(config.catalog, config.playbooks, review_paths(config)),
-                  "ansible_cfg": config.ansible_setup.describe()},
+        revision=config_revision(config),
         notifiers=notify.build(config.notifications, env),
         clock=clock,
         new_id=new_id,

@@ -45,8 +45,8 @@ def tree_sha256(paths: Iterable[Path]) -> str:
 MAX_DIRTY_PATHS = 50  # changed paths named in a record
 
 
-def catalog_revision(catalog: Path, playbooks: Path,
-                     also: Iterable[Path] = ()) -> dict[str, Any]:
+def catalog_revision(catalog: Path, playbooks: Path, also: Iterable[Path] = (),
+                     exclude: Iterable[Path] = ()) -> dict[str, Any]:
     """The git commit of what a run reads, whether any of it has uncommitted changes, and
     which paths those are; outside git, a sha256 of the catalog and playbooks.
 
@@ -54,6 +54,8 @@ def catalog_revision(catalog: Path, playbooks: Path,
     no commit holds it; caches aside). Under ``also`` (roles, collections, inventory, ansible.cfg:
     see ``review_paths``) only tracked and untracked files count: what ``ansible-galaxy
     install`` put in an ignored folder is pinned by the committed requirements file.
+    Paths under ``exclude`` (remediator's own state: the store, runs and cache folders, when
+    they live inside the playbooks' folder) never count.
     """
     where = catalog.parent
     top = _git(where, "rev-parse", "--show-toplevel")
@@ -64,12 +66,15 @@ def catalog_revision(catalog: Path, playbooks: Path,
         toplevel = Path(top.strip())
         extra = [str(p) for p in dict.fromkeys(also) if _inside(p, toplevel)]
         status = _git(toplevel, "status", "--porcelain", "--untracked-files=all",
-                      "--ignored=matching", "--", str(catalog), str(playbooks))
+                      "--ignored=traditional", "--", str(catalog), str(playbooks))
         rest = _git(toplevel, "status", "--porcelain", "--untracked-files=all", "--",
                     *extra) if extra else ""
         changed = [line for line in (status or "").splitlines()
                    if line.strip() and not _cache(line)]
         changed += [line for line in (rest or "").splitlines() if line.strip()]
+        skipped = [p.resolve() for p in exclude]
+        changed = [line for line in changed
+                   if not any(_inside(toplevel / line[3:].strip(), s) for s in skipped)]
         paths = sorted(dict.fromkeys(line[3:].strip() for line in changed))
         return {"vcs": "git", "commit": commit.strip(),
                 "dirty": status is None or rest is None or bool(changed),
@@ -113,6 +118,17 @@ def review_paths(config: Config) -> list[Path]:
     paths += [*ansible.roles_paths(), *ansible.collections_paths()]
     paths += [config.base_dir / name for name in REQUIREMENTS_FILES]
     return paths
+
+
+def config_revision(config: Config) -> dict[str, Any]:
+    """The revision of everything ``config``'s runs read, and the ansible.cfg that applies."""
+    state = [config.runs, *([config.cache] if config.cache else [])]
+    if isinstance(config.store, Path):  # SQLite: the file and its journals
+        state += [config.store.with_name(config.store.name + suffix)
+                  for suffix in ("", "-wal", "-shm", "-journal")]
+    revision = catalog_revision(config.catalog, config.playbooks, review_paths(config), state)
+    revision["ansible_cfg"] = config.ansible_setup.describe()
+    return revision
 
 
 def dirty_summary(paths: Iterable[str], limit: int = 3) -> str:

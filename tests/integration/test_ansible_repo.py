@@ -260,3 +260,29 @@ def test_vault_ids_in_the_config_instead_of_ansible_cfg(repo: Repo) -> None:
     record = repo.handle("--max-stage", "observe")
     assert (record["mode"], record["outcome"]) == ("check", "succeeded"), record["runner"]
     assert SECRET not in repo.everything_written()
+
+
+def test_playbooks_at_the_root_do_not_count_remediator_state(repo: Repo) -> None:
+    """``playbooks: .`` (playbooks at the repository root, as many shops keep them): the
+    store, run folders and cache remediator writes there, ignored by git, are not changes;
+    another ignored file there is (no ansible run)."""
+    from remediator.revision import config_revision
+
+    (repo.root / "load_relief.yml").write_text(
+        (repo.root / "playbooks" / "load_relief.yml").read_text(encoding="utf-8"),
+        encoding="utf-8")
+    config = repo.root / "remediator.yml"
+    config.write_text(config.read_text(encoding="utf-8").replace(
+        "playbooks: playbooks", "playbooks: .").replace(
+        "store: .remediator/audit.db", "store: audit.db"), encoding="utf-8")
+    (repo.root / ".gitignore").write_text("/audit.db*\n.remediator/\n*.local\n",
+                                          encoding="utf-8")
+    repo.git("add", "-A")
+    repo.git("commit", "-qm", "playbooks at the root")
+    for name in ("audit.db", "audit.db-wal", ".remediator/runs/r1/x", ".remediator/cache/c"):
+        (repo.root / name).parent.mkdir(parents=True, exist_ok=True)
+        (repo.root / name).write_text("state\n", encoding="utf-8")
+    loaded = config_mod.load(config, env={})
+    assert config_revision(loaded)["dirty_paths"] == []
+    (repo.root / "tuning.local").write_text("x\n", encoding="utf-8")
+    assert config_revision(loaded)["dirty_paths"] == ["tuning.local"]
