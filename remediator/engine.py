@@ -598,13 +598,14 @@ def open_engine(config: Config, *, progress: ProgressFn | None = None,
     if problems:
         raise ConfigError("; ".join(problems))
     inventory = inventory_mod.load_config(config)
+    vaulted = vault.project_vaulted(config)
     return Engine(
         config=config,
         catalog=catalog,
         inventory=inventory,
         store=open_store(config.store, pool_size=config.store_pool),
-        executor=executor or build_executor(config, catalog, env, clock),
-        revision=config_revision(config),
+        executor=executor or build_executor(config, catalog, env, clock, vaulted),
+        revision=config_revision(config, vaulted),
         notifiers=notify.build(config.notifications, env),
         clock=clock,
         new_id=new_id,
@@ -614,14 +615,15 @@ def open_engine(config: Config, *, progress: ProgressFn | None = None,
 
 
 def build_executor(config: Config, catalog: Catalog, env: Mapping[str, str],
-                   clock: Clock = utc_now) -> Executor:
+                   clock: Clock = utc_now, vaulted: Iterable[Path] | None = None) -> Executor:
     """The local executor, behind a Router with the AWX one when the catalog names job
     templates (its token read from the environment now: a missing one is a ConfigError)."""
     from .executor.local import LocalExecutor
 
     local = LocalExecutor(config.runs, keep_runs=config.keep_runs, clock=clock,
                           hide_env=config.secret_envs(), accelerator=config.accelerator,
-                          ansible=config.ansible_setup, vault=vault.scan_config(config))
+                          ansible=config.ansible_setup,
+                          vault=vault.scan_config(config, vaulted))
     if config.awx is None or all(e.job_template is None for e in catalog):
         return local
     from .executor.awx import AwxExecutor

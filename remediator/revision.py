@@ -120,13 +120,15 @@ def review_paths(config: Config) -> list[Path]:
     return paths
 
 
-def config_revision(config: Config) -> dict[str, Any]:
-    """The revision of everything ``config``'s runs read, and the ansible.cfg that applies."""
+def config_revision(config: Config, vaulted: Iterable[Path] = ()) -> dict[str, Any]:
+    """The revision of everything ``config``'s runs read (with the ``vaulted`` files found
+    anywhere in the project), and the ansible.cfg that applies."""
     state = [config.runs, *([config.cache] if config.cache else [])]
     if isinstance(config.store, Path):  # SQLite: the file and its journals
         state += [config.store.with_name(config.store.name + suffix)
                   for suffix in ("", "-wal", "-shm", "-journal")]
-    revision = catalog_revision(config.catalog, config.playbooks, review_paths(config), state)
+    revision = catalog_revision(config.catalog, config.playbooks,
+                                [*review_paths(config), *vaulted], state)
     revision["ansible_cfg"] = config.ansible_setup.describe()
     return revision
 

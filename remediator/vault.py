@@ -30,8 +30,12 @@ MASK = "********"
 MIN_SECRET = 4  # shorter values ("yes", "80") would mask ordinary words and numbers
 _HEADER = b"$ANSIBLE_VAULT;"
 _YAML_SUFFIXES = frozenset({".yml", ".yaml", ".json", ""})
-_SKIP_DIRS = frozenset({".git", "__pycache__", ".remediator"})
-_MAX_SCAN_BYTES = 4 * 1024 * 1024
+# folders that hold no variables a run reads: version control, Python environments and caches,
+# installed collections (their own business), remediator's state
+_SKIP_DIRS = frozenset({"__pycache__", "ansible_collections", "node_modules", "venv"})
+# a folder holding one of these is a Python environment or a project of its own
+_OWN_ROOTS = ("pyvenv.cfg", "remediator.yml", "ansible.cfg")
+_MAX_YAML_BYTES = 2 * 1024 * 1024  # inline !vault values are looked for in YAML this size
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,22 +63,24 @@ def _ordered(secrets: frozenset[str]) -> list[str]:
     return sorted(variants, key=len, reverse=True)
 
 
-def find_vaulted(paths: Iterable[Path]) -> list[Path]:
-    """Files under ``paths`` that hold vaulted data, each once, in path order."""
+def find_vaulted(paths: Iterable[Path], skip: Iterable[Path] = ()) -> list[Path]:
+    """Files under ``paths`` that hold vaulted data (a whole vaulted file, or YAML with
+    inline ``!vault`` values), each once, in path order; nothing under ``skip``."""
     found: dict[Path, None] = {}
-    for path in _files(paths):
+    for path in _files(paths, frozenset(p.resolve() for p in skip)):
         try:
             with path.open("rb") as handle:
-                head = handle.read(_MAX_SCAN_BYTES)
+                head = handle.read(64)
+                if path.suffix in _YAML_SUFFIXES and not head.lstrip().startswith(_HEADER):
+                    head += handle.read(_MAX_YAML_BYTES)
         except OSError:
             continue
-        if head.lstrip().startswith(_HEADER) or (
-                path.suffix in _YAML_SUFFIXES and b"!vault" in head and _HEADER in head):
+        if head.lstrip().startswith(_HEADER) or (b"!vault" in head and _HEADER in head):
             found[path] = None
     return sorted(found)
 
 
-def _files(paths: Iterable[Path]) -> Iterator[Path]:
+def _files(paths: Iterable[Path], skip: frozenset[Path] = frozenset()) -> Iterator[Path]:
     for root in dict.fromkeys(paths):
         if root.is_file():
             yield root
@@ -82,14 +88,17 @@ def _files(paths: Iterable[Path]) -> Iterator[Path]:
         if not root.is_dir():
             continue
         for folder, dirs, names in os.walk(root):
-            dirs[:] = sorted(d for d in dirs if d not in _SKIP_DIRS)
+            here = Path(folder)
+            dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in _SKIP_DIRS
+                             and here / d not in skip
+                             and not any((here / d / mark).exists() for mark in _OWN_ROOTS))
             for name in sorted(names):
-                yield Path(folder) / name
+                yield here / name
 
 
-def scan(ansible: AnsibleSetup, paths: Iterable[Path]) -> VaultScan:
-    """Decrypt every vaulted file under ``paths`` with the project's vault settings."""
-    files = find_vaulted(paths)
+def scan(ansible: AnsibleSetup, files: Iterable[Path]) -> VaultScan:
+    """Decrypt the vaulted ``files`` with the project's vault settings."""
+    files = list(files)
     if not files:
         return VaultScan()
     request = {"files": [str(f) for f in files]}
@@ -226,19 +235,18 @@ if __name__ == "__main__":
     _probe()
 
 
-def run_paths(config: Config) -> list[Path]:
-    """Where the vaulted files a run may read live: the playbooks, the inventory sources with
-    their ``group_vars``/``host_vars``, and the roles folders inside the project."""
-    paths = [config.playbooks]
+def project_vaulted(config: Config) -> list[Path]:
+    """The vaulted files of the project: anywhere under its root (a playbook's ``vars_files``
+    may name any of them), the playbooks and inventory sources wherever they are, and never
+    in hidden folders, Python environments, installed collections or remediator's state."""
+    paths = [config.base_dir, config.playbooks, *config.inventory]
     for source in config.inventory:
-        paths.append(source)
         if source.is_file():
             paths += [source.parent / name for name in ("group_vars", "host_vars")]
-    root = config.base_dir.resolve()
-    paths += [p for p in config.ansible_setup.roles_paths() if p.is_relative_to(root)]
-    return paths
+    state = [config.runs, *([config.cache] if config.cache else [])]
+    return find_vaulted(paths, skip=state)
 
 
-def scan_config(config: Config) -> VaultScan:
-    """``scan`` over what ``config``'s runs may read."""
-    return scan(config.ansible_setup, run_paths(config))
+def scan_config(config: Config, files: Iterable[Path] | None = None) -> VaultScan:
+    """``scan`` of the project's vaulted files (``files``, when already found)."""
+    return scan(config.ansible_setup, project_vaulted(config) if files is None else files)

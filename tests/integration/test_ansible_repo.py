@@ -286,3 +286,26 @@ def test_playbooks_at_the_root_do_not_count_remediator_state(repo: Repo) -> None
     assert config_revision(loaded)["dirty_paths"] == []
     (repo.root / "tuning.local").write_text("x\n", encoding="utf-8")
     assert config_revision(loaded)["dirty_paths"] == ["tuning.local"]
+
+
+def test_vaulted_files_anywhere_in_the_project_are_found_and_gated(repo: Repo) -> None:
+    """A vaulted vars file outside the inventory and playbooks (``vars/``, as a playbook's
+    ``vars_files`` may name it) is found and covered by the review gate; hidden folders and a
+    nested project of its own are not searched (no ansible run)."""
+    from remediator import vault
+    from remediator.revision import config_revision
+
+    sealed = (repo.root / "inventory" / "prod" / "group_vars" / "web" / "vault.yml").read_bytes()
+    for name in ("vars/secrets.yml", ".hidden/secrets.yml", "nested/group_vars/x.yml"):
+        (repo.root / name).parent.mkdir(parents=True, exist_ok=True)
+        (repo.root / name).write_bytes(sealed)
+    (repo.root / "nested" / "ansible.cfg").write_text("[defaults]\n", encoding="utf-8")
+    repo.git("add", "-A")
+    repo.git("commit", "-qm", "more vaulted files")
+    loaded = config_mod.load(repo.root / "remediator.yml", env={})
+    found = vault.project_vaulted(loaded)
+    assert [str(p.relative_to(repo.root)) for p in found] == [
+        "inventory/prod/group_vars/web/vault.yml", "vars/secrets.yml"]
+    (repo.root / "vars" / "secrets.yml").write_bytes(sealed + b"\n")
+    revision = config_revision(loaded, found)
+    assert revision["dirty_paths"] == ["vars/secrets.yml"]
