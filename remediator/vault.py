@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import subprocess
 import sys
 from collections.abc import Iterable, Iterator, Mapping
@@ -67,7 +68,10 @@ def find_vaulted(paths: Iterable[Path], skip: Iterable[Path] = ()) -> list[Path]
     """Files under ``paths`` that hold vaulted data (a whole vaulted file, or YAML with
     inline ``!vault`` values), each once, in path order; nothing under ``skip``."""
     found: dict[Path, None] = {}
-    for path in _files(paths, frozenset(p.resolve() for p in skip)):
+    skipped = frozenset(p.resolve() for p in skip)
+    for path in _files(paths, skipped):
+        if path.resolve() in skipped:
+            continue
         try:
             with path.open("rb") as handle:
                 head = handle.read(64)
@@ -82,7 +86,7 @@ def find_vaulted(paths: Iterable[Path], skip: Iterable[Path] = ()) -> list[Path]
 
 def _files(paths: Iterable[Path], skip: frozenset[Path] = frozenset()) -> Iterator[Path]:
     for root in dict.fromkeys(paths):
-        if root.is_file():
+        if _regular(root):
             yield root
             continue
         if not root.is_dir():
@@ -90,10 +94,19 @@ def _files(paths: Iterable[Path], skip: frozenset[Path] = frozenset()) -> Iterat
         for folder, dirs, names in os.walk(root):
             here = Path(folder)
             dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in _SKIP_DIRS
-                             and here / d not in skip
+                             and (here / d).resolve() not in skip
                              and not any((here / d / mark).exists() for mark in _OWN_ROOTS))
             for name in sorted(names):
-                yield here / name
+                if _regular(here / name):
+                    yield here / name
+
+
+def _regular(path: Path) -> bool:
+    """A regular file (never a FIFO, whose open would block, or a socket)."""
+    try:
+        return stat.S_ISREG(path.stat().st_mode)
+    except OSError:
+        return False
 
 
 def scan(ansible: AnsibleSetup, files: Iterable[Path]) -> VaultScan:
@@ -243,7 +256,12 @@ def project_vaulted(config: Config) -> list[Path]:
     for source in config.inventory:
         if source.is_file():
             paths += [source.parent / name for name in ("group_vars", "host_vars")]
+    # Never remediator's own state: opening and closing a SQLite file drops the locks this
+    # process holds on it (POSIX advisory locks belong to the process, not the descriptor).
     state = [config.runs, *([config.cache] if config.cache else [])]
+    if isinstance(config.store, Path):
+        state += [config.store.with_name(config.store.name + suffix)
+                  for suffix in ("", "-wal", "-shm", "-journal")]
     return find_vaulted(paths, skip=state)
 
 

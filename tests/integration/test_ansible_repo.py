@@ -309,3 +309,22 @@ def test_vaulted_files_anywhere_in_the_project_are_found_and_gated(repo: Repo) -
     (repo.root / "vars" / "secrets.yml").write_bytes(sealed + b"\n")
     revision = config_revision(loaded, found)
     assert revision["dirty_paths"] == ["vars/secrets.yml"]
+
+
+def test_vault_search_never_opens_remediator_state(repo: Repo) -> None:
+    """The store and its journals are never opened by the search (closing a descriptor of a
+    SQLite file drops the locks the process holds on it), nor FIFOs (an open would block)."""
+    from remediator import vault
+
+    loaded = config_mod.load(repo.root / "remediator.yml", env={})
+    assert isinstance(loaded.store, Path)
+    config = repo.root / "remediator.yml"
+    config.write_text(config.read_text(encoding="utf-8").replace(
+        "store: .remediator/audit.db", "store: audit.db"), encoding="utf-8")
+    loaded = config_mod.load(config, env={})
+    sealed = (repo.root / "inventory" / "prod" / "group_vars" / "web" / "vault.yml").read_bytes()
+    for name in ("audit.db", "audit.db-wal"):  # vault-looking bytes: would be found if read
+        (repo.root / name).write_bytes(sealed)
+    os.mkfifo(repo.root / "pipe")
+    found = [str(p.relative_to(repo.root)) for p in vault.project_vaulted(loaded)]
+    assert found == ["inventory/prod/group_vars/web/vault.yml"]
