@@ -29,12 +29,17 @@ def _git(cwd: Path, *args: str) -> str | None:
     return proc.stdout if proc.returncode == 0 else None
 
 
-def tree_sha256(paths: Iterable[Path]) -> str:
-    """sha256 over the relative names and bytes of every file under ``paths``, in order."""
+def tree_sha256(paths: Iterable[Path], exclude: Iterable[Path] = ()) -> str:
+    """sha256 over the relative names and bytes of every file under ``paths``, in order,
+    but for those under ``exclude`` (remediator's state: a SQLite file is never opened here,
+    since closing a descriptor of it drops the locks this process holds on it)."""
+    skipped = [p.resolve() for p in exclude]
     digest = hashlib.sha256()
     for root in paths:
         files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
         for path in files:
+            if any(_inside(path, s) for s in skipped):
+                continue
             digest.update(str(path.name if root == path else path.relative_to(root)).encode())
             digest.update(b"\0")
             digest.update(path.read_bytes() if path.is_file() else b"")
@@ -79,7 +84,8 @@ def catalog_revision(catalog: Path, playbooks: Path, also: Iterable[Path] = (),
         return {"vcs": "git", "commit": commit.strip(),
                 "dirty": status is None or rest is None or bool(changed),
                 "dirty_paths": paths[:MAX_DIRTY_PATHS]}
-    return {"vcs": "none", "sha256": tree_sha256([catalog, playbooks]), "dirty": False}
+    return {"vcs": "none", "sha256": tree_sha256([catalog, playbooks], exclude),
+            "dirty": False}
 
 
 def _inside(path: Path, top: Path) -> bool:

@@ -328,3 +328,24 @@ def test_vault_search_never_opens_remediator_state(repo: Repo) -> None:
     os.mkfifo(repo.root / "pipe")
     found = [str(p.relative_to(repo.root)) for p in vault.project_vaulted(loaded)]
     assert found == ["inventory/prod/group_vars/web/vault.yml"]
+
+
+def test_outside_git_the_tree_hash_skips_remediator_state(tmp_path: Path) -> None:
+    """Outside git, the revision is a hash of the catalog and playbooks: with the playbooks
+    at the root, remediator's own store there is neither read nor counted."""
+    from remediator.revision import config_revision
+
+    root = tmp_path / "plain"
+    shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns(".remediator", "sandbox"))
+    config = root / "remediator.yml"
+    config.write_text(config.read_text(encoding="utf-8").replace(
+        "playbooks: playbooks", "playbooks: .").replace(
+        "store: .remediator/audit.db", "store: audit.db"), encoding="utf-8")
+    loaded = config_mod.load(config, env={})
+    before = config_revision(loaded)
+    (root / "audit.db").write_bytes(b"SQLite format 3\0")
+    (root / "audit.db-wal").write_bytes(b"changed")
+    after = config_revision(loaded)
+    assert before["vcs"] == "none" and before["sha256"] == after["sha256"]
+    (root / "load_relief.yml").write_text("[]\n", encoding="utf-8")
+    assert config_revision(loaded)["sha256"] != before["sha256"]
