@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import hashlib
 import os
 import signal
 import time
@@ -53,12 +54,14 @@ class Receiver:
     """The HTTP side: auth, parse, write down, answer."""
 
     def __init__(self, config: Config, env: Mapping[str, str], writer: IntakeWriter,
-                 metrics: Metrics, pool: Pool) -> None:
+                 metrics: Metrics, pool: Pool, log_fn: Log = log) -> None:
         self.config = config
         self.writer = writer
         self.metrics = metrics
         self.pool = pool
         self.accepting = True
+        self.log = log_fn
+        self.unexpected: set[str] = set()  # kinds of unforeseen bad input already logged
         self.auth = {name: Authenticator(auth, env)
                      for name, auth in config.server.endpoints.items()}
 
@@ -92,7 +95,10 @@ class Receiver:
             body = await request.read()
         except web.HTTPRequestEntityTooLarge:
             return _answer(413, f"body over {self.config.server.max_body} bytes")
-        verdict = auth.check(request.headers, body, time.time())
+        try:
+            verdict = auth.check(request.headers, body, time.time())
+        except Exception as exc:  # noqa: BLE001 - bad input never gets a 5xx
+            return self._unexpected("credentials", exc)
         if not verdict.ok:
             headers = {"WWW-Authenticate": auth.auth.scheme.capitalize()} \
                 if verdict.status == 401 else None
@@ -106,10 +112,14 @@ class Receiver:
             return _answer(400, "the body is not UTF-8")
         except RemediatorError as exc:
             return _answer(400, str(exc))
+        except Exception as exc:  # noqa: BLE001 - bad input never gets a 5xx
+            return self._unexpected("payload", exc)
         replay_key = verdict.replay_key
-        if auth.auth.scheme == "pagerduty" and isinstance(payload, dict):
-            event_id = (payload.get("event") or {}).get("id")
-            replay_key = f"pagerduty:{event_id}" if event_id else None
+        if auth.auth.scheme == "pagerduty":  # a signed body is accepted once
+            event = payload.get("event") if isinstance(payload, dict) else None
+            event_id = event.get("id") if isinstance(event, dict) else None
+            replay_key = f"pagerduty:{event_id}" if isinstance(event_id, str) and event_id \
+                else f"pagerduty-body:{hashlib.sha256(body).hexdigest()}"
         item = Accepted(iso(utc_now()), endpoint, text, replay_key)
         try:
             rid = await asyncio.wrap_future(self.writer.submit(item))
@@ -119,6 +129,16 @@ class Receiver:
             return _answer(403, "replayed delivery: this signed payload was accepted before")
         self.metrics.alerts.labels(endpoint).inc(len(alerts))
         return web.json_response({"accepted": rid, "alerts": len(alerts)}, status=202)
+
+    def _unexpected(self, what: str, exc: Exception) -> web.Response:
+        """A 400 for input that broke a check in a way no rule foresaw, logged once per kind
+        (a bug to fix, never a reason to answer 5xx)."""
+        kind = f"{what}: {type(exc).__name__}"
+        if kind not in self.unexpected:
+            self.unexpected.add(kind)
+            self.log(f"unexpected error reading the {what} of a request (answered 400; "
+                     f"reported once): {type(exc).__name__}: {exc}")
+        return _answer(400, f"malformed {what}: {type(exc).__name__}")
 
     async def healthz(self, request: web.Request) -> web.Response:
         ok = self.accepting and self.writer.alive and self.pool.alive > 0
@@ -156,7 +176,7 @@ async def _main(config: Config, options: Options, host: str, port: int,
     if options.engine_factory is not None:
         pool.engine_factory = options.engine_factory
     writer = IntakeWriter(config.store, pool.wake.set)
-    receiver = Receiver(config, env, writer, metrics, pool)  # reads secrets: fail early
+    receiver = Receiver(config, env, writer, metrics, pool, log_fn)  # reads secrets: fail early
     pool.recover()
     writer.start()
     pool.start(options.workers)

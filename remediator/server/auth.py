@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from ..notify.webhook import signature
 from .settings import EndpointAuth
 
+AUTHORIZATION = "Authorization"
 PAGERDUTY_HEADER = "X-PagerDuty-Signature"
 HMAC_HEADER = "X-Remediator-Signature"
 TIMESTAMP_HEADER = "X-Remediator-Timestamp"
@@ -51,12 +52,19 @@ class Authenticator:
         self.secrets = auth.secrets(env)
 
     def check(self, headers: Mapping[str, str], body: bytes, now: float) -> Verdict:
-        """Let the request in, or say why not. ``headers`` must be case-insensitive."""
+        """Let the request in, or say why not. ``headers`` must be case-insensitive.
+
+        Credentials are ASCII: a header with any other character (a non-UTF-8 byte arrives as
+        a lone surrogate) is a 400 naming the header, before any comparison."""
+        for name in (AUTHORIZATION, PAGERDUTY_HEADER, HMAC_HEADER, TIMESTAMP_HEADER):
+            value = headers.get(name)
+            if value is not None and not value.isascii():
+                return Verdict(400, f"malformed {name} header: credentials are ASCII")
         scheme = self.auth.scheme
         if scheme == "bearer":
-            return self._bearer(headers.get("Authorization", ""))
+            return self._bearer(headers.get(AUTHORIZATION, ""))
         if scheme == "basic":
-            return self._basic(headers.get("Authorization", ""))
+            return self._basic(headers.get(AUTHORIZATION, ""))
         if scheme == "pagerduty":
             return self._pagerduty(headers.get(PAGERDUTY_HEADER, ""), body)
         return self._hmac(headers.get(HMAC_HEADER, ""), headers.get(TIMESTAMP_HEADER, ""),
@@ -77,7 +85,7 @@ class Authenticator:
         try:
             user, sep, password = base64.b64decode(encoded.strip(), validate=True
                                                    ).decode().partition(":")
-        except (binascii.Error, UnicodeDecodeError):
+        except (binascii.Error, ValueError):  # not base64, or not UTF-8 inside
             return Verdict(401, "malformed basic credentials")
         user_ok = hmac.compare_digest(user.encode(), (self.auth.username or "").encode())
         if not sep or not (_any_equal(password, self.secrets) & user_ok):
@@ -99,7 +107,9 @@ class Authenticator:
         """Our scheme (as the webhook notifier sends): ``sha256=HEX`` of ``TIMESTAMP.BODY``."""
         if not header or not timestamp:
             return Verdict(401, f"missing {HMAC_HEADER} or {TIMESTAMP_HEADER}")
-        if not timestamp.isdigit() or abs(now - int(timestamp)) > self.auth.max_skew_s:
+        # ASCII digits only ("²" is a digit to str.isdigit, not to int), and a sane length
+        if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12) or \
+                abs(now - int(timestamp)) > self.auth.max_skew_s:
             return Verdict(403, f"stale or malformed {TIMESTAMP_HEADER} (more than "
                                 f"{self.auth.max_skew_s} s from this server's clock)")
         expected = tuple(signature(s, timestamp, body) for s in self.secrets)

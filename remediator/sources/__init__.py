@@ -40,20 +40,95 @@ SOURCES: Mapping[str, Source] = MappingProxyType(
 )
 
 
+MAX_DEPTH = 64  # nesting of objects and arrays; alert payloads need fewer than ten
+MAX_NUMBER_CHARS = 100  # digits of one JSON number
+
+
+def _number(text: str) -> int:
+    if len(text) > MAX_NUMBER_CHARS:
+        raise ValueError(f"a number of {len(text)} digits (at most {MAX_NUMBER_CHARS})")
+    return int(text)
+
+
+def _float(text: str) -> float:
+    value = float(text) if len(text) <= MAX_NUMBER_CHARS else float("inf")
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"a number too large to store ({text[:20]}...)")
+    return value
+
+
+def _constant(name: str) -> float:
+    raise ValueError(f"{name} is not JSON")
+
+
 def parse_json(text: str, origin: str) -> object:
-    """The JSON object or array in ``text``; bad JSON is an InputError at ``origin:line:col``."""
+    """The JSON object or array in ``text``; bad JSON is an InputError at ``origin:line:col``.
+
+    Bounded, because the text is untrusted: at most MAX_DEPTH levels of nesting, numbers of at
+    most MAX_NUMBER_CHARS characters and finite, no NaN or Infinity, and no text that cannot be
+    stored (a lone UTF-16 surrogate such as ``"\ud800"``): each an InputError naming the key.
+    """
     try:
-        payload: object = json.loads(text)
+        payload: object = json.loads(text, parse_int=_number, parse_float=_float,
+                                     parse_constant=_constant)
     except json.JSONDecodeError as exc:
         raise InputError(
             f"not valid JSON: {exc.msg}", where=f"{origin}:{exc.lineno}:{exc.colno}"
         ) from exc
+    except RecursionError:
+        raise InputError(f"JSON nested deeper than {MAX_DEPTH} levels", where=origin) from None
+    except ValueError as exc:
+        raise InputError(f"not acceptable JSON: {exc}", where=origin) from None
+    if text.count("[") + text.count("{") > MAX_DEPTH:  # only then can it be too deep
+        _check_depth(payload, origin)
+    if "\\u" in text:  # only an escape can make a lone surrogate
+        _check_text(payload, origin)
     if not isinstance(payload, dict | list):
         raise InputError(
             f"expected a JSON object or array at the top level, got {_shape.describe(payload)}",
             where=origin,
         )
     return payload
+
+
+def _check_depth(payload: object, origin: str) -> None:
+    """An InputError when ``payload`` nests deeper than MAX_DEPTH (iteratively: no recursion)."""
+    stack: list[tuple[object, int]] = [(payload, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict | list):
+            if depth > MAX_DEPTH:
+                raise InputError(f"JSON nested deeper than {MAX_DEPTH} levels", where=origin)
+            children = node.values() if isinstance(node, dict) else node
+            stack.extend((child, depth + 1) for child in children)
+
+
+def _check_text(payload: object, origin: str) -> None:
+    """An InputError naming the key of the first string (or key) that UTF-8 cannot encode."""
+    stack: list[tuple[object, str]] = [(payload, "")]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, dict):
+            for key, value in node.items():
+                where = f"{path}.{key}" if path else str(key)
+                if not _encodable(str(key)):
+                    raise InputError(f"key {where!a}: a lone UTF-16 surrogate cannot be "
+                                     "stored", where=origin)
+                stack.append((value, where))
+        elif isinstance(node, list):
+            stack.extend((value, f"{path}[{n}]") for n, value in enumerate(node))
+        elif isinstance(node, str) and not _encodable(node):
+            raise InputError(f"key {path or '(top)'}: text with a lone UTF-16 surrogate "
+                             f"({node.encode('utf-8', 'backslashreplace')[:40]!r}) cannot be "
+                             "stored", where=origin)
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def detect(payload: object, origin: str | None = None) -> str:
