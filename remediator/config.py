@@ -48,7 +48,13 @@ _INT_KEYS: Mapping[str, int] = {
 }
 _KNOWN = frozenset({*_PATH_KEYS, *_INT_KEYS, "accelerator", "max_stage", "notifications",
                     "guardrails", "server", "awx", "inventory", "ansible_config", "vault_ids"})
-_CHANNEL_TYPES = frozenset({"pagerduty", "slack", "webhook", "log"})
+_CHANNEL_KEYS: Mapping[str, frozenset[str]] = {  # each setting directly or as NAME_env
+    "pagerduty": frozenset({"routing_key", "url"}),
+    "slack": frozenset({"webhook_url"}),
+    "webhook": frozenset({"url", "secret"}),
+    "log": frozenset(),
+}
+_CHANNEL_TYPES = frozenset(_CHANNEL_KEYS)
 _NOTIFY_KEYS = frozenset({"channels", "default", "timeout", "retries", "backoff", "record_url"})
 
 
@@ -273,6 +279,16 @@ def _notifications(node: Any, where: Callable[[str], str]) -> NotifyConfig:
             raise ConfigError(f"channel '{name}': expected a mapping whose 'type' is one of "
                               f"{', '.join(sorted(_CHANNEL_TYPES))}", where=here)
         settings = {k: v for k, v in spec.items() if k != "type"}
+        known = {f"{key}{suffix}" for key in _CHANNEL_KEYS[spec["type"]]
+                 for suffix in ("", "_env")}
+        for key in settings:
+            if key not in known:  # a typo'd secret_env would send webhooks unsigned
+                line = line_of(spec, key)
+                raise ConfigError(
+                    f"channel '{name}': unknown key '{key}'"
+                    + (f" (line {line})" if line else "")
+                    + f"; a {spec['type']} channel knows "
+                    + (", ".join(sorted(known)) or "no keys but 'type'"), where=here)
         channels[str(name)] = ChannelConfig(str(name), str(spec["type"]), settings)
     default = node.get("default", list(channels))
     if isinstance(default, str):

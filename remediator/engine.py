@@ -390,7 +390,12 @@ class Engine:
         if not resolved:
             raise UsageError("--limit names no host")
         variables = dict(variables or {})
-        allowed = set(remediation.vars) | set(remediation.static_vars)
+        fixed = sorted(set(variables) & (set(remediation.static_vars) - set(remediation.vars)))
+        if fixed:  # reviewed values: a person changes them in the catalog, not on a command
+            raise UsageError(f"entry '{entry}': --var {', '.join(fixed)} would override the "
+                             "catalog's static_vars (reviewed with the catalog); change the "
+                             "catalog instead", where=str(self.catalog.path))
+        allowed = set(remediation.vars)
         unknown = sorted(set(variables) - allowed)
         if unknown:
             raise UsageError(f"entry '{entry}' has no variable {', '.join(unknown)} "

@@ -29,6 +29,7 @@ from typing import Any
 from .ansible_project import AnsibleSetup
 from .config import Config
 from .errors import InventoryError
+from .yamlio import check_bounds
 
 CACHE_VERSION = 1
 _VARS_DIRS = ("group_vars", "host_vars")
@@ -123,6 +124,9 @@ def load(sources: Iterable[Path], ansible: AnsibleSetup, *, playbook_dir: Path |
         found = _read_cache(cached, sources, ttl_s if dynamic else None)
         if found is not None:
             return found
+    for _, path in _inputs(sources, playbook_dir):  # ansible would hang on a YAML bomb
+        if path.suffix in (".yml", ".yaml", ".json", ""):
+            check_bounds(path, InventoryError)
     inventory = Inventory.from_listing(sources, list_inventory(sources, ansible, playbook_dir))
     if cached is not None:
         _write_cache(cached, inventory)
@@ -184,6 +188,18 @@ def fingerprint(sources: tuple[Path, ...], ansible: AnsibleSetup, playbook_dir: 
             digest.update(f"{name}={env[name]}\0".encode())
     if ansible.config_file is not None:
         _feed(digest, "ansible.cfg", ansible.config_file)
+    for name, path in _inputs(sources, playbook_dir):
+        if _feed(digest, name, path):
+            dynamic = True
+    if dynamic:  # a script's output may depend on where it is
+        digest.update("\0".join(str(s) for s in sources).encode())
+    return digest.hexdigest()[:32], dynamic
+
+
+def _inputs(sources: tuple[Path, ...], playbook_dir: Path | None
+            ) -> list[tuple[str, Path]]:
+    """(stable name, file) of every file a listing reads: the sources, and the
+    ``group_vars``/``host_vars`` beside file sources and beside the playbooks."""
     roots: list[tuple[str, Path]] = []
     for index, source in enumerate(sources):
         roots.append((f"source{index}", source))
@@ -191,15 +207,12 @@ def fingerprint(sources: tuple[Path, ...], ansible: AnsibleSetup, playbook_dir: 
             roots += [(f"source{index}-{d}", source.parent / d) for d in _VARS_DIRS]
     if playbook_dir is not None:
         roots += [(f"playbooks-{d}", playbook_dir / d) for d in _VARS_DIRS]
+    found = []
     for label, root in roots:
         files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
-        for path in files:
-            name = label if path == root else f"{label}/{path.relative_to(root)}"
-            if _feed(digest, name, path):
-                dynamic = True
-    if dynamic:  # a script's output may depend on where it is
-        digest.update("\0".join(str(s) for s in sources).encode())
-    return digest.hexdigest()[:32], dynamic
+        found += [(label if path == root else f"{label}/{path.relative_to(root)}", path)
+                  for path in files]
+    return found
 
 
 def _feed(digest: Any, name: str, path: Path) -> bool:

@@ -29,8 +29,73 @@ class YamlList(list[Any]):
     item_lines: list[int]
 
 
-class _LineLoader(yaml.SafeLoader):
-    """SafeLoader whose mappings and sequences carry line numbers."""
+MAX_DEPTH = 100  # nesting levels of one document
+MAX_NODES = 1_000_000  # nodes of one document once its aliases are expanded
+
+
+class _Bounded(yaml.SafeLoader):
+    """A SafeLoader that refuses documents nested deeper than MAX_DEPTH or expanding (through
+    aliases: a "billion laughs") to more than MAX_NODES nodes, each at the line it happens."""
+
+    _depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise yaml.composer.ComposerError(
+                    None, None, f"nested deeper than {MAX_DEPTH} levels",
+                    self.peek_event().start_mark)  # type: ignore[no-untyped-call]
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def compose_document(self) -> Any:
+        node = super().compose_document()
+        if node is not None:
+            _expanded(node, {})
+        return node
+
+
+def _expanded(node: yaml.Node, sizes: dict[int, int]) -> int:
+    """How many nodes ``node`` stands for with every alias expanded (memoised: linear in the
+    distinct nodes); a ComposerError past MAX_NODES."""
+    known = sizes.get(id(node))
+    if known is not None:
+        return known
+    total = 1
+    if isinstance(node, yaml.SequenceNode):
+        total += sum(_expanded(child, sizes) for child in node.value)
+    elif isinstance(node, yaml.MappingNode):
+        total += sum(_expanded(k, sizes) + _expanded(v, sizes) for k, v in node.value)
+    if total > MAX_NODES:
+        raise yaml.composer.ComposerError(
+            None, None, f"aliases expand this to over {MAX_NODES:,} nodes", node.start_mark)
+    sizes[id(node)] = total
+    return total
+
+
+def check_bounds(path: Path, error: type[RemediatorError]) -> None:
+    """Compose every document of ``path`` (no value is built, any tag is fine) under the
+    bounds; a problem raises ``error`` naming file and line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return  # not ours to judge: the tool that reads it will say
+    try:
+        for _ in yaml.compose_all(text, Loader=_Bounded):
+            pass
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        if "nested deeper" in str(exc.problem) or "aliases expand" in str(exc.problem):
+            where = f"{path}:{mark.line + 1}" if mark else str(path)
+            raise error(f"refused YAML: {exc.problem}", where=where) from None
+    except yaml.YAMLError:
+        return  # a syntax error: the reader names it
+
+
+class _LineLoader(_Bounded):
+    """The bounded SafeLoader whose mappings and sequences carry line numbers."""
 
 
 def _construct_map(loader: _LineLoader, node: yaml.MappingNode) -> YamlMap:

@@ -71,6 +71,9 @@ def test_catalog_list_shows_the_effective_stage(project: Project) -> None:
     (["run", "disk-space-cleanup", "--limit", "demo-web-01"], "needs --var for disk_mountpoint"),
     (["run", "disk-space-cleanup", "--limit", "demo-web-01", "--var", "novalue"],
      "expected KEY=VALUE"),
+    (["run", "disk-space-cleanup", "--limit", "demo-web-01", "--var", "disk_mountpoint=/",
+      "--var", "disk_threshold_pct=1"],
+     "--var disk_threshold_pct would override the catalog's static_vars"),
 ])
 def test_run_rejects_bad_input_with_exit_2(project: Project, args: list[str], message: str
                                            ) -> None:
