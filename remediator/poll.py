@@ -10,25 +10,32 @@ polling the same alerts produce one run and one record.
 from __future__ import annotations
 
 import base64
+import hashlib
 import http.client
 import json
+import os
 import re
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from . import sources
+from .common import iso
 from .engine import Engine
 from .errors import InputError, SourceUnavailableError, UsageError
-from .models import Alert
+from .models import Alert, frozen_map
 from .sources import alertmanager
 from .sources._shape import describe
 
 API_PATH = "/api/v2/alerts"
-ACTIVE_ONLY = (("active", "true"), ("silenced", "false"), ("inhibited", "false"))
+# every unresolved alert: the active ones are handled, and any that disappeared since the last
+# poll (silenced or inhibited ones included, so that a silence is not taken for a resolution)
+# has resolved
+UNRESOLVED = (("active", "true"), ("silenced", "true"), ("inhibited", "true"))
 USER_AGENT = "remediator-poll/1"
 DEFAULT_TIMEOUT_S = 10.0
 _FRACTION = re.compile(r"\.(\d+)(?=(Z|[+-]\d\d:\d\d)$)")
@@ -40,45 +47,107 @@ class PollResult:
     """One poll: how many alerts Alertmanager returned, and the records of those handled now."""
 
     url: str
-    fetched: int
+    fetched: int  # active alerts (silenced and inhibited ones are not handled)
     records: list[dict[str, Any]]
+    resolved: int = 0  # alerts active at the last poll that Alertmanager no longer lists
 
     @property
     def already_handled(self) -> int:
         """Alerts skipped because an earlier poll, handle or serve already handled them."""
-        return self.fetched - len(self.records)
+        return self.fetched + self.resolved - len(self.records)
 
     def summary(self) -> str:
         """One line for people: ``polled N alerts: M handled, K already handled``."""
         noun = "alert" if self.fetched == 1 else "alerts"
-        return (f"polled {self.fetched} {noun}: {len(self.records)} handled, "
+        gone = f" ({self.resolved} resolved since the last poll)" if self.resolved else ""
+        return (f"polled {self.fetched} {noun}{gone}: {len(self.records)} handled, "
                 f"{self.already_handled} already handled")
 
 
 def poll(engine: Engine, base_url: str, *, filters: Iterable[str] = (),
          headers: Mapping[str, str] | None = None, timeout_s: float = DEFAULT_TIMEOUT_S,
-         allow_uncommitted: bool = False) -> PollResult:
-    """Fetch the active alerts under ``base_url`` and handle each one not handled before.
+         allow_uncommitted: bool = False, state: Path | None = None) -> PollResult:
+    """Fetch the alerts under ``base_url``, handle each active one not handled before and,
+    with a ``state`` file, each one listed at the last poll and gone now as resolved.
 
     A failed fetch raises InputError naming the URL, before anything is handled.
     """
-    alerts = fetch(base_url, filters=filters, headers=headers, timeout_s=timeout_s)
-    records = engine.handle(alerts, allow_uncommitted=allow_uncommitted, record_duplicates=False)
+    filters = tuple(filters)
+    active, present = fetch_all(base_url, filters=filters, headers=headers,
+                                timeout_s=timeout_s)
+    previous = _read_state(state, alerts_url(base_url, filters)) if state else {}
+    now = iso(engine.clock())
+    resolved = [replace(alert, status="resolved", ends_at=now)
+                for fingerprint, alert in previous.items() if fingerprint not in present]
+    records = engine.handle([*active, *resolved], allow_uncommitted=allow_uncommitted,
+                            record_duplicates=False)
+    if state is not None:  # after handling: a poll that failed is tried again
+        _write_state(state, alerts_url(base_url, filters), present)
     engine.prune_guard_state()  # cron's long-running memory: claims and runs past keeping
-    return PollResult(base_url, len(alerts), records)
+    return PollResult(base_url, len(active), records, len(resolved))
+
+
+def state_file(folder: Path, base_url: str, filters: Iterable[str] = ()) -> Path:
+    """Where a poll of ``base_url`` with ``filters`` remembers the alerts it saw."""
+    key = hashlib.sha256(alerts_url(base_url, filters).encode()).hexdigest()[:16]
+    return folder / f"poll-{key}.json"
+
+
+def _read_state(path: Path, url: str) -> dict[str, Alert]:
+    """The alerts the last poll of ``url`` saw, by fingerprint; none when there is no state
+    (the first poll) or it cannot be read (a damaged file: this poll starts afresh)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("url") != url:
+            return {}
+        return {fp: Alert(source=alertmanager.NAME, name=str(a["name"]), status="firing",
+                          fingerprint=fp, labels=frozen_map(a["labels"]),
+                          annotations=frozen_map(a.get("annotations") or {}),
+                          starts_at=a.get("starts_at"))
+                for fp, a in data["alerts"].items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
+
+
+def _write_state(path: Path, url: str, present: Mapping[str, Alert]) -> None:
+    body = {"url": url, "alerts": {fp: {"name": a.name, "labels": dict(a.labels),
+                                        "annotations": dict(a.annotations),
+                                        "starts_at": a.starts_at}
+                                   for fp, a in sorted(present.items())}}
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(body), encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def fetch(base_url: str, *, filters: Iterable[str] = (), headers: Mapping[str, str] | None = None,
           timeout_s: float = DEFAULT_TIMEOUT_S) -> list[Alert]:
-    """The active, unsilenced, uninhibited alerts of the Alertmanager at ``base_url``."""
+    """The active (not silenced, not inhibited) alerts of the Alertmanager at ``base_url``."""
+    return fetch_all(base_url, filters=filters, headers=headers, timeout_s=timeout_s)[0]
+
+
+def fetch_all(base_url: str, *, filters: Iterable[str] = (),
+              headers: Mapping[str, str] | None = None, timeout_s: float = DEFAULT_TIMEOUT_S
+              ) -> tuple[list[Alert], dict[str, Alert]]:
+    """(the active alerts, every unresolved alert by fingerprint, suppressed ones included)."""
     url = alerts_url(base_url, filters)
     body = _get(url, headers or {}, timeout_s)
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InputError(f"the answer is not UTF-8 text: {exc}", where=url) from None
-    return sources.normalize(to_webhook(sources.parse_json(text, url), url),
-                             alertmanager.NAME, url)
+    items = sources.parse_json(text, url)
+    every = sources.normalize(to_webhook(items, url, keep_suppressed=True), alertmanager.NAME,
+                              url)
+    suppressed = _suppressed(items)
+    return [a for a in every if a.fingerprint not in suppressed], {a.fingerprint: a for a in every}
+
+
+def _suppressed(items: object) -> set[str]:
+    """Fingerprints the API marks suppressed (silenced or inhibited)."""
+    return {str(item.get("fingerprint")) for item in items if isinstance(item, dict)
+            and isinstance(item.get("status"), dict)
+            and item["status"].get("state") == "suppressed"} if isinstance(items, list) else set()
 
 
 def alerts_url(base_url: str, filters: Iterable[str] = ()) -> str:
@@ -92,7 +161,7 @@ def alerts_url(base_url: str, filters: Iterable[str] = ()) -> str:
     if parts.query or parts.fragment:
         raise UsageError(f"--alertmanager {base_url}: expected a URL without query or fragment "
                          "(use --filter for matchers)")
-    query = urllib.parse.urlencode([*ACTIVE_ONLY, *(("filter", f) for f in filters)])
+    query = urllib.parse.urlencode([*UNRESOLVED, *(("filter", f) for f in filters)])
     return f"{base_url.rstrip('/')}{API_PATH}?{query}"
 
 
@@ -122,7 +191,8 @@ def _secret(env: Mapping[str, str], name: str, option: str) -> str:
     return value
 
 
-def to_webhook(items: object, origin: str = "-") -> dict[str, Any]:
+def to_webhook(items: object, origin: str = "-", *, keep_suppressed: bool = False
+               ) -> dict[str, Any]:
     """The API v2 alert list ``items`` as an Alertmanager webhook payload (version "4").
 
     The API returns only unresolved alerts: each becomes ``firing`` with the webhook's zero
@@ -139,7 +209,8 @@ def to_webhook(items: object, origin: str = "-") -> dict[str, Any]:
             raise InputError(f"expected each alert to be an object, got {describe(item)}",
                              where=origin)
         state = item.get("status")
-        if isinstance(state, dict) and state.get("state") == "suppressed":
+        if not keep_suppressed and isinstance(state, dict) and \
+                state.get("state") == "suppressed":
             continue
         alerts.append({
             "status": "firing",

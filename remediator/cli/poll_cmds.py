@@ -51,8 +51,9 @@ def poll_cmd(app: Any, url: str, filters: tuple[str, ...], bearer_token_env: str
     headers = poll_mod.auth_headers(os.environ, bearer_env=bearer_token_env,
                                     basic_env=basic_auth_env)
     engine = app.engine(progress_printer(quiet))
+    state = poll_mod.state_file(app.config.runs.parent / "poll", url, filters)
     result = poll_mod.poll(engine, url, filters=filters, headers=headers, timeout_s=timeout_s,
-                           allow_uncommitted=allow_uncommitted)
+                           allow_uncommitted=allow_uncommitted, state=state)
     if not quiet:
         click.echo(f"remediator: {result.summary()}", err=True)
     _finish(result.records, as_json, fail_on_escalate)

@@ -263,7 +263,7 @@ def test_credentials_from_the_environment_reach_the_server(
     assert code == 0, err
     (request,) = sink.received
     assert request.method == "GET"
-    assert request.path == "/api/v2/alerts?active=true&silenced=false&inhibited=false"
+    assert request.path == "/api/v2/alerts?active=true&silenced=true&inhibited=true"
     assert request.headers["Authorization"] == header
     assert request.headers["User-Agent"].startswith("remediator-poll/")
     assert len(records) == 3
@@ -308,3 +308,38 @@ def test_prometheus_alert_is_polled_and_handled(
     assert record["decision"]["variables"]["disk_mountpoint"] == "/"
     assert (record["mode"], record["outcome"]) == ("check", "succeeded")
     assert [p.playbook.name for p in runs.plans] == ["disk_space_cleanup.yml"]
+
+
+@pytest.mark.daemon
+def test_a_resolution_is_learned_from_the_next_poll(project: Project,
+                                                    alertmanager: Alertmanager) -> None:
+    """An alert listed at one poll and gone at the next has resolved: its pending request
+    closes (approve refuses it, exit 4), a resolved record is written once, and a silenced
+    alert is not taken for a resolved one."""
+    project.write_catalog(disk_entry("human-initiated"))
+    start = datetime.now(UTC) - timedelta(minutes=2)
+    alertmanager.post_alerts([{**disk("demo-web-01"), "startsAt": start.isoformat()},
+                              {**disk("demo-web-02"), "startsAt": start.isoformat()}])
+    code, first, err = poll(project, alertmanager.url)
+    assert code == 0, err
+    assert sorted(r["decision"]["action"] for r in first) == ["pending", "pending"]
+    pending = json.loads(project.cli("pending", "--json").stdout)
+    assert len(pending) == 2
+    alertmanager.silence({"instance": "demo-web-02:9100"})
+    ended = datetime.now(UTC) - timedelta(seconds=1)
+    alertmanager.post_alerts([{**disk("demo-web-01"), "startsAt": start.isoformat(),
+                               "endsAt": ended.isoformat()}])
+    code, second, err = poll(project, alertmanager.url)
+    assert code == 0, err
+    assert "(1 resolved since the last poll)" in err
+    (resolved,) = second
+    assert (resolved["alert"]["status"], resolved["alert"]["hosts"]) == (
+        "resolved", ["demo-web-01"])
+    assert resolved["decision"]["action"] == "skip"
+    still = json.loads(project.cli("pending", "--json").stdout)
+    assert [p["hosts"] for p in still] == [["demo-web-02"]]
+    gone = next(p for p in pending if p["hosts"] == ["demo-web-01"])
+    approve = project.cli("approve", gone["id"], "--by", "alice")
+    assert approve.exit_code == 4, approve.output
+    code, third, err = poll(project, alertmanager.url)
+    assert (code, third) == (0, [])

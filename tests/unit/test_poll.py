@@ -107,13 +107,14 @@ def test_an_alert_without_labels_names_its_path_and_the_url() -> None:
     assert "alerts[0]" in caught.value.message and "labels" in caught.value.message
 
 
-def test_alerts_url_asks_for_active_unsilenced_uninhibited_alerts() -> None:
-    """The query filters on the server; each --filter becomes one filter parameter."""
+def test_alerts_url_asks_for_every_unresolved_alert() -> None:
+    """Suppressed alerts are fetched too (not handled, but not taken for resolved either);
+    each --filter becomes one filter parameter."""
     assert alerts_url("http://am:9093") == (
-        "http://am:9093/api/v2/alerts?active=true&silenced=false&inhibited=false")
+        "http://am:9093/api/v2/alerts?active=true&silenced=true&inhibited=true")
     assert alerts_url("https://ops.example/alertmanager/", ['severity="page"', "team=~db|web"]) \
-        == ("https://ops.example/alertmanager/api/v2/alerts?active=true&silenced=false"
-            "&inhibited=false&filter=severity%3D%22page%22&filter=team%3D~db%7Cweb")
+        == ("https://ops.example/alertmanager/api/v2/alerts?active=true&silenced=true"
+            "&inhibited=true&filter=severity%3D%22page%22&filter=team%3D~db%7Cweb")
 
 
 @pytest.mark.parametrize("url", ["127.0.0.1:9093", "ftp://am:9093", "http://", "file:///etc"])
