@@ -5,6 +5,7 @@ A mixin of ``Engine``: it uses the engine's store, clock, catalog and its common
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -36,14 +37,9 @@ def approve(
     """
     by = by or current_user()
     request = _live_request(engine, request_id)
-    if request.state is RequestState.APPROVED:
-        if request.result_record:
-            return engine.store.get(request.result_record), False
-        raise RefusedError(
-            f"request {request.id} was approved by {request.decided_by} at "
-            f"{request.decided_at}; its run is in progress"
-        )
     remediation = engine._entry(request.entry)
+    if request.state is RequestState.APPROVED:
+        return _winners_run(engine, request, remediation.timeout_s), False
     ctx = engine.context(allow_uncommitted)
     now = iso(engine.clock())
     if ctx.max_stage is Stage.OBSERVE:
@@ -58,8 +54,8 @@ def approve(
         )
     if not engine.store.transition_request(request.id, RequestState.APPROVED, by=by, at=now):
         current = engine.store.get_request(request.id)
-        if current.result_record:
-            return engine.store.get(current.result_record), False
+        if current.state is RequestState.APPROVED:  # another approver won: show their run
+            return _winners_run(engine, current, remediation.timeout_s), False
         raise RefusedError(
             f"request {request.id} is {current.state} (by "
             f"{current.decided_by} at {current.decided_at})"
@@ -84,6 +80,22 @@ def approve(
     )
     engine.store.set_request_result(request.id, record["id"])
     return record, True
+
+
+def _winners_run(engine: Engine, request: PendingRequest, timeout_s: int,
+                 step_s: float = 0.2) -> dict[str, Any]:
+    """The record of the run another approval started: waited for while it is going (up to
+    its timeout and a minute), so that approving twice shows the one run either way."""
+    deadline = time.monotonic() + timeout_s + 60
+    while True:
+        if request.result_record:
+            return engine.store.get(request.result_record)
+        if time.monotonic() >= deadline:
+            raise RefusedError(
+                f"request {request.id} was approved by {request.decided_by} at "
+                f"{request.decided_at}; its run has not reported after {timeout_s + 60} s")
+        engine.sleep(step_s)
+        request = engine.store.get_request(request.id)
 
 
 def deny(

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import urllib.parse
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -141,6 +143,9 @@ class SqliteStore(SqlStore):
         self.path = path
         self._gate = gate_for(path)
         try:
+            if read_only(path):  # an audit copy on read-only media: list, show, verify
+                self._open_read_only(path)
+                return
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(str(path), timeout=30, isolation_level=None,
                                        check_same_thread=False)
@@ -150,6 +155,21 @@ class SqliteStore(SqlStore):
             self._init_guard()
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"cannot open the audit store: {exc}", where=str(path)) from None
+
+    def _open_read_only(self, path: Path) -> None:
+        """Open without writing anything: no WAL switch, no migration (a store of another
+        schema is an error saying so), and on a read-only file system as immutable, since
+        SQLite cannot make the WAL's shared-memory file there. Writes fail as StoreErrors."""
+        immutable = "&immutable=1" if _read_only_fs(path) else ""
+        self._db = sqlite3.connect(f"file:{urllib.parse.quote(str(path))}?mode=ro{immutable}",
+                                   uri=True, timeout=30, isolation_level=None,
+                                   check_same_thread=False)
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version != len(MIGRATIONS):
+            raise StoreError(f"this read-only store has schema version {version}; this "
+                             f"remediator reads version {len(MIGRATIONS)}: open a writable "
+                             "copy once to upgrade it", where=str(path))
+        self._init_guard()
 
     def _migrate(self) -> None:
         """Apply the migrations this file has not seen yet, each in its own transaction."""
@@ -199,6 +219,18 @@ class SqliteStore(SqlStore):
     def close(self) -> None:
         """Close the connection."""
         self._db.close()
+
+
+def read_only(path: Path) -> bool:
+    """True for an existing store this process cannot write (the file or its file system)."""
+    return path.is_file() and (_read_only_fs(path) or not os.access(path, os.W_OK))
+
+
+def _read_only_fs(path: Path) -> bool:
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
 
 
 def _statements(script: str) -> list[str]:

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import shutil
+import sqlite3
+import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -144,3 +148,36 @@ def test_validate_checks_notification_channels(project: Project) -> None:
     assert result.exit_code == 2
     assert "entry 'disk-space-cleanup': key 'notify': no channel 'nope'" in result.stderr
     assert "REMEDIATOR_TEST_UNSET_KEY" in result.stderr
+
+
+@pytest.mark.sqlite_only
+def test_a_store_on_read_only_media_can_be_listed_shown_and_verified(
+        project: Project, tmp_path: Path) -> None:
+    """An audit copy on a read-only file system (a real read-only tmpfs mount): list, show
+    and verify work; a command that must write says it cannot, and writes nothing."""
+    project.fake_runs()
+    (record,) = project.handle(alertmanager_payload([disk_alert()]))
+    media = tmp_path / "media"
+    media.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(media)], check=True)
+    try:
+        with sqlite3.connect(project.store_path) as db:  # an audit copy: checkpointed first
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        shutil.copy(project.store_path, media / "audit.db")
+        subprocess.run(["mount", "-o", "remount,ro", str(media)], check=True)
+        project.use_store(media / "audit.db")
+        listed = project.cli("audit", "list", "--json")
+        assert listed.exit_code == 0, listed.output
+        assert [r["id"] for r in json.loads(listed.stdout)] == [record["id"]]
+        shown = project.cli("audit", "show", record["id"], "--json")
+        assert shown.exit_code == 0 and json.loads(shown.stdout)["id"] == record["id"]
+        verified = project.cli("audit", "verify")
+        assert verified.exit_code == 0, verified.output
+        assert "audit chain OK: 1 records" in verified.output
+        refused = project.cli("handle", "-", stdin=json.dumps(
+            alertmanager_payload([disk_alert(mountpoint="/data")])))
+        assert refused.exit_code != 0
+        assert "readonly" in refused.output or "read-only" in refused.output
+        assert sorted(p.name for p in media.iterdir()) == ["audit.db"]
+    finally:
+        subprocess.run(["umount", str(media)], check=False)

@@ -7,11 +7,15 @@ test_handle_e2e.py."""
 from __future__ import annotations
 
 import json
+import threading
+import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
 from remediator.errors import RefusedError
+from remediator.executor import RunPlan
 from remediator.models import Mode, Outcome
 from remediator.sources import normalize
 from remediator.testing import RecordingExecutor
@@ -224,6 +228,33 @@ def test_concurrent_approvals_run_once(notified: Project, runs: RecordingExecuto
     other, ran_again = second.approve(request["id"], by="h2")
     assert (ran, ran_again) == (True, False)
     assert other["id"] == record["id"]
+    assert modes(runs) == [Mode.CHECK, Mode.LIVE]
+
+
+def test_an_approval_during_the_winners_run_shows_that_run(notified: Project,
+                                                            runs: RecordingExecutor) -> None:
+    """Two people approve at the same moment: the one who lost waits for the winner's run
+    and is shown it (not an error), and the fix runs once."""
+    request = pending_request(notified)
+    started = threading.Event()
+
+    def slow(plan: RunPlan) -> None:
+        if plan.mode is Mode.LIVE:
+            started.set()
+            time.sleep(1.0)
+
+    runs.on_run = slow
+    winner = notified.engine()
+    results: list[tuple[dict[str, Any], bool]] = []
+    thread = threading.Thread(target=lambda: results.append(
+        winner.approve(request["id"], by="h1")))
+    thread.start()
+    assert started.wait(30)
+    other, ran_again = notified.engine().approve(request["id"], by="h2")
+    thread.join(30)
+    ((record, ran),) = results
+    assert (ran, ran_again) == (True, False)
+    assert other["id"] == record["id"] and other["outcome"] == "succeeded"
     assert modes(runs) == [Mode.CHECK, Mode.LIVE]
 
 
