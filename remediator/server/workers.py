@@ -219,6 +219,7 @@ class Pool:
             per_row[row.id] = found
             alerts.extend(found)
         ids = list(per_row)
+        failed: set[int] = set()
         records: list[dict[str, Any]] = []
         try:
             if alerts:
@@ -236,9 +237,12 @@ class Pool:
             self.log(f"payloads {_span(ids)} failed:\n{traceback.format_exc()}")
             for rid in ids:
                 results[rid] = {"error": "the worker failed; see the server log"}
+            failed = set(ids)
             ids = []
         self.metrics.observe_records(records)
-        results.update(_results(per_row, records))
+        # a failure stays a failure: never an empty result that reads as "already handled"
+        results.update({rid: result for rid, result in _results(per_row, records).items()
+                        if rid not in failed})
         self.metrics.duplicates.inc(sum(r["duplicates"] for r in results.values()
                                         if isinstance(r, dict) and "duplicates" in r))
         try:

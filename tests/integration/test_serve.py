@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from remediator.common import iso
 from remediator.notify.webhook import signature
 from tests.conftest import Project, alertmanager_payload, disk_alert
 from tests.serving import Server
@@ -479,3 +480,42 @@ def test_serve_forgets_guard_state_past_keeping_when_it_starts(project: Project,
         r"\(86400 s\)")
     assert project.query("SELECT ident FROM guard_runs") == [("run-b",)]
     assert project.query("SELECT COUNT(*) FROM guard_seen")[0][0] == 0
+
+
+def test_a_batch_that_fails_records_each_payload_as_failed(project: Project) -> None:
+    """A worker whose batch fails unexpectedly (here the executor raises) marks each payload's
+    intake row with the error, counts it in /metrics and logs it: never an empty result that
+    reads as "already handled" (in-process: no server)."""
+    from remediator.common import utc_now as now
+    from remediator.config import load
+    from remediator.engine import open_engine
+    from remediator.executor import ProgressFn, RunPlan
+    from remediator.models import RunResult
+    from remediator.server.metrics import Metrics
+    from remediator.server.workers import Pool
+    from remediator.store import open_intake
+    from remediator.store.sqlite_intake import Accepted
+    from remediator.testing import RecordingExecutor
+
+    class Exploding(RecordingExecutor):
+        def run(self, plan: RunPlan, progress: ProgressFn | None = None) -> RunResult:
+            raise RuntimeError("the executor broke")
+
+    project.write_catalog(noop_entry())
+    config = load(project.config)
+    engine = open_engine(config, executor=Exploding(clock=now))
+    queue = open_intake(config.store)
+    try:
+        bodies = [json.dumps(alertmanager_payload([alert(f"fp-{n}")])) for n in range(2)]
+        queue.accept([Accepted(iso(now()), "alertmanager", body, None) for body in bodies])
+        rows = queue.claim("test", iso(now()))
+        lines: list[str] = []
+        pool = Pool(config, Metrics(queue.counts), log=lines.append)
+        pool._handle(engine, queue, rows)
+        assert [(r["state"], r["result"]) for r in intake(project)] == [
+            ("done", {"error": "the worker failed; see the server log"})] * 2
+        assert "remediator_worker_errors_total 1.0" in pool.metrics.render().decode()
+        assert any("the executor broke" in line for line in lines)
+    finally:
+        queue.close()
+        engine.store.close()
