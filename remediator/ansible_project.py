@@ -15,6 +15,7 @@ from __future__ import annotations
 import configparser
 import os
 import stat
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,7 @@ _SETTINGS: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "vault_password_file": (("vault_password_file",), ("ANSIBLE_VAULT_PASSWORD_FILE",)),
     "vault_identity_list": (("vault_identity_list",), ("ANSIBLE_VAULT_IDENTITY_LIST",)),
 }
+VARS_DIRS = ("group_vars", "host_vars")  # read beside an inventory file and the playbooks
 _DEFAULT_ROLES = ("~/.ansible/roles", "/usr/share/ansible/roles", "/etc/ansible/roles")
 _DEFAULT_COLLECTIONS = ("~/.ansible/collections", "/usr/share/ansible/collections")
 
@@ -56,6 +58,13 @@ class AnsibleSetup:
             listed = [f"{ident}@{source}" for ident, source in self._identity_list()]
             env["ANSIBLE_VAULT_IDENTITY_LIST"] = ",".join([*listed, *self.vault_ids])
         return env
+
+    def process_env(self, **extra: str) -> dict[str, str]:
+        """The environment of an ansible program remediator starts: its own, with the config
+        file named, no colour, ``extra``, and the virtualenv's bin folder first on PATH."""
+        bindir = str(Path(sys.executable).parent)
+        return {**os.environ, **self.env(), "ANSIBLE_NOCOLOR": "1", **extra,
+                "PATH": f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}"}
 
     def describe(self) -> str | None:
         """The config file for records: relative to the root when inside it."""
@@ -105,6 +114,12 @@ class AnsibleSetup:
                 if source != "prompt":
                     found.append((ident, _resolve(source, base)))
         return found
+
+
+def program(name: str) -> str:
+    """An ansible program: the one beside the running Python (its virtualenv), else PATH's."""
+    beside = Path(sys.executable).with_name(name)
+    return str(beside) if beside.exists() else name
 
 
 def relative(path: Path, root: Path) -> str:

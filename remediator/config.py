@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .ansible_project import AnsibleSetup, parse_vault_ids
+from .ansible_project import VARS_DIRS, AnsibleSetup, parse_vault_ids
 from .ansible_project import setup as ansible_setup
 from .errors import ConfigError
 from .executor.accelerate import ACCELERATORS, NONE
@@ -106,6 +106,25 @@ class Config:
     ansible: AnsibleSetup | None = None  # the project's ansible.cfg and what it says
     cache: Path | None = None  # where listings of inventories are kept between commands
     inventory_ttl: int = 300
+
+    def inventory_paths(self) -> list[Path]:
+        """The inventory sources, with the ``group_vars``/``host_vars`` beside each file."""
+        paths = []
+        for source in self.inventory:
+            paths.append(source)
+            if source.is_file():
+                paths += [source.parent / name for name in VARS_DIRS]
+        return paths
+
+    def state_paths(self) -> list[Path]:
+        """What remediator itself writes in the project: runs, cache, and a SQLite store with
+        its journals (never to be opened by a search: closing a descriptor of a SQLite file
+        drops the locks the process holds on it)."""
+        paths = [self.runs, *([self.cache] if self.cache else [])]
+        if isinstance(self.store, Path):
+            paths += [self.store.with_name(self.store.name + suffix)
+                      for suffix in ("", "-wal", "-shm", "-journal")]
+        return paths
 
     @property
     def ansible_setup(self) -> AnsibleSetup:

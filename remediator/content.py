@@ -13,17 +13,15 @@ a module (``acme.ops.drain:``), a filter or test (``| acme.ops.load_score``,
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
-import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from .ansible_project import AnsibleSetup, relative
+from .ansible_project import AnsibleSetup, program, relative
 
 _NAME = r"[a-z_][a-z0-9_]*"
 _FQCN = rf"({_NAME})\.({_NAME})\.({_NAME})"
@@ -41,16 +39,11 @@ _YAML_SUFFIXES = frozenset({".yml", ".yaml"})
 def installed_collections(ansible: AnsibleSetup, playbook_dirs: Iterable[Path] = ()
                           ) -> dict[str, str]:
     """Installed collections as ``{fqcn: version}`` (``*`` when it has no version)."""
-    program = str(Path(sys.executable).with_name("ansible-galaxy"))
-    if not os.path.exists(program):
-        program = "ansible-galaxy"
-    bindir = str(Path(sys.executable).parent)
-    env = {**os.environ, **ansible.env(), "ANSIBLE_NOCOLOR": "1",
-           "PATH": f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}"}
     found: dict[str, str] = {}
     try:
-        proc = subprocess.run([program, "collection", "list", "--format", "json"],
-                              capture_output=True, text=True, timeout=120, env=env,
+        proc = subprocess.run([program("ansible-galaxy"), "collection", "list", "--format",
+                               "json"], capture_output=True, text=True, timeout=120,
+                              env=ansible.process_env(),
                               cwd=ansible.root, check=False)
         listing = json.loads(proc.stdout) if proc.returncode == 0 else {}
     except (OSError, subprocess.TimeoutExpired, ValueError):

@@ -19,20 +19,18 @@ import json
 import os
 import re
 import subprocess
-import sys
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .ansible_project import AnsibleSetup
+from .ansible_project import VARS_DIRS, AnsibleSetup, program
 from .config import Config
 from .errors import InventoryError
 from .yamlio import check_bounds
 
 CACHE_VERSION = 1
-_VARS_DIRS = ("group_vars", "host_vars")
 _PLUGIN_RE = re.compile(r"^plugin:\s*['\"]?([\w.]+)", re.MULTILINE)
 # inventory plugins whose listing follows from the files alone (the rest ask something else)
 _FILE_PLUGINS = frozenset({"constructed", "generator", "yaml", "ini", "toml", "host_list",
@@ -136,21 +134,15 @@ def load(sources: Iterable[Path], ansible: AnsibleSetup, *, playbook_dir: Path |
 def list_inventory(sources: tuple[Path, ...], ansible: AnsibleSetup,
                    playbook_dir: Path | None) -> dict[str, Any]:
     """``ansible-inventory --list`` over ``sources``; an InventoryError names what failed."""
-    program = str(Path(sys.executable).with_name("ansible-inventory"))
-    if not os.path.exists(program):
-        program = "ansible-inventory"
-    argv = [program, "--list"]
+    argv = [program("ansible-inventory"), "--list"]
     for source in sources:
         argv += ["-i", str(source)]
     if playbook_dir is not None and playbook_dir.is_dir():
         argv += ["--playbook-dir", str(playbook_dir)]
-    bindir = str(Path(sys.executable).parent)
-    env = {**os.environ, **ansible.env(), **_STRICT_ENV, "ANSIBLE_NOCOLOR": "1",
-           "PATH": f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}"}
     where = ", ".join(str(s) for s in sources)
     try:
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False,
-                              env=env, cwd=ansible.root)
+                              env=ansible.process_env(**_STRICT_ENV), cwd=ansible.root)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise InventoryError(f"ansible-inventory failed: {exc}", where=where) from None
     if proc.returncode != 0:
@@ -204,9 +196,9 @@ def _inputs(sources: tuple[Path, ...], playbook_dir: Path | None
     for index, source in enumerate(sources):
         roots.append((f"source{index}", source))
         if source.is_file():
-            roots += [(f"source{index}-{d}", source.parent / d) for d in _VARS_DIRS]
+            roots += [(f"source{index}-{d}", source.parent / d) for d in VARS_DIRS]
     if playbook_dir is not None:
-        roots += [(f"playbooks-{d}", playbook_dir / d) for d in _VARS_DIRS]
+        roots += [(f"playbooks-{d}", playbook_dir / d) for d in VARS_DIRS]
     found = []
     for label, root in roots:
         files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())

@@ -269,11 +269,9 @@ def failure_summary(hosts: Mapping[str, HostResult], outcome: Outcome, error: st
             if task.status in ("failed", "unreachable"):
                 message = " ".join((task.msg or "no message").split())
                 return _short(f"{host}: task '{task.name}' {task.status}: {message}")
-    if error:
+    if error:  # plain words (a setup failure) or ansible's ERROR line come first
         first = next((line.strip() for line in error.splitlines() if line.strip()), "")
-        line = first if not first.startswith(("/", "  ")) else _error_line(error)
-        return _short(line if not line.startswith(("ERROR!", "[ERROR]")) else
-                      _error_line(error))
+        return _short(first if not first.startswith("/") else _error_line(error))
     return None
 
 

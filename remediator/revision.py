@@ -117,10 +117,7 @@ def review_paths(config: Config) -> list[Path]:
     collections folders ansible.cfg names, and the requirements files."""
     ansible = config.ansible_setup
     paths = [ansible.config_file] if ansible.config_file else []
-    for source in config.inventory:
-        paths.append(source)
-        if source.is_file():
-            paths += [source.parent / name for name in ("group_vars", "host_vars")]
+    paths += config.inventory_paths()
     paths += [*ansible.roles_paths(), *ansible.collections_paths()]
     paths += [config.base_dir / name for name in REQUIREMENTS_FILES]
     return paths
@@ -129,12 +126,8 @@ def review_paths(config: Config) -> list[Path]:
 def config_revision(config: Config, vaulted: Iterable[Path] = ()) -> dict[str, Any]:
     """The revision of everything ``config``'s runs read (with the ``vaulted`` files found
     anywhere in the project), and the ansible.cfg that applies."""
-    state = [config.runs, *([config.cache] if config.cache else [])]
-    if isinstance(config.store, Path):  # SQLite: the file and its journals
-        state += [config.store.with_name(config.store.name + suffix)
-                  for suffix in ("", "-wal", "-shm", "-journal")]
     revision = catalog_revision(config.catalog, config.playbooks,
-                                [*review_paths(config), *vaulted], state)
+                                [*review_paths(config), *vaulted], config.state_paths())
     revision["ansible_cfg"] = config.ansible_setup.describe()
     return revision
 

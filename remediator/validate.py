@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -15,7 +14,7 @@ import yaml
 from . import catalog as catalog_mod
 from . import content, notify, vault
 from . import inventory as inventory_mod
-from .ansible_project import AnsibleSetup, relative
+from .ansible_project import AnsibleSetup, program, relative
 from .catalog import Catalog
 from .config import Config
 from .errors import CatalogError, ConfigError, ExecutionError, InventoryError
@@ -43,14 +42,13 @@ def syntax_check(playbook: Path, inventory: tuple[Path, ...], ansible: AnsibleSe
                  ) -> str | None:
     """``ansible-playbook --syntax-check`` from the project root with its ansible.cfg; None
     when it passes, else its complaint."""
-    bindir = str(Path(sys.executable).parent)
-    env = {**os.environ, **ansible.env(), "ANSIBLE_NOCOLOR": "1", "PYTHONWARNINGS": "ignore",
-           "PATH": f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}"}
     sources = [arg for source in inventory for arg in ("-i", str(source))]
     try:
         proc = subprocess.run(
-            ["ansible-playbook", "--syntax-check", *sources, relative(playbook, ansible.root)],
-            capture_output=True, text=True, timeout=120, env=env, cwd=ansible.root,
+            [program("ansible-playbook"), "--syntax-check", *sources,
+             relative(playbook, ansible.root)],
+            capture_output=True, text=True, timeout=120,
+            env=ansible.process_env(PYTHONWARNINGS="ignore"), cwd=ansible.root,
             check=False,
         )
     except (OSError, subprocess.TimeoutExpired) as exc:

@@ -115,12 +115,10 @@ def scan(ansible: AnsibleSetup, files: Iterable[Path]) -> VaultScan:
     if not files:
         return VaultScan()
     request = {"files": [str(f) for f in files]}
-    bindir = str(Path(sys.executable).parent)
-    env = {**os.environ, **ansible.env(), "ANSIBLE_NOCOLOR": "1",
-           "PATH": f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}"}
     try:
         proc = subprocess.run([sys.executable, "-m", "remediator.vault"], input=json.dumps(request),
-                              capture_output=True, text=True, timeout=120, env=env,
+                              capture_output=True, text=True, timeout=120,
+                              env=ansible.process_env(),
                               cwd=ansible.root, check=False)
         answer = json.loads(proc.stdout) if proc.returncode == 0 else None
     except (OSError, subprocess.TimeoutExpired, ValueError):
@@ -252,17 +250,8 @@ def project_vaulted(config: Config) -> list[Path]:
     """The vaulted files of the project: anywhere under its root (a playbook's ``vars_files``
     may name any of them), the playbooks and inventory sources wherever they are, and never
     in hidden folders, Python environments, installed collections or remediator's state."""
-    paths = [config.base_dir, config.playbooks, *config.inventory]
-    for source in config.inventory:
-        if source.is_file():
-            paths += [source.parent / name for name in ("group_vars", "host_vars")]
-    # Never remediator's own state: opening and closing a SQLite file drops the locks this
-    # process holds on it (POSIX advisory locks belong to the process, not the descriptor).
-    state = [config.runs, *([config.cache] if config.cache else [])]
-    if isinstance(config.store, Path):
-        state += [config.store.with_name(config.store.name + suffix)
-                  for suffix in ("", "-wal", "-shm", "-journal")]
-    return find_vaulted(paths, skip=state)
+    paths = [config.base_dir, config.playbooks, *config.inventory_paths()]
+    return find_vaulted(paths, skip=config.state_paths())
 
 
 def scan_config(config: Config, files: Iterable[Path] | None = None) -> VaultScan:
