@@ -13,6 +13,7 @@ memory of the process that runs playbooks.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import stat
@@ -158,7 +159,9 @@ def _redacted(value: Any, result: VaultScan) -> Any:
 
 
 def redact_tree(folder: Path, result: VaultScan) -> int:
-    """Mask secrets in every file under ``folder`` (a run's artifacts); files changed."""
+    """Mask secrets in every file under ``folder`` (a run's artifacts); files changed. Never
+    raises: the run it follows must still be recorded. A file that cannot be rewritten (a full
+    disk) is removed rather than left holding a secret, if even that is possible."""
     if not result.secrets or not folder.is_dir():
         return 0
     changed = 0
@@ -168,9 +171,14 @@ def redact_tree(folder: Path, result: VaultScan) -> int:
         except (OSError, UnicodeDecodeError):
             continue
         masked = result.redact(text)
-        if masked != text:
+        if masked == text:
+            continue
+        try:
             path.write_text(masked, encoding="utf-8")
             changed += 1
+        except OSError:
+            with contextlib.suppress(OSError):
+                path.unlink()
     return changed
 
 

@@ -3,6 +3,9 @@ ansible's error lines as recorded from ansible-core 2.19)."""
 
 from __future__ import annotations
 
+import subprocess
+from pathlib import Path
+
 import pytest
 
 from remediator.models import HostResult, Outcome, RunnerStatus, TaskResult
@@ -65,3 +68,25 @@ def test_failure_summary_prefers_the_failing_task() -> None:
                            "[ERROR]: x\n^ column 7") == (
         "a role the playbook uses is not installed: [ERROR]: x")
     assert failure_summary(hosts, Outcome.SUCCEEDED, None) is None
+
+
+def test_masking_a_run_folder_never_raises(tmp_path: Path) -> None:
+    """A run folder that cannot be rewritten (here a read-only mount, as a full disk would
+    refuse the write) is left as it is without an exception: the run is still recorded."""
+    from remediator.vault import MASK, VaultScan, redact_tree
+
+    scan = VaultScan(secrets=frozenset({"qtok-secret-value"}))
+    writable = tmp_path / "ok"
+    writable.mkdir()
+    (writable / "stdout").write_text("token=qtok-secret-value\n", encoding="utf-8")
+    assert redact_tree(writable, scan) == 1
+    assert (writable / "stdout").read_text(encoding="utf-8") == f"token={MASK}\n"
+    media = tmp_path / "media"
+    media.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(media)], check=True)
+    try:
+        (media / "stdout").write_text("token=qtok-secret-value\n", encoding="utf-8")
+        subprocess.run(["mount", "-o", "remount,ro", str(media)], check=True)
+        assert redact_tree(media, scan) == 0
+    finally:
+        subprocess.run(["umount", "--lazy", str(media)], check=False)
