@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -10,7 +12,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from . import approvals, audit, notify, vault
+from . import approvals, audit, notify, runproc, vault
 from . import catalog as catalog_mod
 from . import inventory as inventory_mod
 from .audit import is_trouble
@@ -48,6 +50,7 @@ __all__ = ["Engine", "host_run", "is_trouble", "open_engine"]
 Clock = Callable[[], datetime]
 IdFactory = Callable[[], str]
 Journal = Callable[[GuardSession, dict[str, Any]], None]
+SPOOL = "unsaved"  # beside the run folders: records the store refused, until it takes them
 REFIRE_CLAIM = "refire"  # the dedupe key under which a re-fire escalation is claimed
 
 
@@ -67,6 +70,7 @@ class Engine:
     new_id: IdFactory = new_record_id
     progress: ProgressFn | None = None
     sleep: Callable[[float], None] = time.sleep
+    spool: Path | None = None  # where records the store refused wait for the next start
     _playbook_sha: dict[str, str | None] = field(default_factory=dict)
     _horizon_s: int | None = None
 
@@ -105,6 +109,9 @@ class Engine:
         """``handle`` for alerts decided in several transactions (one per group, each with its
         journal), so that no single write holds the store for long, yet coalesced into the
         same runs."""
+        keys: list[str] = []  # the run journal's rows, for groups that bring no journal
+        groups = [(alerts, journal if journal is not None else self._journal(keys))
+                  for alerts, journal in groups]
         items, batches = self.plan_groups(groups, allow_uncommitted=allow_uncommitted,
                                           initiated_by=initiated_by,
                                           record_duplicates=record_duplicates)
@@ -121,7 +128,8 @@ class Engine:
             drafts.append(self._record(item.record_id, item.alert, item.remediation,
                                        item.decision, initiated_by, allow_uncommitted,
                                        item.batch, store=False))
-        records = self.store.append_many(drafts)  # on error, what was not stored is in it
+        records = self._append(drafts)
+        self.store.journal_close(keys)
         for item, record in zip(kept, records, strict=True):
             if item.decision.action is Action.PENDING and item.remediation is not None:
                 approvals.open_request(self, record, item.alert, item.remediation,
@@ -181,6 +189,68 @@ class Engine:
                 own.intersection_update(own_before)
         return items, list(batches.values())
 
+    def _journal(self, keys: list[str]) -> Journal:
+        """A journal into the store's run journal (journal.py); each row's key in ``keys``."""
+        def journal(session: GuardSession, plan: dict[str, Any]) -> None:
+            if plan["drafts"] or plan["batches"]:
+                keys.append(self.new_id())
+                session.journal(keys[-1], plan, self.clock() + timedelta(
+                    seconds=self._journal_lease()))
+        return journal
+
+    def _journal_lease(self) -> int:
+        """How long a journal row of another machine is left to its owner: the longest lock
+        lease of any entry."""
+        return max([e.guardrails.lock_timeout_s or e.timeout_s + 60 for e in self.catalog]
+                   + [600])
+
+    def recover_unfinished(self) -> list[dict[str, Any]]:
+        """Store what earlier processes could not: records kept in the spool folder, then the
+        journalled decisions of processes that died (their runs as interrupted)."""
+        records = self._unspool()
+        for row in self.store.journal_orphans(iso(self.clock())):
+            node, _, pid = row.owner.rpartition(":")
+            records += self.recover(row.plan, f"interrupted: the remediator process that "
+                                    f"started this run (pid {pid} on {node}) stopped before "
+                                    "recording it; the playbook may have partly applied")
+            self.store.journal_close([row.key])
+        return records
+
+    def _append(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Append to the chain; what the store refuses (a full disk) is kept in the spool
+        folder, durably, and stored by the next ``recover_unfinished``."""
+        try:
+            return self.store.append_many(records)
+        except StoreError as exc:
+            unsaved = exc.unsaved if isinstance(exc.unsaved, list) else [exc.unsaved or {}]
+            if self.spool is not None and unsaved:
+                try:
+                    for record in unsaved:
+                        _write_durably(self.spool, f"{record['id']}.json",
+                                       json.dumps(record, sort_keys=True, ensure_ascii=False))
+                except (OSError, KeyError):
+                    pass  # the journal still holds the drafts: recorded as interrupted
+                else:
+                    exc.kept = str(self.spool)
+            raise
+
+    def _unspool(self) -> list[dict[str, Any]]:
+        """Append the records kept in the spool folder, oldest first; each file goes once its
+        record is on the chain."""
+        if self.spool is None or not self.spool.is_dir():
+            return []
+        stored = []
+        files = sorted(self.spool.glob("*.json"), key=lambda f: (f.stat().st_mtime, f.name))
+        for path in files:
+            try:
+                record = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue  # a half-written file of a process that died while writing it
+            if not self.store.has_record(str(record.get("id"))):
+                stored.append(self.store.append(record))
+            path.unlink(missing_ok=True)
+        return stored
+
     def _draft(self, item: _Item, initiated_by: str, allow_uncommitted: bool
                ) -> dict[str, Any]:
         """The record an alert gets if its run never reports back."""
@@ -200,9 +270,17 @@ class Engine:
         decisions are recorded as made. Drafts already on the chain are left alone."""
         at = iso(self.clock())
         running = {b["ident"]: b["hosts"] for b in plan.get("batches", ())}
+        # its playbook may still run here (its reaper stops it as its owner dies): stop it
+        # before the hosts are released; one that cannot be stopped keeps its lock (lease)
+        alive = runproc.stop(running)
+        if alive:
+            pids = ", ".join(str(pid) for group in alive.values() for pid in group)
+            reason = (f"{reason}; its processes ({pids})"
+                      " could not be stopped: its hosts stay locked until the lease ends")
         if running:
             self.store.finish_runs([(ident, host, "interrupted", at)
-                                    for ident, hosts in running.items() for host in hosts])
+                                    for ident, hosts in running.items() for host in hosts
+                                    if ident not in alive])
         records = []
         for draft in plan.get("drafts", ()):
             if self.store.has_record(draft["id"]):
@@ -456,12 +534,23 @@ class Engine:
         record_id = self.new_id()
         batch = None
         if decision.executes:
-            decision, batch = self._lock(record_id, remediation, decision)
-        return self._record(record_id, alert, remediation, decision, initiated_by,
-                            allow_uncommitted, batch, request)
+            draft = audit.build(
+                record_id=record_id, created_at=iso(self.clock()), alert=alert,
+                hosts=decision.hosts, remediation=remediation,
+                playbook_sha256=self._sha(remediation),
+                catalog_revision=self._revision(decision, allow_uncommitted), decision=decision,
+                initiated_by=initiated_by, run=None,
+                extra={"batch": {"ident": record_id}, **({"request": dict(request)}
+                                                         if request else {})})
+            decision, batch = self._lock(record_id, remediation, decision, draft)
+        record = self._record(record_id, alert, remediation, decision, initiated_by,
+                              allow_uncommitted, batch, request)
+        if batch is not None:
+            self.store.journal_close([record_id])
+        return record
 
-    def _lock(self, ident: str, remediation: Remediation, decision: Decision
-              ) -> tuple[Decision, _Batch | None]:
+    def _lock(self, ident: str, remediation: Remediation, decision: Decision,
+              draft: dict[str, Any]) -> tuple[Decision, _Batch | None]:
         """Reserve every host of a person's run; a host already being fixed refuses it."""
         now = self.clock()
         rules = remediation.guardrails
@@ -475,6 +564,9 @@ class Engine:
             lease = rules.lock_timeout_s or remediation.timeout_s + 60
             for host in decision.hosts:
                 session.reserve(ident, remediation.name, host, str(decision.mode), now, lease)
+            session.journal(ident, {"drafts": [draft], "batches": [
+                {"ident": ident, "hosts": list(decision.hosts)}]},
+                now + timedelta(seconds=self._journal_lease()))
         batch = _Batch(ident, remediation, decision, hosts=list(decision.hosts), items=[ident])
         self._execute(batch)
         return decision, batch
@@ -512,11 +604,7 @@ class Engine:
         record["notifications"] = self._notify(record, remediation)
         if not store:
             return record
-        try:
-            return self.store.append(record)
-        except StoreError as exc:
-            exc.unsaved = record  # the caller must not lose what already happened
-            raise
+        return self._append([record])[0]
 
     def _notify(self, record: dict[str, Any], remediation: Remediation | None
                 ) -> list[dict[str, Any]]:
@@ -585,6 +673,22 @@ def host_outcome(run: RunResult, host: str) -> Outcome:
     return outcome_of(status, {host: result}, [host])
 
 
+def _write_durably(folder: Path, name: str, text: str) -> None:
+    """``folder/name`` holds ``text`` after a crash or a power cut, or does not exist."""
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    temporary = folder / f".{name}.tmp"
+    with open(temporary, "w", encoding="utf-8") as out:
+        out.write(text)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(temporary, folder / name)
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
 def _without(values: Mapping[str, Any], drop: Iterable[str]) -> dict[str, Any]:
     dropped = set(drop)
     return {k: v for k, v in values.items() if k not in dropped}
@@ -604,7 +708,7 @@ def open_engine(config: Config, *, progress: ProgressFn | None = None,
         raise ConfigError("; ".join(problems))
     inventory = inventory_mod.load_config(config)
     vaulted = vault.project_vaulted(config)
-    return Engine(
+    engine = Engine(
         config=config,
         catalog=catalog,
         inventory=inventory,
@@ -615,7 +719,13 @@ def open_engine(config: Config, *, progress: ProgressFn | None = None,
         clock=clock,
         new_id=new_id,
         progress=progress,
+        spool=config.runs / SPOOL,
     )
+    try:
+        engine.recover_unfinished()
+    except StoreError as exc:  # a read-only copy, the disk still full: the next start tries
+        print(f"remediator: warning: unfinished runs not recorded yet: {exc}", file=sys.stderr)
+    return engine
 
 
 

@@ -71,11 +71,12 @@ class StoreError(RemediatorError):
     """The audit store cannot be opened or written (missing folder, full disk, locked database).
 
     ``unsaved`` holds the record (or records) that could not be written, so the caller can
-    still show them.
+    still show them; ``kept`` names the folder where they wait for the next start, if any.
     """
 
     exit_code = 5
     unsaved: dict[str, Any] | list[dict[str, Any]] | None = None
+    kept: str | None = None
 
 
 class NotFoundError(RemediatorError):

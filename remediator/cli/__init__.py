@@ -81,7 +81,12 @@ def report_error(exc: RemediatorError) -> None:
         for problem in exc.problems:
             click.echo(f"  {problem}", err=True)
     if isinstance(exc, StoreError) and exc.unsaved is not None:
-        click.echo("remediator: the record that could not be stored follows; keep it:", err=True)
+        if exc.kept:
+            click.echo(f"remediator: the record was kept in {exc.kept}; the next remediator "
+                       "command that opens the store stores it. It follows:", err=True)
+        else:
+            click.echo("remediator: the record that could not be stored follows; keep it:",
+                       err=True)
         click.echo(json.dumps(exc.unsaved, sort_keys=True), err=True)
 
 

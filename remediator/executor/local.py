@@ -22,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from .. import runproc
 from ..ansible_project import AnsibleSetup, relative
 from ..errors import ExecutionError
 from ..models import Mode, RunnerStatus, RunResult
@@ -141,7 +142,7 @@ class LocalExecutor:
         t0 = time.monotonic()
         status, rc, error = RunnerStatus.ERROR, None, None
         try:
-            runner = ansible_runner.run(
+            runner = ansible_runner.interface.init_runner(
                 private_data_dir=str(data_dir),
                 project_dir=str(root),
                 playbook=relative(plan.playbook, root),
@@ -156,6 +157,10 @@ class LocalExecutor:
                 event_handler=on_event,
                 cancel_callback=self.cancel.is_set,
             )
+            # under the reaper: if this process dies, the playbook's processes die with it
+            runner.config.command = runproc.wrap(plan.ident, runner.config.command,
+                                                 sys.executable)
+            runner.run()
             status = _status(runner.status)
             rc = runner.rc
             if status is not RunnerStatus.SUCCESSFUL:

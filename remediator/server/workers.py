@@ -235,10 +235,7 @@ class Pool:
         except Exception:  # noqa: BLE001 - a worker must outlive one bad batch
             self.metrics.errors.inc()
             self.log(f"payloads {_span(ids)} failed:\n{traceback.format_exc()}")
-            for rid in ids:
-                results[rid] = {"error": "the worker failed; see the server log"}
-            failed = set(ids)
-            ids = []
+            records, failed = self._one_by_one(engine, intake, per_row, results)
         self.metrics.observe_records(records)
         # a failure stays a failure: never an empty result that reads as "already handled"
         results.update({rid: result for rid, result in _results(per_row, records).items()
@@ -256,6 +253,39 @@ class Pool:
         if records:
             self.log(f"payloads {_span([r.id for r in rows])}: {len(alerts)} alert(s), "
                      f"{len(records)} record(s) ({_summary(records)}) in {elapsed:.1f} s")
+
+    def _one_by_one(self, engine: Engine, intake: IntakeStore, per_row: Mapping[int, list[Alert]],
+                    results: dict[int, Any]) -> tuple[list[dict[str, Any]], set[int]]:
+        """After a batch failed: each payload alone, so that one bad payload fails alone.
+        A payload whose decisions were already committed (planned) is not decided again:
+        its plan is recorded as ``recover`` records a stopped worker's."""
+        records: list[dict[str, Any]] = []
+        failed: set[int] = set()
+        recovered: dict[str, list[str]] = {}  # a plan (shared by its group's rows): its records
+        for rid, found in per_row.items():
+            try:
+                row = intake.row(rid)
+                if row["state"] == "planned" and row["plan"] is not None:
+                    key = json.dumps(row["plan"], sort_keys=True)
+                    if key not in recovered:
+                        done = engine.recover(row["plan"], "interrupted: the worker failed "
+                                              "while handling this batch; the playbook may "
+                                              "have run")
+                        records += done
+                        recovered[key] = [r["id"] for r in done]
+                    results[rid] = {"recovered": recovered[key]}
+                    continue
+                records += engine.handle_groups(_groups({rid: found}),
+                                                record_duplicates=False)
+            except Exception:  # noqa: BLE001 - this payload alone
+                self.log(f"payload {rid} failed alone:\n{traceback.format_exc()}")
+                results[rid] = {"error": "the worker failed on this payload; see the server "
+                                "log"}
+                failed.add(rid)
+        if failed:
+            self.log(f"payloads {_span(sorted(failed))} failed; the others of the batch were "
+                     "handled alone")
+        return records, failed
 
 
 def _groups(per_row: Mapping[int, list[Alert]], size: int = GROUP_ALERTS

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 from ..guardrails import GuardFacts
 from ..limits import Guardrails
 from ..models import PendingRequest, RequestState
+from .journal import Unfinished
 from .sqlite_intake import Accepted, IntakeRow, Orphan
 
 
@@ -48,6 +49,10 @@ class GuardSession(Protocol):
 
     def intake_planned(self, ids: Sequence[int], plan: dict[str, Any]) -> None:
         """Mark intake rows decided, with the plan to recover from, in this transaction."""
+        ...
+
+    def journal(self, key: str, plan: dict[str, Any], expires_at: datetime) -> None:
+        """Journal the drafts and runs of this transaction (store/journal.py)."""
         ...
 
     committed: bool  # the session's writes are in the store
@@ -105,6 +110,14 @@ class AuditStore(Protocol):
 
     def resolve_requests(self, fingerprint: str, at: str) -> list[str]:
         """Mark the pending requests of a resolved alert; their ids."""
+        ...
+
+    def journal_close(self, keys: Sequence[str]) -> None:
+        """These run-journal rows' records are on the chain."""
+        ...
+
+    def journal_orphans(self, now: str) -> list[Unfinished]:
+        """Run-journal rows of dead owners (or past their lease), taken over by this process."""
         ...
 
     def verify(self) -> tuple[int, str]:

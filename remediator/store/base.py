@@ -19,6 +19,7 @@ from typing import Any
 from ..audit import GENESIS_HASH, seal, verify_chain
 from ..errors import NotFoundError, StoreError
 from ..models import PendingRequest, RequestState
+from . import journal
 from .guard_state import (
     GuardCache,
     GuardSession,
@@ -28,6 +29,7 @@ from .guard_state import (
     newest_live_runs,
 )
 from .sql import Db
+from .sqlite_intake import owner_alive, owner_id
 
 CONTENDED_SESSIONS = 16  # after a lost optimistic attempt: sessions decided under the lock
 
@@ -153,6 +155,25 @@ class SqlStore(ABC):
     def verify(self) -> tuple[int, str]:
         """Re-walk the whole chain from the stored bodies."""
         return verify_chain(self.records())
+
+    # -- the run journal (see journal.py) --
+
+    def journal_close(self, keys: Sequence[str]) -> None:
+        """These journal rows' records are on the chain."""
+        if keys:
+            with self._tx("run journal") as db:
+                journal.close(db, keys)
+
+    def journal_orphans(self, now: str) -> list[journal.Unfinished]:
+        """Journal rows whose owner died (or whose lease ended), taken over by this process;
+        a plain read when there is none (a read-only store can still be opened)."""
+        me = owner_id()
+        rows = self._query("SELECT owner, expires_at FROM run_journal", ())
+        if not any(owner != me and (expires <= now or not owner_alive(owner))
+                   for owner, expires in rows):
+            return []
+        with self._tx("run journal recovery") as db:
+            return journal.take_over(db, now, me)
 
     # -- pending requests (mutable state beside the append-only records) --
 

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from .. import runproc
 from ..common import parse_time
 from ..guardrails import GuardFacts
 from ..limits import Guardrails
@@ -411,6 +412,14 @@ class GuardSession:
         body = plan_body(plan)
         self.defer(lambda: mark_planned(self._db, ids, body))
 
+    def journal(self, key: str, plan: dict[str, Any], expires_at: datetime) -> None:
+        """Journal this transaction's drafts and runs (journal.py): they commit together."""
+        from . import journal
+        from .sqlite_intake import owner_id, plan_body
+
+        row = (key, owner_id(), self._iso(datetime.now(UTC)), iso(expires_at), plan_body(plan))
+        self.defer(lambda: journal.write(self._db, *row))
+
     def flush(self) -> None:
         """Write the session's claims and reservations (called before the commit)."""
         for write in self._deferred:
@@ -497,7 +506,10 @@ class GuardSession:
             if run.started >= throttle_since:  # started runs count, finished or not
                 host_runs.append(run.started)
             if run.finished is None:
-                stale = run.expires <= now or (run.node == NODE and not alive(run.pid))
+                # an owner that died may leave its playbook behind for a few seconds (its
+                # reaper stops it): the lock holds while any of the run's processes lives
+                stale = run.expires <= now or (run.node == NODE and not alive(run.pid)
+                                               and not runproc.processes([run.ident]))
                 if not stale and run.ident not in own:
                     in_progress = run.ident
                 continue

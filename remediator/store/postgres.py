@@ -31,6 +31,7 @@ from urllib.parse import urlsplit, urlunsplit
 from ..errors import StoreError
 from .base import SqlStore
 from .guard_state import finished_index, generation_migration
+from .journal import MIGRATION as JOURNAL_MIGRATION
 from .sql import Db, records_query
 
 URL_SCHEMES = ("postgresql", "postgres")
@@ -154,6 +155,7 @@ MIGRATIONS: tuple[str, ...] = (
     finished_index(", seq"),
     generation_migration("BIGINT"),
     SEEN_BY_START,
+    JOURNAL_MIGRATION,
 )
 
 

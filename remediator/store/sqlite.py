@@ -14,6 +14,7 @@ from typing import Any
 from ..errors import StoreError
 from .base import SqlStore
 from .guard_state import GUARD_META_MIGRATION, finished_index, generation_migration
+from .journal import MIGRATION as JOURNAL_MIGRATION
 from .sql import records_query
 from .sqlite_intake import MIGRATION as INTAKE_MIGRATION
 from .sqlite_intake import PLANS_MIGRATION
@@ -131,6 +132,7 @@ MIGRATIONS: tuple[str, ...] = (
     finished_index(""),
     generation_migration("INTEGER"),
     SEEN_BY_START,
+    JOURNAL_MIGRATION,
 )
 
 

@@ -83,7 +83,8 @@ def owner_id(pid: int | None = None) -> str:
     return f"{NODE}:{pid or os.getpid()}"
 
 
-def _owner_alive(owner: str) -> bool:
+def owner_alive(owner: str) -> bool:
+    """False when ``owner`` (``node:pid``) was a process of this machine that is gone."""
     node, _, pid = owner.rpartition(":")
     if node != NODE:
         return True  # another machine's worker: only its own restart may recover it
@@ -169,7 +170,7 @@ class IntakeQueue:
                               " LEFT JOIN intake_plans p ON p.id = i.plan_id WHERE i.state IN"
                               " ('claimed', 'planned') ORDER BY i.id").fetchall()
             for rid, state, owner, plan_id, body in rows:
-                if owner and _owner_alive(owner):
+                if owner and owner_alive(owner):
                     continue
                 if state == "claimed" or body is None:
                     requeue.append(rid)

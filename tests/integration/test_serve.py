@@ -9,6 +9,7 @@ import base64
 import hashlib
 import hmac
 import json
+import os
 import signal
 import subprocess
 import threading
@@ -482,19 +483,41 @@ def test_serve_forgets_guard_state_past_keeping_when_it_starts(project: Project,
     assert project.query("SELECT COUNT(*) FROM guard_seen")[0][0] == 0
 
 
-def test_a_batch_that_fails_records_each_payload_as_failed(project: Project) -> None:
-    """A worker whose batch fails unexpectedly (here the executor raises) marks each payload's
-    intake row with the error, counts it in /metrics and logs it: never an empty result that
-    reads as "already handled" (in-process: no server)."""
+def _worker_batch(project: Project, engine_fn: Any, bodies: list[str]
+                  ) -> tuple[list[dict[str, Any]], list[str], str]:
+    """One worker batch over ``bodies``, in-process (no server): the intake rows after it,
+    the log lines and the metrics page."""
     from remediator.common import utc_now as now
     from remediator.config import load
-    from remediator.engine import open_engine
-    from remediator.executor import ProgressFn, RunPlan
-    from remediator.models import RunResult
     from remediator.server.metrics import Metrics
     from remediator.server.workers import Pool
     from remediator.store import open_intake
     from remediator.store.sqlite_intake import Accepted
+
+    config = load(project.config)
+    engine = engine_fn(config)
+    queue = open_intake(config.store)
+    try:
+        queue.accept([Accepted(iso(now()), "alertmanager", body, None) for body in bodies])
+        rows = queue.claim("test", iso(now()))
+        lines: list[str] = []
+        pool = Pool(config, Metrics(queue.counts), log=lines.append)
+        pool._handle(engine, queue, rows)
+        return intake(project), lines, pool.metrics.render().decode()
+    finally:
+        queue.close()
+        engine.store.close()
+
+
+def test_a_batch_whose_run_fails_records_its_run_as_interrupted(project: Project) -> None:
+    """A worker whose batch fails unexpectedly after its decisions were committed (here the
+    executor raises) records the batch's plan as a stopped worker's is recorded: every alert
+    gets its record, the run as interrupted; never an empty result that reads as "already
+    handled"; counted in /metrics and logged (in-process: no server)."""
+    from remediator.common import utc_now as now
+    from remediator.engine import open_engine
+    from remediator.executor import ProgressFn, RunPlan
+    from remediator.models import RunResult
     from remediator.testing import RecordingExecutor
 
     class Exploding(RecordingExecutor):
@@ -502,20 +525,113 @@ def test_a_batch_that_fails_records_each_payload_as_failed(project: Project) -> 
             raise RuntimeError("the executor broke")
 
     project.write_catalog(noop_entry())
-    config = load(project.config)
-    engine = open_engine(config, executor=Exploding(clock=now))
-    queue = open_intake(config.store)
-    try:
-        bodies = [json.dumps(alertmanager_payload([alert(f"fp-{n}")])) for n in range(2)]
-        queue.accept([Accepted(iso(now()), "alertmanager", body, None) for body in bodies])
-        rows = queue.claim("test", iso(now()))
-        lines: list[str] = []
-        pool = Pool(config, Metrics(queue.counts), log=lines.append)
-        pool._handle(engine, queue, rows)
-        assert [(r["state"], r["result"]) for r in intake(project)] == [
-            ("done", {"error": "the worker failed; see the server log"})] * 2
-        assert "remediator_worker_errors_total 1.0" in pool.metrics.render().decode()
-        assert any("the executor broke" in line for line in lines)
-    finally:
-        queue.close()
-        engine.store.close()
+    bodies = [json.dumps(alertmanager_payload([alert(f"fp-{n}")])) for n in range(2)]
+    rows, lines, metrics = _worker_batch(
+        project, lambda config: open_engine(config, executor=Exploding(clock=now)), bodies)
+    stored = records(project)
+    assert [r["outcome"] for r in stored] == ["interrupted", "interrupted"]
+    assert "the worker failed while handling this batch" in stored[0]["decision"]["notes"][-1]
+    assert [(r["state"], r["result"]) for r in rows] == [
+        ("done", {"records": [record["id"]], "duplicates": 0}) for record in stored]
+    assert "remediator_worker_errors_total 1.0" in metrics
+    assert any("the executor broke" in line for line in lines)
+    assert _open_runs(project) == 0
+
+
+def test_one_bad_payload_fails_alone(project: Project) -> None:
+    """A batch that fails before its decisions commit (a bug one payload triggers) is
+    handled again payload by payload: the bad one's row says it failed, the others get
+    their records."""
+    from remediator.common import utc_now as now
+    from remediator.engine import open_engine
+    from remediator.testing import RecordingExecutor
+
+    class Poisoned:
+        """The catalog, failing on one alert as a bug in matching would."""
+
+        def __init__(self, inner: Any) -> None:
+            self.inner = inner
+
+        def match(self, found: Any) -> Any:
+            if found.fingerprint == "fp-poison":
+                raise ValueError("a bug this payload triggers")
+            return self.inner.match(found)
+
+        def __iter__(self) -> Any:
+            return iter(self.inner)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.inner, name)
+
+    def engine_fn(config: Any) -> Any:
+        engine = open_engine(config, executor=RecordingExecutor(clock=now))
+        engine.catalog = Poisoned(engine.catalog)
+        return engine
+
+    project.write_catalog(noop_entry())
+    bodies = [json.dumps(alertmanager_payload([alert(fp)]))
+              for fp in ("fp-0", "fp-poison", "fp-2")]
+    rows, lines, _ = _worker_batch(project, engine_fn, bodies)
+    stored = records(project)
+    assert [r["alert"]["fingerprint"] for r in stored] == ["fp-0", "fp-2"]
+    assert stored[0]["outcome"] == "succeeded"  # fp-2 then meets fp-0's run's guardrails
+    results = [r["result"] for r in rows]
+    assert results[1] == {"error": "the worker failed on this payload; see the server log"}
+    assert len(results[0]["records"]) == len(results[2]["records"]) == 1
+    assert any("payloads 2 failed; the others of the batch were handled alone" in line
+               for line in lines)
+
+
+@pytest.mark.ansible  # the playbook's processes are what is under test
+@pytest.mark.daemon
+def test_a_killed_servers_playbook_dies_with_it_and_no_second_run_overlaps(
+        project: Project, serving: list[Server]) -> None:
+    """SIGKILL of `serve` mid live run: its ansible-playbook (and the task's process) stop
+    within seconds instead of running on unrecorded; after the restart the run is recorded
+    interrupted, and a new alert for the same entry and host runs only once they are gone."""
+    from remediator import runproc
+
+    (project.root / "playbooks" / "serve_sleep.yml").write_text(
+        "- hosts: all\n  gather_facts: false\n  tasks:\n"
+        "    - ansible.builtin.command: sleep 53.5\n", encoding="utf-8")
+    project.write_catalog(noop_entry("slow-fix", "SlowAlert", playbook="serve_sleep.yml",
+                                     timeout=120))
+    configure(project)
+    server = start(project, serving, real=True)
+    assert server.post(AM, alertmanager_payload([alert("fp-slow", "SlowAlert")]),
+                       BEARER).status == 202
+    _wait_running(project, "slow-fix", real=True)
+    [ident] = [row[0] for row in project.query(
+        "SELECT ident FROM guard_runs WHERE finished_at IS NULL")]
+    deadline = time.monotonic() + 30
+    while not _sleepers("53.5") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _sleepers("53.5") and runproc.processes([ident])
+    server.kill()  # SIGKILL
+    deadline = time.monotonic() + 15
+    while (_sleepers("53.5") or runproc.processes([ident])) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _sleepers("53.5") and not runproc.processes([ident])
+
+    restarted = start(project, serving, real=True)
+    restarted.wait_log(r"recorded \d+ decision\(s\) of a stopped worker")
+    [record] = records(project)
+    assert record["id"] == ident and record["outcome"] == "interrupted"
+    assert _open_runs(project) == 0
+    assert restarted.post(AM, alertmanager_payload([alert("fp-slow-2", "SlowAlert")]),
+                          BEARER).status == 202
+    _wait_running(project, "slow-fix", real=True)
+    restarted.stop(signal.SIGTERM)
+
+
+def _sleepers(seconds: str) -> list[str]:
+    """Processes running `sleep SECONDS` on this machine."""
+    found = []
+    for pid in os.listdir("/proc"):
+        try:
+            if pid.isdigit() and Path(f"/proc/{pid}/cmdline").read_bytes() == \
+                    f"sleep\0{seconds}\0".encode():
+                found.append(pid)
+        except OSError:
+            continue
+    return found

@@ -16,6 +16,7 @@ from remediator import audit
 from remediator.errors import ChainError, NotFoundError, StoreError
 from remediator.models import Action, Decision, Mode
 from remediator.sources import normalize
+from remediator.store.guard_state import NODE
 from remediator.store.sqlite import SqliteStore
 
 from ..conftest import Project, alertmanager_payload, disk_alert, disk_entry
@@ -250,6 +251,58 @@ def test_disk_full_after_the_run_keeps_the_record(project: Project, tiny_fs: Pat
     assert unsaved["outcome"] == "succeeded"
     assert unsaved["hosts"]["demo-web-01"]["changed"] == 1
     assert "guardrail state not updated" in unsaved["decision"]["notes"][-1]
+    # kept beside the runs, durably, and stored by the next start once there is room
+    assert caught.value.kept == str(project.runs / "unsaved")
+    assert json.loads((project.runs / "unsaved" / f"{unsaved['id']}.json").read_text()) == unsaved
+    engine.store.close()
+    (tiny_fs / "filler").unlink()
+    store = project.engine().store
+    try:
+        stored = store.get(unsaved["id"])
+        assert {k: v for k, v in stored.items() if k not in ("prev_hash", "hash")} == unsaved
+        assert store.verify()[0] == 2
+    finally:
+        store.close()
+    assert list((project.runs / "unsaved").iterdir()) == []
+    # its journal row is left to the next process (this one still owns it); that one finds
+    # the record stored and records nothing twice
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    with sqlite3.connect(tiny_fs / "audit.db") as db:
+        db.execute("UPDATE run_journal SET owner = ?", (f"{NODE}:{dead.pid}",))
+    store = project.engine().store
+    try:
+        assert store.verify()[0] == 2
+    finally:
+        store.close()
+    with sqlite3.connect(tiny_fs / "audit.db") as db:
+        assert db.execute("SELECT COUNT(*) FROM run_journal").fetchone()[0] == 0
+
+
+def test_a_full_disk_after_the_run_through_the_cli_says_where_the_record_waits(
+        project: Project, tiny_fs: Path) -> None:
+    """`handle` exits 5 naming the store and the folder the record waits in; the next
+    command stores it; nothing is recorded twice."""
+    use_store(project, tiny_fs / "audit.db")
+    project.fake_runs().on_run = lambda plan: fill(tiny_fs)
+    project.write_catalog({"name": "fill", "match": {"alertname": "Fill"},
+                           "playbook": "noop.yml", "stage": "oversight"})
+    assert project.cli("audit", "list").exit_code == 0  # the store exists, with room
+    payload = json.dumps(alertmanager_payload([{"labels": {"alertname": "Fill",
+                                                           "instance": "demo-web-01"}}]))
+    result = project.cli("handle", "-", stdin=payload)
+    assert result.exit_code == 5, result.output
+    assert f"kept in {project.runs / 'unsaved'}" in result.stderr
+    (tiny_fs / "filler").unlink()
+    project.executor.on_run = None  # type: ignore[union-attr]
+    again = project.cli("handle", "--json", "-", stdin=payload)
+    assert again.exit_code == 0, again.output
+    [duplicate] = json.loads(again.stdout)
+    listed = project.cli("audit", "list", "--json")
+    records = json.loads(listed.stdout)
+    assert len(records) == 2
+    assert records[0]["id"] in duplicate["decision"]["reason"]
+    assert records[0]["outcome"] == "succeeded"
 
 
 def breaker_steps(store: SqliteStore, db_path: Path, runs: int) -> int:
