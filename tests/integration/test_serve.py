@@ -595,7 +595,7 @@ def test_a_killed_servers_playbook_dies_with_it_and_no_second_run_overlaps(
         "- hosts: all\n  gather_facts: false\n  tasks:\n"
         "    - ansible.builtin.command: sleep 53.5\n", encoding="utf-8")
     project.write_catalog(noop_entry("slow-fix", "SlowAlert", playbook="serve_sleep.yml",
-                                     timeout=120))
+                                     timeout=120, guardrails={"cooldown": 0}))
     configure(project)
     server = start(project, serving, real=True)
     assert server.post(AM, alertmanager_payload([alert("fp-slow", "SlowAlert")]),
