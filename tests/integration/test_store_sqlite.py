@@ -88,14 +88,15 @@ def test_altering_a_record_is_caught_and_named(tmp_path: Path, field: str) -> No
 
 
 def test_rehashing_a_forged_record_breaks_the_next_link(tmp_path: Path) -> None:
-    """Forging record 2 and recomputing its hash is caught at record 3."""
+    """Forging record 2 and recomputing its hash (in the body and the hash column) is
+    caught at record 3."""
     filled(tmp_path)
     body = json.loads(sqlite3.connect(tmp_path / "audit.db").execute(
         "SELECT body FROM records WHERE id = 'rec0002'").fetchone()[0])
-    body["outcome"] = "succeeded"
+    body["initiated_by"] = "mallory"
     body["hash"] = audit.record_hash(body)
-    tamper(tmp_path / "audit.db", "UPDATE records SET body = ? WHERE id = 'rec0002'",
-           json.dumps(body))
+    tamper(tmp_path / "audit.db", "UPDATE records SET body = ?, hash = ? WHERE id = 'rec0002'",
+           json.dumps(body), body["hash"])
     with pytest.raises(ChainError, match="rec0003"):
         SqliteStore(tmp_path / "audit.db").verify()
 
