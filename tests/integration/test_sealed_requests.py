@@ -17,7 +17,7 @@ from remediator import approvals
 from remediator.models import Mode
 from remediator.testing import RecordingExecutor
 
-from ..conftest import Project, alertmanager_payload, disk_alert, disk_entry
+from ..conftest import REPO, Project, alertmanager_payload, disk_alert, disk_entry
 
 
 @pytest.fixture(autouse=True)
@@ -69,8 +69,13 @@ def refused(project: Project, runs: RecordingExecutor, request_id: str, *words: 
 
 
 def test_a_request_is_sealed_in_its_row_and_on_the_chain(project: Project) -> None:
-    """The pending record carries the request's seal; the row holds the same one."""
+    """The pending record carries the request's seal (as the record schema describes); the
+    row holds the same one."""
+    import jsonschema
+
     record = pending_request(project)
+    jsonschema.validate(record, json.loads((REPO / "remediator" / "schema" /
+                                            "audit-record-v1.json").read_text()))
     seal = record["request_seal"]
     assert set(seal) == {"seal", "entry_sha256", "expires_at"}
     assert project.store().get_request(record["id"]).seal == seal["seal"]
