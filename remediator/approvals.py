@@ -1,17 +1,22 @@
 """Human-initiated requests: the pending preview, approve (the live run), deny, expiry.
 
 A mixin of ``Engine``: it uses the engine's store, clock, catalog and its common run path.
+A request is sealed when it opens (``sealing``); approve runs exactly what was previewed or
+refuses, recorded.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
+from .audit import record_hash
 from .common import current_user, iso, parse_time
-from .errors import RefusedError
+from .errors import ChainError, NotFoundError, RefusedError
 from .models import (
     Action,
     Alert,
@@ -23,6 +28,7 @@ from .models import (
     Stage,
     frozen_map,
 )
+from .sealing import altered, entry_digest, preview_of, previewed, seal_block
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -34,14 +40,19 @@ def approve(
     """Start the live run a pending request asked for; (record, True if this call ran it).
 
     Approving an already approved request runs nothing and returns the run it started.
+    A request that no longer matches its pending record and seal, or whose playbook or entry
+    changed since the preview, is refused (RefusedError) with a record saying why.
     """
     by = by or current_user()
     request = _live_request(engine, request_id)
-    remediation = engine._entry(request.entry)
     if request.state is RequestState.APPROVED:
-        return _winners_run(engine, request, remediation.timeout_s), False
-    ctx = engine.context(allow_uncommitted)
+        return _winners_run(engine, request, engine._entry(request.entry).timeout_s), False
     now = iso(engine.clock())
+    preview, problem = _pending_record(engine, request)
+    if problem is not None:
+        _refuse(engine, request, preview, by, now, allow_uncommitted, problem)
+    remediation = engine._entry(request.entry)
+    ctx = engine.context(allow_uncommitted)
     if ctx.max_stage is Stage.OBSERVE:
         raise RefusedError(
             "the max-stage ceiling is observe (change freeze): live runs are "
@@ -52,6 +63,9 @@ def approve(
             f"the repository has {ctx.uncommitted_changes()}; commit them "
             "or pass --allow-uncommitted; the request stays pending"
         )
+    problem, notes = _drift(engine, remediation, preview)
+    if problem is not None:
+        _refuse(engine, request, preview, by, now, allow_uncommitted, problem)
     if not engine.store.transition_request(request.id, RequestState.APPROVED, by=by, at=now):
         current = engine.store.get_request(request.id)
         if current.state is RequestState.APPROVED:  # another approver won: show their run
@@ -69,9 +83,10 @@ def approve(
         request.hosts,
         frozen_map(request.variables),
         remediation.static_vars,
+        notes=notes,
     )
     record = engine._run_single(
-        _alert_of(request),
+        _alert_of(request.alert),
         remediation,
         decision,
         by,
@@ -80,6 +95,73 @@ def approve(
     )
     engine.store.set_request_result(request.id, record["id"])
     return record, True
+
+
+def _pending_record(engine: Engine, request: PendingRequest
+                    ) -> tuple[Mapping[str, Any] | None, str | None]:
+    """The request's pending record on the chain, and what about the request row does not
+    match it (or its seal), if anything."""
+    try:
+        record = engine.store.get(request.id)
+    except (NotFoundError, ChainError) as exc:
+        return None, f"its pending record cannot be read ({exc.message})"
+    if record.get("id") != request.id or record_hash(record) != record.get("hash"):
+        return None, "its pending record on the chain was altered"
+    problem = altered(request, record, strict=True)
+    return record, None if problem is None else f"it was altered after its preview: {problem}"
+
+
+def _drift(engine: Engine, remediation: Remediation, record: Mapping[str, Any] | None
+           ) -> tuple[str | None, tuple[str, ...]]:
+    """Why what would run now is not what was previewed (None when it is), and notes for the
+    record: a catalog revision that moved while the playbook and entry stayed the same."""
+    was = previewed(record or {})
+    if (remediation.playbook, remediation.job_template) != (was["playbook"] or "",
+                                                           was["job_template"]):
+        return (f"entry {remediation.name} now runs "
+                f"{remediation.playbook or remediation.job_template}, the preview ran "
+                f"{was['playbook'] or was['job_template']}"), ()
+    digest = engine._sha(remediation)
+    if digest != was["playbook_sha256"]:
+        return (f"playbook {remediation.playbook} changed since the preview (sha256 "
+                f"{str(was['playbook_sha256'])[:12]} then, {str(digest)[:12]} now)"), ()
+    if was["entry_sha256"] is not None and entry_digest(remediation) != was["entry_sha256"]:
+        return (f"catalog entry {remediation.name} changed since the preview (what it runs: "
+                "its variables, static_vars, timeout or accelerator)"), ()
+    then = (was["catalog_revision"] or {}).get("commit")
+    now = engine.revision.get("commit")
+    if then != now:
+        return None, (f"the catalog revision moved since the preview ({str(then)[:12]} then, "
+                      f"{str(now)[:12]} now); the playbook and the entry are as previewed",)
+    return None, ()
+
+
+def _refuse(engine: Engine, request: PendingRequest, preview: Mapping[str, Any] | None,
+            by: str, now: str, allow_uncommitted: bool, problem: str) -> NoReturn:
+    """Record an approval refused because the request is not what was previewed, and raise."""
+    remediation = engine.catalog.get(request.entry)
+    alert = {k: v for k, v in ((preview or {}).get("alert") or {}).items() if k != "hosts"}
+    reason = f"approval refused: request {request.id}: {problem}; nothing ran"
+    decision = Decision(
+        Action.ESCALATE,
+        reason,
+        Mode.NONE,
+        remediation.stage if remediation else None,
+        remediation.stage if remediation else None,
+        request.hosts,
+    )
+    record = engine._record(
+        engine.new_id(),
+        _alert_of(alert or request.alert),
+        remediation,
+        decision,
+        by,
+        allow_uncommitted,
+        None,
+        _request_link(request, by, now, "refused"),
+    )
+    raise RefusedError(f"{reason} (recorded as {record['id']}); deny it: the next alert "
+                       "brings a new preview")
 
 
 def _winners_run(engine: Engine, request: PendingRequest, timeout_s: int,
@@ -123,7 +205,7 @@ def deny(
     )
     record = engine._record(
         engine.new_id(),
-        _alert_of(request),
+        _alert_of(request.alert),
         remediation,
         decision,
         by,
@@ -175,32 +257,31 @@ def _expire(engine: Engine) -> None:
             engine.store.transition_request(request.id, RequestState.EXPIRED, by=None, at=iso(now))
 
 
-def open_request(
+def sealed_request(
     engine: Engine,
-    record: Mapping[str, Any],
+    draft: dict[str, Any],
     alert: Alert,
     remediation: Remediation,
     decision: Decision,
-) -> None:
+) -> PendingRequest:
+    """The request a pending record opens, sealed; the seal goes into ``draft`` (before it is
+    appended, so that the chain holds it). Store the request once the record is stored."""
     ttl = remediation.approval_ttl_s or engine.config.approval_ttl
-    created = parse_time(record["created_at"]) or engine.clock()
-    preview = {
-        host: [{"name": t["name"], "diff": t["diff"]} for t in result["tasks"] if t["changed"]]
-        for host, result in (record.get("hosts") or {}).items()
-    }
-    engine.store.add_request(
-        PendingRequest(
-            id=record["id"],
-            entry=remediation.name,
-            hosts=decision.hosts,
-            fingerprint=alert.fingerprint,
-            alert=alert.as_dict(),
-            variables=decision.variables,
-            preview=preview,
-            created_at=record["created_at"],
-            expires_at=iso(created + timedelta(seconds=ttl)),
-        )
+    created = parse_time(draft["created_at"]) or engine.clock()
+    request = PendingRequest(
+        id=draft["id"],
+        entry=remediation.name,
+        hosts=decision.hosts,
+        fingerprint=alert.fingerprint,
+        # as stored and read back: the seal is checked against the row
+        alert=json.loads(json.dumps(alert.as_dict())),
+        variables=json.loads(json.dumps(dict(decision.variables))),
+        preview=json.loads(json.dumps(preview_of(draft))),
+        created_at=draft["created_at"],
+        expires_at=iso(created + timedelta(seconds=ttl)),
     )
+    draft["request_seal"] = seal_block(request, draft, entry_digest(remediation))
+    return replace(request, seal=draft["request_seal"]["seal"])
 
 
 def _request_link(request: PendingRequest, by: str, at: str, state: str) -> dict[str, Any]:
@@ -213,9 +294,8 @@ def _request_link(request: PendingRequest, by: str, at: str, state: str) -> dict
     }
 
 
-def _alert_of(request: PendingRequest) -> Alert | None:
+def _alert_of(data: Mapping[str, Any] | None) -> Alert | None:
     """The alert a request was opened for, rebuilt from its stored form."""
-    data = request.alert
     if data is None:
         return None
     return Alert(

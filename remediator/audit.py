@@ -21,12 +21,13 @@ REQUIRED_FIELDS = (
 )
 
 
+REDACTED = "<redacted>"  # a recorded variable's value when its name looks secret
 _SECRET_RE = re.compile(r"pass|secret|token|key|credential|auth", re.IGNORECASE)
 
 
 def redact(variables: Mapping[str, Any]) -> dict[str, Any]:
     """The variables as recorded: values of secret-looking names replaced by a marker."""
-    return {k: "<redacted>" if _SECRET_RE.search(k) else v for k, v in sorted(variables.items())}
+    return {k: REDACTED if _SECRET_RE.search(k) else v for k, v in sorted(variables.items())}
 
 
 def canonical(record: Mapping[str, Any]) -> bytes:
@@ -55,16 +56,22 @@ def verify_chain(records: Iterable[Mapping[str, Any]]) -> tuple[int, str]:
     prev = GENESIS_HASH
     count = 0
     for record in records:
-        rid = str(record.get("id"))
-        if record.get("prev_hash") != prev:
-            raise ChainError(f"record {rid}: prev_hash does not match the record before it "
-                             "(a record was removed, reordered or inserted)", record_id=rid)
-        if record_hash(record) != record.get("hash"):
-            raise ChainError(f"record {rid}: content does not match its hash (it was altered)",
-                             record_id=rid)
-        prev = str(record["hash"])
+        prev = check_link(record, prev)
         count += 1
     return count, prev
+
+
+def check_link(record: Mapping[str, Any], prev: str) -> str:
+    """The record's hash, after checking it follows ``prev`` and its content fits its hash;
+    else a ChainError naming it."""
+    rid = str(record.get("id"))
+    if record.get("prev_hash") != prev:
+        raise ChainError(f"record {rid}: prev_hash does not match the record before it "
+                         "(a record was removed, reordered or inserted)", record_id=rid)
+    if record_hash(record) != record.get("hash"):
+        raise ChainError(f"record {rid}: content does not match its hash (it was altered)",
+                         record_id=rid)
+    return str(record["hash"])
 
 
 def build(

@@ -128,12 +128,14 @@ class Engine:
             drafts.append(self._record(item.record_id, item.alert, item.remediation,
                                        item.decision, initiated_by, allow_uncommitted,
                                        item.batch, store=False))
+        opened = [approvals.sealed_request(self, draft, item.alert, item.remediation,
+                                           item.decision)
+                  for item, draft in zip(kept, drafts, strict=True)
+                  if item.decision.action is Action.PENDING and item.remediation is not None]
         records = self._append(drafts)
         self.store.journal_close(keys)
-        for item, record in zip(kept, records, strict=True):
-            if item.decision.action is Action.PENDING and item.remediation is not None:
-                approvals.open_request(self, record, item.alert, item.remediation,
-                                       item.decision)
+        for request in opened:
+            self.store.add_request(request)
         return records
 
     def plan(self, alerts: Iterable[Alert], *, allow_uncommitted: bool = False,

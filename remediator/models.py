@@ -365,3 +365,4 @@ class PendingRequest:
     decided_by: str | None = None
     decided_at: str | None = None
     result_record: str | None = None
+    seal: str | None = None  # sha256 over what was previewed (None: opened before sealing)

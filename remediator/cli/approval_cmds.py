@@ -60,8 +60,10 @@ def approve(app: Any, request_id: str, user: str | None, allow_uncommitted: bool
             as_json: bool, quiet: bool) -> None:
     """Approve a pending request: start its live run now.
 
-    Approving twice runs once (the second call shows the first run). An expired request, or
-    one whose alert has since resolved, is refused with exit 4.
+    Approving twice runs once (the second call shows the first run). An expired request, one
+    whose alert has since resolved, and one that is not what was previewed (edited in the
+    store, or its playbook or catalog entry changed since) are refused with exit 4; the last
+    kind is recorded.
 
     \b
     Example:

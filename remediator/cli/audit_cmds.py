@@ -91,7 +91,9 @@ def show(app: Any, record_id: str, as_json: bool) -> None:
 @audit.command("verify")
 @click.pass_obj
 def verify(app: Any) -> None:
-    """Re-walk the hash chain; exit 3 naming the first record that does not fit.
+    """Re-walk the hash chain and check every index column, host index row and approval
+    request against what was hashed; exit 3 naming the first record (or request) and column
+    that does not fit.
 
     \b
     Example:

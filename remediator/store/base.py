@@ -11,14 +11,15 @@ from __future__ import annotations
 import json
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, closing, contextmanager
 from datetime import datetime
 from typing import Any
 
-from ..audit import GENESIS_HASH, seal, verify_chain
-from ..errors import NotFoundError, StoreError
+from ..audit import GENESIS_HASH, seal
+from ..errors import ChainError, NotFoundError, StoreError
 from ..models import PendingRequest, RequestState
+from ..sealing import altered
 from . import journal
 from .guard_state import (
     GuardCache,
@@ -28,25 +29,31 @@ from .guard_state import (
     last_runs_failed,
     newest_live_runs,
 )
-from .sql import Db
+from .index import INDEX_COLUMNS, check_got, check_read, index_row, indexed_hosts, walk
+from .sql import Db, records_query
 from .sqlite_intake import owner_alive, owner_id
 
 CONTENDED_SESSIONS = 16  # after a lost optimistic attempt: sessions decided under the lock
 
-REQUEST_COLUMNS = ("id, entry, hosts, fingerprint, alert, variables, preview, created_at,"
-                   " expires_at, state, decided_by, decided_at, result_record")
+REQUEST_FIELDS = ("id", "entry", "hosts", "fingerprint", "alert", "variables", "preview",
+                  "created_at", "expires_at", "state", "decided_by", "decided_at",
+                  "result_record", "seal")
+REQUEST_COLUMNS = ", ".join(REQUEST_FIELDS)
+# verify: each request row with the body of its pending record (by the record's checked id)
+VERIFY_REQUESTS = (f"SELECT {', '.join('q.' + f for f in REQUEST_FIELDS)}, r.body"  # noqa: S608
+                   " FROM requests q LEFT JOIN records r ON r.id = q.id ORDER BY q.id")
 
 
 def request_of(row: Sequence[Any]) -> PendingRequest:
     """A PendingRequest from a row of ``REQUEST_COLUMNS``."""
     (rid, entry, hosts, fingerprint, alert, variables, preview, created, expires, state,
-     decided_by, decided_at, result) = row
+     decided_by, decided_at, result, sealed) = row
     return PendingRequest(
         id=rid, entry=entry, hosts=tuple(json.loads(hosts)), fingerprint=fingerprint,
         alert=json.loads(alert) if alert else None, variables=json.loads(variables),
         preview=json.loads(preview), created_at=created, expires_at=expires,
         state=RequestState(state), decided_by=decided_by, decided_at=decided_at,
-        result_record=result)
+        result_record=result, seal=sealed)
 
 
 PRUNE_CHUNK = 5000  # guard rows forgotten per transaction
@@ -57,6 +64,7 @@ class SqlStore(ABC):
 
     path: Any  # what messages name: the file, or the URL without its password
     SEQ = "seq"  # guard_runs' insertion-order column
+    HOSTS_JSON = ""  # a records row's record_hosts as a JSON array (correlated on r.seq)
     _guard: GuardCache
     _mirror_lock: threading.RLock
     _contended: int
@@ -79,9 +87,9 @@ class SqlStore(ABC):
         """The condition (and its argument) for ids that start with ``key``."""
 
     @abstractmethod
-    def records(self, since: str | None = None, *, entry: str | None = None,
-                host: str | None = None) -> Iterator[dict[str, Any]]:
-        """Records in chain order, streamed; optionally only since a time, for an entry/host."""
+    def _stream(self, sql: str, args: Sequence[Any], what: str
+                ) -> Generator[Sequence[Any], None, None]:
+        """The rows of one read, streamed with flat memory however many there are."""
 
     @abstractmethod
     def _reading(self) -> AbstractContextManager[Db]:
@@ -132,9 +140,22 @@ class SqlStore(ABC):
         return sealed
 
     def get(self, record_id: str) -> dict[str, Any]:
-        """The record with ``record_id`` or a unique prefix of it."""
-        rows = self._by_id("records", "body", record_id)
-        return dict(json.loads(rows[0][0]))
+        """The record with ``record_id`` or a unique prefix of it (a ChainError when its body
+        is another record's: the id column was edited)."""
+        ((column_id, body),) = self._by_id("records", "id, body", record_id)
+        record = dict(json.loads(body))
+        check_got(record, column_id, record_id)
+        return record
+
+    def records(self, since: str | None = None, *, entry: str | None = None,
+                host: str | None = None) -> Iterator[dict[str, Any]]:
+        """Records in chain order, streamed; optionally only since a time, for an entry/host.
+        A record whose row does not say what its body says is a ChainError."""
+        sql, args = records_query(since, entry, host)
+        for column_id, created_at, body in self._stream(sql, args, "the audit store"):
+            record = json.loads(body)
+            check_read(record, column_id, created_at, entry, host)
+            yield record
 
     def has_record(self, record_id: str) -> bool:
         """True when a record with exactly this id is on the chain."""
@@ -153,8 +174,27 @@ class SqlStore(ABC):
         return rows
 
     def verify(self) -> tuple[int, str]:
-        """Re-walk the whole chain from the stored bodies."""
-        return verify_chain(self.records())
+        """Re-walk the whole chain from the stored bodies, streamed; check every index column
+        and host index row against its record's body, and every request row against its
+        pending record and seal. (count, head) or a ChainError naming the first misfit."""
+        columns = ", ".join(f"r.{c}" for c in INDEX_COLUMNS)
+        rows = self._stream(f"SELECT r.seq, {columns}, r.body, ({self.HOSTS_JSON})"  # noqa: S608
+                            " FROM records r ORDER BY r.seq", (), "the audit store")
+        with closing(rows):  # a misfit ends the read at once, giving its connection back
+            count, head = walk(rows)
+        for seq, host in self._query("SELECT h.seq, h.host FROM record_hosts h WHERE NOT"
+                                     " EXISTS (SELECT 1 FROM records r WHERE r.seq = h.seq)"
+                                     " LIMIT 1", ()):
+            raise ChainError(f"record_hosts lists host {host!r} for row {seq}, which holds no"
+                             " record (the host index was altered)")
+        for *fields, body in self._stream(VERIFY_REQUESTS, (), "the requests"):
+            request = request_of(fields)
+            problem = "its pending record is not on the chain" if body is None else \
+                altered(request, json.loads(body))
+            if problem:
+                raise ChainError(f"request {request.id}: {problem} (it was altered)",
+                                 record_id=request.id)
+        return count, head
 
     # -- the run journal (see journal.py) --
 
@@ -182,11 +222,11 @@ class SqlStore(ABC):
         with self._tx(f"request {request.id}") as db:
             db.execute(
                 "INSERT INTO requests (id, entry, hosts, fingerprint, alert, variables, preview,"
-                " created_at, expires_at, state) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                " created_at, expires_at, state, seal) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 (request.id, request.entry, json.dumps(list(request.hosts)), request.fingerprint,
                  json.dumps(dict(request.alert)) if request.alert is not None else None,
                  json.dumps(dict(request.variables)), json.dumps(dict(request.preview)),
-                 request.created_at, request.expires_at, str(request.state)))
+                 request.created_at, request.expires_at, str(request.state), request.seal))
 
     def get_request(self, request_id: str) -> PendingRequest:
         """The request with ``request_id`` or a unique prefix of it."""
@@ -409,19 +449,14 @@ class SqlStore(ABC):
 
 
 def _insert(db: Db, sealed: Mapping[str, Any]) -> None:
-    """One sealed record and its host index rows."""
-    alert = sealed.get("alert") or {}
+    """One sealed record, its index columns (derived from it: ``index_row``) and its host
+    index rows."""
     seq = db.execute(
-        "INSERT INTO records (id, created_at, alert_name, fingerprint, remediation, action,"
-        " outcome, mode, stage, body, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
-        " RETURNING seq",
-        (sealed["id"], sealed["created_at"], alert.get("name"), alert.get("fingerprint"),
-         (sealed.get("remediation") or {}).get("name"), sealed["decision"]["action"],
-         sealed["outcome"], sealed["mode"], sealed.get("stage"),
-         json.dumps(sealed, sort_keys=True, ensure_ascii=False), sealed["prev_hash"],
-         sealed["hash"]),
+        f"INSERT INTO records ({', '.join(INDEX_COLUMNS)}, body) VALUES"  # noqa: S608
+        f" ({', '.join('?' * (len(INDEX_COLUMNS) + 1))}) RETURNING seq",
+        (*index_row(sealed), json.dumps(sealed, sort_keys=True, ensure_ascii=False)),
     ).fetchone()[0]
-    hosts = set(alert.get("hosts") or ()) | set(sealed.get("hosts") or ())
+    hosts = indexed_hosts(sealed)
     if hosts:
         db.executemany("INSERT INTO record_hosts (seq, host) VALUES (?, ?)",
-                       [(seq, h) for h in sorted(hosts)])
+                       [(seq, h) for h in hosts])

@@ -18,11 +18,10 @@ Unreachable servers and lost connections become a StoreError naming the URL with
 from __future__ import annotations
 
 import hashlib
-import json
 import threading
 import weakref
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
@@ -32,7 +31,7 @@ from ..errors import StoreError
 from .base import SqlStore
 from .guard_state import finished_index, generation_migration
 from .journal import MIGRATION as JOURNAL_MIGRATION
-from .sql import Db, records_query
+from .sql import Db
 
 URL_SCHEMES = ("postgresql", "postgres")
 DEFAULT_POOL = 8
@@ -42,6 +41,12 @@ DEFAULT_POOL = 8
 SEEN_BY_START = """
     ALTER TABLE guard_seen DROP CONSTRAINT guard_seen_pkey;
     ALTER TABLE guard_seen ADD PRIMARY KEY (starts_at, fingerprint, status, mode);
+"""
+
+# Tamper evidence, as in SQLite's migration: the host index by seq for verify; request seals.
+SEALS = """
+    CREATE INDEX IF NOT EXISTS record_hosts_seq ON record_hosts (seq);
+    ALTER TABLE requests ADD COLUMN IF NOT EXISTS seal TEXT;
 """
 
 MIGRATIONS: tuple[str, ...] = (
@@ -156,6 +161,7 @@ MIGRATIONS: tuple[str, ...] = (
     generation_migration("BIGINT"),
     SEEN_BY_START,
     JOURNAL_MIGRATION,
+    SEALS,
 )
 
 
@@ -301,6 +307,8 @@ def lock_key(namespace: str, name: str) -> int:
 class PgStore(SqlStore):
     """Append-only audit records and guard state in PostgreSQL, shared by many processes."""
 
+    HOSTS_JSON = "SELECT json_agg(host)::text FROM record_hosts h WHERE h.seq = r.seq"
+
     def __init__(self, url: str, *, pool_size: int = DEFAULT_POOL) -> None:
         self.url = url
         self.path = redact(url)  # what messages name, as the SQLite store names its file
@@ -392,23 +400,20 @@ class PgStore(SqlStore):
         # corrupt them; waiting for the disk here held every instance up
         db.execute("SET LOCAL synchronous_commit = off")
 
-    def records(self, since: str | None = None, *, entry: str | None = None,
-                host: str | None = None) -> Iterator[dict[str, Any]]:
-        """Records in chain order, streamed through a server-side cursor."""
+    def _stream(self, sql: str, args: Sequence[Any], what: str
+                ) -> Generator[Sequence[Any], None, None]:
+        """The rows of one read, streamed through a server-side cursor."""
         import psycopg
         from psycopg_pool import PoolTimeout
 
-        sql, args = records_query(since, entry, host)
         try:
             with self._pool.connection() as conn, conn.transaction(), \
                     conn.cursor(name="remediator_records") as cursor:
                 cursor.itersize = 500
                 cursor.execute(_pg(sql), args)
-                for (body,) in cursor:
-                    yield json.loads(body)
+                yield from cursor
         except (psycopg.Error, PoolTimeout) as exc:
-            raise StoreError(f"cannot read the audit store: {_reason(exc)}",
-                             where=self.path) from None
+            raise StoreError(f"cannot read {what}: {_reason(exc)}", where=self.path) from None
 
     def close(self) -> None:
         """Give the pool back (it closes with its last user)."""

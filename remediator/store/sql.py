@@ -34,8 +34,9 @@ class Db(Protocol):
 
 def records_query(since: str | None, entry: str | None, host: str | None
                   ) -> tuple[str, list[str]]:
-    """The ``records()`` statement of either store: bodies in chain order, filtered."""
-    sql = "SELECT body FROM records r"
+    """The ``records()`` statement of either store: (id, created_at, body) in chain order,
+    filtered."""
+    sql = "SELECT r.id, r.created_at, r.body FROM records r"
     where: list[str] = []
     args: list[str] = []
     if host is not None:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,6 @@ from ..errors import StoreError
 from .base import SqlStore
 from .guard_state import GUARD_META_MIGRATION, finished_index, generation_migration
 from .journal import MIGRATION as JOURNAL_MIGRATION
-from .sql import records_query
 from .sqlite_intake import MIGRATION as INTAKE_MIGRATION
 from .sqlite_intake import PLANS_MIGRATION
 from .sqlite_tx import gate_for, read, use_wal, write
@@ -41,6 +39,14 @@ SEEN_BY_START = """
     DROP TABLE guard_seen;
     ALTER TABLE guard_seen_by_start RENAME TO guard_seen;
     CREATE INDEX guard_seen_claimed ON guard_seen (claimed_at);
+"""
+
+# Tamper evidence: verify reads each record's host index rows by seq; a request's seal.
+# Requests opened before this migration have none: they are checked against their pending
+# record (remediator/sealing.py).
+SEALS = """
+    CREATE INDEX IF NOT EXISTS record_hosts_seq ON record_hosts (seq);
+    ALTER TABLE requests ADD COLUMN seal TEXT;
 """
 
 # Each migration runs once, in order; PRAGMA user_version counts the ones applied.
@@ -133,6 +139,7 @@ MIGRATIONS: tuple[str, ...] = (
     generation_migration("INTEGER"),
     SEEN_BY_START,
     JOURNAL_MIGRATION,
+    SEALS,
 )
 
 
@@ -140,6 +147,7 @@ class SqliteStore(SqlStore):
     """Append-only audit records in one SQLite file (WAL, safe across processes)."""
 
     SEQ = "rowid"
+    HOSTS_JSON = "SELECT json_group_array(host) FROM record_hosts h WHERE h.seq = r.seq"
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -208,15 +216,13 @@ class SqliteStore(SqlStore):
         escaped = key.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         return "id LIKE ? ESCAPE '\\'", escaped + "%"
 
-    def records(self, since: str | None = None, *, entry: str | None = None,
-                host: str | None = None) -> Iterator[dict[str, Any]]:
-        """Records in chain order, streamed; optionally only since a time, for an entry/host."""
-        sql, args = records_query(since, entry, host)
+    def _stream(self, sql: str, args: Sequence[Any], what: str
+                ) -> Generator[Sequence[Any], None, None]:
+        """The rows of one read, one at a time from the cursor."""
         try:
-            for (body,) in self._db.execute(sql, args):
-                yield json.loads(body)
+            yield from self._db.execute(sql, args)
         except sqlite3.Error as exc:
-            raise StoreError(f"cannot read the audit store: {exc}", where=str(self.path)) from None
+            raise StoreError(f"cannot read {what}: {exc}", where=str(self.path)) from None
 
     def close(self) -> None:
         """Close the connection."""

@@ -63,8 +63,8 @@ def execute(location: StoreLocation, sql: str, *, superuser_bypass: bool = False
     db = sqlite3.connect(location)
     try:
         if superuser_bypass:
-            db.execute("DROP TRIGGER records_no_update")
-            db.execute("DROP TRIGGER records_no_delete")
+            db.execute("DROP TRIGGER IF EXISTS records_no_update")
+            db.execute("DROP TRIGGER IF EXISTS records_no_delete")
         db.execute(sql)
         db.commit()
     finally:
@@ -104,6 +104,87 @@ def test_a_record_altered_behind_the_triggers_is_named(location: StoreLocation) 
     execute(location, "UPDATE records SET body = '" + json.dumps(body, sort_keys=True) +
             "' WHERE id = 'rec-0002'", superuser_bypass=True)
     with pytest.raises(ChainError, match="rec-0002"):
+        store.verify()
+    store.close()
+
+
+FORGED = {"id": "rec-9999", "created_at": "2020-01-01T00:00:00Z", "alert_name": "Other",
+          "fingerprint": "fp-other", "remediation": "svc", "action": "skip",
+          "outcome": "failed", "mode": "check", "stage": "observe", "prev_hash": "0" * 64,
+          "hash": "f" * 64}
+
+
+@pytest.mark.parametrize("column", sorted(FORGED))
+def test_an_index_column_edited_behind_the_triggers_is_named(location: StoreLocation,
+                                                              column: str) -> None:
+    """Every column commands filter or show by is checked against the hashed body: verify
+    names the record and the column (exit 3 through the CLI)."""
+    store = open_store(location)
+    store.append_many([record(n) for n in range(5)])
+    execute(location, f"UPDATE records SET {column} = '{FORGED[column]}'"
+            " WHERE id = 'rec-0002'", superuser_bypass=True)
+    with pytest.raises(ChainError, match=f"record rec-0002: column {column} says") as caught:
+        store.verify()
+    assert caught.value.record_id == "rec-0002"
+    store.close()
+
+
+def test_every_records_column_is_checked_by_verify(location: StoreLocation) -> None:
+    """A column added to the records table is derived from the body and checked, or this
+    fails: nothing people read escapes verify."""
+    from remediator.store.index import INDEX_COLUMNS
+
+    open_store(location).close()
+    if isinstance(location, str):
+        rows = query(location, "SELECT column_name FROM information_schema.columns WHERE"
+                     " table_name = 'records' AND table_schema = current_schema()")
+    else:
+        rows = query(location, "SELECT name FROM pragma_table_info('records')")
+    assert {r[0] for r in rows} == {"seq", "body", *INDEX_COLUMNS}
+
+
+def test_edited_host_index_rows_are_named(location: StoreLocation) -> None:
+    """record_hosts rows moved, added, removed or left pointing at no record fail verify."""
+    edits = [("UPDATE record_hosts SET host = 'db-9' WHERE host = 'web-2'", "rec-0002"),
+             ("INSERT INTO record_hosts (seq, host) SELECT seq, 'db-9' FROM records"
+              " WHERE id = 'rec-0001'", "rec-0001"),
+             ("DELETE FROM record_hosts WHERE host = 'web-3'", "rec-0003")]
+    for sql, named in edits:
+        store = open_store(location)
+        execute(location, "DELETE FROM record_hosts")
+        execute(location, "DELETE FROM records", superuser_bypass=True)
+        store.append_many([record(n, f"web-{n}") for n in range(5)])
+        assert store.verify()[0] == 5
+        execute(location, sql)
+        with pytest.raises(ChainError, match=f"record {named}: record_hosts lists"):
+            store.verify()
+        store.close()
+
+
+def test_reads_refuse_a_record_whose_row_was_edited(location: StoreLocation) -> None:
+    """`audit show` by id, `--since` and per-entry reads check the body against the row:
+    swapped ids, a relabelled entry and a moved time are errors, not wrong answers."""
+    store = open_store(location)
+    store.append_many([record(1, "web-1", "disk", "2026-11-27T08:00:00Z"),
+                       record(2, "web-2", "disk", "2026-11-27T09:00:00Z"),
+                       record(3, "web-1", "svc", "2026-11-27T10:00:00Z")])
+    execute(location, "UPDATE records SET remediation = 'svc' WHERE id = 'rec-0002'",
+            superuser_bypass=True)
+    with pytest.raises(ChainError, match="rec-0002: listed for entry 'svc', its body is of"
+                       " 'disk'"):
+        list(store.records(entry="svc"))
+    execute(location, "UPDATE records SET created_at = '2026-11-27T11:00:00Z'"
+            " WHERE id = 'rec-0001'", superuser_bypass=True)
+    with pytest.raises(ChainError, match="rec-0001: column created_at says"):
+        list(store.records(since="2026-11-27T10:30:00Z"))
+    for sql in ("UPDATE records SET id = 'swap' WHERE id = 'rec-0001'",
+                "UPDATE records SET id = 'rec-0001' WHERE id = 'rec-0002'",
+                "UPDATE records SET id = 'rec-0002' WHERE id = 'swap'"):
+        execute(location, sql, superuser_bypass=True)
+    with pytest.raises(ChainError, match="record rec-0001: asked for 'rec-0001', its body is"
+                       " record 'rec-0002'"):
+        store.get("rec-0001")
+    with pytest.raises(ChainError, match="column id says"):
         store.verify()
     store.close()
 

@@ -44,8 +44,8 @@ def filled(tmp_path: Path, count: int = 5) -> SqliteStore:
 def tamper(path: Path, sql: str, *args: object) -> None:
     """Change the database behind the store's back, as an attacker with file access could."""
     db = sqlite3.connect(path)
-    db.execute("DROP TRIGGER records_no_update")
-    db.execute("DROP TRIGGER records_no_delete")
+    db.execute("DROP TRIGGER IF EXISTS records_no_update")
+    db.execute("DROP TRIGGER IF EXISTS records_no_delete")
     db.execute(sql, args)
     db.commit()
     db.close()
@@ -89,14 +89,15 @@ def test_altering_a_record_is_caught_and_named(tmp_path: Path, field: str) -> No
 
 
 def test_rehashing_a_forged_record_breaks_the_next_link(tmp_path: Path) -> None:
-    """Forging record 2 and recomputing its hash is caught at record 3."""
+    """Forging record 2 and recomputing its hash (in the body and the hash column) is
+    caught at record 3."""
     filled(tmp_path)
     body = json.loads(sqlite3.connect(tmp_path / "audit.db").execute(
         "SELECT body FROM records WHERE id = 'rec0002'").fetchone()[0])
-    body["outcome"] = "succeeded"
+    body["initiated_by"] = "mallory"
     body["hash"] = audit.record_hash(body)
-    tamper(tmp_path / "audit.db", "UPDATE records SET body = ? WHERE id = 'rec0002'",
-           json.dumps(body))
+    tamper(tmp_path / "audit.db", "UPDATE records SET body = ?, hash = ? WHERE id = 'rec0002'",
+           json.dumps(body), body["hash"])
     with pytest.raises(ChainError, match="rec0003"):
         SqliteStore(tmp_path / "audit.db").verify()
 
@@ -461,4 +462,40 @@ def test_a_store_from_before_claims_keyed_by_start_is_upgraded(tmp_path: Path) -
     assert "guard_seen_claimed" in plan  # pruning still finds the oldest by its index
     check.close()
     assert store.prune_guard("2026-11-01T00:00:00.000+00:00", 1) == (1, 0)
+    store.close()
+
+
+def test_records_whose_chain_order_was_swapped_are_named(tmp_path: Path) -> None:
+    """Swapping two rows' seq (the order lists and reports use) breaks the walk in seq order."""
+    filled(tmp_path)
+    db = sqlite3.connect(tmp_path / "audit.db")
+    (one,), (two,) = db.execute("SELECT seq FROM records WHERE id IN ('rec0001', 'rec0002')"
+                                " ORDER BY seq").fetchall()
+    db.close()
+    for sql in (f"UPDATE records SET seq = -1 WHERE seq = {one}",
+                f"UPDATE records SET seq = {one} WHERE seq = {two}",
+                f"UPDATE records SET seq = {two} WHERE seq = -1"):
+        tamper(tmp_path / "audit.db", sql)
+    with pytest.raises(ChainError, match="rec0002: prev_hash does not match"):
+        SqliteStore(tmp_path / "audit.db").verify()
+
+
+def test_a_store_from_before_sealed_requests_is_upgraded(tmp_path: Path) -> None:
+    """A store at the previous schema opens at the current one: its requests have no seal
+    (checked against their pending record instead) and verify reads its host index by seq."""
+    from remediator.store.sqlite import MIGRATIONS, SEALS
+
+    path = tmp_path / "audit.db"
+    old = _store_at(path, MIGRATIONS.index(SEALS))
+    old.execute("INSERT INTO requests (id, entry, hosts, variables, preview, created_at,"
+                " expires_at, state) VALUES ('rec-1', 'disk', '[\"web-1\"]', '{}', '{}',"
+                " '2026-11-27T09:00:00Z', '2026-11-27T10:00:00Z', 'pending')")
+    old.close()
+    store = SqliteStore(path)
+    assert store.get_request("rec-1").seal is None
+    check = sqlite3.connect(path)
+    assert check.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    assert check.execute("SELECT 1 FROM sqlite_master WHERE name = 'record_hosts_seq'"
+                         ).fetchall()
+    check.close()
     store.close()
