@@ -122,6 +122,10 @@ class Engine:
         for item in items:
             if item.duplicate_of is not None and not record_duplicates:
                 continue
+            if item.duplicate_of is not None and not self.store.has_record(item.duplicate_of):
+                item.decision = item.decision.evolve(reason=f"{item.decision.reason} (its run "
+                                                     "is still going: that record is written "
+                                                     "when it ends)")
             if item.remediation is not None and not item.alert.firing:
                 self.store.resolve_requests(item.alert.fingerprint, iso(self.clock()))
             kept.append(item)
@@ -209,7 +213,7 @@ class Engine:
     def recover_unfinished(self) -> list[dict[str, Any]]:
         """Store what earlier processes could not: records kept in the spool folder, then the
         journalled decisions of processes that died (their runs as interrupted)."""
-        records = self._unspool()
+        records = self.store_unsaved()
         for row in self.store.journal_orphans(iso(self.clock())):
             node, _, pid = row.owner.rpartition(":")
             records += self.recover(row.plan, f"interrupted: the remediator process that "
@@ -236,7 +240,7 @@ class Engine:
                     exc.kept = str(self.spool)
             raise
 
-    def _unspool(self) -> list[dict[str, Any]]:
+    def store_unsaved(self) -> list[dict[str, Any]]:
         """Append the records kept in the spool folder, oldest first; each file goes once its
         record is on the chain."""
         if self.spool is None or not self.spool.is_dir():
@@ -282,7 +286,7 @@ class Engine:
         if running:
             self.store.finish_runs([(ident, host, "interrupted", at)
                                     for ident, hosts in running.items() for host in hosts
-                                    if ident not in alive])
+                                    if ident not in alive], open_only=True)
         records = []
         for draft in plan.get("drafts", ()):
             if self.store.has_record(draft["id"]):

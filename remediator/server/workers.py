@@ -150,7 +150,7 @@ class Pool:
                         self.log(f"cannot prune the intake queue and guard state: {exc}")
                 self.wake.wait(1.0)
                 self.wake.clear()
-                if self.stranded and not self._release_stranded(intake):
+                if self.stranded and not self._release_stranded(intake, engine):
                     continue
                 try:
                     if window and not self._gathered(intake, window):
@@ -175,13 +175,29 @@ class Pool:
             intake.close()
             engine.store.close()
 
-    def _release_stranded(self, intake: IntakeStore) -> bool:
-        """Put back the claimed rows of a batch the store failed under (a database outage);
-        planned ones stay for recovery. False while the store is still unreachable."""
+    def _release_stranded(self, intake: IntakeStore, engine: Engine) -> bool:
+        """Once the store answers again after a batch failed under it (a database outage, a
+        full disk): put its claimed rows back in the queue, store the records kept in the
+        spool meanwhile, and record the planned rows' runs (those without a stored record as
+        interrupted). False while the store is still unreachable."""
         with self._lock:
             ids, self.stranded = list(self.stranded), []
         try:
             intake.release(ids)
+            kept = engine.store_unsaved()
+            recovered: dict[str, list[dict[str, Any]]] = {}
+            results: dict[int, Any] = {}
+            for rid in ids:
+                done = _recover_planned(engine, intake, rid, recovered, "interrupted: the "
+                                        "audit store failed while this batch was handled; "
+                                        "the playbook may have run")
+                if done is not None:
+                    results[rid] = {"recovered": done[1]}
+            if results:
+                intake.done(list(results), iso(utc_now()), results)
+            if kept or results:
+                self.log(f"stored {len(kept)} record(s) kept while the store failed, and "
+                         f"the decisions of {len(results)} payload(s) it had taken")
         except StoreError as exc:
             with self._lock:
                 self.stranded.extend(ids)
@@ -261,19 +277,15 @@ class Pool:
         its plan is recorded as ``recover`` records a stopped worker's."""
         records: list[dict[str, Any]] = []
         failed: set[int] = set()
-        recovered: dict[str, list[str]] = {}  # a plan (shared by its group's rows): its records
+        recovered: dict[str, list[dict[str, Any]]] = {}  # a plan (its group's rows share it)
         for rid, found in per_row.items():
             try:
-                row = intake.row(rid)
-                if row["state"] == "planned" and row["plan"] is not None:
-                    key = json.dumps(row["plan"], sort_keys=True)
-                    if key not in recovered:
-                        done = engine.recover(row["plan"], "interrupted: the worker failed "
-                                              "while handling this batch; the playbook may "
-                                              "have run")
-                        records += done
-                        recovered[key] = [r["id"] for r in done]
-                    results[rid] = {"recovered": recovered[key]}
+                done = _recover_planned(engine, intake, rid, recovered, "interrupted: the "
+                                        "worker failed while handling this batch; the "
+                                        "playbook may have run")
+                if done is not None:
+                    records += done[0]
+                    results[rid] = {"recovered": done[1]}
                     continue
                 records += engine.handle_groups(_groups({rid: found}),
                                                 record_duplicates=False)
@@ -287,6 +299,23 @@ class Pool:
                      "handled alone")
         return records, failed
 
+
+def _recover_planned(engine: Engine, intake: IntakeStore, rid: int,
+                     recovered: dict[str, list[dict[str, Any]]], reason: str
+                     ) -> tuple[list[dict[str, Any]], list[str]] | None:
+    """If intake row ``rid`` is planned (its decisions committed), record its plan as a
+    stopped worker's is recorded, once per plan (``recovered``: plan -> its records): (the
+    records made now, the ids of all the plan's records, some stored before). None when the
+    row is not planned."""
+    row = intake.row(rid)
+    if row["state"] != "planned" or row["plan"] is None:
+        return None
+    key = json.dumps(row["plan"], sort_keys=True)
+    ids = [draft["id"] for draft in row["plan"].get("drafts", ())]  # all on the chain now
+    if key in recovered:
+        return [], ids
+    recovered[key] = engine.recover(row["plan"], reason)
+    return recovered[key], ids
 
 def _groups(per_row: Mapping[int, list[Alert]], size: int = GROUP_ALERTS
             ) -> list[tuple[list[Alert], Journal]]:

@@ -148,8 +148,9 @@ class AuditStore(Protocol):
         ...
 
     def finish_runs(self, runs: list[tuple[str, str, str, str]],
-                    release_claims: Iterable[str] = ()) -> None:
-        """finish_run for many (ident, host, outcome, at) at once."""
+                    release_claims: Iterable[str] = (), *, open_only: bool = False) -> None:
+        """finish_run for many (ident, host, outcome, at) at once (with ``open_only``, runs
+        already finished keep their outcome)."""
         ...
 
     def check_breaker(self, entry: str, failures: int, at: str, record_id: str) -> bool:

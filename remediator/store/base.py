@@ -338,10 +338,11 @@ class SqlStore(ABC):
         self.finish_runs([(ident, host, outcome, at)])
 
     def finish_runs(self, runs: list[tuple[str, str, str, str]],
-                    release_claims: Iterable[str] = ()) -> None:
+                    release_claims: Iterable[str] = (), *, open_only: bool = False) -> None:
         """finish_run for many (ident, host, outcome, at) in one transaction; the dedupe
         claims of the records in ``release_claims`` are dropped with it (a run that failed
-        before touching any host: the next delivery of its alerts is handled again)."""
+        before touching any host: the next delivery of its alerts is handled again). With
+        ``open_only``, a run already finished keeps its outcome (recovery)."""
         released = sorted(set(release_claims))
         with self._mirror_lock, self._tx("runs", self._guard_lock) as db:
             entries = {row[0] for ident in {ident for ident, _, _, _ in runs}
@@ -351,9 +352,11 @@ class SqlStore(ABC):
                 "SELECT DISTINCT entry FROM guard_seen WHERE record_id = ?", (record_id,))}
             with self._mirrored(db, entries):
                 db.executemany("UPDATE guard_runs SET finished_at = ?, outcome = ? WHERE"
-                               " ident = ? AND host = ?", [(at, o, i, h) for i, h, o, at in runs])
+                               " ident = ? AND host = ? AND (finished_at IS NULL OR ?)",
+                               [(at, o, i, h, not open_only) for i, h, o, at in runs])
                 for ident, host, outcome, at in runs:
-                    self._guard.finish(ident, host, datetime.fromisoformat(at), outcome)
+                    self._guard.finish(ident, host, datetime.fromisoformat(at), outcome,
+                                       open_only=open_only)
                 if released:
                     db.executemany("DELETE FROM guard_seen WHERE record_id = ?",
                                    [(record_id,) for record_id in released])

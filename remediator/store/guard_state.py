@@ -341,10 +341,11 @@ class GuardCache:
             if self.version is not None and at > self.version:
                 self.fresh[entry] = at
 
-    def finish(self, ident: str, host: str, at: datetime, outcome: str) -> None:
+    def finish(self, ident: str, host: str, at: datetime, outcome: str, *,
+               open_only: bool = False) -> None:
         """Mirror a finished run (this connection's own write)."""
         run = self.by_key.get((ident, host))
-        if run is not None:
+        if run is not None and not (open_only and run.finished is not None):
             run.finished = at
             run.outcome = outcome
             if outcome == SETUP_FAILED and run.entry in self.entry_runs:

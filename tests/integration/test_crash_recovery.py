@@ -221,11 +221,17 @@ def test_a_killed_handle_is_recorded_interrupted_at_the_next_start(project: Proj
     proc = start_handle(project, payload)
     try:
         wait_for(lambda: open_runs(project), 60, "the run to start")
+        [ident] = open_runs(project)
+        project.fake_runs()
+        meanwhile = project.cli("handle", "--json", "-", stdin=json.dumps(
+            alertmanager_payload([SLOW_ALERT])))  # its owner lives: nothing to recover
+        [duplicate] = json.loads(meanwhile.stdout)
+        assert duplicate["decision"]["reason"].endswith(
+            f"in record {ident} (its run is still going: that record is written when it ends)")
     finally:
         proc.kill()
         proc.wait()
-    [ident] = open_runs(project)
-    assert project.query("SELECT COUNT(*) FROM records")[0][0] == 0
+    assert project.query("SELECT COUNT(*) FROM records")[0][0] == 1  # the duplicate alone
     assert project.query("SELECT COUNT(*) FROM run_journal")[0][0] == 1
 
     project.fake_runs()
@@ -234,16 +240,15 @@ def test_a_killed_handle_is_recorded_interrupted_at_the_next_start(project: Proj
     store = project.store()
     try:
         stored = list(store.records())
-        by_fp = {r["alert"]["fingerprint"]: r for r in reversed(stored)}  # the first of each
-        interrupted = by_fp["fp-slow"]
-        assert interrupted["id"] == ident and interrupted["outcome"] == "interrupted"
+        interrupted = store.get(ident)
+        assert interrupted["outcome"] == "interrupted"
         assert f"pid {proc.pid} on {NODE}" in " ".join(interrupted["decision"]["notes"])
         disk = next(r for r in stored if (r.get("remediation") or {}).get("name") == "disk")
         assert disk["decision"]["action"] != "skip"  # decided before the crash, recorded now
         again = json.loads(result.stdout)
         duplicate = next(r for r in again if r["alert"]["fingerprint"] == "fp-slow")
         assert ident in duplicate["decision"]["reason"]
-        assert store.verify()[0] == len(stored) == 4
+        assert store.verify()[0] == len(stored) == 5
     finally:
         store.close()
     shown = project.cli("audit", "show", ident)

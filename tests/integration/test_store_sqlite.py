@@ -499,3 +499,47 @@ def test_a_store_from_before_sealed_requests_is_upgraded(tmp_path: Path) -> None
                          ).fetchall()
     check.close()
     store.close()
+
+
+def test_a_serve_batch_under_a_full_disk_is_recorded_once_the_disk_has_room(
+        project: Project, tiny_fs: Path) -> None:
+    """A worker's batch whose records meet a full disk: the records wait in the spool, the
+    payloads stay taken; once the store answers again the worker stores them and marks the
+    payloads done, with nothing recorded twice (in-process: no server)."""
+    from remediator.common import iso, utc_now
+    from remediator.config import load
+    from remediator.server.metrics import Metrics
+    from remediator.server.workers import Pool
+    from remediator.store import open_intake
+    from remediator.store.sqlite_intake import Accepted
+
+    use_store(project, tiny_fs / "audit.db")
+    project.fake_runs().on_run = lambda plan: fill(tiny_fs)
+    project.write_catalog({"name": "fill", "match": {"alertname": "Fill"},
+                           "playbook": "noop.yml", "stage": "oversight"})
+    config = load(project.config)
+    engine = project.engine()
+    queue = open_intake(config.store)
+    try:
+        body = json.dumps(alertmanager_payload([{"labels": {"alertname": "Fill",
+                                                            "instance": "demo-web-01"}}]))
+        queue.accept([Accepted(iso(utc_now()), "alertmanager", body, None)])
+        rows = queue.claim("test", iso(utc_now()))
+        lines: list[str] = []
+        pool = Pool(config, Metrics(queue.counts), log=lines.append)
+        pool._handle(engine, queue, rows)
+        assert pool.stranded == [rows[0].id]
+        [kept] = (project.runs / "unsaved").iterdir()
+        assert not pool._release_stranded(queue, engine)  # still full: nothing lost
+        (tiny_fs / "filler").unlink()
+        assert pool._release_stranded(queue, engine)
+        [record] = list(engine.store.records())
+        assert record["outcome"] == "succeeded" and f"{record['id']}.json" == kept.name
+        assert queue.row(rows[0].id)["state"] == "done"
+        assert queue.row(rows[0].id)["result"] == {"recovered": [record["id"]]}
+        assert not (project.runs / "unsaved").exists() or \
+            list((project.runs / "unsaved").iterdir()) == []
+        assert any("stored 1 record(s) kept while the store failed" in line for line in lines)
+    finally:
+        queue.close()
+        engine.store.close()
