@@ -108,7 +108,16 @@ def _pending_record(engine: Engine, request: PendingRequest
     if record.get("id") != request.id or record_hash(record) != record.get("hash"):
         return None, "its pending record on the chain was altered"
     problem = altered(request, record, strict=True)
-    return record, None if problem is None else f"it was altered after its preview: {problem}"
+    if problem is not None:
+        return record, f"it was altered after its preview: {problem}"
+    # the row's state is not sealed (it moves on purpose): the chain says whether it was
+    # decided already (a row set back to pending)
+    for later in engine.store.records(since=request.created_at, entry=request.entry):
+        link = later.get("request") or {}
+        if link.get("id") == request.id and link.get("state") in ("approved", "denied"):
+            return record, (f"it was already {link['state']} by {link.get('by')} in record "
+                            f"{later['id']}; its row was set back to pending")
+    return record, None
 
 
 def _drift(engine: Engine, remediation: Remediation, record: Mapping[str, Any] | None

@@ -109,6 +109,18 @@ def test_a_row_whose_seal_was_recomputed_still_fails(project: Project,
     assert project.cli("audit", "verify").exit_code == 3
 
 
+def test_a_decided_request_set_back_to_pending_is_refused(project: Project,
+                                                          runs: RecordingExecutor) -> None:
+    """The row's state is not sealed (it moves on purpose), but the chain holds the decision:
+    a denied request whose row is set back to pending cannot be approved."""
+    request = pending_request(project)
+    assert project.cli("deny", request["id"], "--by", "alice").exit_code == 0
+    edit(project, f"UPDATE requests SET state = 'pending', decided_by = NULL, decided_at ="
+         f" NULL WHERE id = '{request['id']}'")
+    refused(project, runs, request["id"], "it was already denied by alice in record",
+            "set back to pending")
+
+
 def test_a_playbook_changed_after_the_preview_is_refused(project: Project,
                                                         runs: RecordingExecutor) -> None:
     """What would run is not what was previewed: refused and recorded; nothing was altered,
