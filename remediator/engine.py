@@ -273,9 +273,19 @@ class Engine:
 
     def recover(self, plan: Mapping[str, Any], reason: str) -> list[dict[str, Any]]:
         """Record what a dead worker had planned: its runs end as interrupted, its other
-        decisions are recorded as made. Drafts already on the chain are left alone."""
+        decisions are recorded as made. Drafts already on the chain are left alone, and a
+        run they recorded keeps the outcome they say (its guard state was not written: a
+        store that failed after the run)."""
         at = iso(self.clock())
         running = {b["ident"]: b["hosts"] for b in plan.get("batches", ())}
+        drafts = [d for d in plan.get("drafts", ()) if not self.store.has_record(d["id"])]
+        outcomes: dict[tuple[str, str], str] = {}
+        for draft in plan.get("drafts", ()):
+            ident = str((draft.get("batch") or {}).get("ident"))
+            if ident in running and draft not in drafts:
+                stored = self.store.get(draft["id"])
+                for host in stored.get("hosts") or {}:
+                    outcomes[(ident, host)] = str(stored.get("outcome"))
         # its playbook may still run here (its reaper stops it as its owner dies): stop it
         # before the hosts are released; one that cannot be stopped keeps its lock (lease)
         alive = runproc.stop(running)
@@ -284,13 +294,11 @@ class Engine:
             reason = (f"{reason}; its processes ({pids})"
                       " could not be stopped: its hosts stay locked until the lease ends")
         if running:
-            self.store.finish_runs([(ident, host, "interrupted", at)
-                                    for ident, hosts in running.items() for host in hosts
+            self.store.finish_runs([(ident, host, outcomes.get((ident, host), "interrupted"),
+                                     at) for ident, hosts in running.items() for host in hosts
                                     if ident not in alive], open_only=True)
         records = []
-        for draft in plan.get("drafts", ()):
-            if self.store.has_record(draft["id"]):
-                continue
+        for draft in drafts:
             record = dict(draft)
             if (draft.get("batch") or {}).get("ident") in running:
                 record["outcome"] = "interrupted"

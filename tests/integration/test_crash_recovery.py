@@ -356,3 +356,49 @@ def _sleepers() -> list[str]:
     """The task processes of crash_sleep.yml (`sleep 47.25`)."""
     return [p for p in os.listdir("/proc")
             if p.isdigit() and _cmdline(p) == b"sleep\x0047.25\x00"]
+
+
+@pytest.mark.postgresql
+@pytest.mark.sqlite_only  # its own database through a proxy: once is enough
+def test_a_database_lost_mid_run_keeps_the_record_until_it_is_back(project: Project,
+                                                                   pg_url: str) -> None:
+    """The PostgreSQL server goes away while a live run is going: `handle` exits 5 and keeps
+    the record beside the runs; once the server is back the next command stores it, and the
+    run's guard state ends with the outcome the record says."""
+    from urllib.parse import urlsplit
+
+    from tests.tcpproxy import Proxy
+
+    real = urlsplit(pg_url)
+    proxy = Proxy((real.hostname or "127.0.0.1", real.port or 5432)).start()
+    project.use_store(pg_url.replace(f"@{real.hostname}:{real.port}/",
+                                     f"@127.0.0.1:{proxy.port}/"))
+    project.write_catalog({**SLOW, "playbook": "noop.yml"})
+    project.fake_runs().on_run = lambda plan: proxy.cut()
+    payload = json.dumps(alertmanager_payload([SLOW_ALERT]))
+    result = project.cli("handle", "-", stdin=payload)
+    assert result.exit_code == 5, result.output
+    assert f"kept in {project.runs / 'unsaved'}" in result.stderr
+    assert (real.password or "") not in result.stderr
+    [kept] = (project.runs / "unsaved").iterdir()
+
+    proxy = Proxy(proxy.target, port=proxy.port).start()
+    try:
+        assert project.executor is not None
+        project.executor.on_run = None
+        _write(project, "UPDATE run_journal SET owner = ?", (f"{NODE}:{dead_pid()}",))
+        again = project.cli("handle", "--json", "-", stdin=payload)  # as a new process would
+        assert again.exit_code == 0, again.output
+        [duplicate] = json.loads(again.stdout)
+        record_id = kept.name.removesuffix(".json")
+        assert f"in record {record_id}" in duplicate["decision"]["reason"]
+        store = project.store()
+        try:
+            assert store.get(record_id)["outcome"] == "succeeded"
+            assert store.verify()[0] == 2
+        finally:
+            store.close()
+        assert project.query("SELECT outcome FROM guard_runs") == [("succeeded",)]
+        assert project.query("SELECT COUNT(*) FROM run_journal")[0][0] == 0
+    finally:
+        proxy.cut()
