@@ -152,8 +152,8 @@ def test_hmac_endpoint_still_takes_a_good_signature(project: Project, server: Se
 def test_an_expect_header_that_is_not_utf8_is_a_417(server: Server) -> None:
     """Found by tests/integration/test_serve_fuzz.py: ``Expect: \\x80`` was a 500 (aiohttp
     echoed the value into its answer); ``100-continue`` still gets its 100 and the 202."""
-    status, _ = raw(server, AM, [(b"Expect", b"\x80")] + bearer(), BODY)
+    status, _ = raw(server, AM, [(b"Expect", b"\x80"), *bearer()], BODY)
     assert status == 417
-    status, text = raw(server, AM, [(b"Expect", b"100-continue")] + bearer(), BODY)
+    status, text = raw(server, AM, [(b"Expect", b"100-continue"), *bearer()], BODY)
     assert status == 100 and "HTTP/1.1 202" in text, text
     assert "unexpected error" not in server.log
