@@ -14,6 +14,7 @@ from .limits import DEFAULT as DEFAULT_GUARDRAILS
 from .limits import Guardrails
 from .limits import parse as parse_guardrails
 from .models import Alert, Matcher, MatchOp, Remediation, Stage, Target, VarSource, frozen_map
+from .regex import RegexError, Searcher
 from .yamlio import YamlList, YamlMap, line_of, load_yaml
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
@@ -78,9 +79,7 @@ def parse_matcher(text: str) -> Matcher:
     label, op, raw = found.groups()
     # Alertmanager unescapes only \\, \" and \n; any other backslash stays (regex escapes).
     value = re.sub(r'\\([\\"n])', lambda m: "\n" if m.group(1) == "n" else m.group(1), raw)
-    if op in ("=~", "!~"):
-        re.compile(value)  # raises re.error, reported by the caller
-    return Matcher(label, MatchOp(op), value)
+    return Matcher(label, MatchOp(op), value)  # a regex RE2 refuses: RegexError, a ValueError
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,7 +256,7 @@ def _matchers(raw: YamlMap, problems: _Problems, label: str | None) -> tuple[Mat
         for index, text in enumerate(texts):
             try:
                 result.append(parse_matcher(str(text)))
-            except (ValueError, re.error) as exc:
+            except ValueError as exc:
                 problems.add(_At(texts.item_lines[index]), "matchers", str(exc), label)
                 bad = True
     if not result and not bad:
@@ -339,9 +338,9 @@ def _target(raw: YamlMap, problems: _Problems, label: str | None) -> Target:
         return Target()
     if pattern is not None:
         try:
-            if not isinstance(pattern, str) or re.compile(pattern).groups != 1:
-                raise re.error("expected a regular expression with exactly one group")
-        except re.error as exc:
+            if not isinstance(pattern, str) or Searcher(pattern).groups != 1:
+                raise RegexError("expected a regular expression with exactly one group")
+        except RegexError as exc:
             problems.add(node, "pattern", str(exc), label)
             return Target()
     return Target(label=name, pattern=pattern)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import copy
 import dataclasses
 import enum
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, TypeVar
 
 from .limits import Guardrails
+from .regex import Anchored, Searcher
 
 
 class Stage(enum.StrEnum):
@@ -157,11 +157,19 @@ class MatchOp(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Matcher:
-    """One label matcher, Alertmanager style; regexes are anchored at both ends."""
+    """One label matcher, Alertmanager style; regexes are RE2, anchored at both ends.
+
+    A regex RE2 cannot compile is a ``RegexError`` (a ValueError) when the Matcher is made.
+    """
 
     label: str
     op: MatchOp
     value: str
+    _regex: Anchored | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        regex = Anchored(self.value) if self.op in (MatchOp.RE, MatchOp.NRE) else None
+        object.__setattr__(self, "_regex", regex)
 
     def matches(self, labels: Mapping[str, str]) -> bool:
         """True when ``labels`` satisfy this matcher (a missing label is the empty string)."""
@@ -170,7 +178,7 @@ class Matcher:
             return actual == self.value
         if self.op is MatchOp.NE:
             return actual != self.value
-        found = re.fullmatch(self.value, actual) is not None
+        found = self._regex is not None and self._regex.matches(actual)
         return found if self.op is MatchOp.RE else not found
 
     def __str__(self) -> str:
@@ -188,10 +196,22 @@ class VarSource:
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """How an alert names its host: a label, an optional one-group regex; port stripped."""
+    """How an alert names its host: a label, an optional one-group regex (RE2); port stripped."""
 
     label: str = "instance"
     pattern: str | None = None
+    _regex: Searcher | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_regex", None if self.pattern is None
+                           else Searcher(self.pattern))
+
+    def host_part(self, value: str) -> str | None:
+        """Group 1 of ``pattern``'s first match in ``value`` (``value`` itself without a
+        pattern); None when it does not match or the group is empty."""
+        if self._regex is None:
+            return value
+        return self._regex.first_group(value) or None
 
 
 @dataclass(frozen=True, slots=True)

@@ -64,11 +64,11 @@ def target_of(alert: Alert, target: Target) -> tuple[str | None, str]:
         return None, f"label '{target.label}' is missing: cannot tell which host to fix"
     value = raw
     if target.pattern:
-        found = re.search(target.pattern, raw)
-        if not found or not found.group(1):
+        found = target.host_part(raw)
+        if found is None:
             return None, (f"label {target.label}={raw!r} does not match target pattern "
                           f"{target.pattern!r}")
-        value = found.group(1)
+        value = found
     return strip_port(value), ""
 
 

@@ -11,12 +11,14 @@ import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from click.testing import Result
+from hypothesis import settings
 
 from remediator.common import utc_now
 from remediator.config import load
@@ -27,6 +29,16 @@ from remediator.store import AuditStore, StoreLocation, open_store
 from remediator.testing import RecordingExecutor, invoke
 
 pytest_plugins = ("tests.tiers",)
+
+# Property and fuzz tests: the same examples on every run (derandomize: a failure is found again
+# by whoever runs the suite next), no example database, each example under a deadline far above
+# its usual milliseconds (a hang or a super-linear path fails), the count set per test.
+# REMEDIATOR_HYPOTHESIS=explore searches wider: new examples each run, and the fuzz tests'
+# counts a hundred times over (tests/fuzzing.py: examples).
+settings.register_profile("suite", derandomize=True, database=None, print_blob=True,
+                          deadline=timedelta(seconds=5))
+settings.register_profile("explore", settings.get_profile("suite"), derandomize=False)
+settings.load_profile(os.environ.get("REMEDIATOR_HYPOTHESIS", "suite"))
 
 BACKENDS = ("sqlite", "postgresql")
 PG_ENV = "REMEDIATOR_TEST_PG"  # an admin URL; else scripts/setup-postgres.sh starts a server

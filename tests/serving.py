@@ -7,6 +7,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -88,6 +89,21 @@ class Server:
             return Reply(response.status, dict(response.getheaders()), response.read())
         finally:
             conn.close()
+
+    def raw(self, method: bytes, path: bytes, headers: list[tuple[bytes, bytes]], body: bytes,
+            timeout: float = 30.0) -> tuple[int, bytes]:
+        """Send exactly these bytes (headers no HTTP client would send, too) on a fresh
+        connection; (status, the whole answer), status 0 when there is no status line."""
+        lines = [method + b" " + path + b" HTTP/1.1", b"Host: 127.0.0.1", b"Connection: close",
+                 b"Content-Length: " + str(len(body)).encode(),
+                 *(k + b": " + v for k, v in headers)]
+        with socket.create_connection(("127.0.0.1", self.port), timeout=timeout) as conn:
+            conn.sendall(b"\r\n".join(lines) + b"\r\n\r\n" + body)
+            data = b""
+            while chunk := conn.recv(65536):
+                data += chunk
+        head = data.split(b"\r\n", 1)[0].split()
+        return (int(head[1]) if len(head) > 1 and head[1].isdigit() else 0), data
 
     def post(self, path: str, payload: Any, headers: Mapping[str, str] | None = None
              ) -> Reply:

@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from aiohttp import web
+from aiohttp import HttpVersion11, hdrs, web
 from aiohttp.log import access_logger
 
 from .. import sources
@@ -67,9 +67,9 @@ class Receiver:
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=self.config.server.max_body)
-        app.router.add_post(PATH_PREFIX + "{endpoint}", self.receive)
-        app.router.add_get("/healthz", self.healthz)
-        app.router.add_get("/metrics", self.render_metrics)
+        app.router.add_post(PATH_PREFIX + "{endpoint}", self.receive, expect_handler=_expect)
+        app.router.add_get("/healthz", self.healthz, expect_handler=_expect)
+        app.router.add_get("/metrics", self.render_metrics, expect_handler=_expect)
         return app
 
     async def receive(self, request: web.Request) -> web.Response:
@@ -150,6 +150,18 @@ class Receiver:
     async def render_metrics(self, request: web.Request) -> web.Response:
         body = await asyncio.get_running_loop().run_in_executor(None, self.metrics.render)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
+
+
+async def _expect(request: web.Request) -> None:
+    """``Expect: 100-continue`` gets its 100; any other expectation a 417 (aiohttp's own
+    handler echoes the value into its 417, which a non-UTF-8 byte turns into a 500)."""
+    if request.version != HttpVersion11:
+        return
+    expect = request.headers.get(hdrs.EXPECT, "")
+    if expect.lower() != "100-continue":
+        raise web.HTTPExpectationFailed(text=f"unknown Expect: {expect!a}")
+    await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+    request.writer.output_size = 0  # the body has not started
 
 
 def _answer(status: int, reason: str, headers: Mapping[str, str] | None = None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
@@ -148,8 +148,41 @@ def normalize(payload: object, source: str = AUTO, origin: str = "-") -> list[Al
         message = f"unknown alert source {_shape.describe(name)}; valid sources are {valid}"
         raise InputError(message, where=origin)
     try:
-        return SOURCES[name].normalize(payload)
+        alerts = SOURCES[name].normalize(payload)
     except InputError as exc:
         if exc.where is not None:
             raise
         raise InputError(exc.message, where=origin) from exc
+    _check_alerts(alerts, origin)
+    return alerts
+
+
+def _check_alerts(alerts: list[Alert], origin: str) -> None:
+    """An InputError naming the first alert string UTF-8 cannot encode (a lone surrogate):
+    ``parse_json`` refuses those, but a payload may come from elsewhere (a history file)."""
+    try:
+        "".join(text for alert in alerts for text in _texts(alert)).encode("utf-8")
+    except UnicodeEncodeError:
+        pass
+    else:
+        return
+    for index, alert in enumerate(alerts):
+        fields = {"name": alert.name, "fingerprint": alert.fingerprint,
+                  "starts_at": alert.starts_at or "", "ends_at": alert.ends_at or "",
+                  **{f"labels.{k}": f"{k}{v}" for k, v in alert.labels.items()},
+                  **{f"annotations.{k}": f"{k}{v}" for k, v in alert.annotations.items()}}
+        for key, text in fields.items():
+            if not _encodable(text):
+                raise InputError(f"alert {index + 1}: key {key!a}: text with a lone UTF-16 "
+                                 "surrogate cannot be stored", where=origin)
+
+
+def _texts(alert: Alert) -> Iterator[str]:
+    """Every string in ``alert``."""
+    yield alert.name
+    yield alert.fingerprint
+    yield alert.starts_at or ""
+    yield alert.ends_at or ""
+    for mapping in (alert.labels, alert.annotations):
+        yield from mapping.keys()
+        yield from mapping.values()

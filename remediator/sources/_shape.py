@@ -28,9 +28,22 @@ def describe(value: object) -> str:
     """A short, escaped, JSON-like rendering of an untrusted value for an error message."""
     try:
         text = json.dumps(value)
-    except (TypeError, ValueError):
-        text = repr(value)
+    except (TypeError, ValueError, RecursionError):
+        text = _unshown(value)
     return text if len(text) <= _SHOWN else text[: _SHOWN - 3] + "..."
+
+
+def _unshown(value: object) -> str:
+    """What ``value`` is when JSON cannot show it: an integer past Python's 4,300 digits, a
+    value nested past the recursion limit, or not JSON at all (its repr)."""
+    if isinstance(value, int):
+        return f"an integer of about {int(value.bit_length() * 0.30103)} digits"
+    if isinstance(value, dict | list):
+        return f"{'an object' if isinstance(value, dict) else 'an array'} nested too deep to show"
+    try:
+        return repr(value)
+    except (ValueError, RecursionError):
+        return f"a {type(value).__name__}"
 
 
 def problem(path: str, message: str) -> InputError:

@@ -82,6 +82,8 @@ def _number(data: Mapping[str, object], path: str) -> str | None:
         return None
     if not isinstance(value, int) or isinstance(value, bool):
         raise _shape.wrong(_shape.at(path, "number"), "an integer", value)
+    if value.bit_length() > 256:  # str() of 4,300 digits and more raises
+        raise _shape.wrong(_shape.at(path, "number"), "an integer of at most 77 digits", value)
     return str(value)
 
 

@@ -58,6 +58,19 @@ def test_validate_reports_every_catalog_problem(project: Project) -> None:
     assert "key 'match'" in result.stderr
 
 
+def test_validate_names_a_regex_re2_refuses(project: Project) -> None:
+    """A backreference (which needs backtracking) is refused at its line, with RE2's reason."""
+    project.write_catalog(disk_entry(match={"alertname": "DiskSpaceLow",
+                                            "matchers": ['instance=~"(web)-\\1"']}))
+    result = project.cli("catalog", "validate")
+    assert result.exit_code == 2
+    catalog = project.root / "remediations.yml"
+    line = next(n for n, text in enumerate(catalog.read_text().splitlines(), 1)
+                if "instance=~" in text)
+    assert f"{catalog}:{line}: entry 'disk-space-cleanup': key 'matchers': not a regular " \
+           "expression RE2 accepts (invalid escape sequence: \\1)" in result.stderr
+
+
 def test_catalog_list_shows_the_effective_stage(project: Project) -> None:
     """catalog list --json shows each entry's stage and the stage after the ceiling."""
     project.write_catalog(disk_entry("fallback"))

@@ -5,6 +5,7 @@ needs to run)."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import jsonschema
@@ -78,6 +79,19 @@ def test_each_stage_runs_in_its_mode(project: Project, stage: str) -> None:
         stage, mode, action)
     assert [(p.mode, p.hosts) for p in runs.plans] == [(Mode(mode), ("demo-web-01",))]
     assert record["hosts"]["demo-web-01"]["changed"] == 1  # the run's result is recorded
+
+
+def test_a_backtracking_bomb_matcher_does_not_stall_handle(project: Project) -> None:
+    """A matcher ``(a+)+$`` and a 41-character label (over a minute under Python's re): handle
+    decides at once, the next entry matching."""
+    runs = project.fake_runs()
+    project.write_catalog(disk_entry(name="bomb", match={
+        "alertname": "DiskSpaceLow", "matchers": ['fstype=~"(a+)+$"']}), disk_entry())
+    started = time.monotonic()
+    (record,) = project.handle(alertmanager_payload([disk_alert(fstype="a" * 40 + "!")]))
+    assert time.monotonic() - started < 10
+    assert record["remediation"]["name"] == "disk-space-cleanup"
+    assert len(runs.plans) == 1
 
 
 def test_max_stage_caps_a_live_entry_and_says_so(project: Project) -> None:

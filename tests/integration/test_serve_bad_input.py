@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import json
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -38,17 +37,10 @@ BODY = json.dumps(alertmanager_payload([alert("fp-bad")])).encode()
 
 def raw(server: Server, path: str, headers: list[tuple[bytes, bytes]], body: bytes
         ) -> tuple[int, str]:
-    """POST ``body`` with exactly these header bytes; (status, response body)."""
-    lines = [b"POST " + path.encode() + b" HTTP/1.1", b"Host: 127.0.0.1",
-             b"Content-Type: application/json", b"Connection: close",
-             b"Content-Length: " + str(len(body)).encode(), *(k + b": " + v for k, v in headers)]
-    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as conn:
-        conn.sendall(b"\r\n".join(lines) + b"\r\n\r\n" + body)
-        data = b""
-        while chunk := conn.recv(65536):
-            data += chunk
-    head, _, rest = data.partition(b"\r\n\r\n")
-    return int(head.split()[1]), rest.decode("utf-8", "replace")
+    """POST ``body`` as JSON with exactly these header bytes; (status, response body)."""
+    status, data = server.raw(b"POST", path.encode(),
+                              [(b"Content-Type", b"application/json"), *headers], body)
+    return status, data.partition(b"\r\n\r\n")[2].decode("utf-8", "replace")
 
 
 @pytest.fixture
@@ -155,3 +147,13 @@ def test_hmac_endpoint_still_takes_a_good_signature(project: Project, server: Se
     headers = [(k.encode(), v.encode()) for k, v in hmac_headers(body, HMAC_SECRET).items()]
     status, text = raw(server, GENERIC, headers, body)
     assert status == 202, text
+
+
+def test_an_expect_header_that_is_not_utf8_is_a_417(server: Server) -> None:
+    """Found by tests/integration/test_serve_fuzz.py: ``Expect: \\x80`` was a 500 (aiohttp
+    echoed the value into its answer); ``100-continue`` still gets its 100 and the 202."""
+    status, _ = raw(server, AM, [(b"Expect", b"\x80"), *bearer()], BODY)
+    assert status == 417
+    status, text = raw(server, AM, [(b"Expect", b"100-continue"), *bearer()], BODY)
+    assert status == 100 and "HTTP/1.1 202" in text, text
+    assert "unexpected error" not in server.log
