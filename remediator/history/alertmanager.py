@@ -8,7 +8,6 @@ is handed out when it resolves, the ones still firing at the end of the log last
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -35,7 +34,7 @@ def read(path: Path, *, progress: Progress | None = None, on_bad: OnBad | None =
                 continue
             where = f"{path}:{number}"
             try:
-                alerts = _alerts(line, where)
+                alerts = _alerts(line, path, number)
                 changes = [(alert, _times(alert, where)) for alert in alerts]
             except InputError as exc:
                 if on_bad is None:
@@ -57,14 +56,10 @@ def read(path: Path, *, progress: Progress | None = None, on_bad: OnBad | None =
     yield from occurrences.remaining()
 
 
-def _alerts(line: str, where: str) -> list[Alert]:
-    """The alerts of one logged payload."""
-    try:
-        payload = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"not valid JSON: {exc.msg} (column {exc.colno})", where=where
-                         ) from None
-    return sources.normalize(payload, NAME, where)
+def _alerts(line: str, path: Path, number: int) -> list[Alert]:
+    """The alerts of one logged payload (line ``number`` of ``path``), bounded as a webhook's."""
+    return sources.normalize(sources.parse_json(line, str(path), number), NAME,
+                             f"{path}:{number}")
 
 
 def _incident(alert: Alert, started: datetime) -> Incident:

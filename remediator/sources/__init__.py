@@ -61,8 +61,9 @@ def _constant(name: str) -> float:
     raise ValueError(f"{name} is not JSON")
 
 
-def parse_json(text: str, origin: str) -> object:
-    """The JSON object or array in ``text``; bad JSON is an InputError at ``origin:line:col``.
+def parse_json(text: str, origin: str, first_line: int = 1) -> object:
+    """The JSON object or array in ``text``; bad JSON is an InputError at ``origin:line:col``
+    (``text`` starting at line ``first_line`` of ``origin``).
 
     Bounded, because the text is untrusted: at most MAX_DEPTH levels of nesting, numbers of at
     most MAX_NUMBER_CHARS characters and finite, no NaN or Infinity, and no text that cannot be
@@ -73,7 +74,8 @@ def parse_json(text: str, origin: str) -> object:
                                      parse_constant=_constant)
     except json.JSONDecodeError as exc:
         raise InputError(
-            f"not valid JSON: {exc.msg}", where=f"{origin}:{exc.lineno}:{exc.colno}"
+            f"not valid JSON: {exc.msg}",
+            where=f"{origin}:{first_line + exc.lineno - 1}:{exc.colno}"
         ) from exc
     except RecursionError:
         raise InputError(f"JSON nested deeper than {MAX_DEPTH} levels", where=origin) from None

@@ -175,7 +175,7 @@ def test_bad_lines_stop_or_are_skipped(project: Project, tmp_path: Path) -> None
     path.write_text(path.read_text() + "{broken\n")
     result = project.cli("simulate", "--history", str(path))
     assert result.exit_code == 2
-    assert f"{path}:2: not valid JSON" in result.stderr
+    assert f"{path}:2:2: not valid JSON" in result.stderr
     data = simulate(project, "--history", str(path), "--skip-bad")
     assert data["skipped_rows"] == 1 and data["incidents"] == 1
 

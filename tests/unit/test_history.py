@@ -148,11 +148,11 @@ def test_alertmanager_bad_line_names_file_and_line(tmp_path: Path) -> None:
                     + "\n")
     with pytest.raises(InputError) as caught:
         list(read(path))
-    assert str(caught.value).startswith(f"{path}:2: not valid JSON")
+    assert str(caught.value).startswith(f"{path}:2:2: not valid JSON")
     bad: list[InputError] = []
     got = list(read(path, on_bad=bad.append))
     assert sorted(i.fingerprint for i in got) == ["a1", "b1"]
-    assert [e.where for e in bad] == [f"{path}:2", f"{path}:3"]
+    assert [e.where for e in bad] == [f"{path}:2:2", f"{path}:3"]
     assert "alerts[0]" in str(bad[1])
 
 
