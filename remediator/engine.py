@@ -286,30 +286,45 @@ class Engine:
                 stored = self.store.get(draft["id"])
                 for host in stored.get("hosts") or {}:
                     outcomes[(ident, host)] = str(stored.get("outcome"))
-        # its playbook may still run here (its reaper stops it as its owner dies): stop it
-        # before the hosts are released; one that cannot be stopped keeps its lock (lease)
-        alive = runproc.stop(running)
-        if alive:
-            pids = ", ".join(str(pid) for group in alive.values() for pid in group)
-            reason = (f"{reason}; its processes ({pids})"
-                      " could not be stopped: its hosts stay locked until the lease ends")
+        stuck = self._stop_orphans(running, plan.get("drafts", ()))
         if running:
             self.store.finish_runs([(ident, host, outcomes.get((ident, host), "interrupted"),
                                      at) for ident, hosts in running.items() for host in hosts
-                                    if ident not in alive], open_only=True)
+                                    if ident not in stuck], open_only=True)
         records = []
         for draft in drafts:
             record = dict(draft)
-            if (draft.get("batch") or {}).get("ident") in running:
+            ident = str((draft.get("batch") or {}).get("ident"))
+            if ident in running:
                 record["outcome"] = "interrupted"
                 decision = dict(record["decision"])
-                decision["notes"] = [*decision["notes"], reason]
+                decision["notes"] = [*decision["notes"], reason,
+                                     *([stuck[ident]] if ident in stuck else [])]
                 record["decision"] = decision
             record["created_at"] = at
             remediation = self.catalog.get((record.get("remediation") or {}).get("name", ""))
             record["notifications"] = self._notify(record, remediation)
             records.append(self.store.append(record))
+            request = record.get("request") or {}
+            if request.get("state") == "approved":  # the approval's run, for whoever asks
+                self.store.set_request_result(request["id"], record["id"])
         return records
+
+    def _stop_orphans(self, running: Mapping[str, Any], drafts: Iterable[Mapping[str, Any]]
+                      ) -> dict[str, str]:
+        """Stop what a dead owner's runs left acting, before their hosts are released: a
+        local playbook's processes (its reaper stops them as its owner dies; this makes sure).
+        The runs whose hosts must stay locked until their lease ends, with why: processes
+        that could not be stopped, and AWX jobs (nobody follows them now; AWX runs a
+        template's jobs one at a time unless it allows simultaneous runs)."""
+        remote = {(d.get("batch") or {}).get("ident") for d in drafts
+                  if (d.get("remediation") or {}).get("job_template") is not None}
+        stuck = {ident: "its AWX job may still be running: its hosts stay locked until the "
+                 "run's lease ends" for ident in running if ident in remote}
+        for ident, pids in runproc.stop([i for i in running if i not in remote]).items():
+            stuck[ident] = (f"its processes ({', '.join(map(str, pids))}) could not be "
+                            "stopped: its hosts stay locked until the run's lease ends")
+        return stuck
 
     def simulate(self, alerts: Iterable[Alert]) -> list[Decision]:
         """Decide only: every batch counts as an instant successful run; nothing is recorded.

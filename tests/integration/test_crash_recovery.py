@@ -402,3 +402,54 @@ def test_a_database_lost_mid_run_keeps_the_record_until_it_is_back(project: Proj
         assert project.query("SELECT COUNT(*) FROM run_journal")[0][0] == 0
     finally:
         proxy.cut()
+
+
+def test_a_killed_approval_is_recorded_and_linked_to_its_request(project: Project) -> None:
+    """`approve` killed mid live run: the next command records the run as interrupted and
+    links it to the request, so a second `approve` shows that run instead of waiting."""
+    from tests.conftest import disk_entry
+
+    project.write_catalog(disk_entry("human-initiated"))
+    project.fake_runs()
+    assert project.cli("handle", "-", stdin=json.dumps(
+        alertmanager_payload([disk_alert()]))).exit_code == 0
+    [request] = json.loads(project.cli("pending", "--json").stdout)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [
+        str(REPO), os.environ.get("PYTHONPATH")])), "REMEDIATOR_FAKE_RUN_S": "60"}
+    env.pop("REMEDIATOR_MAX_STAGE", None)
+    proc = subprocess.Popen([sys.executable, "-m", "tests.fakecli", "--config",
+                             str(project.config), "approve", request["id"], "--by", "alice"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    try:
+        wait_for(lambda: open_runs(project, "disk-space-cleanup"), 60, "the approved run")
+    finally:
+        proc.kill()
+        proc.wait()
+    [ident] = open_runs(project, "disk-space-cleanup")
+    started = time.monotonic()
+    again = project.cli("approve", request["id"], "--by", "bob", "--json")
+    assert time.monotonic() - started < 30  # the winner's run is found, not waited for
+    assert again.exit_code == 0, again.output
+    assert ident in again.output and "interrupted" in again.output
+    store = project.store()
+    try:
+        record = store.get(ident)
+        assert record["outcome"] == "interrupted" and record["request"]["state"] == "approved"
+        assert store.get_request(request["id"]).result_record == ident
+    finally:
+        store.close()
+
+
+def test_an_awx_runs_hosts_stay_locked_until_its_lease(project: Project) -> None:
+    """A dead owner's AWX job is not ours to stop: its hosts stay locked until the lease ends,
+    and its record says so; a local run's processes are stopped and its hosts released."""
+    engine = project.engine()
+    try:
+        stuck = engine._stop_orphans(
+            {"run-awx": ["demo-web-01"], "run-local": ["demo-web-01"]},
+            [{"batch": {"ident": "run-awx"}, "remediation": {"job_template": "fix"}},
+             {"batch": {"ident": "run-local"}, "remediation": {"job_template": None}}])
+    finally:
+        engine.store.close()
+    assert list(stuck) == ["run-awx"]
+    assert "AWX job may still be running" in stuck["run-awx"]
