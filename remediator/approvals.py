@@ -148,30 +148,24 @@ def _drift(engine: Engine, remediation: Remediation, record: Mapping[str, Any] |
 def _refuse(engine: Engine, request: PendingRequest, preview: Mapping[str, Any] | None,
             by: str, now: str, allow_uncommitted: bool, problem: str) -> NoReturn:
     """Record an approval refused because the request is not what was previewed, and raise."""
-    remediation = engine.catalog.get(request.entry)
     alert = {k: v for k, v in ((preview or {}).get("alert") or {}).items() if k != "hosts"}
     reason = f"approval refused: request {request.id}: {problem}; nothing ran"
-    decision = Decision(
-        Action.ESCALATE,
-        reason,
-        Mode.NONE,
-        remediation.stage if remediation else None,
-        remediation.stage if remediation else None,
-        request.hosts,
-    )
-    record = engine._record(
-        engine.new_id(),
-        _alert_of(alert or request.alert),
-        remediation,
-        decision,
-        by,
-        allow_uncommitted,
-        None,
-        _request_link(request, by, now, "refused"),
-    )
+    record = _closing_record(engine, request, Action.ESCALATE, reason, by, now, "refused",
+                             _alert_of(alert or request.alert), allow_uncommitted)
     raise RefusedError(f"{reason} (recorded as {record['id']}); deny it: the next alert "
                        "brings a new preview")
 
+
+
+def _closing_record(engine: Engine, request: PendingRequest, action: Action, reason: str,
+                    by: str, now: str, state: str, alert: Alert | None,
+                    allow_uncommitted: bool) -> dict[str, Any]:
+    """The record of a request closed (or an approval refused) without a run."""
+    remediation = engine.catalog.get(request.entry)
+    stage = remediation.stage if remediation else None
+    decision = Decision(action, reason, Mode.NONE, stage, stage, request.hosts)
+    return engine._record(engine.new_id(), alert, remediation, decision, by,
+                          allow_uncommitted, None, _request_link(request, by, now, state))
 
 def _winners_run(engine: Engine, request: PendingRequest, timeout_s: int,
                  step_s: float = 0.2) -> dict[str, Any]:
@@ -202,26 +196,9 @@ def deny(
             f"request {request.id} is {current.state} (by "
             f"{current.decided_by} at {current.decided_at})"
         )
-    remediation = engine.catalog.get(request.entry)
     text = f"denied by {by}" + (f": {reason}" if reason else "")
-    decision = Decision(
-        Action.SKIP,
-        f"{text} (request {request.id})",
-        Mode.NONE,
-        remediation.stage if remediation else None,
-        remediation.stage if remediation else None,
-        request.hosts,
-    )
-    record = engine._record(
-        engine.new_id(),
-        _alert_of(request.alert),
-        remediation,
-        decision,
-        by,
-        False,
-        None,
-        _request_link(request, by, now, "denied"),
-    )
+    record = _closing_record(engine, request, Action.SKIP, f"{text} (request {request.id})",
+                             by, now, "denied", _alert_of(request.alert), False)
     engine.store.set_request_result(request.id, record["id"])
     return record
 

@@ -23,6 +23,13 @@ def test_validate_passes_on_a_good_catalog(project: Project) -> None:
     assert "catalog OK: 1 entries, 1 playbooks syntax-checked" in result.stdout
 
 
+def line_of(project: Project, text: str) -> tuple[Path, int]:
+    """The catalog file and the number of its first line holding ``text``."""
+    catalog = project.root / "remediations.yml"
+    return catalog, next(n for n, line in enumerate(catalog.read_text().splitlines(), 1)
+                         if text in line)
+
+
 @pytest.mark.ansible
 def test_validate_runs_the_syntax_check_and_names_entry_and_key(project: Project) -> None:
     """A playbook with a syntax error fails validation naming file, line, entry and key."""
@@ -30,9 +37,7 @@ def test_validate_runs_the_syntax_check_and_names_entry_and_key(project: Project
                                          "playbook": "broken_syntax.yml"})
     result = project.cli("catalog", "validate")
     assert result.exit_code == 2
-    catalog = project.root / "remediations.yml"
-    line = next(n for n, text in enumerate(catalog.read_text().splitlines(), 1)
-                if "name: broken" in text)
+    catalog, line = line_of(project, "name: broken")
     assert f"{catalog}:{line}: entry 'broken': key 'playbook': broken_syntax.yml: syntax " \
            "check failed" in result.stderr
 
@@ -64,9 +69,7 @@ def test_validate_names_a_regex_re2_refuses(project: Project) -> None:
                                             "matchers": ['instance=~"(web)-\\1"']}))
     result = project.cli("catalog", "validate")
     assert result.exit_code == 2
-    catalog = project.root / "remediations.yml"
-    line = next(n for n, text in enumerate(catalog.read_text().splitlines(), 1)
-                if "instance=~" in text)
+    catalog, line = line_of(project, "instance=~")
     assert f"{catalog}:{line}: entry 'disk-space-cleanup': key 'matchers': not a regular " \
            "expression RE2 accepts (invalid escape sequence: \\1)" in result.stderr
 
