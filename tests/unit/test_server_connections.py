@@ -1,8 +1,10 @@
-"""The receiver's connection bounds as pure functions: the derived connection limit, the
-throttled log, the raw answers, and the ``server`` settings that configure them."""
+"""The receiver's connection bounds without a server: the derived connection limit, the
+throttled log, the raw answers, the accept-error handler, and the ``server`` settings that
+configure them."""
 
 from __future__ import annotations
 
+import errno
 import re
 from pathlib import Path
 from typing import Any
@@ -11,7 +13,8 @@ import pytest
 
 from remediator.config import from_mapping
 from remediator.errors import ConfigError
-from remediator.server.connections import Throttled, connection_limit, raw_response
+from remediator.server.connections import Gate, Throttled, connection_limit, raw_response
+from remediator.server.metrics import Metrics
 
 
 def config(server: Any) -> Any:
@@ -83,3 +86,30 @@ def test_timeouts_and_connection_limit_settings() -> None:
 def test_bad_timeouts_and_limits_name_the_key(server: Any, message: str) -> None:
     with pytest.raises(ConfigError, match=re.escape(message)):
         config(server)
+
+
+class StubLoop:
+    """What the exception handler needs of a loop: its default handler, recorded."""
+
+    def __init__(self) -> None:
+        self.passed: list[dict[str, Any]] = []
+
+    def default_exception_handler(self, context: dict[str, Any]) -> None:
+        self.passed.append(context)
+
+
+def test_failed_accepts_are_one_counted_line_and_other_errors_pass_on() -> None:
+    lines: list[str] = []
+    metrics = Metrics(dict)
+    gate = Gate(10, 1.0, metrics, Throttled(lines.append, clock=lambda: 5.0))
+    loop = StubLoop()
+    emfile = {"message": "socket.accept() out of system resource",
+              "exception": OSError(errno.EMFILE, "Too many open files")}
+    for _ in range(500):
+        gate.accept_failed(loop, emfile)  # type: ignore[arg-type]
+    other = {"message": "Task exception was never retrieved", "exception": ValueError("x")}
+    gate.accept_failed(loop, other)  # type: ignore[arg-type]
+    assert lines == ["cannot accept connections: Too many open files (EMFILE) (reported at "
+                     "most every 10 s)"]
+    assert loop.passed == [other]
+    assert b"remediator_accept_errors_total 500.0" in metrics.render()
