@@ -41,6 +41,7 @@ class Server:
     env: Mapping[str, str]
     args: tuple[str, ...] = ()
     fake: bool = False  # run no playbook: tests.fakecli (its env scripts the runs)
+    nofile: int | None = None  # the server's open-file limit (prlimit --nofile), if lowered
     proc: subprocess.Popen[str] | None = None
     url: str = ""
     lines: list[str] = field(default_factory=list)
@@ -50,8 +51,9 @@ class Server:
         env.pop("REMEDIATOR_MAX_STAGE", None)
         if self.fake:
             env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+        limit = ["prlimit", f"--nofile={self.nofile}", "--"] if self.nofile else []
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.fakecli" if self.fake else "remediator", "--config", str(self.config), "serve",
+            [*limit, sys.executable, "-m", "tests.fakecli" if self.fake else "remediator", "--config", str(self.config), "serve",
              "--listen", "127.0.0.1:0", *self.args],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
         ready = threading.Event()

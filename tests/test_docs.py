@@ -6,7 +6,11 @@ import re
 import shutil
 from pathlib import Path
 
+import yaml
+
 from remediator import catalog, errors
+from remediator.config import from_mapping
+from remediator.server import settings
 
 REPO = Path(__file__).resolve().parents[1]
 README = (REPO / "README.md").read_text(encoding="utf-8")
@@ -38,6 +42,16 @@ def test_catalog_example_is_a_valid_catalog(tmp_path: Path) -> None:
     path.write_text(block_after("## The catalog", "yaml"))
     loaded = catalog.load(path, tmp_path / "playbooks")
     assert [e.name for e in loaded] == ["disk-space-cleanup"]
+
+
+def test_serve_example_loads_and_shows_every_server_key() -> None:
+    """The README's `serve` config example is a valid config, and every key the `server`
+    section takes is in it (commented out where it has no fixed default)."""
+    text = block_after("## Receiving webhooks", "yaml")
+    loaded = from_mapping(yaml.safe_load(text), Path("/srv")).server
+    assert set(loaded.endpoints) == {"alertmanager", "pagerduty", "generic"}
+    shown = set(re.findall(r"^  #? ?(\w+):", text, re.MULTILINE))
+    assert shown >= settings.KEYS, sorted(settings.KEYS - shown)
 
 
 def test_every_exit_code_is_documented() -> None:

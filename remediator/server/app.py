@@ -31,6 +31,7 @@ from ..errors import ConfigError, RemediatorError, StoreError
 from ..store import describe, open_intake
 from ..store.sqlite_intake import Accepted
 from .auth import Authenticator
+from .connections import BACKLOG, Gate, Throttled, connection_limit, open_file_limit
 from .intake import IntakeWriter
 from .metrics import CONTENT_TYPE, Metrics
 from .settings import parse_listen
@@ -92,9 +93,16 @@ class Receiver:
                 request.content_length > self.config.server.max_body:
             return _answer(413, f"body over {self.config.server.max_body} bytes")
         try:
-            body = await request.read()
+            async with asyncio.timeout(self.config.server.body_timeout):
+                body = await request.read()
         except web.HTTPRequestEntityTooLarge:
             return _answer(413, f"body over {self.config.server.max_body} bytes")
+        except TimeoutError:
+            self.metrics.connection_timeouts.labels("body").inc()
+            late = _answer(408, f"request body not received within "
+                                f"{self.config.server.body_timeout:g} s")
+            late.force_close()
+            return late
         try:
             verdict = auth.check(request.headers, body, time.time())
         except Exception as exc:  # noqa: BLE001 - bad input never gets a 5xx
@@ -192,12 +200,21 @@ async def _main(config: Config, options: Options, host: str, port: int,
     pool.recover()
     writer.start()
     pool.start(options.workers)
+    limit, warning = connection_limit(config.server.max_connections, open_file_limit(),
+                                      options.workers)
+    if warning:
+        log_fn(warning)
+    gate = Gate(limit, config.server.header_timeout, metrics, Throttled(log_fn))
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(gate.accept_failed)
     runner = web.AppRunner(receiver.app(), handle_signals=False,
-                           access_log=access_logger if options.access_log else None)
+                           access_log=access_logger if options.access_log else None,
+                           keepalive_timeout=config.server.keepalive_timeout)
     await runner.setup()
-    site = web.TCPSite(runner, host, port, reuse_address=True)
-    try:
-        await site.start()
+    assert runner.server is not None
+    try:  # no aiohttp site: its handlers are served behind the gate
+        listener = await loop.create_server(gate.factory(runner.server), host, port,
+                                            reuse_address=True, backlog=BACKLOG)
     except OSError as exc:
         await runner.cleanup()
         writer.stop()
@@ -209,21 +226,21 @@ async def _main(config: Config, options: Options, host: str, port: int,
     # (11 ms each here). bench/webhooks.py, six interleaved pairs: p99 29-35 ms against 32-40,
     # slowest request 43-54 ms against 49-79.
     gc.freeze()
-    bound = runner.addresses[0]
+    bound = listener.sockets[0].getsockname()
     url = f"http://{_host(bound[0])}:{bound[1]}"
     log_fn(f"listening on {url} ({', '.join(sorted(receiver.auth))}; "
-           f"{options.workers} worker(s), store {describe(config.store)})")
+           f"{options.workers} worker(s), up to {limit} connections, store "
+           f"{describe(config.store)})")
     if options.on_ready is not None:
         options.on_ready(url)
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     await stop.wait()
     log_fn("stopping: no new requests; finishing running work "
            f"(up to {config.server.grace} s)")
     receiver.accepting = False
-    await site.stop()
+    listener.close()
     await runner.shutdown()
     writer.stop()
     await loop.run_in_executor(None, pool.stop, float(config.server.grace))

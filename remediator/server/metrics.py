@@ -56,6 +56,19 @@ class Metrics:
                                         registry=r)
         self.errors = Counter("remediator_worker_errors", "Payloads a worker could not "
                               "handle (see the server log and the intake row).", registry=r)
+        self.connections = Gauge("remediator_connections", "Open client connections.",
+                                 registry=r)
+        self.connections_refused = Counter("remediator_connections_refused", "Connections "
+                                           "closed at once: over server.max_connections.",
+                                           registry=r)
+        self.connection_timeouts = Counter("remediator_connection_timeouts", "Connections "
+                                           "closed for slowness: a request head (headers) "
+                                           "or body past its timeout, or a new connection "
+                                           "that sent nothing (silent).", ["phase"],
+                                           registry=r)
+        self.accept_errors = Counter("remediator_accept_errors", "Connections the server "
+                                     "could not accept (out of file descriptors).",
+                                     registry=r)
         queue = Gauge("remediator_intake", "Intake rows by state.", ["state"], registry=r)
         self._queue = queue
         self._backlog = backlog

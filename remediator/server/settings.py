@@ -25,7 +25,13 @@ _INTS: Mapping[str, tuple[int, int]] = {  # key -> (default, minimum)
     "grace": (30, 0),
     "keep_intake": (7 * 86400, 60),
 }
-_KNOWN = frozenset({"listen", "endpoints", "gather", *_INTS})
+_SECONDS: Mapping[str, tuple[float, float, float]] = {  # key -> (default, minimum, maximum)
+    "gather": (0.5, 0, 60),
+    "header_timeout": (10, 0.1, 3600),
+    "body_timeout": (30, 0.1, 3600),
+    "keepalive_timeout": (15, 0.1, 3600),
+}
+KEYS = frozenset({"listen", "endpoints", "max_connections", *_INTS, *_SECONDS})
 DEFAULT_GATHER = 0.5
 DEFAULT_LISTEN = "127.0.0.1:9095"
 
@@ -64,6 +70,10 @@ class ServerSettings:
     grace: int = 30
     keep_intake: int = 7 * 86400
     gather: float = DEFAULT_GATHER  # seconds a worker lets a burst gather before claiming it
+    header_timeout: float = 10.0  # seconds from a request's first byte to its last header
+    body_timeout: float = 30.0  # seconds from a request's head to its whole body
+    keepalive_timeout: float = 15.0  # seconds an idle kept-alive connection stays open
+    max_connections: int | None = None  # None: derived from the open-file limit at start
     endpoints: Mapping[str, EndpointAuth] = field(default_factory=dict)
 
 
@@ -84,9 +94,9 @@ def parse(node: Any, where: Callable[[str], str]) -> ServerSettings:
     if not isinstance(node, Mapping):
         raise ConfigError("expected a mapping (listen, endpoints, limits)", where=here)
     for key in node:
-        if key not in _KNOWN:
+        if key not in KEYS:
             raise ConfigError(f"unknown key 'server.{key}'; known keys are "
-                              f"{', '.join(sorted(_KNOWN))}", where=here)
+                              f"{', '.join(sorted(KEYS))}", where=here)
     listen = node.get("listen", DEFAULT_LISTEN)
     if not isinstance(listen, str):
         raise ConfigError("'server.listen' must be a HOST:PORT string", where=here)
@@ -97,11 +107,24 @@ def parse(node: Any, where: Callable[[str], str]) -> ServerSettings:
         if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
             raise ConfigError(f"'server.{key}' must be an integer >= {minimum}", where=here)
         ints[key] = value
-    gather = node.get("gather", DEFAULT_GATHER)
-    if not isinstance(gather, int | float) or isinstance(gather, bool) or not 0 <= gather <= 60:
-        raise ConfigError("'server.gather' must be a number of seconds from 0 to 60", where=here)
+    seconds: dict[str, float] = {}
+    for key, (unset, low, high) in _SECONDS.items():
+        value = node.get(key, unset)
+        if not isinstance(value, int | float) or isinstance(value, bool) or \
+                not low <= value <= high:
+            raise ConfigError(f"'server.{key}' must be a number of seconds from {low:g} to "
+                              f"{high:g}", where=here)
+        seconds[key] = float(value)
+    max_connections = node.get("max_connections")
+    if max_connections is not None and (not isinstance(max_connections, int) or isinstance(
+            max_connections, bool) or max_connections < 1):
+        raise ConfigError("'server.max_connections' must be an integer >= 1 (leave it out to "
+                          "derive it from the open-file limit)", where=here)
     return ServerSettings(listen=listen, endpoints=_endpoints(node.get("endpoints"), here),
-                          gather=float(gather), **ints)
+                          max_connections=max_connections, gather=seconds["gather"],
+                          header_timeout=seconds["header_timeout"],
+                          body_timeout=seconds["body_timeout"],
+                          keepalive_timeout=seconds["keepalive_timeout"], **ints)
 
 
 def _endpoints(node: Any, here: str) -> dict[str, EndpointAuth]:

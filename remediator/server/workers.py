@@ -99,11 +99,14 @@ class Pool:
                          f"older than keep_guard_state ({self.config.keep_guard_state} s)")
 
     def start(self, count: int) -> None:
-        """Start ``count`` workers, each with its own engine and store connection."""
+        """Start ``count`` workers, each with its own engine and store connections, opened
+        here: before ``serve`` listens, so a flood of connections cannot take the file
+        descriptors they need."""
         for number in range(count):
             engine = self.engine_factory(self.config)
             self.engines.append(engine)
-            thread = threading.Thread(target=self._run, args=(engine,),
+            intake = open_intake(self.config.store, durable=False)
+            thread = threading.Thread(target=self._run, args=(engine, intake),
                                       name=f"worker-{number + 1}", daemon=True)
             self.threads.append(thread)
             thread.start()
@@ -135,8 +138,7 @@ class Pool:
         return float(max([e.guardrails.storm_window_s for e in engine.catalog] +
                          [self.config.guardrails.storm_window_s, self.config.server.gather]))
 
-    def _run(self, engine: Engine) -> None:
-        intake = open_intake(self.config.store, durable=False)
+    def _run(self, engine: Engine, intake: IntakeStore) -> None:
         owner = owner_id()
         window = self._window(engine)
         pruned = time.monotonic() - PRUNE_EVERY_S  # guard state at once, then hourly
