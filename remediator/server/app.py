@@ -31,7 +31,14 @@ from ..errors import ConfigError, RemediatorError, StoreError
 from ..store import describe, open_intake
 from ..store.sqlite_intake import Accepted
 from .auth import Authenticator
-from .connections import BACKLOG, Gate, Throttled, connection_limit, open_file_limit
+from .connections import (
+    BACKLOG,
+    Gate,
+    Throttled,
+    connection_limit,
+    open_file_limit,
+    server_log,
+)
 from .intake import IntakeWriter
 from .metrics import CONTENT_TYPE, Metrics
 from .settings import parse_listen
@@ -204,12 +211,14 @@ async def _main(config: Config, options: Options, host: str, port: int,
                                       options.workers)
     if warning:
         log_fn(warning)
-    gate = Gate(limit, config.server.header_timeout, metrics, Throttled(log_fn))
+    report = Throttled(log_fn)
+    gate = Gate(limit, config.server.header_timeout, metrics, report)
     loop = asyncio.get_running_loop()
     loop.set_exception_handler(gate.accept_failed)
     runner = web.AppRunner(receiver.app(), handle_signals=False,
                            access_log=access_logger if options.access_log else None,
-                           keepalive_timeout=config.server.keepalive_timeout)
+                           keepalive_timeout=config.server.keepalive_timeout,
+                           logger=server_log(report))
     await runner.setup()
     assert runner.server is not None
     try:  # no aiohttp site: its handlers are served behind the gate

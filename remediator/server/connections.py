@@ -14,12 +14,14 @@ from __future__ import annotations
 import asyncio
 import errno
 import json
+import logging
 import resource
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestHandler
 
 from .metrics import Metrics
@@ -79,6 +81,34 @@ class Throttled:
         more = f"; {quiet} more since the last report" if quiet else ""
         self.log(f"{message} (reported at most every {self.every:g} s{more})")
 
+
+
+class _Reported(logging.Handler):
+    """aiohttp's server log, through a Throttled report: a malformed request (which aiohttp
+    answers 400 itself) is one short line, not a traceback per request; anything else keeps
+    its traceback, at most once per interval too."""
+
+    def __init__(self, report: Throttled) -> None:
+        super().__init__()
+        self.report = report
+
+    def emit(self, record: logging.LogRecord) -> None:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError):
+            reason = " ".join(str(exc.message).split())[:200]
+            self.report("bad-request", f"{record.getMessage()}: answered {exc.code}: {reason}")
+        elif exc is not None and record.exc_info:
+            trace = logging.Formatter().formatException(record.exc_info)
+            self.report(f"error:{type(exc).__name__}", f"{record.getMessage()}\n{trace}")
+        else:
+            self.report(f"log:{record.levelname}", record.getMessage())
+
+
+def server_log(report: Throttled) -> logging.Logger:
+    """The logger to give aiohttp's request handlers (``AppRunner(..., logger=)``)."""
+    logger = logging.Logger("remediator.serve.http")  # its own: not aiohttp's global one
+    logger.addHandler(_Reported(report))
+    return logger
 
 def raw_response(status: int, reason: str, error: str, retry_after: int | None = None
                  ) -> bytes:

@@ -157,3 +157,24 @@ def test_an_expect_header_that_is_not_utf8_is_a_417(server: Server) -> None:
     status, text = raw(server, AM, [(b"Expect", b"100-continue"), *bearer()], BODY)
     assert status == 100 and "HTTP/1.1 202" in text, text
     assert "unexpected error" not in server.log
+
+
+def test_malformed_requests_are_one_log_line_not_a_traceback_each(server: Server) -> None:
+    """Requests aiohttp's parser refuses (a duplicate Host, Transfer-Encoding beside
+    Content-Length) get their 400; the log says so once per interval, with how many, instead
+    of a traceback per request (a flood of them would fill the disk)."""
+    import socket
+
+    malformed = [b"GET /healthz HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+                 b"POST /webhook/alertmanager HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n"
+                 b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"]
+    for _ in range(25):
+        for request in malformed:
+            with socket.create_connection(("127.0.0.1", server.port), timeout=10) as conn:
+                conn.sendall(request)
+                assert conn.recv(64).startswith(b"HTTP/1.0 400 Bad Request")
+    assert server.post("/healthz", {}).status in (200, 405)  # still serving
+    assert "Traceback" not in server.log
+    reports = [line for line in server.lines if "Error handling request" in line]
+    assert 1 <= len(reports) <= 2, reports
+    assert "answered 400" in reports[0] and "reported at most every 10 s" in reports[0]

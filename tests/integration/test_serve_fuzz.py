@@ -84,13 +84,9 @@ def test_generated_requests_never_get_a_5xx(project: Project) -> None:
         assert reply.status == 202, reply.body
         assert seen.get(202, 0) >= 10 and seen.get(400, 0) >= 10, seen  # bodies were read
         assert "unexpected error" not in server.log, server.log[-3000:]
-        # aiohttp logs a traceback for each malformed request it answers 400 itself
-        # (BadHttpMessage): noise, not a failure; any other traceback is one.
-        tracebacks = server.log.count("Traceback (most recent call last)")
-        assert tracebacks == server.log.count("aiohttp.http_exceptions.BadHttpMessage: 400") + \
-            server.log.count("aiohttp.http_exceptions.BadStatusLine: 400") + \
-            server.log.count("aiohttp.http_exceptions.InvalidHeader: 400") + \
-            server.log.count("aiohttp.http_exceptions.InvalidURLError: 400"), server.log[-3000:]
+        # what aiohttp answers 400 itself is one throttled line, not a traceback each; any
+        # traceback is a failure
+        assert "Traceback (most recent call last)" not in server.log, server.log[-3000:]
     finally:
         for each in servers:
             each.kill()
