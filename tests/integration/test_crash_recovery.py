@@ -453,3 +453,27 @@ def test_an_awx_runs_hosts_stay_locked_until_its_lease(project: Project) -> None
         engine.store.close()
     assert list(stuck) == ["run-awx"]
     assert "AWX job may still be running" in stuck["run-awx"]
+
+
+def test_recovery_keeps_the_outcome_of_a_run_that_finished(project: Project) -> None:
+    """A run whose guard state was written but whose records were lost (a crash between the
+    two) is recorded as interrupted, yet its guard state keeps the outcome it ended with (the
+    breaker and cooldowns count what happened)."""
+    from remediator.models import Alert
+
+    project.write_catalog(SLOW)
+    engine = project.engine()
+    try:
+        items, [batch] = engine.plan([Alert(
+            source="alertmanager", name="SlowAlert", status="firing", fingerprint="fp-f",
+            labels={"alertname": "SlowAlert", "instance": "demo-web-01:9100"},
+            starts_at="2026-12-07T09:00:00Z")])
+        engine.store.finish_runs([(batch.ident, "demo-web-01", "succeeded",
+                                   "2026-12-07T09:01:00.000+00:00")])
+        draft = engine._draft(items[0], "automation", False)
+        [record] = engine.recover({"drafts": [draft], "batches": [
+            {"ident": batch.ident, "hosts": ["demo-web-01"]}]}, "interrupted: a test")
+    finally:
+        engine.store.close()
+    assert record["outcome"] == "interrupted"
+    assert project.query("SELECT outcome FROM guard_runs") == [("succeeded",)]
