@@ -39,8 +39,8 @@ def current_user() -> str:
 
 
 def iso(moment: datetime) -> str:
-    """A record timestamp: ISO 8601 with milliseconds."""
-    return moment.isoformat(timespec="milliseconds")
+    """A record timestamp: ISO 8601 in UTC with milliseconds (so timestamps sort as text)."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds")
 
 
 def parse_time(value: object) -> datetime | None:

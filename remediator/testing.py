@@ -22,6 +22,7 @@ from typing import Any
 
 from click.testing import CliRunner, Result
 
+from .common import iso
 from .config import Config
 from .executor import ProgressFn, RunPlan
 from .models import Alert, HostResult, Outcome, RunnerStatus, RunResult, TaskResult, frozen_map
@@ -63,8 +64,8 @@ class RecordingExecutor:
         if self.setup_failure is not None:
             return RunResult(
                 ident=plan.ident, status=RunnerStatus.FAILED, rc=1,
-                started_at=started.isoformat(timespec="milliseconds"),
-                finished_at=started.isoformat(timespec="milliseconds"), duration_s=0.0,
+                started_at=iso(started),
+                finished_at=iso(started), duration_s=0.0,
                 hosts={host: HostResult() for host in plan.hosts}, outcome=Outcome.FAILED,
                 error=f"scripted setup failure: {self.setup_failure}",
                 setup_failure=self.setup_failure)
@@ -84,7 +85,7 @@ class RecordingExecutor:
             Outcome.UNREACHABLE if bad else Outcome.SUCCEEDED)
         return RunResult(
             ident=plan.ident, status=RunnerStatus.FAILED if bad else RunnerStatus.SUCCESSFUL,
-            rc=2 if bad else 0, started_at=started.isoformat(timespec="milliseconds"),
+            rc=2 if bad else 0, started_at=iso(started),
             finished_at=(started + timedelta(seconds=self.duration_s)).isoformat(
                 timespec="milliseconds"),
             duration_s=self.duration_s, hosts=hosts, outcome=overall)

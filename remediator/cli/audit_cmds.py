@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from ..audit import summary
+from ..common import iso, utc_now
 from ..errors import UsageError
 from ..store import open_store
 from .output import emit_json, record_text, table
@@ -19,7 +20,7 @@ _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks
 
 def parse_since(text: str, now: datetime | None = None) -> str:
     """``30m``, ``2h``, ``7d`` or an ISO date/time -> a UTC ISO timestamp to compare against."""
-    now = now or datetime.now(UTC)
+    now = now or utc_now()
     found = _RELATIVE_RE.match(text.strip())
     if found:
         moment = now - timedelta(**{_UNITS[found.group(2)]: int(found.group(1))})
@@ -31,7 +32,7 @@ def parse_since(text: str, now: datetime | None = None) -> str:
                              ) from None
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds")
+    return iso(moment)
 
 
 @click.group()

@@ -14,7 +14,7 @@ from ..errors import InputError, RefusedError, StoreError, UsageError
 from ..models import Mode
 from .output import emit_json, progress_printer, record_text
 
-SOURCE_NAMES = ["auto", "alertmanager", "pagerduty", "generic"]
+SOURCE_NAMES = [sources.AUTO, *sources.SOURCES]  # the registry's, "auto" first
 PRUNE_SLACK_S = 3600  # how far past keeping the oldest claim is before `handle` prunes
 F = TypeVar("F", bound=Callable[..., Any])
 

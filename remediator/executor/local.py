@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ import yaml
 
 from .. import runproc
 from ..ansible_project import AnsibleSetup, relative
+from ..common import iso, utc_now
 from ..errors import ExecutionError
 from ..models import Mode, RunnerStatus, RunResult
 from ..results import ResultCollector, outcome_of, setup_failure
@@ -67,15 +68,11 @@ def trusted_yaml(trusted: Mapping[str, Any]) -> str:
                      allow_unicode=True)
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 class LocalExecutor:
     """Runs playbooks with ansible-runner on this machine, one fresh data dir per run."""
 
     def __init__(self, runs_dir: Path, *, keep_runs: int = 200,
-                 clock: Callable[[], datetime] = _now,
+                 clock: Callable[[], datetime] = utc_now,
                  hide_env: Iterable[str] = (), accelerator: str = NONE,
                  ansible: AnsibleSetup | None = None, vault: VaultScan | None = None
                  ) -> None:
@@ -177,8 +174,8 @@ class LocalExecutor:
             error = setup[1] if not error else f"{setup[1]}\n{error}"
         self.rotate()
         return redact_value(RunResult(
-            ident=plan.ident, status=status, rc=rc, started_at=_iso(started),
-            finished_at=_iso(self.clock()), duration_s=round(duration, 3), hosts=hosts,
+            ident=plan.ident, status=status, rc=rc, started_at=iso(started),
+            finished_at=iso(self.clock()), duration_s=round(duration, 3), hosts=hosts,
             outcome=outcome_of(status, hosts, plan.hosts),
             artifacts=str(artifacts), error=error,
             strategy=accelerated.get("ANSIBLE_STRATEGY"),
@@ -216,10 +213,6 @@ def _status(value: str) -> RunnerStatus:
         return RunnerStatus(value)
     except ValueError:
         return RunnerStatus.ERROR
-
-
-def _iso(moment: datetime) -> str:
-    return moment.isoformat(timespec="milliseconds")
 
 
 def _stderr_tail(artifacts: Path, limit: int = 2000) -> str | None:

@@ -26,7 +26,7 @@ from typing import Any
 
 from .. import catalog as catalog_mod
 from .. import inventory as inventory_mod
-from ..common import utc_now
+from ..common import iso, utc_now
 from ..config import Config
 from ..engine import Engine
 from ..errors import StoreError
@@ -247,7 +247,7 @@ def _copy_guard_state(real: StoreLocation, scratch: Path, since: datetime) -> No
         with db:
             db.execute(f"INSERT INTO guard_runs ({_RUN_COLUMNS}) SELECT {_RUN_COLUMNS}"  # noqa: S608
                        " FROM real.guard_runs WHERE started_at >= ? OR finished_at IS NULL",
-                       (since.astimezone(UTC).isoformat(timespec="milliseconds"),))
+                       (iso(since),))
             db.execute(f"INSERT INTO guard_breakers ({_BREAKER_COLUMNS}) SELECT"  # noqa: S608
                        f" {_BREAKER_COLUMNS} FROM real.guard_breakers")
             bump(db, _entries(db))  # any mirror of the scratch store must reload them
@@ -278,7 +278,7 @@ def _copy_guard_state_pg(url: str, scratch: Path, since: datetime) -> None:
         with real._tx("a copy of the guardrail state") as source:
             runs = source.execute(f"SELECT {_RUN_COLUMNS} FROM guard_runs WHERE"  # noqa: S608
                                   " started_at >= ? OR finished_at IS NULL",
-                                  (since.astimezone(UTC).isoformat(timespec="milliseconds"),)
+                                  (iso(since),)
                                   ).fetchall()
             breakers = source.execute(f"SELECT {_BREAKER_COLUMNS} FROM guard_breakers"  # noqa: S608
                                       ).fetchall()

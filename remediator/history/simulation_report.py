@@ -54,8 +54,8 @@ def as_data(tally: Tally, source: str, skipped: int = 0) -> dict[str, Any]:
         "source": source,
         "state": tally.state,
         "shifted_by_s": round(tally.shift_s, 3),
-        "first": _iso(tally.first),
-        "last": _iso(tally.last),
+        "first": _to_second(tally.first),
+        "last": _to_second(tally.last),
         "incidents": tally.incidents,
         "skipped_rows": skipped,
         "deliveries": {"firing": tally.deliveries["firing"],
@@ -118,5 +118,6 @@ def _share(part: int, whole: int) -> str:
     return f"{100 * part / whole:.1f}%" if whole else "-"
 
 
-def _iso(moment: datetime | None) -> str | None:
+def _to_second(moment: datetime | None) -> str | None:
+    """A time as the report shows it: to the second."""
     return None if moment is None else moment.isoformat(timespec="seconds")

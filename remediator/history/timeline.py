@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from ..common import iso
 from ..models import Alert, frozen_map
 from . import Incident
 
@@ -50,7 +51,7 @@ def alert_of(row: tuple[Any, ...], shift: float = 0.0) -> Alert:
 
 def _iso(seconds: float) -> str:
     """The alert-time text of POSIX ``seconds``: ISO 8601, milliseconds, UTC."""
-    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds")
+    return iso(datetime.fromtimestamp(seconds, UTC))
 
 
 class TimeOrder:

@@ -27,22 +27,17 @@ import socket
 from collections.abc import Callable, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from .. import runproc
-from ..common import parse_time
+from ..common import iso, parse_time, utc_now
 from ..guardrails import GuardFacts
 from ..limits import Guardrails
 from .sql import Db
 
 NODE = socket.gethostname()
 SKEW = timedelta(hours=1)  # allowance between the alert source's clock and ours
-
-
-def iso(moment: datetime) -> str:
-    """The store's timestamp format: UTC, milliseconds; sorts as text."""
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds")
 
 
 def alive(pid: int | None) -> bool:
@@ -418,7 +413,7 @@ class GuardSession:
         from . import journal
         from .sqlite_intake import owner_id, plan_body
 
-        row = (key, owner_id(), self._iso(datetime.now(UTC)), iso(expires_at), plan_body(plan))
+        row = (key, owner_id(), self._iso(utc_now()), iso(expires_at), plan_body(plan))
         self.defer(lambda: journal.write(self._db, *row))
 
     def flush(self) -> None:

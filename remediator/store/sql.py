@@ -7,21 +7,8 @@ connection is a ``Db`` as it is, a PostgreSQL connection is wrapped by ``postgre
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
-
-
-class Cursor(Protocol):
-    """What the shared code reads from a statement."""
-
-    @property
-    def rowcount(self) -> int: ...
-
-    def fetchone(self) -> Any: ...
-
-    def fetchall(self) -> list[Any]: ...
-
-    def __iter__(self) -> Iterator[Any]: ...
 
 
 class Db(Protocol):
