@@ -1,6 +1,7 @@
 """Human-initiated requests: the pending preview, approve (the live run), deny, expiry.
 
-A mixin of ``Engine``: it uses the engine's store, clock, catalog and its common run path.
+``Approvals`` works through ``Runs``, the part of the engine it needs (its store, clock,
+catalog, and its common run and record paths), so this module does not import the engine.
 A request is sealed when it opens (``sealing``); approve runs exactly what was previewed or
 refuses, recorded.
 """
@@ -11,8 +12,8 @@ import json
 import time
 from collections.abc import Mapping
 from dataclasses import replace
-from datetime import timedelta
-from typing import TYPE_CHECKING, Any, NoReturn
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 from .audit import record_hash
 from .common import current_user, iso, parse_time
@@ -31,243 +32,276 @@ from .models import (
 from .sealing import altered, entry_digest, preview_of, previewed, seal_block
 
 if TYPE_CHECKING:
-    from .engine import Engine
-
-
-def approve(
-    engine: Engine, request_id: str, *, by: str | None = None, allow_uncommitted: bool = False
-) -> tuple[dict[str, Any], bool]:
-    """Start the live run a pending request asked for; (record, True if this call ran it).
-
-    Approving an already approved request runs nothing and returns the run it started.
-    A request that no longer matches its pending record and seal, or whose playbook or entry
-    changed since the preview, is refused (RefusedError) with a record saying why.
-    """
-    by = by or current_user()
-    request = _live_request(engine, request_id)
-    if request.state is RequestState.APPROVED:
-        return _winners_run(engine, request, engine._entry(request.entry).timeout_s), False
-    now = iso(engine.clock())
-    preview, problem = _pending_record(engine, request)
-    if problem is not None:
-        _refuse(engine, request, preview, by, now, allow_uncommitted, problem)
-    remediation = engine._entry(request.entry)
-    ctx = engine.context(allow_uncommitted)
-    if ctx.max_stage is Stage.OBSERVE:
-        raise RefusedError(
-            "the max-stage ceiling is observe (change freeze): live runs are "
-            "refused; the request stays pending"
-        )
-    if ctx.uncommitted and not allow_uncommitted:
-        raise RefusedError(
-            f"the repository has {ctx.uncommitted_changes()}; commit them "
-            "or pass --allow-uncommitted; the request stays pending"
-        )
-    problem, notes = _drift(engine, remediation, preview)
-    if problem is not None:
-        _refuse(engine, request, preview, by, now, allow_uncommitted, problem)
-    if not engine.store.transition_request(request.id, RequestState.APPROVED, by=by, at=now):
-        current = engine.store.get_request(request.id)
-        if current.state is RequestState.APPROVED:  # another approver won: show their run
-            return _winners_run(engine, current, remediation.timeout_s), False
-        raise RefusedError(
-            f"request {request.id} is {current.state} (by "
-            f"{current.decided_by} at {current.decided_at})"
-        )
-    decision = Decision(
-        Action.RUN,
-        f"approved by {by} (request {request.id})",
-        Mode.LIVE,
-        remediation.stage,
-        remediation.stage,
-        request.hosts,
-        frozen_map(request.variables),
-        remediation.static_vars,
-        notes=notes,
-    )
-    record = engine._run_single(
-        _alert_of(request.alert),
-        remediation,
-        decision,
-        by,
-        allow_uncommitted,
-        _request_link(request, by, now, "approved"),
-    )
-    engine.store.set_request_result(request.id, record["id"])
-    return record, True
-
-
-def _pending_record(engine: Engine, request: PendingRequest
-                    ) -> tuple[Mapping[str, Any] | None, str | None]:
-    """The request's pending record on the chain, and what about the request row does not
-    match it (or its seal), if anything."""
-    try:
-        record = engine.store.get(request.id)
-    except (NotFoundError, ChainError) as exc:
-        return None, f"its pending record cannot be read ({exc.message})"
-    if record.get("id") != request.id or record_hash(record) != record.get("hash"):
-        return None, "its pending record on the chain was altered"
-    problem = altered(request, record, strict=True)
-    if problem is not None:
-        return record, f"it was altered after its preview: {problem}"
-    # the row's state is not sealed (it moves on purpose): the chain says whether it was
-    # decided already (a row set back to pending)
-    for later in engine.store.records(since=request.created_at, entry=request.entry):
-        link = later.get("request") or {}
-        if link.get("id") == request.id and link.get("state") in ("approved", "denied"):
-            return record, (f"it was already {link['state']} by {link.get('by')} in record "
-                            f"{later['id']}; its row was set back to pending")
-    return record, None
-
-
-def _drift(engine: Engine, remediation: Remediation, record: Mapping[str, Any] | None
-           ) -> tuple[str | None, tuple[str, ...]]:
-    """Why what would run now is not what was previewed (None when it is), and notes for the
-    record: a catalog revision that moved while the playbook and entry stayed the same."""
-    was = previewed(record or {})
-    if (remediation.playbook, remediation.job_template) != (was["playbook"] or "",
-                                                           was["job_template"]):
-        return (f"entry {remediation.name} now runs "
-                f"{remediation.playbook or remediation.job_template}, the preview ran "
-                f"{was['playbook'] or was['job_template']}"), ()
-    digest = engine._sha(remediation)
-    if digest != was["playbook_sha256"]:
-        return (f"playbook {remediation.playbook} changed since the preview (sha256 "
-                f"{str(was['playbook_sha256'])[:12]} then, {str(digest)[:12]} now)"), ()
-    if was["entry_sha256"] is not None and entry_digest(remediation) != was["entry_sha256"]:
-        return (f"catalog entry {remediation.name} changed since the preview (what it runs: "
-                "its variables, static_vars, timeout or accelerator)"), ()
-    then = (was["catalog_revision"] or {}).get("commit")
-    now = engine.revision.get("commit")
-    if then != now:
-        return None, (f"the catalog revision moved since the preview ({str(then)[:12]} then, "
-                      f"{str(now)[:12]} now); the playbook and the entry are as previewed",)
-    return None, ()
-
-
-def _refuse(engine: Engine, request: PendingRequest, preview: Mapping[str, Any] | None,
-            by: str, now: str, allow_uncommitted: bool, problem: str) -> NoReturn:
-    """Record an approval refused because the request is not what was previewed, and raise."""
-    alert = {k: v for k, v in ((preview or {}).get("alert") or {}).items() if k != "hosts"}
-    reason = f"approval refused: request {request.id}: {problem}; nothing ran"
-    record = _closing_record(engine, request, Action.ESCALATE, reason, by, now, "refused",
-                             _alert_of(alert or request.alert), allow_uncommitted)
-    raise RefusedError(f"{reason} (recorded as {record['id']}); deny it: the next alert "
-                       "brings a new preview")
+    from .catalog import Catalog
+    from .config import Config
+    from .policy import PolicyContext
+    from .store import AuditStore
 
 
 
-def _closing_record(engine: Engine, request: PendingRequest, action: Action, reason: str,
-                    by: str, now: str, state: str, alert: Alert | None,
-                    allow_uncommitted: bool) -> dict[str, Any]:
-    """The record of a request closed (or an approval refused) without a run."""
-    remediation = engine.catalog.get(request.entry)
-    stage = remediation.stage if remediation else None
-    decision = Decision(action, reason, Mode.NONE, stage, stage, request.hosts)
-    return engine._record(engine.new_id(), alert, remediation, decision, by,
-                          allow_uncommitted, None, _request_link(request, by, now, state))
+class Runs(Protocol):
+    """What approvals need of the engine."""
 
-def _winners_run(engine: Engine, request: PendingRequest, timeout_s: int,
-                 step_s: float = 0.2) -> dict[str, Any]:
-    """The record of the run another approval started: waited for while it is going (up to
-    its timeout and a minute), so that approving twice shows the one run either way."""
-    deadline = time.monotonic() + timeout_s + 60
-    while True:
-        if request.result_record:
-            return engine.store.get(request.result_record)
-        if time.monotonic() >= deadline:
+    config: Config
+    catalog: Catalog
+    store: AuditStore
+    revision: Mapping[str, Any]
+
+    def clock(self) -> datetime:
+        """Now."""
+        ...
+
+    def sleep(self, seconds: float) -> None:
+        """Wait (tests give a fake)."""
+        ...
+
+    def entry(self, name: str) -> Remediation:
+        """The catalog entry ``name``; a UsageError naming the entries otherwise."""
+        ...
+
+    def context(self, allow_uncommitted: bool = False) -> PolicyContext:
+        """The policy's view of the world now."""
+        ...
+
+    def playbook_sha256(self, remediation: Remediation | None) -> str | None:
+        """The sha256 of the entry's playbook (None for an AWX template)."""
+        ...
+
+    def run_person(self, alert: Alert | None, remediation: Remediation, decision: Decision,
+                   initiated_by: str, allow_uncommitted: bool,
+                   request: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """A person's run: lock its hosts, run, record; the record."""
+        ...
+
+    def record_decision(self, alert: Alert | None, remediation: Remediation | None,
+                        decision: Decision, initiated_by: str, allow_uncommitted: bool,
+                        request: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Record a decision that runs nothing (notified as its stage says); the record."""
+        ...
+
+
+class Approvals:
+    """Pending requests: open (sealed), approve, deny, list, expire."""
+
+    def __init__(self, runs: Runs) -> None:
+        self.runs = runs
+
+    def approve(self, request_id: str, *, by: str | None = None,
+                allow_uncommitted: bool = False) -> tuple[dict[str, Any], bool]:
+        """Start the live run a pending request asked for; (record, True if this call ran it).
+
+        Approving an already approved request runs nothing and returns the run it started.
+        A request that no longer matches its pending record and seal, or whose playbook or entry
+        changed since the preview, is refused (RefusedError) with a record saying why.
+        """
+        by = by or current_user()
+        request = self._live_request(request_id)
+        if request.state is RequestState.APPROVED:
+            return self._winners_run(request, self.runs.entry(request.entry).timeout_s), False
+        now = iso(self.runs.clock())
+        preview, problem = self._pending_record(request)
+        if problem is not None:
+            self._refuse(request, preview, by, now, allow_uncommitted, problem)
+        remediation = self.runs.entry(request.entry)
+        ctx = self.runs.context(allow_uncommitted)
+        if ctx.max_stage is Stage.OBSERVE:
             raise RefusedError(
-                f"request {request.id} was approved by {request.decided_by} at "
-                f"{request.decided_at}; its run has not reported after {timeout_s + 60} s")
-        engine.sleep(step_s)
-        request = engine.store.get_request(request.id)
-
-
-def deny(
-    engine: Engine, request_id: str, *, by: str | None = None, reason: str = ""
-) -> dict[str, Any]:
-    """Close a pending request without running anything; recorded."""
-    by = by or current_user()
-    request = _live_request(engine, request_id)
-    now = iso(engine.clock())
-    if not engine.store.transition_request(request.id, RequestState.DENIED, by=by, at=now):
-        current = engine.store.get_request(request.id)
-        raise RefusedError(
-            f"request {request.id} is {current.state} (by "
-            f"{current.decided_by} at {current.decided_at})"
+                "the max-stage ceiling is observe (change freeze): live runs are "
+                "refused; the request stays pending"
+            )
+        if ctx.uncommitted and not allow_uncommitted:
+            raise RefusedError(
+                f"the repository has {ctx.uncommitted_changes()}; commit them "
+                "or pass --allow-uncommitted; the request stays pending"
+            )
+        problem, notes = self._drift(remediation, preview)
+        if problem is not None:
+            self._refuse(request, preview, by, now, allow_uncommitted, problem)
+        if not self.runs.store.transition_request(request.id, RequestState.APPROVED, by=by, at=now):
+            current = self.runs.store.get_request(request.id)
+            if current.state is RequestState.APPROVED:  # another approver won: show their run
+                return self._winners_run(current, remediation.timeout_s), False
+            raise RefusedError(
+                f"request {request.id} is {current.state} (by "
+                f"{current.decided_by} at {current.decided_at})"
+            )
+        decision = Decision(
+            Action.RUN,
+            f"approved by {by} (request {request.id})",
+            Mode.LIVE,
+            remediation.stage,
+            remediation.stage,
+            request.hosts,
+            frozen_map(request.variables),
+            remediation.static_vars,
+            notes=notes,
         )
-    text = f"denied by {by}" + (f": {reason}" if reason else "")
-    record = _closing_record(engine, request, Action.SKIP, f"{text} (request {request.id})",
-                             by, now, "denied", _alert_of(request.alert), False)
-    engine.store.set_request_result(request.id, record["id"])
-    return record
-
-
-def pending(engine: Engine, include_closed: bool = False) -> list[PendingRequest]:
-    """Requests waiting for a person (expired ones marked as such on the way)."""
-    _expire(
-        engine,
-    )
-    states = tuple(RequestState) if include_closed else (RequestState.PENDING,)
-    return engine.store.requests(states)
-
-
-def _live_request(engine: Engine, request_id: str) -> PendingRequest:
-    """The request, after expiring it if its time is up; refuse closed ones clearly."""
-    _expire(
-        engine,
-    )
-    request = engine.store.get_request(request_id)
-    if request.state is RequestState.EXPIRED:
-        raise RefusedError(
-            f"request {request.id} expired at {request.expires_at}; the "
-            "alert must fire again for a new preview"
+        record = self.runs.run_person(
+            _alert_of(request.alert),
+            remediation,
+            decision,
+            by,
+            allow_uncommitted,
+            _request_link(request, by, now, "approved"),
         )
-    if request.state is RequestState.RESOLVED:
-        raise RefusedError(
-            f"request {request.id}: the alert has since resolved (at "
-            f"{request.decided_at}); there is nothing to fix"
+        self.runs.store.set_request_result(request.id, record["id"])
+        return record, True
+
+    def _pending_record(self, request: PendingRequest
+                        ) -> tuple[Mapping[str, Any] | None, str | None]:
+        """The request's pending record on the chain, and what about the request row does not
+        match it (or its seal), if anything."""
+        try:
+            record = self.runs.store.get(request.id)
+        except (NotFoundError, ChainError) as exc:
+            return None, f"its pending record cannot be read ({exc.message})"
+        if record.get("id") != request.id or record_hash(record) != record.get("hash"):
+            return None, "its pending record on the chain was altered"
+        problem = altered(request, record, strict=True)
+        if problem is not None:
+            return record, f"it was altered after its preview: {problem}"
+        # the row's state is not sealed (it moves on purpose): the chain says whether it was
+        # decided already (a row set back to pending)
+        for later in self.runs.store.records(since=request.created_at, entry=request.entry):
+            link = later.get("request") or {}
+            if link.get("id") == request.id and link.get("state") in ("approved", "denied"):
+                return record, (f"it was already {link['state']} by {link.get('by')} in record "
+                                f"{later['id']}; its row was set back to pending")
+        return record, None
+
+    def _drift(self, remediation: Remediation, record: Mapping[str, Any] | None
+               ) -> tuple[str | None, tuple[str, ...]]:
+        """Why what would run now is not what was previewed (None when it is), and notes for the
+        record: a catalog revision that moved while the playbook and entry stayed the same."""
+        was = previewed(record or {})
+        if (remediation.playbook, remediation.job_template) != (was["playbook"] or "",
+                                                               was["job_template"]):
+            return (f"entry {remediation.name} now runs "
+                    f"{remediation.playbook or remediation.job_template}, the preview ran "
+                    f"{was['playbook'] or was['job_template']}"), ()
+        digest = self.runs.playbook_sha256(remediation)
+        if digest != was["playbook_sha256"]:
+            return (f"playbook {remediation.playbook} changed since the preview (sha256 "
+                    f"{str(was['playbook_sha256'])[:12]} then, {str(digest)[:12]} now)"), ()
+        if was["entry_sha256"] is not None and entry_digest(remediation) != was["entry_sha256"]:
+            return (f"catalog entry {remediation.name} changed since the preview (what it runs: "
+                    "its variables, static_vars, timeout or accelerator)"), ()
+        then = (was["catalog_revision"] or {}).get("commit")
+        now = self.runs.revision.get("commit")
+        if then != now:
+            return None, (f"the catalog revision moved since the preview ({str(then)[:12]} then, "
+                          f"{str(now)[:12]} now); the playbook and the entry are as previewed",)
+        return None, ()
+
+    def _refuse(self, request: PendingRequest, preview: Mapping[str, Any] | None,
+                by: str, now: str, allow_uncommitted: bool, problem: str) -> NoReturn:
+        """Record an approval refused because the request is not what was previewed, and raise."""
+        alert = {k: v for k, v in ((preview or {}).get("alert") or {}).items() if k != "hosts"}
+        reason = f"approval refused: request {request.id}: {problem}; nothing ran"
+        record = self._closing_record(request, Action.ESCALATE, reason, by, now, "refused",
+                                 _alert_of(alert or request.alert), allow_uncommitted)
+        raise RefusedError(f"{reason} (recorded as {record['id']}); deny it: the next alert "
+                           "brings a new preview")
+
+
+    def _closing_record(self, request: PendingRequest, action: Action, reason: str,
+                        by: str, now: str, state: str, alert: Alert | None,
+                        allow_uncommitted: bool) -> dict[str, Any]:
+        """The record of a request closed (or an approval refused) without a run."""
+        remediation = self.runs.catalog.get(request.entry)
+        stage = remediation.stage if remediation else None
+        decision = Decision(action, reason, Mode.NONE, stage, stage, request.hosts)
+        return self.runs.record_decision(alert, remediation, decision, by, allow_uncommitted,
+                                         _request_link(request, by, now, state))
+
+    def _winners_run(self, request: PendingRequest, timeout_s: int,
+                     step_s: float = 0.2) -> dict[str, Any]:
+        """The record of the run another approval started: waited for while it is going (up to
+        its timeout and a minute), so that approving twice shows the one run either way."""
+        deadline = time.monotonic() + timeout_s + 60
+        while True:
+            if request.result_record:
+                return self.runs.store.get(request.result_record)
+            if time.monotonic() >= deadline:
+                raise RefusedError(
+                    f"request {request.id} was approved by {request.decided_by} at "
+                    f"{request.decided_at}; its run has not reported after {timeout_s + 60} s")
+            self.runs.sleep(step_s)
+            request = self.runs.store.get_request(request.id)
+
+    def deny(self, request_id: str, *, by: str | None = None, reason: str = ""
+             ) -> dict[str, Any]:
+        """Close a pending request without running anything; recorded."""
+        by = by or current_user()
+        request = self._live_request(request_id)
+        now = iso(self.runs.clock())
+        if not self.runs.store.transition_request(request.id, RequestState.DENIED, by=by, at=now):
+            current = self.runs.store.get_request(request.id)
+            raise RefusedError(
+                f"request {request.id} is {current.state} (by "
+                f"{current.decided_by} at {current.decided_at})"
+            )
+        text = f"denied by {by}" + (f": {reason}" if reason else "")
+        record = self._closing_record(request, Action.SKIP, f"{text} (request {request.id})",
+                                 by, now, "denied", _alert_of(request.alert), False)
+        self.runs.store.set_request_result(request.id, record["id"])
+        return record
+
+    def pending(self, include_closed: bool = False) -> list[PendingRequest]:
+        """Requests waiting for a person (expired ones marked as such on the way)."""
+        self._expire()
+        states = tuple(RequestState) if include_closed else (RequestState.PENDING,)
+        return self.runs.store.requests(states)
+
+    def _live_request(self, request_id: str) -> PendingRequest:
+        """The request, after expiring it if its time is up; refuse closed ones clearly."""
+        self._expire()
+        request = self.runs.store.get_request(request_id)
+        if request.state is RequestState.EXPIRED:
+            raise RefusedError(
+                f"request {request.id} expired at {request.expires_at}; the "
+                "alert must fire again for a new preview"
+            )
+        if request.state is RequestState.RESOLVED:
+            raise RefusedError(
+                f"request {request.id}: the alert has since resolved (at "
+                f"{request.decided_at}); there is nothing to fix"
+            )
+        if request.state is RequestState.DENIED:
+            raise RefusedError(
+                f"request {request.id} was denied by {request.decided_by} at {request.decided_at}"
+            )
+        return request
+
+    def _expire(self) -> None:
+        """Mark requests past their time expired."""
+        now = self.runs.clock()
+        for request in self.runs.store.requests():
+            expires = parse_time(request.expires_at)
+            if expires is not None and expires <= now:
+                self.runs.store.transition_request(request.id, RequestState.EXPIRED, by=None,
+                                                   at=iso(now))
+
+    def sealed_request(self, draft: dict[str, Any], alert: Alert, remediation: Remediation,
+                       decision: Decision) -> PendingRequest:
+        """The request a pending record opens, sealed; the seal goes into ``draft`` (before it is
+        appended, so that the chain holds it). Store the request once the record is stored."""
+        ttl = remediation.approval_ttl_s or self.runs.config.approval_ttl
+        created = parse_time(draft["created_at"]) or self.runs.clock()
+        request = PendingRequest(
+            id=draft["id"],
+            entry=remediation.name,
+            hosts=decision.hosts,
+            fingerprint=alert.fingerprint,
+            # as stored and read back: the seal is checked against the row
+            alert=json.loads(json.dumps(alert.as_dict())),
+            variables=json.loads(json.dumps(dict(decision.variables))),
+            preview=json.loads(json.dumps(preview_of(draft))),
+            created_at=draft["created_at"],
+            expires_at=iso(created + timedelta(seconds=ttl)),
         )
-    if request.state is RequestState.DENIED:
-        raise RefusedError(
-            f"request {request.id} was denied by {request.decided_by} at {request.decided_at}"
-        )
-    return request
-
-
-def _expire(engine: Engine) -> None:
-    now = engine.clock()
-    for request in engine.store.requests():
-        expires = parse_time(request.expires_at)
-        if expires is not None and expires <= now:
-            engine.store.transition_request(request.id, RequestState.EXPIRED, by=None, at=iso(now))
-
-
-def sealed_request(
-    engine: Engine,
-    draft: dict[str, Any],
-    alert: Alert,
-    remediation: Remediation,
-    decision: Decision,
-) -> PendingRequest:
-    """The request a pending record opens, sealed; the seal goes into ``draft`` (before it is
-    appended, so that the chain holds it). Store the request once the record is stored."""
-    ttl = remediation.approval_ttl_s or engine.config.approval_ttl
-    created = parse_time(draft["created_at"]) or engine.clock()
-    request = PendingRequest(
-        id=draft["id"],
-        entry=remediation.name,
-        hosts=decision.hosts,
-        fingerprint=alert.fingerprint,
-        # as stored and read back: the seal is checked against the row
-        alert=json.loads(json.dumps(alert.as_dict())),
-        variables=json.loads(json.dumps(dict(decision.variables))),
-        preview=json.loads(json.dumps(preview_of(draft))),
-        created_at=draft["created_at"],
-        expires_at=iso(created + timedelta(seconds=ttl)),
-    )
-    draft["request_seal"] = seal_block(request, draft, entry_digest(remediation))
-    return replace(request, seal=draft["request_seal"]["seal"])
+        draft["request_seal"] = seal_block(request, draft, entry_digest(remediation))
+        return replace(request, seal=draft["request_seal"]["seal"])
 
 
 def _request_link(request: PendingRequest, by: str, at: str, state: str) -> dict[str, Any]:

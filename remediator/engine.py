@@ -12,7 +12,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from . import approvals, audit, notify, runproc, vault
+from . import approvals as approvals_mod
+from . import audit, notify, runproc, vault
 from . import catalog as catalog_mod
 from . import inventory as inventory_mod
 from .audit import is_trouble
@@ -73,6 +74,10 @@ class Engine:
     spool: Path | None = None  # where records the store refused wait for the next start
     _playbook_sha: dict[str, str | None] = field(default_factory=dict)
     _horizon_s: int | None = None
+    approvals: approvals_mod.Approvals = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.approvals = approvals_mod.Approvals(self)
 
     def context(self, allow_uncommitted: bool = False) -> PolicyContext:
         """The policy's view of the world right now."""
@@ -132,8 +137,8 @@ class Engine:
             drafts.append(self._record(item.record_id, item.alert, item.remediation,
                                        item.decision, initiated_by, allow_uncommitted,
                                        item.batch, store=False))
-        opened = [approvals.sealed_request(self, draft, item.alert, item.remediation,
-                                           item.decision)
+        opened = [self.approvals.sealed_request(draft, item.alert, item.remediation,
+                                                item.decision)
                   for item, draft in zip(kept, drafts, strict=True)
                   if item.decision.action is Action.PENDING and item.remediation is not None]
         records = self._append(drafts)
@@ -266,7 +271,7 @@ class Engine:
         return audit.build(
             record_id=item.record_id, created_at=iso(self.clock()), alert=item.alert,
             hosts=item.decision.hosts, remediation=item.remediation,
-            playbook_sha256=self._sha(item.remediation),
+            playbook_sha256=self.playbook_sha256(item.remediation),
             catalog_revision=self._revision(item.decision, allow_uncommitted)
             if item.remediation else None,
             decision=item.decision, initiated_by=initiated_by, run=None, extra=extra)
@@ -486,7 +491,7 @@ class Engine:
                    variables: Mapping[str, str] | None = None, user: str | None = None,
                    allow_uncommitted: bool = False) -> dict[str, Any]:
         """A person starts ``entry`` on ``hosts``; unknown entries, hosts or vars are errors."""
-        remediation = self._entry(entry)
+        remediation = self.entry(entry)
         resolved = []
         for host in hosts:
             name = self.inventory.resolve(host)
@@ -517,26 +522,26 @@ class Engine:
         user = user or current_user()
         decision = decide_manual(remediation, tuple(dict.fromkeys(resolved)), mode, user,
                                  variables, self.context(allow_uncommitted))
-        return self._run_single(None, remediation, decision, user, allow_uncommitted)
+        return self.run_person(None, remediation, decision, user, allow_uncommitted)
 
     def approve(self, request_id: str, *, by: str | None = None,
                 allow_uncommitted: bool = False) -> tuple[dict[str, Any], bool]:
         """Start a pending request's live run; (record, True if this call ran it)."""
-        return approvals.approve(self, request_id, by=by, allow_uncommitted=allow_uncommitted)
+        return self.approvals.approve(request_id, by=by, allow_uncommitted=allow_uncommitted)
 
     def deny(self, request_id: str, *, by: str | None = None, reason: str = ""
              ) -> dict[str, Any]:
         """Close a pending request without running anything; recorded."""
-        return approvals.deny(self, request_id, by=by, reason=reason)
+        return self.approvals.deny(request_id, by=by, reason=reason)
 
     def pending(self, include_closed: bool = False) -> list[PendingRequest]:
         """Requests waiting for a person (expired ones marked so on the way)."""
-        return approvals.pending(self, include_closed)
+        return self.approvals.pending(include_closed)
 
     def reset_breaker(self, entry: str, *, by: str | None = None) -> dict[str, Any]:
         """Close an entry's circuit breaker so its automation resumes; recorded."""
         by = by or current_user()
-        remediation = self._entry(entry)
+        remediation = self.entry(entry)
         was = self.store.reset_breaker(entry)
         if was is None:
             raise UsageError(f"the circuit breaker of '{entry}' is not open")
@@ -548,7 +553,8 @@ class Engine:
 
     # -- the common path --
 
-    def _entry(self, name: str) -> Remediation:
+    def entry(self, name: str) -> Remediation:
+        """The catalog entry ``name``; a UsageError naming the entries otherwise."""
         remediation = self.catalog.get(name)
         if remediation is None:
             names = ", ".join(e.name for e in self.catalog) or "none"
@@ -556,9 +562,9 @@ class Engine:
                              where=str(self.catalog.path))
         return remediation
 
-    def _run_single(self, alert: Alert | None, remediation: Remediation, decision: Decision,
-                    initiated_by: str, allow_uncommitted: bool,
-                    request: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    def run_person(self, alert: Alert | None, remediation: Remediation, decision: Decision,
+                   initiated_by: str, allow_uncommitted: bool,
+                   request: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """A person's run (manual or approved): lock its hosts, run, record."""
         record_id = self.new_id()
         batch = None
@@ -566,7 +572,7 @@ class Engine:
             draft = audit.build(
                 record_id=record_id, created_at=iso(self.clock()), alert=alert,
                 hosts=decision.hosts, remediation=remediation,
-                playbook_sha256=self._sha(remediation),
+                playbook_sha256=self.playbook_sha256(remediation),
                 catalog_revision=self._revision(decision, allow_uncommitted), decision=decision,
                 initiated_by=initiated_by, run=None,
                 extra={"batch": {"ident": record_id}, **({"request": dict(request)}
@@ -600,6 +606,13 @@ class Engine:
         self._execute(batch)
         return decision, batch
 
+    def record_decision(self, alert: Alert | None, remediation: Remediation | None,
+                        decision: Decision, initiated_by: str, allow_uncommitted: bool,
+                        request: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Record a decision that runs nothing (notified as its stage says); the record."""
+        return self._record(self.new_id(), alert, remediation, decision, initiated_by,
+                            allow_uncommitted, None, request)
+
     def _record(self, record_id: str, alert: Alert | None, remediation: Remediation | None,
                 decision: Decision, initiated_by: str, allow_uncommitted: bool,
                 batch: _Batch | None, request: Mapping[str, Any] | None = None,
@@ -623,7 +636,7 @@ class Engine:
             alert=alert,
             hosts=decision.hosts,
             remediation=remediation,
-            playbook_sha256=self._sha(remediation),
+            playbook_sha256=self.playbook_sha256(remediation),
             catalog_revision=self._revision(decision, allow_uncommitted) if remediation else None,
             decision=decision,
             initiated_by=initiated_by,
@@ -652,7 +665,8 @@ class Engine:
             revision["allow_uncommitted"] = allow_uncommitted
         return revision
 
-    def _sha(self, remediation: Remediation | None) -> str | None:
+    def playbook_sha256(self, remediation: Remediation | None) -> str | None:
+        """The sha256 of the entry's playbook, read once (None for an AWX template)."""
         if remediation is None or not remediation.playbook_path:  # an AWX job template
             return None
         if remediation.playbook_path not in self._playbook_sha:

@@ -157,12 +157,12 @@ def test_an_unrelated_catalog_change_does_not_block_approval(project: Project,
 
 def unsealed(monkeypatch: pytest.MonkeyPatch) -> None:
     """Open requests as remediator did before requests were sealed."""
-    sealed = approvals.sealed_request
+    sealed = approvals.Approvals.sealed_request
 
-    def legacy(engine: Any, draft: dict[str, Any], *args: Any) -> Any:
-        return replace(sealed(engine, dict(draft), *args), seal=None)
+    def legacy(self: Any, draft: dict[str, Any], *args: Any) -> Any:
+        return replace(sealed(self, dict(draft), *args), seal=None)
 
-    monkeypatch.setattr(approvals, "sealed_request", legacy)
+    monkeypatch.setattr(approvals.Approvals, "sealed_request", legacy)
 
 
 def test_a_request_from_before_sealing_is_approvable_as_recorded(
