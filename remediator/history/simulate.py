@@ -15,7 +15,6 @@ history's alerts are new to the simulation.
 
 from __future__ import annotations
 
-import sqlite3
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -32,8 +31,7 @@ from ..engine import Engine
 from ..errors import StoreError
 from ..executor import ProgressFn, RunPlan
 from ..models import Action, Alert, Decision, Remediation, RunResult
-from ..store import StoreLocation
-from ..store.guard_state import bump
+from ..store import StoreLocation, open_store
 from ..store.sqlite import SqliteStore
 from ..testing import FakeClock
 from . import Incident
@@ -236,61 +234,15 @@ def _horizon(catalog: catalog_mod.Catalog, config: Config) -> int:
 def _copy_guard_state(real: StoreLocation, scratch: Path, since: datetime) -> None:
     """Copy the real store's runs since ``since`` (and every unfinished one) and its open
     breakers into the scratch store; the real store is only read."""
-    if isinstance(real, str):
-        _copy_guard_state_pg(real, scratch, since)
-        return
-    if not real.is_file():
+    if isinstance(real, Path) and not real.is_file():
         raise StoreError("no audit store to copy the guardrail state from", where=str(real))
-    db = sqlite3.connect(scratch.resolve().as_uri(), uri=True)
+    source = open_store(real)
     try:
-        db.execute("ATTACH DATABASE ? AS real", (real.resolve().as_uri() + "?mode=ro",))
-        with db:
-            db.execute(f"INSERT INTO guard_runs ({_RUN_COLUMNS}) SELECT {_RUN_COLUMNS}"  # noqa: S608
-                       " FROM real.guard_runs WHERE started_at >= ? OR finished_at IS NULL",
-                       (iso(since),))
-            db.execute(f"INSERT INTO guard_breakers ({_BREAKER_COLUMNS}) SELECT"  # noqa: S608
-                       f" {_BREAKER_COLUMNS} FROM real.guard_breakers")
-            bump(db, _entries(db))  # any mirror of the scratch store must reload them
-        db.execute("DETACH DATABASE real")
-    except sqlite3.Error as exc:
-        raise StoreError(f"cannot copy the guardrail state: {exc}", where=str(real)) from None
+        snapshot = source.guard_snapshot(iso(since))
     finally:
-        db.close()
-
-
-def _entries(db: sqlite3.Connection) -> set[str]:
-    """The entries with guard state in the scratch store."""
-    return {row[0] for row in db.execute("SELECT entry FROM guard_runs UNION"
-                                         " SELECT entry FROM guard_breakers")}
-
-
-_RUN_COLUMNS = ("ident, host, entry, mode, started_at, expires_at, finished_at, outcome, pid,"
-                " node")
-_BREAKER_COLUMNS = "entry, since, failures, record_id"
-
-
-def _copy_guard_state_pg(url: str, scratch: Path, since: datetime) -> None:
-    """The same copy from a PostgreSQL store, read in one snapshot."""
-    from ..store.postgres import PgStore
-
-    real = PgStore(url)
+        source.close()
+    target = SqliteStore(scratch)
     try:
-        with real._tx("a copy of the guardrail state") as source:
-            runs = source.execute(f"SELECT {_RUN_COLUMNS} FROM guard_runs WHERE"  # noqa: S608
-                                  " started_at >= ? OR finished_at IS NULL",
-                                  (iso(since),)
-                                  ).fetchall()
-            breakers = source.execute(f"SELECT {_BREAKER_COLUMNS} FROM guard_breakers"  # noqa: S608
-                                      ).fetchall()
+        target.restore_guard(snapshot)
     finally:
-        real.close()
-    db = sqlite3.connect(str(scratch))
-    try:
-        with db:
-            db.executemany(f"INSERT INTO guard_runs ({_RUN_COLUMNS}) VALUES"  # noqa: S608
-                           " (?,?,?,?,?,?,?,?,?,?)", runs)
-            db.executemany(f"INSERT INTO guard_breakers ({_BREAKER_COLUMNS}) VALUES"  # noqa: S608
-                           " (?,?,?,?)", breakers)
-            bump(db, _entries(db))
-    finally:
-        db.close()
+        target.close()

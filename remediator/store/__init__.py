@@ -7,12 +7,15 @@ from collections.abc import Set as AbstractSet
 from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..guardrails import GuardFacts
 from ..limits import Guardrails
 from ..models import PendingRequest, RequestState
 from .journal import Unfinished
+
+if TYPE_CHECKING:
+    from .base import GuardSnapshot
 from .sqlite_intake import Accepted, IntakeRow, Orphan
 
 
@@ -163,6 +166,14 @@ class AuditStore(Protocol):
 
     def reset_breaker(self, entry: str) -> dict[str, Any] | None:
         """Close an entry's breaker; what it was."""
+        ...
+
+    def guard_snapshot(self, since: str) -> GuardSnapshot:
+        """Runs since ``since`` (and unfinished ones) and open breakers, as rows."""
+        ...
+
+    def restore_guard(self, snapshot: GuardSnapshot) -> None:
+        """Write a snapshot into this store's guard state (a scratch store's)."""
         ...
 
     def close(self) -> None:

@@ -13,6 +13,7 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, closing, contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -32,6 +33,18 @@ from .guard_state import (
 from .index import INDEX_COLUMNS, check_got, check_read, index_row, indexed_hosts, walk
 from .sql import Db, records_query
 from .sqlite_intake import owner_alive, owner_id
+
+RUN_COLUMNS = "ident, host, entry, mode, started_at, expires_at, finished_at, outcome, pid, node"
+BREAKER_COLUMNS = "entry, since, failures, record_id"
+
+
+@dataclass(frozen=True, slots=True)
+class GuardSnapshot:
+    """Guard state rows as ``guard_snapshot`` reads them (RUN_COLUMNS, BREAKER_COLUMNS)."""
+
+    runs: tuple[tuple[Any, ...], ...]
+    breakers: tuple[tuple[Any, ...], ...]
+
 
 CONTENDED_SESSIONS = 16  # after a lost optimistic attempt: sessions decided under the lock
 
@@ -195,6 +208,28 @@ class SqlStore(ABC):
                 raise ChainError(f"request {request.id}: {problem} (it was altered)",
                                  record_id=request.id)
         return count, head
+
+    # -- a copy of guard state (simulate replays on a scratch store) --
+
+    def guard_snapshot(self, since: str) -> GuardSnapshot:
+        """The runs started since ``since`` and every unfinished one, and the open breakers."""
+        with self._reading() as db:
+            runs = db.execute(f"SELECT {RUN_COLUMNS} FROM guard_runs WHERE"  # noqa: S608
+                              " started_at >= ? OR finished_at IS NULL", (since,)).fetchall()
+            breakers = db.execute(f"SELECT {BREAKER_COLUMNS} FROM guard_breakers"  # noqa: S608
+                                  ).fetchall()
+        return GuardSnapshot(tuple(map(tuple, runs)), tuple(map(tuple, breakers)))
+
+    def restore_guard(self, snapshot: GuardSnapshot) -> None:
+        """Write ``snapshot`` into this store's guard state (a scratch store's, for a replay)."""
+        entries = {run[2] for run in snapshot.runs} | {b[0] for b in snapshot.breakers}
+        with self._mirror_lock, self._guard_tx("a copy of guard state") as db, \
+                self._mirrored(db, entries):
+            db.executemany(f"INSERT INTO guard_runs ({RUN_COLUMNS}) VALUES"  # noqa: S608
+                           " (?,?,?,?,?,?,?,?,?,?)", snapshot.runs)
+            db.executemany(f"INSERT INTO guard_breakers ({BREAKER_COLUMNS}) VALUES"  # noqa: S608
+                           " (?,?,?,?)", snapshot.breakers)
+            self._guard.version = None  # the mirror reloads what it holds
 
     # -- the run journal (see journal.py) --
 
