@@ -26,10 +26,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import yaml
+
 from ..common import iso, utc_now
 from ..models import Mode, RunnerStatus, RunResult
 from ..results import ResultCollector, outcome_of, setup_failure
-from . import ProgressFn, RunPlan
+from . import ProgressFn, RunPlan, plain_data
 from .awx_client import AwxClient, AwxError
 from .awx_events import AwxEvents, plain
 from .awx_launch import launch_body, launch_error, launch_refusals, slicing
@@ -45,6 +47,9 @@ CANCEL_WAIT_S = 30.0  # how long a cancelled job may take to reach a final statu
 STDOUT_TAIL = 2000  # characters of a failed job's output kept in the record
 NO_HOSTS = "leaves us with no hosts to target"  # ansible-playbook, a slice without targets
 TOO_LARGE = "Standard Output too large to display"  # UnifiedJobStdout.retrieve
+# RunJob.run (awx/main/tasks/jobs.py at e21dd0a0): ansible-runner's 'timeout' becomes status
+# 'failed' with this explanation: the launch's timeout (the entry's) ran out on AWX's side.
+AWX_TIMEOUT = "Job terminated due to timeout"
 
 
 class Refused(Exception):
@@ -127,8 +132,11 @@ class AwxExecutor:
         where = f"{self.api}/job_templates/{job.template['id']}/launch/"
         launch = self.client.get(where)
         variables = {**plan.trusted_vars, **plan.untrusted_vars}
-        refusals = launch_refusals(launch, plan.mode, plan.hosts, variables,
-                                   self._survey(job.template, launch, variables))
+        survey = self._survey(job.template, launch, variables)
+        if survey is not None:  # AWX keeps a value equal to the template's own, survey or not
+            own = _own_vars(template)
+            survey += [k for k, v in plain_data(variables).items() if k in own and own[k] == v]
+        refusals = launch_refusals(launch, plan.mode, plan.hosts, variables, survey)
         if refusals:
             raise Refused(f"refused to launch {_name(job.template)}: " + "; ".join(refusals))
         if plan.untrusted_vars:
@@ -319,7 +327,13 @@ class AwxExecutor:
         events = AwxEvents(collector)
         if job.kind == "job":
             self._job_events(job, job.detail, events, progress)
-            if job.status in (RunnerStatus.FAILED, RunnerStatus.ERROR) and job.stopped is None:
+            if job.status is RunnerStatus.FAILED and job.stopped is None and \
+                    str(job.detail.get("job_explanation") or "").startswith(AWX_TIMEOUT):
+                job.status = RunnerStatus.TIMEOUT
+                job.errors.append(f"timed out: AWX stopped job {job.id} at its timeout (the "
+                                  "entry's timeout, passed at launch)")
+            elif job.status in (RunnerStatus.FAILED, RunnerStatus.ERROR) and \
+                    job.stopped is None:
                 job.errors.append(self._failure(job.id, job.detail, events))
         else:
             self._slice_events(job, events, progress)
@@ -453,6 +467,15 @@ class AwxExecutor:
         if job.stripped:
             summary["results_dropped_by_awx"] = job.stripped
         return summary
+
+
+def _own_vars(template: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The template's own extra vars (YAML or JSON text; {} when unreadable)."""
+    try:
+        own = yaml.safe_load(str(template.get("extra_vars") or "")) or {}
+    except yaml.YAMLError:
+        return {}
+    return own if isinstance(own, Mapping) else {}
 
 
 def _name(template: Mapping[str, Any]) -> str:

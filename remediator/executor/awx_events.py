@@ -56,7 +56,7 @@ class AwxEvents:
         self.tail: deque[str] = deque(maxlen=TAIL_LINES)
         self._stats: dict[str, dict[str, int]] = {}
         self._seen_stats = False
-        self._items: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
+        self._items: dict[tuple[str, str], list[tuple[bool, Mapping[str, Any]]]] = {}
         self._async: dict[tuple[str, str], Mapping[str, Any]] = {}
         self._retries: dict[tuple[str, str], int] = {}
 
@@ -76,7 +76,8 @@ class AwxEvents:
         key = (str(data.get("host") or ""), str(data.get("task_uuid") or
                                                 event.get("parent_uuid") or ""))
         if kind in ITEMS:
-            self._items.setdefault(key, []).append(data.get("res") or {})
+            self._items.setdefault(key, []).append((kind == "runner_item_on_failed",
+                                                    data.get("res") or {}))
             return None
         if kind in ASYNC:
             self._async[key] = data.get("res") or {}
@@ -127,13 +128,15 @@ class AwxEvents:
                     total[host] = total.get(host, 0) + count
 
 
-def _from_items(items: list[Mapping[str, Any]]) -> dict[str, Any]:
-    """A task result from its loop items' events: changed if any was, failed items' messages."""
+def _from_items(items: list[tuple[bool, Mapping[str, Any]]]) -> dict[str, Any]:
+    """A task result from its loop items' events (failed: a ``runner_item_on_failed``):
+    changed if any was, each failed item's label and message."""
     if not items:
         return {}
-    failed = [str(i.get("msg") or "failed") for i in items if i.get("failed")]
-    res: dict[str, Any] = {"changed": any(i.get("changed") for i in items),
-                           "results": [dict(i) for i in items]}
+    failed = [f"{res.get('_ansible_item_label', res.get('item', '?'))}: "
+              f"{res.get('msg') or 'failed'}" for bad, res in items if bad]
+    res: dict[str, Any] = {"changed": any(r.get("changed") for _, r in items),
+                           "results": [dict(r) for _, r in items]}
     if failed:
         res.update(failed=True, msg=f"{len(failed)} of {len(items)} items failed: "
                    + "; ".join(failed))
