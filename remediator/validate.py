@@ -150,27 +150,31 @@ def check_accelerators(catalog: Catalog, config: Config, env: Mapping[str, str])
     return problems
 
 
-def check_awx_online(catalog: Catalog, config: Config, env: Mapping[str, str]) -> list[str]:
+def check_awx_online(catalog: Catalog, config: Config, env: Mapping[str, str]
+                     ) -> tuple[list[str], list[str]]:
     """Ask AWX whether each entry's job template exists and takes what the entry's plans need
-    (job type for every mode its stage may run, limit, variables); problems name the entry."""
+    (job type for every mode its stage may run, limit, variables): (problems, warnings), each
+    naming the entry; a sliced template is a warning saying what it means for the entry."""
     from .executor.awx import AwxExecutor
 
     entries = [(e, e.job_template) for e in catalog if e.job_template is not None]
     if not entries or config.awx is None:
-        return []
+        return [], []
     try:
         awx = AwxExecutor(config.awx, config.awx.token(env))
     except ConfigError as exc:
-        return [f"{config.source or 'config'}: {exc}"]
-    problems = []
+        return [f"{config.source or 'config'}: {exc}"], []
+    problems, warnings = [], []
     for entry, template in entries:
         # a live stage may still run in check mode (--max-stage, a maintenance window)
         modes = [Mode.CHECK] if entry.stage is Stage.OBSERVE else [Mode.CHECK, Mode.LIVE]
         found = awx.template_problems(template, modes, [*entry.vars, *entry.static_vars],
                                       bool(entry.vars))
-        problems += [f"{entry.source_file}:{entry.source_line}: entry '{entry.name}': key "
-                     f"'job_template': {problem}" for problem in found]
-    return problems
+        where = f"{entry.source_file}:{entry.source_line}: entry '{entry.name}': key " \
+                "'job_template': "
+        problems += [where + problem for problem in found.problems]
+        warnings += [where + warning for warning in found.warnings]
+    return problems, warnings
 
 
 def validate(config: Config, progress: Callable[[str], None] | None = None, *,
@@ -208,10 +212,13 @@ def validate(config: Config, progress: Callable[[str], None] | None = None, *,
             problems += collection_problems(config, installed.result())
     problems += check_channels(catalog, config) + check_awx(catalog, config)
     problems += check_accelerators(catalog, config, os.environ if env is None else env)
+    awx_warnings: list[str] = []
     if awx:
         if progress:
             progress("job templates on AWX")
-        problems += check_awx_online(catalog, config, os.environ if env is None else env)
+        online, awx_warnings = check_awx_online(catalog, config,
+                                                os.environ if env is None else env)
+        problems += online
     try:
         notify.build(config.notifications, os.environ)
     except ConfigError as exc:
@@ -219,4 +226,5 @@ def validate(config: Config, progress: Callable[[str], None] | None = None, *,
     problems += vault.problems(vault.scan_config(config), config.base_dir)
     warnings = untested_warnings([e for e in catalog if e.job_template is None],
                                  config.base_dir / MOLECULE_DIR, config.catalog)
+    warnings += awx_warnings
     return Report(len(catalog.entries), len(by_playbook), tuple(problems), tuple(warnings))

@@ -26,18 +26,30 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import yaml
+
 from ..common import iso, utc_now
 from ..models import Mode, RunnerStatus, RunResult
-from ..results import ResultCollector, outcome_of
+from ..results import ResultCollector, outcome_of, setup_failure
 from . import ProgressFn, RunPlan, plain_data
 from .awx_client import AwxClient, AwxError
+from .awx_events import AwxEvents, plain
+from .awx_launch import launch_body, launch_error, launch_refusals, slicing
 from .awx_settings import AwxSettings
 
-API = "/api/v2"
+__all__ = ["AwxExecutor", "TemplateCheck", "launch_body", "launch_refusals"]
+
+# AWX's final statuses; new, pending, waiting and running come before
+# (UnifiedJob.JOB_STATUS_CHOICES, awx/main/models/unified_jobs.py at e21dd0a0).
 FINAL = {"successful": RunnerStatus.SUCCESSFUL, "failed": RunnerStatus.FAILED,
          "error": RunnerStatus.ERROR, "canceled": RunnerStatus.CANCELED}
 CANCEL_WAIT_S = 30.0  # how long a cancelled job may take to reach a final status
 STDOUT_TAIL = 2000  # characters of a failed job's output kept in the record
+NO_HOSTS = "leaves us with no hosts to target"  # ansible-playbook, a slice without targets
+TOO_LARGE = "Standard Output too large to display"  # UnifiedJobStdout.retrieve
+# RunJob.run (awx/main/tasks/jobs.py at e21dd0a0): ansible-runner's 'timeout' becomes status
+# 'failed' with this explanation: the launch's timeout (the entry's) ran out on AWX's side.
+AWX_TIMEOUT = "Job terminated due to timeout"
 
 
 class Refused(Exception):
@@ -50,57 +62,23 @@ class _Job:
 
     template: Mapping[str, Any] = field(default_factory=dict)  # {"id", "name"}
     id: int | None = None
+    kind: str = "job"  # or "workflow_job": a sliced template's launch
     detail: Mapping[str, Any] = field(default_factory=dict)  # the last GET of the job
     status: RunnerStatus = RunnerStatus.ERROR
     stopped: RunnerStatus | None = None  # TIMEOUT or CANCELED when we cancelled it
     errors: list[str] = field(default_factory=list)
     ignored: Mapping[str, Any] = field(default_factory=dict)
+    slices: list[dict[str, Any]] = field(default_factory=list)  # a workflow's slice jobs
+    collected: bool = False  # every event of the ended job was read
+    stripped: list[str] = field(default_factory=list)
 
 
-def launch_refusals(launch: Mapping[str, Any], mode: Mode, hosts: Iterable[str],
-                    variables: Collection[str]) -> list[str]:
-    """Why a template's launch settings (GET .../launch/) cannot run a ``mode`` plan on
-    ``hosts`` with ``variables`` safely; empty when they can."""
-    defaults = launch.get("defaults") or {}
-    wanted = "check" if mode is Mode.CHECK else "run"
-    problems = []
-    if not launch.get("ask_job_type_on_launch") and defaults.get("job_type") != wanted:
-        problems.append(
-            f"it does not prompt for the job type (ask_job_type_on_launch is false) and its "
-            f"own job type is {defaults.get('job_type')!r}: a {mode} plan needs "
-            f"job_type {wanted!r}" + (", and would otherwise run LIVE"
-                                      if mode is Mode.CHECK else ""))
-    if not launch.get("ask_limit_on_launch"):
-        problems.append("it does not prompt for the limit (ask_limit_on_launch is false): the "
-                        "job would run on every host of its inventory, not only "
-                        f"{', '.join(hosts)}")
-    if variables and not launch.get("ask_variables_on_launch"):
-        problems.append("it does not prompt for variables (ask_variables_on_launch is false): "
-                        f"{', '.join(sorted(variables))} would be dropped")
-    if launch.get("passwords_needed_to_start"):
-        problems.append("it needs passwords at launch: "
-                        f"{', '.join(map(str, launch['passwords_needed_to_start']))}")
-    missing = sorted(set(launch.get("variables_needed_to_start") or ()) - set(variables))
-    if missing:
-        problems.append(f"its survey needs {', '.join(missing)}, which this entry does not set")
-    if launch.get("inventory_needed_to_start"):
-        problems.append("it has no inventory")
-    return problems
+@dataclass(frozen=True, slots=True)
+class TemplateCheck:
+    """What ``catalog validate --awx`` found about one entry's job template."""
 
-
-def launch_body(plan: RunPlan, launch: Mapping[str, Any]) -> dict[str, Any]:
-    """The POST body of the launch: job type, limit, variables, and diff mode when prompted."""
-    body: dict[str, Any] = {"limit": ",".join(plan.hosts)}
-    if launch.get("ask_job_type_on_launch"):
-        body["job_type"] = "check" if plan.mode is Mode.CHECK else "run"
-    variables = {**plain_data(plan.trusted_vars), **plain_data(plan.untrusted_vars)}
-    if variables:
-        body["extra_vars"] = variables
-    if launch.get("ask_diff_mode_on_launch"):
-        body["diff_mode"] = True
-    if launch.get("ask_timeout_on_launch"):
-        body["timeout"] = plan.timeout_s  # AWX stops the job itself should we die meanwhile
-    return body
+    problems: list[str]
+    warnings: list[str]
 
 
 class AwxExecutor:
@@ -110,6 +88,7 @@ class AwxExecutor:
                  clock: Callable[[], datetime] = utc_now,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self.settings = settings
+        self.api = settings.api  # /api/v2, or /api/<prefix>/v2
         self.client = AwxClient(settings, token, sleep=sleep)
         self.clock = clock
         self.cancel = threading.Event()
@@ -129,9 +108,15 @@ class AwxExecutor:
         except Exception as exc:  # noqa: BLE001 - a failed run is data, never an exception
             job.errors.append(f"{type(exc).__name__}: {exc}")
         if job.id is not None and job.detail.get("status") not in FINAL:
-            job.errors.append(f"job {job.id} may still be running on AWX: remediator lost "
-                              "track of it")
+            job.errors.append(f"{_kind(job)} {job.id} may still be running on AWX: "
+                              "remediator lost track of it")
         return self._result(plan, job, collector, started, time.monotonic() - t0)
+
+    def _path(self, job: _Job, job_id: int | None = None) -> str:
+        """The API path of the job (``job_id``: one of its slice jobs)."""
+        if job_id is not None or job.kind == "job":
+            return f"{self.api}/jobs/{job_id if job_id is not None else job.id}/"
+        return f"{self.api}/workflow_jobs/{job.id}/"
 
     # -- launching --
 
@@ -142,56 +127,127 @@ class AwxExecutor:
         if self.cancel.is_set():
             job.stopped = RunnerStatus.CANCELED
             raise Refused("not launched: remediator is shutting down")
-        job.template = self._template(plan.job_template)
-        where = f"{API}/job_templates/{job.template['id']}/launch/"
+        template = self._template(plan.job_template)
+        job.template = {"id": template["id"], "name": template["name"]}
+        where = f"{self.api}/job_templates/{job.template['id']}/launch/"
         launch = self.client.get(where)
         variables = {**plan.trusted_vars, **plan.untrusted_vars}
-        refusals = launch_refusals(launch, plan.mode, plan.hosts, variables)
+        survey = self._survey(job.template, launch, variables)
+        if survey is not None:  # AWX keeps a value equal to the template's own, survey or not
+            own = _own_vars(template)
+            survey += [k for k, v in plain_data(variables).items() if k in own and own[k] == v]
+        refusals = launch_refusals(launch, plan.mode, plan.hosts, variables, survey)
         if refusals:
             raise Refused(f"refused to launch {_name(job.template)}: " + "; ".join(refusals))
         if plan.untrusted_vars:
             self._check_jinja(job.template)
         try:
-            answer = self.client.post(where, launch_body(plan, launch))
+            answer = self.client.post(where, launch_body(plan, launch)) or {}
         except AwxError as exc:
-            if exc.status is None or exc.status >= 500:
-                jobs = self.client.url(f"{API}/job_templates/{job.template['id']}/jobs/")
-                raise AwxError(f"{exc}; a job may have been created on AWX: not retried, "
-                               f"look at {jobs}", exc.status) from None
-            raise
-        job.id = int((answer or {}).get("job") or (answer or {})["id"])
-        job.detail = answer or {}
-        job.ignored = (answer or {}).get("ignored_fields") or {}
+            raise self._launch_failed(exc, job.template, where) from None
+        # A sliced template answers with a workflow job: {"workflow_job": N, "type":
+        # "workflow_job", ...} (JobTemplateLaunch.post, awx/api/views/__init__.py at
+        # e21dd0a0; awxkit's JobTemplate.launch reads both, awxkit/api/pages/job_templates.py)
+        if answer.get("type") == "workflow_job" or "workflow_job" in answer:
+            job.kind = "workflow_job"
+            job.id = int(answer.get("workflow_job") or answer["id"])
+        else:
+            job.id = int(answer.get("job") or answer["id"])
+        job.detail = answer
+        job.ignored = answer.get("ignored_fields") or {}
         if job.ignored:
             job.errors.append(f"AWX ignored {', '.join(sorted(job.ignored))} at launch "
-                              f"({_name(job.template)} does not prompt for them): job {job.id} "
-                              "cancelled")
+                              f"({_name(job.template)} does not prompt for them): "
+                              f"{_kind(job)} {job.id} cancelled")
             job.stopped = RunnerStatus.ERROR
             self._cancel(job)
 
+    def _launch_failed(self, exc: AwxError, template: Mapping[str, Any], where: str
+                       ) -> AwxError:
+        """The launch POST's failure, explained: a 5xx may hide a job, a 400 names its cause,
+        a 403 says whether the token or the user lacks what a launch needs."""
+        if exc.status is None or exc.status >= 500:
+            jobs = self.client.url(f"{self.api}/job_templates/{template['id']}/jobs/")
+            return AwxError(f"{exc}; a job may have been created on AWX: not retried, "
+                            f"look at {jobs}", exc.status)
+        if exc.status == 400:
+            cause = launch_error(exc.body)
+            if cause:
+                return AwxError(f"AWX refused to launch {_name(template)} (HTTP 400): {cause}",
+                                400, exc.body)
+        if exc.status == 403:
+            return AwxError(f"{exc.bare} ({self._forbidden(template, where)})", 403, exc.body)
+        return exc
+
+    def _forbidden(self, template: Mapping[str, Any], where: str) -> str:
+        """Why a launch was forbidden. A read-scoped token may POST nothing
+        (``APIView.check_permissions``, awx/api/generics.py at e21dd0a0), so OPTIONS of the
+        launch lists no POST action for it (``Metadata.determine_actions``,
+        awx/api/metadata.py); for a write token the object check is left out there, so POST is
+        listed and the user lacks the Execute role."""
+        try:
+            actions = self.client.options(where).get("actions") or {}
+        except (AwxError, AttributeError):
+            return "the token's user lacks the permission to launch it, or the token is " \
+                   "read-only (scope 'read')"
+        if "POST" not in actions:
+            return ("the token is read-only (OAuth2 scope 'read'): AWX refuses every change "
+                    "with it; create a token with scope 'write' for awx.token_env")
+        return (f"the token's user may read {_name(template)} but not launch it: give it the "
+                "Execute role on the template")
+
+    def _survey(self, template: Mapping[str, Any], launch: Mapping[str, Any],
+                variables: Collection[str]) -> list[str] | None:
+        """The variables a survey-only template asks for, when they matter and can be read
+        (GET .../survey_spec/ needs the template's Admin role: ``JobTemplateSurveySpec``)."""
+        if not variables or launch.get("ask_variables_on_launch") or \
+                not launch.get("survey_enabled"):
+            return None
+        try:
+            spec = self.client.get(f"{self.api}/job_templates/{template['id']}/survey_spec/")
+        except AwxError as exc:
+            if exc.status in (403, 404):
+                return None  # unknown: the launch answer's ignored_fields still guards
+            raise
+        return [str(q.get("variable")) for q in spec.get("spec") or () if isinstance(q, dict)]
+
     def template_problems(self, job_template: str | int, modes: Iterable[Mode],
-                          variables: Collection[str], untrusted: bool) -> list[str]:
-        """Why ``job_template`` cannot run the plans of an entry (``catalog validate --awx``):
-        it is looked up on AWX and its launch settings checked for each mode; [] when fine."""
+                          variables: Collection[str], untrusted: bool) -> TemplateCheck:
+        """Why ``job_template`` cannot run the plans of an entry (``catalog validate --awx``),
+        and what about it the entry should know (a sliced template); nothing is launched."""
         problems: list[str] = []
+        warnings: list[str] = []
         try:
             template = self._template(job_template)
-            launch = self.client.get(f"{API}/job_templates/{template['id']}/launch/")
+            launch = self.client.get(f"{self.api}/job_templates/{template['id']}/launch/")
+            survey = self._survey(template, launch, variables)
             for mode in modes:
-                found = launch_refusals(launch, mode, ["its targets"], variables)
+                found = launch_refusals(launch, mode, ["its targets"], variables, survey)
                 problems += [p for p in found if p not in problems]
+            inventory = (template.get("summary_fields") or {}).get("inventory") or {}
+            hosts = inventory.get("total_hosts")
+            sliced = slicing(launch, hosts if isinstance(hosts, int) else None)
+            if sliced:
+                warnings.append(sliced)
             if untrusted:
                 self._check_jinja(template)
         except (Refused, AwxError) as exc:
             problems.append(str(exc))
-        return problems
+        return TemplateCheck(problems, warnings)
 
     def _template(self, wanted: str | int) -> Mapping[str, Any]:
-        """``{"id", "name"}`` of the template named (by id or by name) in the catalog."""
+        """The template named (by id or by name) in the catalog, as AWX shows it."""
         if isinstance(wanted, int):
-            found = self.client.get(f"{API}/job_templates/{wanted}/")
-            return {"id": int(found["id"]), "name": str(found.get("name", wanted))}
-        page = self.client.get(f"{API}/job_templates/", {"name": wanted})
+            found = self.client.get(f"{self.api}/job_templates/{wanted}/")
+            return {**found, "id": int(found["id"]), "name": str(found.get("name", wanted))}
+        try:
+            page = self.client.get(f"{self.api}/job_templates/", {"name": wanted})
+        except AwxError as exc:
+            if exc.status == 404:  # the list itself is missing: the API is elsewhere
+                raise AwxError(f"{exc.bare} (no AWX API at {self.api}/: is it served under a "
+                               "prefix? Automation Platform 2.5 serves it at "
+                               "/api/controller/v2/: set awx.api_base_path)", 404) from None
+            raise
         results = page.get("results") or []
         if not results:
             raise Refused(f"no job template named {wanted!r} on AWX (or the token's user "
@@ -200,14 +256,15 @@ class AwxExecutor:
             ids = ", ".join(str(r.get("id")) for r in results)
             raise Refused(f"{len(results)} job templates are named {wanted!r} (ids {ids}, in "
                           "different organizations): name it by id in the catalog")
-        return {"id": int(results[0]["id"]), "name": str(results[0].get("name", wanted))}
+        return {**results[0], "id": int(results[0]["id"]),
+                "name": str(results[0].get("name", wanted))}
 
     def _check_jinja(self, template: Mapping[str, Any]) -> None:
         """Refuse alert data unless AWX writes launch-time variables ``!unsafe``."""
         setting = self.settings.jinja_setting
         if setting == "verify":
             try:
-                setting = str(self.client.get(f"{API}/settings/jobs/")
+                setting = str(self.client.get(f"{self.api}/settings/jobs/")
                               .get("ALLOW_JINJA_IN_EXTRA_VARS", ""))
             except AwxError as exc:
                 raise Refused(
@@ -225,7 +282,7 @@ class AwxExecutor:
         """Poll the job until it ends; cancel it at the timeout or when asked to stop."""
         deadline = None  # set once we cancelled: how long the job may take to stop
         while True:
-            job.detail = self.client.get(f"{API}/jobs/{job.id}/")
+            job.detail = self.client.get(self._path(job))
             status = str(job.detail.get("status", ""))
             if status in FINAL:
                 job.status = FINAL[status]
@@ -234,18 +291,19 @@ class AwxExecutor:
             if deadline is None and job.stopped is None:
                 if self.cancel.is_set():
                     job.stopped = RunnerStatus.CANCELED
-                    job.errors.append(f"cancelled: remediator is shutting down (job {job.id})")
+                    job.errors.append(f"cancelled: remediator is shutting down "
+                                      f"({_kind(job)} {job.id})")
                     self._cancel(job)
                 elif now - t0 > plan.timeout_s:
                     job.stopped = RunnerStatus.TIMEOUT
-                    job.errors.append(f"timed out after {plan.timeout_s} s: job {job.id} "
-                                      f"cancelled (it was {status})")
+                    job.errors.append(f"timed out after {plan.timeout_s} s: {_kind(job)} "
+                                      f"{job.id} cancelled (it was {status})")
                     self._cancel(job)
             if job.stopped is not None and deadline is None:
                 deadline = now + CANCEL_WAIT_S
             if deadline is not None and now > deadline:
-                job.errors.append(f"job {job.id} still {status} {CANCEL_WAIT_S:g} s after "
-                                  "the cancel request")
+                job.errors.append(f"{_kind(job)} {job.id} still {status} {CANCEL_WAIT_S:g} s "
+                                  "after the cancel request")
                 return
             if self.cancel.is_set():  # set: wait() would return at once
                 time.sleep(self.settings.poll_interval_s)
@@ -253,9 +311,10 @@ class AwxExecutor:
                 self.cancel.wait(self.settings.poll_interval_s)
 
     def _cancel(self, job: _Job) -> None:
-        """Ask AWX to cancel the job; a refusal (it already ended) is noted, not raised."""
+        """Ask AWX to cancel the job (a workflow job cancels its slice jobs:
+        ``WorkflowJob.cancel``); a refusal (it already ended) is noted, not raised."""
         try:
-            self.client.post(f"{API}/jobs/{job.id}/cancel/")
+            self.client.post(f"{self._path(job)}cancel/")
         except AwxError as exc:
             job.errors.append(f"cancel request failed: {exc}")
 
@@ -263,44 +322,109 @@ class AwxExecutor:
 
     def _collect(self, job: _Job, collector: ResultCollector,
                  progress: ProgressFn | None) -> None:
-        """Feed every job event, in order, to the collector once AWX has saved them all."""
-        if job.detail.get("status") in FINAL:
-            self._await_events(job)
+        """Feed every event of the job (of each slice job, for a workflow), in order, to the
+        collector once AWX has saved them all."""
+        events = AwxEvents(collector)
+        if job.kind == "job":
+            self._job_events(job, job.detail, events, progress)
+            if job.status is RunnerStatus.FAILED and job.stopped is None and \
+                    str(job.detail.get("job_explanation") or "").startswith(AWX_TIMEOUT):
+                job.status = RunnerStatus.TIMEOUT
+                job.errors.append(f"timed out: AWX stopped job {job.id} at its timeout (the "
+                                  "entry's timeout, passed at launch)")
+            elif job.status in (RunnerStatus.FAILED, RunnerStatus.ERROR) and \
+                    job.stopped is None:
+                job.errors.append(self._failure(job.id, job.detail, events))
+        else:
+            self._slice_events(job, events, progress)
+        events.finish()
+        job.stripped = events.stripped
+        job.collected = job.detail.get("status") in FINAL and job.stopped is None
+
+    def _job_events(self, job: _Job, detail: Mapping[str, Any], events: AwxEvents,
+                    progress: ProgressFn | None) -> tuple[Mapping[str, Any], int]:
+        """Feed one job's events; its last detail and how many tasks it reported."""
+        job_id = int(detail.get("id") or job.id or 0)
+        if detail.get("status") in FINAL:
+            detail = self._await_events(job, job_id, detail)
         params = {"order_by": "counter", "page_size": self.settings.page_size}
-        for event in self.client.pages(f"{API}/jobs/{job.id}/job_events/", params):
-            task = collector.feed(event)
+        tasks = 0
+        for event in self.client.pages(f"{self.api}/jobs/{job_id}/job_events/", params):
+            task = events.feed(event)
+            tasks += task is not None
             if task is not None and progress is not None:
                 progress(str((event.get("event_data") or {}).get("host", "")), task)
-        if job.status in (RunnerStatus.FAILED, RunnerStatus.ERROR) and job.stopped is None:
-            job.errors.append(self._failure(job))
+        return detail, tasks
 
-    def _await_events(self, job: _Job) -> None:
+    def _slice_events(self, job: _Job, events: AwxEvents, progress: ProgressFn | None) -> None:
+        """Feed each slice job of a sliced workflow job; a slice whose share of the inventory
+        held no target ('no hosts to target') is no failure of the run."""
+        nodes = self.client.pages(f"{self.api}/workflow_jobs/{job.id}/workflow_nodes/",
+                                  {"page_size": self.settings.page_size})
+        failures = []
+        for node in sorted(nodes, key=lambda n: int(n.get("id") or 0)):
+            job_id = node.get("job") or ((node.get("summary_fields") or {}).get("job") or {}
+                                         ).get("id")
+            if job_id is None:
+                continue  # never started (the workflow was cancelled first)
+            before = len(events.errors)
+            detail, tasks = self._job_events(job, self.client.get(self._path(job, job_id)),
+                                             events, progress)
+            status = str(detail.get("status", ""))
+            entry: dict[str, Any] = {"id": job_id, "slice": detail.get("job_slice_number"),
+                                     "status": status,
+                                     "url": self.client.url(self._path(job, job_id))}
+            if not tasks and any(NO_HOSTS in e for e in events.errors[before:]):
+                entry["note"] = "its share of the inventory holds none of the targets"
+            elif status in ("failed", "error"):
+                failures.append(self._failure(job_id, detail, events))
+            job.slices.append(entry)
+        effective = [s["status"] for s in job.slices if "note" not in s]
+        if job.status is RunnerStatus.FAILED and effective and job.stopped is None and \
+                all(s == "successful" for s in effective):
+            job.status = RunnerStatus.SUCCESSFUL  # failed only for slices without targets
+        elif job.status in (RunnerStatus.FAILED, RunnerStatus.ERROR) and job.stopped is None:
+            explanation = str(job.detail.get("job_explanation") or "").strip()
+            job.errors.append("; ".join([f"workflow job {job.id} {job.detail.get('status')}",
+                                         *([explanation] if explanation else []), *failures]))
+
+    def _await_events(self, job: _Job, job_id: int, detail: Mapping[str, Any]
+                      ) -> Mapping[str, Any]:
         """Wait (bounded) until AWX says every event of the ended job is saved."""
         wait = self.settings.events_wait_s
         if self.cancel.is_set():  # shutting down: do not hold serve up for long
             wait = min(wait, CANCEL_WAIT_S / 6)
         deadline = time.monotonic() + wait
-        while job.detail.get("event_processing_finished") is False:
+        while detail.get("event_processing_finished") is False:
             if time.monotonic() >= deadline:
-                job.errors.append(f"AWX had not saved all events of job {job.id} after "
+                job.errors.append(f"AWX had not saved all events of job {job_id} after "
                                   f"{wait:g} s: the record may miss tasks")
-                return
+                break
             time.sleep(self.settings.poll_interval_s)
-            job.detail = self.client.get(f"{API}/jobs/{job.id}/")
+            detail = self.client.get(self._path(job, job_id))
+        if job.kind == "job":
+            job.detail = detail
+        return detail
 
-    def _failure(self, job: _Job) -> str:
-        """Why the job failed: AWX's explanation and the end of its output."""
-        parts = [f"job {job.id} {job.detail.get('status')}"]
+    def _failure(self, job_id: int | None, detail: Mapping[str, Any], events: AwxEvents
+                 ) -> str:
+        """Why a job failed: AWX's explanation, its job-level errors and the end of its
+        output (read as text; the end of its events' output if AWX will not show it)."""
+        parts = [f"job {job_id} {detail.get('status')}"]
         for key in ("job_explanation", "result_traceback"):
-            text = str(job.detail.get(key) or "").strip()
+            text = str(detail.get(key) or "").strip()
             if text:
                 parts.append(text[-STDOUT_TAIL:])
         try:
-            stdout = self.client.get_text(f"{API}/jobs/{job.id}/stdout/", {"format": "txt"})
-            if stdout.strip():
-                parts.append("output: " + stdout.strip()[-STDOUT_TAIL:])
+            stdout = plain(self.client.get_text(f"{self.api}/jobs/{job_id}/stdout/",
+                                                {"format": "txt"})).strip()
         except AwxError as exc:
+            stdout = ""
             parts.append(f"(its output could not be read: {exc})")
+        if stdout.startswith(TOO_LARGE) or not stdout:
+            stdout = "\n".join(events.tail).strip()
+        if stdout:
+            parts.append("output: " + stdout[-STDOUT_TAIL:])
         return "; ".join(parts)
 
     # -- the result --
@@ -310,13 +434,18 @@ class AwxExecutor:
         """The RunResult the local executor would have made, plus the AWX job's identity."""
         status = job.stopped or job.status
         hosts = collector.hosts(plan.hosts)
-        url = None if job.id is None else self.client.url(f"{API}/jobs/{job.id}/")
+        url = None if job.id is None else self.client.url(self._path(job))
+        error = "; ".join(job.errors) if job.errors else None
+        setup = setup_failure(collector, status, error, plan.hosts) if job.collected else None
+        if setup is not None:
+            error = setup[1] if not error else f"{setup[1]}\n{error}"
         return RunResult(
             ident=plan.ident, status=status, rc=None, started_at=iso(started),
             finished_at=iso(self.clock()), duration_s=round(duration, 3), hosts=hosts,
             outcome=outcome_of(status, hosts, plan.hosts), artifacts=url,
-            error=self.client.scrub("; ".join(job.errors)) if job.errors else None,
+            error=self.client.scrub(error) if error else None,
             job=self._job_summary(job, url),
+            setup_failure=None if setup is None else setup[0],
         )
 
     def _job_summary(self, job: _Job, url: str | None) -> dict[str, Any] | None:
@@ -326,13 +455,32 @@ class AwxExecutor:
         detail = job.detail
         summary: dict[str, Any] = {"kind": "awx", "id": job.id, "url": url,
                                    "job_template": dict(job.template)}
+        if job.kind != "job":
+            summary["type"] = job.kind
         for key in ("status", "job_type", "limit", "playbook", "scm_revision", "diff_mode"):
             if key in detail:
                 summary[key] = detail[key]
+        if job.slices:
+            summary["slices"] = job.slices
         if job.ignored:
             summary["ignored_fields"] = sorted(job.ignored)
+        if job.stripped:
+            summary["results_dropped_by_awx"] = job.stripped
         return summary
+
+
+def _own_vars(template: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The template's own extra vars (YAML or JSON text; {} when unreadable)."""
+    try:
+        own = yaml.safe_load(str(template.get("extra_vars") or "")) or {}
+    except yaml.YAMLError:
+        return {}
+    return own if isinstance(own, Mapping) else {}
 
 
 def _name(template: Mapping[str, Any]) -> str:
     return f"job template {template.get('name')!r} (id {template.get('id')})"
+
+
+def _kind(job: _Job) -> str:
+    return "workflow job" if job.kind == "workflow_job" else "job"

@@ -27,10 +27,12 @@ MAX_DETAIL = 500  # characters of an error body kept in a message
 class AwxError(Exception):
     """A request to AWX that failed; ``status`` is the HTTP status, None when none came back."""
 
-    def __init__(self, message: str, status: int | None = None, body: Any = None) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, status: int | None = None, body: Any = None,
+                 hint: str = "") -> None:
+        super().__init__(message + (f" ({hint})" if hint else ""))
         self.status = status
         self.body = body
+        self.bare = message  # without the generic hint, for a caller that knows better
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -89,8 +91,18 @@ class AwxClient:
         return _json(self._retried("GET", self.url(path, params)), f"GET {path}")
 
     def get_text(self, path: str, params: Mapping[str, Any] | None = None) -> str:
-        """GET a text resource (job stdout), retried like ``get``."""
-        return self._retried("GET", self.url(path, params)).decode("utf-8", errors="replace")
+        """GET a text resource (job stdout, ``?format=txt``), retried like ``get``.
+
+        It asks for ``text/plain``: AWX negotiates the renderer from ``format`` and ``Accept``
+        together, and ``format=txt`` with ``Accept: application/json`` is a 406 (DRF's
+        ``DefaultContentNegotiation.select_renderer`` over the ``renderer_classes`` of
+        ``UnifiedJobStdout``, awx/api/views/__init__.py at e21dd0a0)."""
+        raw = self._retried("GET", self.url(path, params), accept="text/plain")
+        return raw.decode("utf-8", errors="replace")
+
+    def options(self, path: str) -> Any:
+        """OPTIONS of a resource: its ``actions`` name the methods the token may use."""
+        return _json(self._retried("OPTIONS", self.url(path)), f"OPTIONS {path}")
 
     def post(self, path: str, body: Mapping[str, Any] | None = None) -> Any:
         """POST ``body`` as JSON once; the JSON answer (None when empty)."""
@@ -109,12 +121,12 @@ class AwxClient:
             following = page.get("next")
             url = self.url(following) if isinstance(following, str) and following else None
 
-    def _retried(self, method: str, url: str) -> bytes:
+    def _retried(self, method: str, url: str, accept: str = "application/json") -> bytes:
         """``_send`` again after a pause on a 5xx answer or no answer, ``retries`` times."""
         pause = self.settings.backoff_s
         for attempt in range(self.settings.retries + 1):
             try:
-                return self._send(method, url, None)
+                return self._send(method, url, None, accept)
             except AwxError as exc:
                 retryable = exc.status is None or exc.status >= 500
                 if not retryable or attempt == self.settings.retries or \
@@ -124,12 +136,13 @@ class AwxClient:
             pause *= 2
         raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
-    def _send(self, method: str, url: str, body: Mapping[str, Any] | None) -> bytes:
+    def _send(self, method: str, url: str, body: Mapping[str, Any] | None,
+              accept: str = "application/json") -> bytes:
         """One request; any failure becomes an AwxError naming method and path."""
         data = None if body is None else json.dumps(body).encode("utf-8")
         request = urllib.request.Request(url, data=data, method=method)  # noqa: S310 - http(s)
         request.add_header("Authorization", f"Bearer {self._token}")
-        request.add_header("Accept", "application/json")
+        request.add_header("Accept", accept)
         request.add_header("User-Agent", USER_AGENT)
         if data is not None:
             request.add_header("Content-Type", "application/json")
@@ -163,16 +176,14 @@ class AwxClient:
         text = f"{what}: HTTP {exc.code} {exc.reason}"
         if detail:
             text += f": {_clip(detail if isinstance(detail, str) else json.dumps(detail))}"
-        hint = _HINTS.get(exc.code)
-        if hint:
-            text += f" ({hint})"
-        return AwxError(self.scrub(text), exc.code, body)
+        return AwxError(self.scrub(text), exc.code, body, _HINTS.get(exc.code, ""))
 
 
 _HINTS = {
     401: "the token in awx.token_env was refused: missing, expired or revoked",
     403: "the token's user lacks the permission for this",
     404: "not found, or not visible to the token's user",
+    406: "AWX cannot answer in the format asked for (its content negotiation)",
 }
 
 

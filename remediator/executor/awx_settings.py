@@ -29,7 +29,14 @@ _NUMBERS: Mapping[str, tuple[float, float, float]] = {
     "page_size": (200, 1, 200),
 }
 _INTEGERS = frozenset({"retries", "page_size"})
-_KNOWN = frozenset({"url", "token_env", "verify_tls", "ca_file", "jinja_setting", *_NUMBERS})
+_KNOWN = frozenset({"url", "api_base_path", "token_env", "verify_tls", "ca_file", "jinja_setting",
+                    *_NUMBERS})
+# AWX serves its API under /api/v2/, or /api/<OPTIONAL_API_URLPATTERN_PREFIX>/v2/ when that
+# setting is set (awx/urls.py get_urlpatterns, awx/main/middleware.py URLModificationMiddleware
+# at e21dd0a0); Automation Platform 2.5's gateway serves the controller at /api/controller/v2/.
+# awxkit calls the part before v2/ api_base_path (awxkit/awxkit/config.py, AWXKIT_API_BASE_PATH).
+DEFAULT_API_BASE_PATH = "/api/"
+_API_BASE_PATH = re.compile(r"^/api/(?:[A-Za-z0-9_.~-]+/)?$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +44,7 @@ class AwxSettings:
     """How to reach AWX: base URL, the token's env var, TLS, polling and paging limits."""
 
     url: str  # e.g. https://awx.example.com, without /api/v2
+    api_base_path: str = DEFAULT_API_BASE_PATH  # /api/ or /api/<prefix>/ (/api/controller/)
     token_env: str = DEFAULT_TOKEN_ENV
     verify_tls: bool = True
     ca_file: Path | None = None
@@ -47,6 +55,11 @@ class AwxSettings:
     events_wait_s: float = 60.0  # how long to wait for AWX to save a finished job's events
     page_size: int = 200  # AWX's default MAX_PAGE_SIZE is 200
     jinja_setting: str = "verify"
+
+    @property
+    def api(self) -> str:
+        """The path of API v2 without its trailing slash: /api/v2 or /api/<prefix>/v2."""
+        return f"{self.api_base_path}v2"
 
     def token(self, env: Mapping[str, str]) -> str:
         """The API token from the environment; a missing one is a ConfigError."""
@@ -74,8 +87,17 @@ def parse(node: Any, origin: str, base_dir: Path) -> AwxSettings | None:
             raise ConfigError(f"unknown key; known keys are {', '.join(sorted(_KNOWN))}",
                               where=where(key))
     numbers = {key: _number(node, key, where) for key in _NUMBERS}
+    url, api_base_path = _url(node.get("url"), where("url"))
+    if "api_base_path" in node:
+        wanted = _api_base_path(node["api_base_path"], where("api_base_path"))
+        if api_base_path not in (DEFAULT_API_BASE_PATH, wanted):
+            raise ConfigError(f"the url says the API is at {api_base_path}v2/ and "
+                              f"api_base_path says {wanted}v2/: give one of them",
+                              where=where("api_base_path"))
+        api_base_path = wanted
     return AwxSettings(
-        url=_url(node.get("url"), where("url")),
+        url=url,
+        api_base_path=api_base_path,
         token_env=_env_name(node.get("token_env", DEFAULT_TOKEN_ENV), where("token_env")),
         verify_tls=_flag(node.get("verify_tls", True), where("verify_tls")),
         ca_file=_ca_file(node.get("ca_file"), base_dir, where("ca_file")),
@@ -89,8 +111,10 @@ def parse(node: Any, origin: str, base_dir: Path) -> AwxSettings | None:
     )
 
 
-def _url(value: Any, here: str) -> str:
-    """The base URL: http(s), a host, no query; a trailing ``/`` and ``/api/v2`` dropped."""
+def _url(value: Any, here: str) -> tuple[str, str]:
+    """The base URL (http(s), a host, no query) and the API base path its path names:
+    ``https://gw.example.com/api/controller/v2/`` is ``https://gw.example.com`` with
+    ``/api/controller/``; a URL without ``/api`` has the default ``/api/``."""
     if not isinstance(value, str) or not value.strip():
         raise ConfigError("expected the AWX base URL, e.g. https://awx.example.com", where=here)
     parts = urlsplit(value.strip())
@@ -98,8 +122,23 @@ def _url(value: Any, here: str) -> str:
             parts.username or parts.password:
         raise ConfigError(f"expected an http(s) URL with a host and no credentials or query, "
                           f"got {value!r}", where=here)
-    url = value.strip().rstrip("/")
-    return url.removesuffix("/api/v2").removesuffix("/api")
+    url = value.strip().rstrip("/").removesuffix("/v2")
+    found = re.search(r"/api(/[A-Za-z0-9_.~-]+)?$", url)
+    if found is None:
+        return url, DEFAULT_API_BASE_PATH
+    return url[:found.start()], f"/api{found.group(1) or ''}/"
+
+
+def _api_base_path(value: Any, here: str) -> str:
+    """``/api/`` or ``/api/<prefix>/`` (AWX's OPTIONAL_API_URLPATTERN_PREFIX)."""
+    text = value.strip() if isinstance(value, str) else value
+    if isinstance(text, str) and not text.endswith("/"):
+        text += "/"
+    if not isinstance(text, str) or not _API_BASE_PATH.match(text):
+        raise ConfigError(f"expected /api/ or /api/<prefix>/ (AWX's OPTIONAL_API_URLPATTERN_"
+                          f"PREFIX; /api/controller/ on Automation Platform 2.5), got {value!r}",
+                          where=here)
+    return text
 
 
 def _env_name(value: Any, here: str) -> str:

@@ -329,7 +329,7 @@ def test_a_launch_post_is_never_retried(awx: FakeAwx) -> None:
 @pytest.mark.parametrize(("status", "expected"), [
     (401, "HTTP 401 Unauthorized: Authentication credentials were not provided"),
     (403, "HTTP 403 Forbidden: You do not have permission to perform this action. (the "
-          "token's user lacks the permission"),
+          "token's user may read job template 'fix-service' (id 7) but not launch it"),
     (404, "HTTP 404 Not Found: Not found. (not found, or not visible"),
 ])
 def test_client_errors_are_recorded_with_awxs_detail(awx: FakeAwx, status: int,

@@ -280,6 +280,37 @@ def test_catalog_validate_awx_asks_awx_about_each_template(project: Project,
     assert missing.exit_code == 2 and "REMEDIATOR_AWX_TOKEN is not set" in missing.output
 
 
+def test_catalog_validate_awx_reports_a_sliced_template(project: Project,
+                                                       awx: FakeAwx) -> None:
+    """A template that slices and does not prompt for the slice count: a warning naming the
+    entry and what slicing means for it; validation still passes (the run is followed)."""
+    setup(project, awx, "oversight")
+    awx.slice(7, 3)
+    result = project.cli("catalog", "validate", "--awx", "--json", env=ENV)
+    assert result.exit_code == 0, result.output
+    (warning,) = json.loads(result.stdout)["warnings"]
+    assert warning.startswith(f"{project.root / 'remediations.yml'}:3: entry 'fix-service': "
+                              "key 'job_template': it slices (job_slice_count 3)")
+    assert "a workflow job of up to 3 slice jobs" in warning
+    assert "'no hosts to target'" in warning and "prompt for it" in warning
+    awx.slice(7, 3, ask=True)
+    again = project.cli("catalog", "validate", "--awx", "--json", env=ENV)
+    assert json.loads(again.stdout)["warnings"] == []
+
+
+def test_a_sliced_run_is_recorded_with_its_workflow_job(project: Project, awx: FakeAwx) -> None:
+    """Through handle: the record links the workflow job and lists its slice jobs."""
+    setup(project, awx, "oversight")
+    awx.slice(7, 2)
+    record = handle(project)
+    workflow = next(iter(awx.workflow_jobs))
+    assert record["outcome"] == "succeeded"
+    assert record["runner"]["artifacts"] == f"{awx.url}/api/v2/workflow_jobs/{workflow}/"
+    assert record["runner"]["job"]["type"] == "workflow_job"
+    assert [s["id"] for s in record["runner"]["job"]["slices"]] == \
+        awx.workflow_jobs[workflow].slices
+
+
 @pytest.mark.daemon
 def test_sigterm_reaches_the_awx_job_through_serve(project: Project, awx: FakeAwx) -> None:
     """serve's shutdown after the grace period cancels the AWX job: the record is interrupted."""

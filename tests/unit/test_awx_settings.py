@@ -90,3 +90,30 @@ def test_the_token_comes_from_the_named_variable_only() -> None:
     for env in ({}, {"AWX_TOKEN": "  "}, {"REMEDIATOR_AWX_TOKEN": "other"}):
         with pytest.raises(ConfigError, match="environment variable AWX_TOKEN is not set"):
             settings.token(env)
+
+
+@pytest.mark.parametrize(("url", "base", "api"), [
+    ("https://awx.example.com", "https://awx.example.com", "/api/v2"),
+    ("https://awx.example.com/api/v2/", "https://awx.example.com", "/api/v2"),
+    ("https://gw.example.com/api/controller/v2/", "https://gw.example.com",
+     "/api/controller/v2"),
+    ("https://gw.example.com/api/controller", "https://gw.example.com", "/api/controller/v2"),
+])
+def test_the_api_path_comes_from_the_url(tmp_path: Path, url: str, base: str, api: str
+                                         ) -> None:
+    """A URL naming AWX's API, with OPTIONAL_API_URLPATTERN_PREFIX or not, sets the API path."""
+    awx = load(tmp_path, f"awx:\n  url: {url}\n").awx
+    assert awx is not None and (awx.url, awx.api) == (base, api)
+
+
+def test_api_base_path_is_read_and_checked(tmp_path: Path) -> None:
+    """api_base_path as awxkit names it; a path that is not /api/<prefix>/ names the key, and
+    so does one that contradicts the URL's."""
+    awx = load(tmp_path, "awx:\n  url: https://gw.example.com\n"
+                         "  api_base_path: /api/controller\n").awx
+    assert awx is not None and awx.api == "/api/controller/v2"
+    wrong = failure(tmp_path, "awx:\n  url: https://a.example\n  api_base_path: /v2/x/\n")
+    assert "expected /api/ or /api/<prefix>/" in str(wrong) and "awx.api_base_path" in str(wrong)
+    both = failure(tmp_path, "awx:\n  url: https://a.example/api/one/\n"
+                             "  api_base_path: /api/two/\n")
+    assert "give one of them" in str(both)

@@ -27,6 +27,8 @@ from remediator.models import Mode
 
 HERE = Path(__file__).resolve().parent
 PLAYBOOK = HERE / "project" / "fix_service.yml"
+EDGE_CASES = HERE / "project" / "edge_cases.yml"
+BROKEN = HERE / "project" / "broken.yml"
 HOST_IDS = {"demo-web-01": 1, "demo-web-02": 2}
 INVENTORY = """
 all:
@@ -43,6 +45,13 @@ EVENT_TYPES = {
     "runner_on_skipped": (3, "Host Skipped", False),
     "runner_on_unreachable": (3, "Host Unreachable", True),
     "runner_on_no_hosts": (3, "No Hosts Remaining", False),
+    "runner_on_async_poll": (3, "Host Polling", False),
+    "runner_on_async_ok": (3, "Host Async OK", False),
+    "runner_on_async_failed": (3, "Host Async Failure", True),
+    "runner_retry": (3, "Host Retry", False),
+    "playbook_on_no_hosts_matched": (2, "No Hosts Matched", False),
+    "warning": (0, "Warning", False),
+    "error": (0, "Error", True),
     "runner_item_on_ok": (3, "Item OK", False),
     "runner_item_on_failed": (3, "Item Failed", True),
     "runner_item_on_skipped": (3, "Item Skipped", False),
@@ -52,10 +61,16 @@ EVENT_TYPES = {
     "playbook_on_stats": (1, "Playbook Complete", False),
     "verbose": (0, "Verbose", False),
 }
-SCENARIOS = {  # name -> (mode, extra vars)
-    "check": (Mode.CHECK, {}),
-    "live": (Mode.LIVE, {}),
-    "failed": (Mode.LIVE, {"fail_host": "demo-web-01"}),
+SCENARIOS = {  # name -> (mode, extra vars, playbook, limit)
+    "check": (Mode.CHECK, {}, PLAYBOOK, tuple(HOST_IDS)),
+    "live": (Mode.LIVE, {}, PLAYBOOK, tuple(HOST_IDS)),
+    "failed": (Mode.LIVE, {"fail_host": "demo-web-01"}, PLAYBOOK, tuple(HOST_IDS)),
+    # retries, async, a result over AWX's MAX_EVENT_RES_DATA, a loop with a failed item
+    "edge-cases": (Mode.LIVE, {}, EDGE_CASES, tuple(HOST_IDS)),
+    # job-level "error" events and no host event: a syntax error, a limit matching no host
+    # (what a slice of a sliced template runs when its share holds none of the targets)
+    "syntax-error": (Mode.LIVE, {}, BROKEN, tuple(HOST_IDS)),
+    "no-hosts": (Mode.LIVE, {}, PLAYBOOK, ("demo-db-01",)),
 }
 NOTE = "{{ lookup('pipe', 'id') }} from the alert"
 
@@ -105,12 +120,12 @@ def main() -> None:
         inventory = root / "hosts.yml"
         inventory.write_text(INVENTORY)
         executor = LocalExecutor(root / "runs")
-        for name, (mode, extra) in SCENARIOS.items():
+        for name, (mode, extra, playbook, limit) in SCENARIOS.items():
             out.mkdir(exist_ok=True)
             for host in HOST_IDS:
                 (out / f"{host}.conf").write_text("workers = 2\n")
-            plan = RunPlan(ident=f"awx-{name}", playbook=PLAYBOOK, inventory=(inventory,),
-                           hosts=tuple(HOST_IDS), mode=mode, untrusted_vars={"note": NOTE},
+            plan = RunPlan(ident=f"awx-{name}", playbook=playbook, inventory=(inventory,),
+                           hosts=limit, mode=mode, untrusted_vars={"note": NOTE},
                            trusted_vars={"out_dir": str(out), **extra})
             result = executor.run(plan)
             events_dir = Path(result.artifacts or "") / "job_events"
@@ -120,6 +135,7 @@ def main() -> None:
             # paths as they would read inside an AWX execution environment
             text = text.replace(str(out), "/srv/app").replace(str(PLAYBOOK.parent),
                                                               "/runner/project")
+            text = text.replace(str(Path(sys.executable).parents[1]), "/usr")
             (HERE / "events" / f"{name}.json").write_text(text + "\n")
             print(f"{name}: {len(events)} events, status {result.status}", file=sys.stderr)
 
