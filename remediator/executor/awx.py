@@ -26,16 +26,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import yaml
-
 from ..common import iso, utc_now
 from ..models import Mode, RunnerStatus, RunResult
 from ..results import ResultCollector, outcome_of, setup_failure
 from . import ProgressFn, RunPlan, plain_data
 from .awx_client import AwxClient, AwxError
 from .awx_events import AwxEvents, plain
-from .awx_launch import launch_body, launch_error, launch_refusals, slicing
+from .awx_launch import launch_body, launch_error, launch_refusals
 from .awx_settings import AwxSettings
+from .awx_templates import Refused, TemplateCheck, Templates, name, own_vars
 
 __all__ = ["AwxExecutor", "TemplateCheck", "launch_body", "launch_refusals"]
 
@@ -50,10 +49,6 @@ TOO_LARGE = "Standard Output too large to display"  # UnifiedJobStdout.retrieve
 # RunJob.run (awx/main/tasks/jobs.py at e21dd0a0): ansible-runner's 'timeout' becomes status
 # 'failed' with this explanation: the launch's timeout (the entry's) ran out on AWX's side.
 AWX_TIMEOUT = "Job terminated due to timeout"
-
-
-class Refused(Exception):
-    """The template cannot run this plan safely; nothing was launched."""
 
 
 @dataclass
@@ -73,14 +68,6 @@ class _Job:
     stripped: list[str] = field(default_factory=list)
 
 
-@dataclass(frozen=True, slots=True)
-class TemplateCheck:
-    """What ``catalog validate --awx`` found about one entry's job template."""
-
-    problems: list[str]
-    warnings: list[str]
-
-
 class AwxExecutor:
     """Runs plans that name a job template on AWX / Automation Platform (API v2)."""
 
@@ -90,6 +77,7 @@ class AwxExecutor:
         self.settings = settings
         self.api = settings.api  # /api/v2, or /api/<prefix>/v2
         self.client = AwxClient(settings, token, sleep=sleep)
+        self.templates = Templates(self.client, settings)
         self.clock = clock
         self.cancel = threading.Event()
 
@@ -127,20 +115,20 @@ class AwxExecutor:
         if self.cancel.is_set():
             job.stopped = RunnerStatus.CANCELED
             raise Refused("not launched: remediator is shutting down")
-        template = self._template(plan.job_template)
+        template = self.templates.get(plan.job_template)
         job.template = {"id": template["id"], "name": template["name"]}
         where = f"{self.api}/job_templates/{job.template['id']}/launch/"
         launch = self.client.get(where)
         variables = {**plan.trusted_vars, **plan.untrusted_vars}
-        survey = self._survey(job.template, launch, variables)
+        survey = self.templates.survey(job.template, launch, variables)
         if survey is not None:  # AWX keeps a value equal to the template's own, survey or not
-            own = _own_vars(template)
+            own = own_vars(template)
             survey += [k for k, v in plain_data(variables).items() if k in own and own[k] == v]
         refusals = launch_refusals(launch, plan.mode, plan.hosts, variables, survey)
         if refusals:
-            raise Refused(f"refused to launch {_name(job.template)}: " + "; ".join(refusals))
+            raise Refused(f"refused to launch {name(job.template)}: " + "; ".join(refusals))
         if plan.untrusted_vars:
-            self._check_jinja(job.template)
+            self.templates.check_jinja(job.template)
         try:
             answer = self.client.post(where, launch_body(plan, launch)) or {}
         except AwxError as exc:
@@ -157,7 +145,7 @@ class AwxExecutor:
         job.ignored = answer.get("ignored_fields") or {}
         if job.ignored:
             job.errors.append(f"AWX ignored {', '.join(sorted(job.ignored))} at launch "
-                              f"({_name(job.template)} does not prompt for them): "
+                              f"({name(job.template)} does not prompt for them): "
                               f"{_kind(job)} {job.id} cancelled")
             job.stopped = RunnerStatus.ERROR
             self._cancel(job)
@@ -173,108 +161,17 @@ class AwxExecutor:
         if exc.status == 400:
             cause = launch_error(exc.body)
             if cause:
-                return AwxError(f"AWX refused to launch {_name(template)} (HTTP 400): {cause}",
+                return AwxError(f"AWX refused to launch {name(template)} (HTTP 400): {cause}",
                                 400, exc.body)
         if exc.status == 403:
-            return AwxError(f"{exc.bare} ({self._forbidden(template, where)})", 403, exc.body)
+            why = self.templates.forbidden(template, where)
+            return AwxError(f"{exc.bare} ({why})", 403, exc.body)
         return exc
-
-    def _forbidden(self, template: Mapping[str, Any], where: str) -> str:
-        """Why a launch was forbidden. A read-scoped token may POST nothing
-        (``APIView.check_permissions``, awx/api/generics.py at e21dd0a0), so OPTIONS of the
-        launch lists no POST action for it (``Metadata.determine_actions``,
-        awx/api/metadata.py); for a write token the object check is left out there, so POST is
-        listed and the user lacks the Execute role."""
-        try:
-            actions = self.client.options(where).get("actions") or {}
-        except (AwxError, AttributeError):
-            return "the token's user lacks the permission to launch it, or the token is " \
-                   "read-only (scope 'read')"
-        if "POST" not in actions:
-            return ("the token is read-only (OAuth2 scope 'read'): AWX refuses every change "
-                    "with it; create a token with scope 'write' for awx.token_env")
-        return (f"the token's user may read {_name(template)} but not launch it: give it the "
-                "Execute role on the template")
-
-    def _survey(self, template: Mapping[str, Any], launch: Mapping[str, Any],
-                variables: Collection[str]) -> list[str] | None:
-        """The variables a survey-only template asks for, when they matter and can be read
-        (GET .../survey_spec/ needs the template's Admin role: ``JobTemplateSurveySpec``)."""
-        if not variables or launch.get("ask_variables_on_launch") or \
-                not launch.get("survey_enabled"):
-            return None
-        try:
-            spec = self.client.get(f"{self.api}/job_templates/{template['id']}/survey_spec/")
-        except AwxError as exc:
-            if exc.status in (403, 404):
-                return None  # unknown: the launch answer's ignored_fields still guards
-            raise
-        return [str(q.get("variable")) for q in spec.get("spec") or () if isinstance(q, dict)]
 
     def template_problems(self, job_template: str | int, modes: Iterable[Mode],
                           variables: Collection[str], untrusted: bool) -> TemplateCheck:
-        """Why ``job_template`` cannot run the plans of an entry (``catalog validate --awx``),
-        and what about it the entry should know (a sliced template); nothing is launched."""
-        problems: list[str] = []
-        warnings: list[str] = []
-        try:
-            template = self._template(job_template)
-            launch = self.client.get(f"{self.api}/job_templates/{template['id']}/launch/")
-            survey = self._survey(template, launch, variables)
-            for mode in modes:
-                found = launch_refusals(launch, mode, ["its targets"], variables, survey)
-                problems += [p for p in found if p not in problems]
-            inventory = (template.get("summary_fields") or {}).get("inventory") or {}
-            hosts = inventory.get("total_hosts")
-            sliced = slicing(launch, hosts if isinstance(hosts, int) else None)
-            if sliced:
-                warnings.append(sliced)
-            if untrusted:
-                self._check_jinja(template)
-        except (Refused, AwxError) as exc:
-            problems.append(str(exc))
-        return TemplateCheck(problems, warnings)
-
-    def _template(self, wanted: str | int) -> Mapping[str, Any]:
-        """The template named (by id or by name) in the catalog, as AWX shows it."""
-        if isinstance(wanted, int):
-            found = self.client.get(f"{self.api}/job_templates/{wanted}/")
-            return {**found, "id": int(found["id"]), "name": str(found.get("name", wanted))}
-        try:
-            page = self.client.get(f"{self.api}/job_templates/", {"name": wanted})
-        except AwxError as exc:
-            if exc.status == 404:  # the list itself is missing: the API is elsewhere
-                raise AwxError(f"{exc.bare} (no AWX API at {self.api}/: is it served under a "
-                               "prefix? Automation Platform 2.5 serves it at "
-                               "/api/controller/v2/: set awx.api_base_path)", 404) from None
-            raise
-        results = page.get("results") or []
-        if not results:
-            raise Refused(f"no job template named {wanted!r} on AWX (or the token's user "
-                          "cannot see it)")
-        if len(results) > 1:
-            ids = ", ".join(str(r.get("id")) for r in results)
-            raise Refused(f"{len(results)} job templates are named {wanted!r} (ids {ids}, in "
-                          "different organizations): name it by id in the catalog")
-        return {**results[0], "id": int(results[0]["id"]),
-                "name": str(results[0].get("name", wanted))}
-
-    def _check_jinja(self, template: Mapping[str, Any]) -> None:
-        """Refuse alert data unless AWX writes launch-time variables ``!unsafe``."""
-        setting = self.settings.jinja_setting
-        if setting == "verify":
-            try:
-                setting = str(self.client.get(f"{self.api}/settings/jobs/")
-                              .get("ALLOW_JINJA_IN_EXTRA_VARS", ""))
-            except AwxError as exc:
-                raise Refused(
-                    f"refused to launch {_name(template)} with alert data: cannot read AWX's "
-                    f"ALLOW_JINJA_IN_EXTRA_VARS ({exc}); this needs a system auditor token, or "
-                    "set awx.jinja_setting to what it is (template or never)") from None
-        if setting not in ("template", "never"):
-            raise Refused(f"refused to launch {_name(template)} with alert data: AWX's "
-                          f"ALLOW_JINJA_IN_EXTRA_VARS is {setting!r}, so Ansible would template "
-                          "alert text as Jinja; set it to 'template' (the default) or 'never'")
+        """Why ``job_template`` cannot run an entry's plans (``catalog validate --awx``)."""
+        return self.templates.problems(job_template, modes, variables, untrusted)
 
     # -- following --
 
@@ -467,19 +364,6 @@ class AwxExecutor:
         if job.stripped:
             summary["results_dropped_by_awx"] = job.stripped
         return summary
-
-
-def _own_vars(template: Mapping[str, Any]) -> Mapping[str, Any]:
-    """The template's own extra vars (YAML or JSON text; {} when unreadable)."""
-    try:
-        own = yaml.safe_load(str(template.get("extra_vars") or "")) or {}
-    except yaml.YAMLError:
-        return {}
-    return own if isinstance(own, Mapping) else {}
-
-
-def _name(template: Mapping[str, Any]) -> str:
-    return f"job template {template.get('name')!r} (id {template.get('id')})"
 
 
 def _kind(job: _Job) -> str:
