@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from .errors import CatalogError
-from .executor.accelerate import ACCELERATORS
 from .limits import DEFAULT as DEFAULT_GUARDRAILS
 from .limits import Guardrails
 from .limits import parse as parse_guardrails
 from .models import Alert, Matcher, MatchOp, Remediation, Stage, Target, VarSource, frozen_map
 from .regex import RegexError, Searcher
+from .settings.accelerators import ACCELERATORS
 from .yamlio import YamlList, YamlMap, line_of, load_yaml
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")

@@ -7,12 +7,28 @@ import getpass
 import os
 import random
 import time
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 
 def utc_now() -> datetime:
     """The current time in UTC; records are stamped in UTC so their times sort as text."""
     return datetime.now(UTC)
+
+
+@dataclass
+class ManualClock:
+    """A clock that moves only when told to (``simulate`` replays history on one; tests too)."""
+
+    now: datetime = field(default_factory=lambda: datetime(2026, 1, 5, 12, 0, tzinfo=UTC))
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> datetime:
+        """Move time forward and return the new now."""
+        self.now += timedelta(seconds=seconds)
+        return self.now
 
 
 # Ids are unique, not secret: a generator seeded from the OS, seeded afresh in a forked child.

@@ -11,15 +11,15 @@ from typing import Any
 from .ansible_project import VARS_DIRS, AnsibleSetup, parse_vault_ids
 from .ansible_project import setup as ansible_setup
 from .errors import ConfigError
-from .executor.accelerate import ACCELERATORS, NONE
-from .executor.awx_settings import AwxSettings
-from .executor.awx_settings import parse as parse_awx
 from .limits import Guardrails
 from .limits import parse as parse_guardrails
 from .models import Stage
-from .server.settings import ServerSettings
-from .server.settings import parse as parse_server
-from .store import StoreLocation
+from .settings import StoreLocation
+from .settings.accelerators import ACCELERATORS, NONE
+from .settings.awx import AwxSettings
+from .settings.awx import parse as parse_awx
+from .settings.server import ServerSettings
+from .settings.server import parse as parse_server
 from .yamlio import YamlMap, line_of, load_yaml
 
 CONFIG_ENV = "REMEDIATOR_CONFIG"

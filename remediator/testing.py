@@ -17,30 +17,17 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from click.testing import CliRunner, Result
 
-from .common import iso
+from .common import ManualClock, iso
 from .config import Config
 from .executor import ProgressFn, RunPlan
 from .models import Alert, HostResult, Outcome, RunnerStatus, RunResult, TaskResult, frozen_map
 
-
-@dataclass
-class FakeClock:
-    """A clock that moves only when told to."""
-
-    now: datetime = field(default_factory=lambda: datetime(2026, 1, 5, 12, 0, tzinfo=UTC))
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> datetime:
-        """Move time forward and return the new now."""
-        self.now += timedelta(seconds=seconds)
-        return self.now
+FakeClock = ManualClock  # a clock that moves only when told to
 
 
 @dataclass
@@ -121,7 +108,7 @@ def invoke(args: Sequence[str], *, executor: RecordingExecutor | None = None,
            env: Mapping[str, str | None] | None = None) -> Result:
     """Run the real ``remediator`` command line in-process, its engines using ``executor`` and
     ``clock`` (when given); exceptions propagate, so a bug shows its traceback."""
-    from .cli import EngineParts, cli  # the commands import this module's FakeClock
+    from .cli import EngineParts, cli  # late: the CLI is the edge that imports the rest
 
     parts = EngineParts(executor=executor, clock=clock)
     return CliRunner().invoke(cli, list(args), input=stdin, env=env, obj=parts,

@@ -10,7 +10,7 @@ import yaml
 
 from remediator import catalog, errors
 from remediator.config import from_mapping
-from remediator.server import settings
+from remediator.settings import server as settings
 
 REPO = Path(__file__).resolve().parents[1]
 README = (REPO / "README.md").read_text(encoding="utf-8")

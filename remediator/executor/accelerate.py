@@ -19,10 +19,10 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from ..errors import ExecutionError
+from ..settings.accelerators import ACCELERATORS, MITOGEN, NONE
 
-NONE = "none"
-MITOGEN = "mitogen"
-ACCELERATORS = (NONE, MITOGEN)
+__all__ = ["ACCELERATORS", "MITOGEN", "NONE", "mitogen_strategies", "strategy_env"]
+
 INSTALL_HINT = "pip install 'remediator[mitogen]' into the Python that runs remediator"
 # Ansible's strategies that Mitogen ships a counterpart of.
 _MITOGEN_STRATEGIES = frozenset({"linear", "free", "host_pinned"})

@@ -29,11 +29,11 @@ from typing import Any
 from ..common import iso, utc_now
 from ..models import Mode, RunnerStatus, RunResult
 from ..results import ResultCollector, outcome_of, setup_failure
+from ..settings.awx import AwxSettings
 from . import ProgressFn, RunPlan, plain_data
 from .awx_client import AwxClient, AwxError
 from .awx_events import AwxEvents, plain
 from .awx_launch import launch_body, launch_error, launch_refusals
-from .awx_settings import AwxSettings
 from .awx_templates import Refused, TemplateCheck, Templates, name, own_vars
 
 __all__ = ["AwxExecutor", "TemplateCheck", "launch_body", "launch_refusals"]

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from .awx_settings import AwxSettings
+from ..settings.awx import AwxSettings
 
 USER_AGENT = "remediator (AWX executor)"
 MAX_DETAIL = 500  # characters of an error body kept in a message

@@ -11,9 +11,9 @@ from typing import Any
 import yaml
 
 from ..models import Mode
+from ..settings.awx import AwxSettings
 from .awx_client import AwxClient, AwxError
 from .awx_launch import launch_refusals, slicing
-from .awx_settings import AwxSettings
 
 
 class Refused(Exception):

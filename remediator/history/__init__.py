@@ -6,37 +6,19 @@ Readers stream: memory stays bounded however long the file is.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 
 from ..errors import InputError, UsageError
-from ..models import frozen_map
 from ..store import StoreLocation
+from ._common import Incident
 
 __all__ = ["AUTO", "FORMATS", "Incident", "between", "detect_format", "read"]
 
 AUTO = "auto"
 FORMATS = ("pagerduty", "alertmanager")  # the file formats ``read`` knows
 _SUFFIXES = {".csv": "pagerduty", ".jsonl": "alertmanager", ".ndjson": "alertmanager"}
-
-
-@dataclass(frozen=True, slots=True)
-class Incident:
-    """One occurrence of an alert: when it fired, when (if) it resolved, and who acted."""
-
-    source: str  # "store" | "pagerduty" | "alertmanager"
-    name: str  # the alert type: alertname, or the PagerDuty incident title
-    fingerprint: str  # the alert's identity; (fingerprint, started) is one occurrence
-    started: datetime  # timezone-aware (UTC)
-    resolved: datetime | None = None  # None: still open when the history ends
-    host: str | None = None  # the target (instance without its port), when known
-    service: str | None = None
-    labels: Mapping[str, str] = field(default_factory=frozen_map)
-    annotations: Mapping[str, str] = field(default_factory=frozen_map)
-    human: bool | None = None  # a person acted (assigned, acknowledged, ran a fix); None: unknown
-    automated: bool | None = None  # remediator ran a fix for it (store history); None: unknown
 
 
 def read(path: Path | None, fmt: str = AUTO, *, store: StoreLocation | None = None,

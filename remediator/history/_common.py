@@ -1,4 +1,5 @@
-"""What the history readers share: strict times, the host of an alert, and occurrence pairing.
+"""What the history readers share: the Incident, strict times, the host of an alert, and
+occurrence pairing.
 
 An occurrence is one (fingerprint, start) pair. Readers see its deliveries (firing, resolved,
 re-deliveries) spread over the input; ``Occurrences`` holds only the open ones and hands each
@@ -9,12 +10,30 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from ..errors import InputError
+from ..models import frozen_map
 from ..policy import strip_port
-from . import Incident
+
+
+@dataclass(frozen=True, slots=True)
+class Incident:
+    """One occurrence of an alert: when it fired, when (if) it resolved, and who acted."""
+
+    source: str  # "store" | "pagerduty" | "alertmanager"
+    name: str  # the alert type: alertname, or the PagerDuty incident title
+    fingerprint: str  # the alert's identity; (fingerprint, started) is one occurrence
+    started: datetime  # timezone-aware (UTC)
+    resolved: datetime | None = None  # None: still open when the history ends
+    host: str | None = None  # the target (instance without its port), when known
+    service: str | None = None
+    labels: Mapping[str, str] = field(default_factory=frozen_map)
+    annotations: Mapping[str, str] = field(default_factory=frozen_map)
+    human: bool | None = None  # a person acted (assigned, acknowledged, ran a fix); None: unknown
+    automated: bool | None = None  # remediator ran a fix for it (store history); None: unknown
+
 
 OnBad = Callable[[InputError], None]  # receives a bad row or line that is then skipped
 Progress = Callable[[int], None]  # receives the number of rows (lines, records) read so far

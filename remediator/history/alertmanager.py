@@ -15,8 +15,7 @@ from pathlib import Path
 from .. import sources
 from ..errors import InputError
 from ..models import Alert
-from . import Incident
-from ._common import Occurrences, OnBad, Progress, host_of, moment, ticker
+from ._common import Incident, Occurrences, OnBad, Progress, host_of, moment, ticker
 
 NAME = "alertmanager"
 

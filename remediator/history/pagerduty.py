@@ -28,8 +28,7 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..models import frozen_map
-from . import Incident
-from ._common import OnBad, Progress, moment, ticker
+from ._common import Incident, OnBad, Progress, moment, ticker
 
 NAME = "pagerduty"
 

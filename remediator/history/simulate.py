@@ -25,7 +25,7 @@ from typing import Any
 
 from .. import catalog as catalog_mod
 from .. import inventory as inventory_mod
-from ..common import iso, utc_now
+from ..common import ManualClock, iso, utc_now
 from ..config import Config
 from ..engine import Engine
 from ..errors import StoreError
@@ -33,8 +33,7 @@ from ..executor import ProgressFn, RunPlan
 from ..models import Action, Alert, Decision, Remediation, RunResult
 from ..store import StoreLocation, open_store
 from ..store.sqlite import SqliteStore
-from ..testing import FakeClock
-from . import Incident
+from ._common import Incident
 from .timeline import TimeOrder, alert_of, deliveries
 
 GROUP = 64  # deliveries of one instant decided in one transaction, as a serve worker does
@@ -159,7 +158,7 @@ def simulate(config: Config, incidents: Iterable[Incident], *, from_store_state:
                 seconds=_horizon(catalog, config)))
             tally.state = "store"
             tally.shift_s = started.timestamp() - order.first if order.first else 0.0
-        clock = FakeClock()
+        clock = ManualClock()
         engine = Engine(config=replace(config, store=scratch, runs=folder / "runs"),
                         catalog=catalog, inventory=inventory, store=SqliteStore(scratch),
                         executor=_NoRuns(), revision={"vcs": "none", "dirty": False},
@@ -179,7 +178,7 @@ class _Replay:
     from the file, limited to the guardrail horizon, so memory stays bounded.
     """
 
-    def __init__(self, engine: Engine, clock: FakeClock, tally: Tally, scratch: Path,
+    def __init__(self, engine: Engine, clock: ManualClock, tally: Tally, scratch: Path,
                  progress: Callable[[str, int], None] | None) -> None:
         self.engine, self.clock, self.tally = engine, clock, tally
         self.scratch, self.progress = scratch, progress

@@ -13,8 +13,7 @@ from typing import Any
 from ..errors import StoreError
 from ..models import frozen_map
 from ..store import StoreLocation, describe, exists, open_store
-from . import Incident
-from ._common import Occurrences, Open, Progress, host_of, moment, ticker
+from ._common import Incident, Occurrences, Open, Progress, host_of, moment, ticker
 
 NAME = "store"
 

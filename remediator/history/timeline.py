@@ -18,7 +18,7 @@ from typing import Any, BinaryIO
 
 from ..common import iso
 from ..models import Alert, frozen_map
-from . import Incident
+from ._common import Incident
 
 CHUNK = 20_000  # deliveries sorted in memory before spilling to a file (about 20 MiB)
 

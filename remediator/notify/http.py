@@ -7,7 +7,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Mapping
 
-from . import DeliveryError
+from .base import DeliveryError
 
 USER_AGENT = "remediator-notify/1"
 

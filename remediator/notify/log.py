@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import TextIO
 
 from ..config import ChannelConfig
-from . import Message
+from .base import Message
 
 
 @dataclass

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..audit import is_trouble
 from ..results import diff_summary
-from . import Message
+from .base import Message
 
 MAX_DIFF_LINES = 30
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..config import ChannelConfig
-from . import Message, setting
+from .base import Message, setting
 from .http import post
 
 DEFAULT_URL = "https://events.pagerduty.com"

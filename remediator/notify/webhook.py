@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from ..config import ChannelConfig
-from . import Message, setting
+from .base import Message, setting
 from .http import post
 
 

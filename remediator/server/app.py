@@ -28,8 +28,9 @@ from ..common import iso, utc_now
 from ..config import Config
 from ..engine import Engine
 from ..errors import ConfigError, RemediatorError, StoreError
+from ..settings.server import parse_listen
 from ..store import describe, open_intake
-from ..store.sqlite_intake import Accepted
+from ..store.intake import Accepted
 from .auth import Authenticator
 from .connections import (
     BACKLOG,
@@ -41,7 +42,6 @@ from .connections import (
 )
 from .intake import IntakeWriter
 from .metrics import CONTENT_TYPE, Metrics
-from .settings import parse_listen
 from .workers import Log, Pool, log
 
 PATH_PREFIX = "/webhook/"

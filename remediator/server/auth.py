@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ..notify.webhook import signature
-from .settings import EndpointAuth
+from ..settings.server import EndpointAuth
 
 AUTHORIZATION = "Authorization"
 PAGERDUTY_HEADER = "X-PagerDuty-Signature"

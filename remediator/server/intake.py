@@ -15,7 +15,7 @@ from concurrent.futures import Future
 
 from ..errors import StoreError
 from ..store import IntakeStore, StoreLocation, open_intake
-from ..store.sqlite_intake import Accepted
+from ..store.intake import Accepted
 
 _STOP = object()
 

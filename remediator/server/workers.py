@@ -25,7 +25,8 @@ from ..engine import Engine, Journal, open_engine
 from ..errors import RemediatorError, StoreError
 from ..models import Alert
 from ..store import GuardSession, IntakeStore, open_intake
-from ..store.sqlite_intake import IntakeRow, owner_id
+from ..store.intake import IntakeRow
+from ..store.owners import owner_id
 from .metrics import Metrics
 
 Log = Callable[[str], None]

@@ -6,17 +6,17 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from contextlib import AbstractContextManager
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..guardrails import GuardFacts
 from ..limits import Guardrails
 from ..models import PendingRequest, RequestState
+from ..settings import StoreLocation as StoreLocation  # re-exported: the stores open one
+from .intake import Accepted, IntakeRow, Orphan
 from .journal import Unfinished
 
 if TYPE_CHECKING:
     from .base import GuardSnapshot
-from .sqlite_intake import Accepted, IntakeRow, Orphan
 
 
 class GuardSession(Protocol):
@@ -181,7 +181,6 @@ class AuditStore(Protocol):
         ...
 
 
-StoreLocation = Path | str  # a SQLite file, or a postgresql:// URL
 
 
 class IntakeStore(Protocol):

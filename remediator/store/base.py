@@ -31,8 +31,8 @@ from .guard_state import (
     newest_live_runs,
 )
 from .index import INDEX_COLUMNS, check_got, check_read, index_row, indexed_hosts, walk
+from .owners import owner_alive, owner_id
 from .sql import Db, records_query
-from .sqlite_intake import owner_alive, owner_id
 
 RUN_COLUMNS = "ident, host, entry, mode, started_at, expires_at, finished_at, outcome, pid, node"
 BREAKER_COLUMNS = "entry, since, failures, record_id"

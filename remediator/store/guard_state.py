@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import bisect
 import os
-import socket
 from collections.abc import Callable, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
@@ -34,34 +33,12 @@ from .. import runproc
 from ..common import iso, parse_time, utc_now
 from ..guardrails import GuardFacts
 from ..limits import Guardrails
+from . import journal
+from .intake import mark_planned, plan_body
+from .owners import NODE, alive, owner_id
 from .sql import Db
 
-NODE = socket.gethostname()
 SKEW = timedelta(hours=1)  # allowance between the alert source's clock and ours
-
-
-def alive(pid: int | None) -> bool:
-    """True when a process with ``pid`` exists on this machine and has not exited.
-
-    A process that exited but was never reaped (a zombie) still answers ``kill(pid, 0)``; in a
-    container whose PID 1 reaps nothing, a dead worker stays a zombie for ever, so its
-    state in ``/proc`` decides.
-    """
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            # "pid (comm) state ...": comm may hold spaces and parentheses, the state follows
-            # the last ")"
-            return stat.read().rpartition(b")")[2].split()[0] not in (b"Z", b"X")
-    except (OSError, IndexError):
-        return True  # no /proc (not Linux): the signal's answer stands
 
 
 SETUP_FAILED = "setup-failed"  # a run's outcome when it stopped before touching any host
@@ -403,15 +380,12 @@ class GuardSession:
     def intake_planned(self, ids: Sequence[int], plan: dict[str, Any]) -> None:
         """These intake rows are decided: their plan commits with the claims, or not at all
         (serialised now, outside the write lock; written with the claims)."""
-        from .sqlite_intake import mark_planned, plan_body
 
         body = plan_body(plan)
         self.defer(lambda: mark_planned(self._db, ids, body))
 
     def journal(self, key: str, plan: dict[str, Any], expires_at: datetime) -> None:
         """Journal this transaction's drafts and runs (journal.py): they commit together."""
-        from . import journal
-        from .sqlite_intake import owner_id, plan_body
 
         row = (key, owner_id(), self._iso(utc_now()), iso(expires_at), plan_body(plan))
         self.defer(lambda: journal.write(self._db, *row))

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .owners import owner_alive
 from .sql import Db
 
 MIGRATION = """
@@ -45,8 +46,6 @@ def write(db: Db, key: str, owner: str, created_at: str, expires_at: str, body: 
 
 def take_over(db: Db, now: str, me: str) -> list[Unfinished]:
     """The rows of dead owners (or past their lease), now owned by ``me``."""
-    from .sqlite_intake import owner_alive
-
     rows = db.execute("SELECT id, owner, expires_at, plan FROM run_journal ORDER BY created_at"
                       ).fetchall()
     taken = [Unfinished(key, owner, json.loads(plan)) for key, owner, expires, plan in rows

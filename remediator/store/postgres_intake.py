@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import StoreError
+from .intake import STATES, Accepted, IntakeRow, Orphan, row_dict
+from .owners import owner_id
 from .postgres import PgDb, PgStore, _reason, lock_key
-from .sqlite_intake import STATES, Accepted, IntakeRow, Orphan, owner_id, row_dict
 
 _LIVENESS: dict[str, Any] = {}  # url -> the connection holding this process's owner lock
 _LIVENESS_LOCK = threading.Lock()

@@ -13,9 +13,9 @@ from typing import Any
 from ..errors import StoreError
 from .base import SqlStore
 from .guard_state import GUARD_META_MIGRATION, finished_index, generation_migration
+from .intake import MIGRATION as INTAKE_MIGRATION
+from .intake import PLANS_MIGRATION
 from .journal import MIGRATION as JOURNAL_MIGRATION
-from .sqlite_intake import MIGRATION as INTAKE_MIGRATION
-from .sqlite_intake import PLANS_MIGRATION
 from .sqlite_tx import gate_for, read, use_wal, write
 
 # Dedupe claims keyed by the alert's start first: new claims land at the right edge of

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import pytest
 
 from remediator.executor.awx_client import AwxClient, AwxError
-from remediator.executor.awx_settings import AwxSettings
 from remediator.models import Mode, Outcome, RunnerStatus, frozen_map
+from remediator.settings.awx import AwxSettings
 from tests.awxserver import FakeAwx, serve
 from tests.integration.test_awx_executor import FAST, plan, run
 

@@ -17,8 +17,8 @@ import pytest
 
 from remediator.executor import RunPlan
 from remediator.executor.awx import AwxExecutor
-from remediator.executor.awx_settings import AwxSettings
 from remediator.models import Mode, Outcome, RunnerStatus, RunResult, TaskResult, frozen_map
+from remediator.settings.awx import AwxSettings
 from tests.awxserver import FakeAwx, serve
 
 NOTE = "{{ lookup('pipe', 'id') }} from the alert"

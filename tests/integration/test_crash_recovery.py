@@ -23,7 +23,7 @@ import pytest
 
 from remediator import runproc
 from remediator.limits import Guardrails
-from remediator.store.guard_state import NODE
+from remediator.store.owners import NODE
 from tests.conftest import REPO, Project, alertmanager_payload, disk_alert
 
 SLOW = {"name": "slow-fix", "match": {"alertname": "SlowAlert"}, "playbook": "sleep.yml",

@@ -10,7 +10,9 @@ from pathlib import Path
 from remediator.config import load
 from remediator.sources import normalize
 from remediator.store import open_intake
-from remediator.store.sqlite_intake import Accepted, IntakeQueue, owner_id
+from remediator.store.intake import Accepted
+from remediator.store.owners import owner_id
+from remediator.store.sqlite_intake import IntakeQueue
 from tests.conftest import Project, alertmanager_payload, disk_alert
 
 

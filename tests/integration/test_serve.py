@@ -385,7 +385,7 @@ def test_old_handled_payloads_are_forgotten_at_start(project: Project,
                                                      serving: list[Server]) -> None:
     """Rows older than keep_intake go at start-up; queued ones and records stay."""
     from remediator.store import open_intake
-    from remediator.store.sqlite_intake import Accepted
+    from remediator.store.intake import Accepted
 
     project.write_catalog(noop_entry())
     configure(project, keep_intake=3600)
@@ -492,7 +492,7 @@ def _worker_batch(project: Project, engine_fn: Any, bodies: list[str]
     from remediator.server.metrics import Metrics
     from remediator.server.workers import Pool
     from remediator.store import open_intake
-    from remediator.store.sqlite_intake import Accepted
+    from remediator.store.intake import Accepted
 
     config = load(project.config)
     engine = engine_fn(config)

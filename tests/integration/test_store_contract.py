@@ -25,7 +25,7 @@ from remediator.errors import ChainError, NotFoundError, StoreError
 from remediator.limits import Guardrails
 from remediator.models import PendingRequest, RequestState
 from remediator.store import StoreLocation, open_intake, open_store
-from remediator.store.sqlite_intake import Accepted
+from remediator.store.intake import Accepted
 
 from ..conftest import REPO, query
 
@@ -577,7 +577,7 @@ HOLDER = """
 import sys, time
 from remediator.store import open_intake
 location = sys.argv[1] if "://" in sys.argv[1] else __import__("pathlib").Path(sys.argv[1])
-from remediator.store.sqlite_intake import owner_id
+from remediator.store.owners import owner_id
 queue = open_intake(location)
 rows = queue.claim(owner_id(), "2026-11-27T09:00:05Z", limit=2)
 print(" ".join(str(r.id) for r in rows), flush=True)

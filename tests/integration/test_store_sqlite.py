@@ -16,7 +16,7 @@ from remediator import audit
 from remediator.errors import ChainError, NotFoundError, StoreError
 from remediator.models import Action, Decision, Mode
 from remediator.sources import normalize
-from remediator.store.guard_state import NODE
+from remediator.store.owners import NODE
 from remediator.store.sqlite import SqliteStore
 
 from ..conftest import Project, alertmanager_payload, disk_alert, disk_entry
@@ -511,7 +511,7 @@ def test_a_serve_batch_under_a_full_disk_is_recorded_once_the_disk_has_room(
     from remediator.server.metrics import Metrics
     from remediator.server.workers import Pool
     from remediator.store import open_intake
-    from remediator.store.sqlite_intake import Accepted
+    from remediator.store.intake import Accepted
 
     use_store(project, tiny_fs / "audit.db")
     project.fake_runs().on_run = lambda plan: fill(tiny_fs)

@@ -11,9 +11,9 @@ import pytest
 from remediator.executor import RunPlan
 from remediator.executor.awx import launch_body, launch_refusals
 from remediator.executor.awx_client import AwxClient, AwxError
-from remediator.executor.awx_settings import AwxSettings
 from remediator.executor.router import Router
 from remediator.models import Mode, Outcome, RunnerStatus, RunResult, frozen_map
+from remediator.settings.awx import AwxSettings
 from tests.awxserver import recorded
 
 NOTE = "{{ lookup('pipe', 'id') }}"

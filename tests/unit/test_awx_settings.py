@@ -8,7 +8,7 @@ import pytest
 
 from remediator import config
 from remediator.errors import ConfigError
-from remediator.executor.awx_settings import AwxSettings
+from remediator.settings.awx import AwxSettings
 
 
 def load(tmp_path: Path, text: str) -> config.Config:

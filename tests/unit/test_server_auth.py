@@ -16,7 +16,7 @@ from remediator.config import from_mapping
 from remediator.errors import ConfigError
 from remediator.notify.webhook import signature
 from remediator.server.auth import Authenticator
-from remediator.server.settings import EndpointAuth, parse_listen
+from remediator.settings.server import EndpointAuth, parse_listen
 
 NOW = 1_795_000_000.0
 BODY = b'{"version": "4", "alerts": []}'
