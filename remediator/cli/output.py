@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 import click
-from rich.console import Console, RenderableType
+from rich.console import Console, Group, RenderableType
 from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
@@ -26,7 +26,7 @@ from ..results import diff_summary
 STYLES = {
     "succeeded": "green", "failed": "red", "unreachable": "red", "interrupted": "red",
     "escalate": "yellow", "pending": "cyan", "approved": "green", "denied": "yellow",
-    "expired": "dim", "RISING": "bold yellow",
+    "expired": "dim",
 }
 _STYLED_RE = re.compile(r"(?<![\w-])(?:" + "|".join(STYLES) + r")(?![\w-])")
 Column = str | tuple[str, ...]  # a key, or keys whose values stack in one cell
@@ -63,8 +63,6 @@ def progress_printer(quiet: bool) -> Any:
 def lines_view(lines: Iterable[str]) -> RenderableType:
     """Indented lines of text as one renderable: a line too long for the terminal wraps,
     its continuation keeping the line's indent."""
-    from rich.console import Group
-
     return Group(*(Padding(styled(line.lstrip(" ")), (0, 0, 0, len(line) - len(line.lstrip(" "))))
                    for line in lines))
 
