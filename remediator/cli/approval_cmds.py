@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from .output import emit_json, progress_printer, record_text, table
+from .output import emit_json, moment, progress_printer, record_view, show, table
 
 
 @click.command()
@@ -40,12 +40,12 @@ def pending(app: Any, include_closed: bool, as_json: bool) -> None:
     if not rows:
         click.echo("no pending requests", err=True)
         return
-    for row in rows:
-        row["hosts"] = ",".join(row["hosts"])
-        row["would_change"] = "; ".join(f"{h}: {len(t)} task(s)"
-                                        for h, t in row["would_change"].items()) or "nothing"
-    click.echo(table(rows, ["id", "entry", "alert", "hosts", "state", "expires_at",
-                            "would_change"]))
+    shown = [{**row, "expires_at": moment(row["expires_at"]),
+              "would_change": "; ".join(f"{h}: {len(t)} task(s)"
+                                        for h, t in row["would_change"].items()) or "nothing"}
+             for row in rows]
+    show(table(shown, [("id", "state"), ("entry", "alert"), "hosts", "expires_at",
+                       "would_change"]))
 
 
 @click.command()
@@ -77,7 +77,7 @@ def approve(app: Any, request_id: str, user: str | None, allow_uncommitted: bool
     if as_json:
         emit_json(record)
     else:
-        click.echo(record_text(record))
+        show(record_view(record))
 
 
 @click.command()
@@ -97,7 +97,7 @@ def deny(app: Any, request_id: str, user: str | None, reason: str, as_json: bool
     if as_json:
         emit_json(record)
     else:
-        click.echo(record_text(record))
+        show(record_view(record))
 
 
 def register(group: click.Group) -> None:

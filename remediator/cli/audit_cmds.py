@@ -10,9 +10,10 @@ import click
 
 from ..audit import summary
 from ..common import iso, utc_now
-from ..errors import UsageError
+from ..errors import ChainError, UsageError
 from ..store import open_store
-from .output import emit_json, record_text, table
+from . import output
+from .output import emit_json, moment, record_view, table
 
 _RELATIVE_RE = re.compile(r"^(\d+)([smhdw])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -65,10 +66,11 @@ def list_cmd(app: Any, since: str | None, limit: int | None, as_json: bool) -> N
     if as_json:
         emit_json(rows)
         return
-    for row in rows:
-        row["hosts"] = ",".join(row["hosts"])
-    click.echo(table(rows, ["id", "created_at", "alert", "hosts", "remediation", "stage",
-                            "mode", "action", "outcome"]))
+    shown = [{**row, "created_at": moment(row["created_at"]),
+              "decision": row["action"] + ("" if row["mode"] in (None, "none")
+                                           else f" ({row['mode']})")} for row in rows]
+    output.show(table(shown, [("id", "created_at"), ("alert", "hosts"), ("remediation", "stage"),
+                       ("decision", "outcome")]))
 
 
 @audit.command("show")
@@ -86,12 +88,15 @@ def show(app: Any, record_id: str, as_json: bool) -> None:
     if as_json:
         emit_json(record)
     else:
-        click.echo(record_text(record, detail=True))
+        output.show(record_view(record, detail=True))
 
 
 @audit.command("verify")
+@click.option("--json", "as_json", is_flag=True,
+              help="The result as a JSON object on stdout (on a misfit too; the exit code "
+                   "stays 3).")
 @click.pass_obj
-def verify(app: Any) -> None:
+def verify(app: Any, as_json: bool) -> None:
     """Re-walk the hash chain and check every index column, host index row and approval
     request against what was hashed; exit 3 naming the first record (or request) and column
     that does not fit.
@@ -99,9 +104,20 @@ def verify(app: Any) -> None:
     \b
     Example:
       remediator audit verify
+      remediator audit verify --json
     """
-    count, head = open_store(app.config.store).verify()
-    click.echo(f"audit chain OK: {count} records, head {head}")
+    store = open_store(app.config.store)
+    try:
+        count, head = store.verify()
+    except ChainError as exc:
+        if as_json:
+            emit_json({"ok": False, "count": None, "head": None, "record": exc.record_id,
+                       "error": str(exc)})
+        raise
+    if as_json:
+        emit_json({"ok": True, "count": count, "head": head, "record": None, "error": None})
+    else:
+        click.echo(f"audit chain OK: {count} records, head {head}")  # one line, to grep
 
 
 def register(group: click.Group) -> None:

@@ -9,7 +9,7 @@ import click
 from .. import catalog as catalog_mod
 from ..errors import CatalogError
 from ..validate import validate
-from .output import emit_json, table
+from .output import emit_json, show, table
 
 
 @click.group()
@@ -52,7 +52,8 @@ def list_cmd(app: Any, as_json: bool) -> None:
         return
     shown = [{**r, "playbook": r["playbook"] or f"AWX job template {r['job_template']}"}
              for r in rows]
-    click.echo(table(shown, ["name", "stage", "effective_stage", "playbook", "target", "match"]))
+    show(table(shown, ["name", ("stage", "effective_stage"), ("playbook", "target"), "match"],
+               whole=()))
 
 
 @catalog.command("validate")

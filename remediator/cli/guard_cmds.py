@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from ..store import open_store
-from .output import emit_json, record_text, table
+from .output import emit_json, moment, record_view, show, table
 
 
 @click.group()
@@ -36,7 +36,8 @@ def status(app: Any, as_json: bool) -> None:
     if as_json:
         emit_json(rows)
     elif rows:
-        click.echo(table(rows, ["entry", "since", "failures", "record_id"]))
+        show(table([{**r, "since": moment(r.get("since"))} for r in rows],
+                   ["entry", "since", "failures", "record_id"], whole=("record_id",)))
     else:
         click.echo("no circuit breaker is open", err=True)
 
@@ -57,7 +58,7 @@ def reset(app: Any, entry: str, user: str, as_json: bool) -> None:
     if as_json:
         emit_json(record)
     else:
-        click.echo(record_text(record))
+        show(record_view(record))
 
 
 def register(group: click.Group) -> None:

@@ -1,15 +1,47 @@
-"""Formatting for people (stderr progress, readable records) and machines (clean JSON)."""
+"""Formatting for people (tables and records fitted to the terminal, progress on stderr) and
+machines (clean JSON on stdout). Rich does the fitting and the colour: a console is the
+terminal's width (``COLUMNS``, else 80 when not a terminal), colour only on a terminal and
+never with ``NO_COLOR``."""
 
 from __future__ import annotations
 
 import json
+import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 import click
+from rich.console import Console, Group, RenderableType
+from rich.padding import Padding
+from rich.table import Table
+from rich.text import Text
 
 from ..models import TaskResult
+from ..reports.text import grid_table
 from ..results import diff_summary
+
+# values that get a colour wherever a table or record shows them (on a terminal)
+STYLES = {
+    "succeeded": "green", "failed": "red", "unreachable": "red", "interrupted": "red",
+    "escalate": "yellow", "pending": "cyan", "approved": "green", "denied": "yellow",
+    "expired": "dim",
+}
+_STYLED_RE = re.compile(r"(?<![\w-])(?:" + "|".join(STYLES) + r")(?![\w-])")
+Column = str | tuple[str, ...]  # a key, or keys whose values stack in one cell
+
+
+def console(*, err: bool = False) -> Console:
+    """A console on stdout (or stderr) as the user's terminal and environment allow."""
+    plain = bool(os.environ.get("NO_COLOR"))
+    return Console(stderr=err, color_system=None if plain else "auto", highlight=False,
+                   markup=False, emoji=False)
+
+
+def show(*renderables: RenderableType) -> None:
+    """Print on stdout, fitted to its width."""
+    console().print(*renderables)
 
 
 def emit_json(data: Any) -> None:
@@ -22,14 +54,39 @@ def progress_printer(quiet: bool) -> Any:
     if quiet:
         return None
 
-    def show(host: str, task: TaskResult) -> None:
+    def show_task(host: str, task: TaskResult) -> None:
         click.echo(f"  [{host}] {task.status:<11} {task.name}", err=True)
 
-    return show
+    return show_task
+
+
+def lines_view(lines: Iterable[str]) -> RenderableType:
+    """Indented lines of text as one renderable: a line too long for the terminal wraps,
+    its continuation keeping the line's indent."""
+    return Group(*(Padding(styled(line.lstrip(" ")), (0, 0, 0, len(line) - len(line.lstrip(" "))))
+                   for line in lines))
+
+
+def styled(text: str) -> Text:
+    """``text`` with the words that have a colour (STYLES) coloured."""
+    shown = Text(text)
+    for found in _STYLED_RE.finditer(text):
+        shown.stylize(STYLES[found.group()], found.start(), found.end())
+    return shown
 
 
 def record_text(record: Mapping[str, Any], *, detail: bool = False) -> str:
     """A readable rendition of one audit record."""
+    return "\n".join(record_lines(record, detail=detail))
+
+
+def record_view(record: Mapping[str, Any], *, detail: bool = False) -> RenderableType:
+    """One audit record for the terminal: ``record_text``, wrapped to the width."""
+    return lines_view(record_lines(record, detail=detail))
+
+
+def record_lines(record: Mapping[str, Any], *, detail: bool = False) -> list[str]:
+    """The lines of ``record_text``."""
     alert = record.get("alert") or {}
     remediation = record.get("remediation") or {}
     decision = record["decision"]
@@ -72,7 +129,7 @@ def record_text(record: Mapping[str, Any], *, detail: bool = False) -> str:
                      f"{truncated.get('job_events') or 'the runner artifacts'})")
     if not detail:
         lines.append(f"  full record: remediator audit show {record['id']}")
-    return "\n".join(lines)
+    return lines
 
 
 def _task_lines(task: Mapping[str, Any], detail: bool) -> Iterable[str]:
@@ -83,10 +140,44 @@ def _task_lines(task: Mapping[str, Any], detail: bool) -> Iterable[str]:
         yield f"                diff: {diff_summary(diff)}"
 
 
-def table(rows: Sequence[Mapping[str, Any]], columns: list[str]) -> str:
-    """A plain aligned text table."""
-    cells = [[str(r.get(c) if r.get(c) is not None else "-") for c in columns] for r in rows]
-    widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
-    out = ["  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True))]
-    out += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in cells]
-    return "\n".join(line.rstrip() for line in out)
+def moment(text: Any) -> Any:
+    """An ISO time as ``YYYY-MM-DD HH:MM:SS`` (its offset kept unless UTC): two words, so
+    a narrow column wraps it between date and time."""
+    if not isinstance(text, str):
+        return text
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return text
+    offset = parsed.utcoffset()
+    zone = "" if offset is None or not offset else parsed.strftime(" %z")
+    return parsed.strftime("%Y-%m-%d %H:%M:%S") + zone
+
+
+def table(rows: Sequence[Mapping[str, Any]], columns: Sequence[Column], *,
+          whole: Sequence[str] = ("id",)) -> Table:
+    """Rows under upper-case headers, fitted to the width by wrapping cells (never cut);
+    a column of several keys stacks their values in one cell, one line each, so that a
+    record needs fewer, wider columns; a column whose first key is in ``whole`` never wraps
+    (ids stay whole, to copy)."""
+    grid = grid_table()
+    for column in columns:
+        keys = (column,) if isinstance(column, str) else column
+        grid.add_column("\n".join(k.replace("_", " ").upper() for k in keys),
+                        overflow="fold", no_wrap=keys[0] in whole)
+    for row in rows:
+        grid.add_row(*(_cell(row, (c,) if isinstance(c, str) else c) for c in columns))
+    return grid
+
+
+def _cell(row: Mapping[str, Any], keys: Sequence[str]) -> Text:
+    """The values of ``keys`` in ``row``, one line each, ``-`` for none."""
+    return Text("\n").join(styled(_value(row.get(key))) for key in keys)
+
+
+def _value(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value) or "-"
+    return str(value)

@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, tzinfo
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -22,11 +22,12 @@ from ..reports.candidates import candidates
 from ..reports.doc import ReportDoc
 from ..reports.effectiveness import effectiveness
 from ..reports.noise import NoiseRules, noise
-from ..reports.text import render_text
+from ..reports.text import report_view
 from ..reports.trends import TrendRules, alert_trends, trends
 from ..store import AuditStore, describe, exists, open_store
 from .audit_cmds import parse_since
-from .output import emit_json
+from .output import emit_json, show
+from .progress import Meter, meter
 
 F = TypeVar("F", bound=Callable[..., Any])
 PROGRESS_EVERY = 50_000  # rows between two progress lines on stderr
@@ -96,9 +97,10 @@ def noise_cmd(app: Any, history: Path | None, fmt: str, since: str | None, as_js
     """
     rules = NoiseRules(quick_minutes=quick, flap_count=flap_count, flap_minutes=flap_window)
     tz = _zone(zone)
-    incidents, source = _incidents(app, history, fmt, since, quiet)
-    show_report(noise(incidents, now=utc_now(), source=source, rules=rules, tz=tz), as_json, html,
-          quiet)
+    with meter(quiet) as progress:
+        incidents, source = _incidents(app, history, fmt, since, progress)
+        doc = noise(incidents, now=utc_now(), source=source, rules=rules, tz=tz)
+    show_report(doc, as_json, html, quiet)
 
 
 @report.command("candidates")
@@ -115,8 +117,10 @@ def candidates_cmd(app: Any, history: Path | None, fmt: str, since: str | None,
       remediator report candidates --history alertmanager.jsonl --html candidates.html
     """
     entries = _catalog(app, required=False, quiet=quiet)
-    incidents, source = _incidents(app, history, fmt, since, quiet)
-    show_report(candidates(incidents, entries, now=utc_now(), source=source), as_json, html, quiet)
+    with meter(quiet) as progress:
+        incidents, source = _incidents(app, history, fmt, since, progress)
+        doc = candidates(incidents, entries, now=utc_now(), source=source)
+    show_report(doc, as_json, html, quiet)
 
 
 @report.command("effectiveness")
@@ -138,11 +142,12 @@ def effectiveness_cmd(app: Any, history: Path | None, fmt: str, since: str | Non
     store, source = _store(app)
     records = store.records(parse_since(since) if since else None)
     before = None
-    if history is not None:
-        before = history_mod.read(history, fmt, progress=_progress(quiet))
-        source += f"; before: {history}"
-    doc = effectiveness(records, entries, now=utc_now(), source=source, history=before,
-                        progress=_progress(quiet))
+    with meter(quiet) as progress:
+        if history is not None:
+            before = history_mod.read(history, fmt, progress=_rows(progress))
+            source += f"; before: {history}"
+        doc = effectiveness(records, entries, now=utc_now(), source=source, history=before,
+                            progress=_rows(progress, "records read"))
     show_report(doc, as_json, html, quiet)
 
 
@@ -171,27 +176,28 @@ def trends_cmd(app: Any, history: Path | None, fmt: str, since: str | None, as_j
     """
     rules = TrendRules(weeks=weeks, min_slope=min_slope, min_ratio=min_ratio,
                        min_runs=min_runs)
-    if history is not None:
-        incidents, source = _incidents(app, history, fmt, since, quiet)
-        doc = alert_trends(incidents, now=utc_now(), source=source, rules=rules)
-    else:
-        store, source = _store(app)
-        records = _counted(store.records(parse_since(since) if since else None),
-                           _progress(quiet))
-        doc = trends(records, now=utc_now(), source=source, rules=rules)
+    with meter(quiet) as progress:
+        if history is not None:
+            incidents, source = _incidents(app, history, fmt, since, progress)
+            doc = alert_trends(incidents, now=utc_now(), source=source, rules=rules)
+        else:
+            store, source = _store(app)
+            records = _counted(store.records(parse_since(since) if since else None),
+                               _rows(progress, "records read"))
+            doc = trends(records, now=utc_now(), source=source, rules=rules)
     show_report(doc, as_json, html, quiet)
 
 
-def _incidents(app: Any, history: Path | None, fmt: str, since: str | None, quiet: bool
-               ) -> tuple[Iterator[Incident], str]:
+def _incidents(app: Any, history: Path | None, fmt: str, since: str | None,
+               progress: Meter | None) -> tuple[Iterator[Incident], str]:
     """The incidents to report on (a history file, else the audit store) and where from."""
     _format_needs_history(history, fmt)
     start = datetime.fromisoformat(parse_since(since)) if since else None
     if history is None:
         path = app.config.store
-        found = history_mod.read(None, store=path, progress=_progress(quiet))
+        found = history_mod.read(None, store=path, progress=_rows(progress, "records read"))
         return history_mod.between(found, start), f"audit store {describe(path)}"
-    found = history_mod.read(history, fmt, progress=_progress(quiet))
+    found = history_mod.read(history, fmt, progress=_rows(progress))
     return history_mod.between(found, start), str(history)
 
 
@@ -232,16 +238,9 @@ def _zone(name: str) -> tzinfo:
                          ) from None
 
 
-def _progress(quiet: bool) -> Callable[[int], None] | None:
-    """A callback printing how many rows were read, on stderr; None when quiet."""
-    if quiet:
-        return None
-
-    def show(count: int) -> None:
-        """One progress line."""
-        click.echo(f"  {count:,} rows read", err=True)
-
-    return show
+def _rows(progress: Meter | None, what: str = "rows read") -> Callable[[int], None] | None:
+    """A callback telling ``progress`` how many rows were read (None when quiet)."""
+    return None if progress is None else partial(progress, what)
 
 
 def _counted(rows: Iterator[Mapping[str, Any]], progress: Callable[[int], None] | None
@@ -267,8 +266,7 @@ def show_report(doc: ReportDoc, as_json: bool, html: Path | None, quiet: bool) -
     if as_json:
         emit_json(doc.data)
         return
-    width = max(60, shutil.get_terminal_size((100, 24)).columns)
-    click.echo(render_text(doc, width), nl=False)
+    show(report_view(doc))
 
 
 def register(group: click.Group) -> None:

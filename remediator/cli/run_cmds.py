@@ -12,7 +12,7 @@ from .. import sources
 from ..engine import is_trouble
 from ..errors import InputError, RefusedError, StoreError, UsageError
 from ..models import Mode
-from .output import emit_json, progress_printer, record_text
+from .output import emit_json, progress_printer, record_view, show
 
 SOURCE_NAMES = [sources.AUTO, *sources.SOURCES]  # the registry's, "auto" first
 PRUNE_SLACK_S = 3600  # how far past keeping the oldest claim is before `handle` prunes
@@ -34,7 +34,7 @@ def _finish(records: list[dict[str, Any]], as_json: bool, fail_on_escalate: bool
         emit_json(records)
     else:
         for record in records:
-            click.echo(record_text(record))
+            show(record_view(record))
     if fail_on_escalate and any(is_trouble(r) for r in records):
         sys.exit(1)
 
@@ -43,7 +43,8 @@ def _finish(records: list[dict[str, Any]], as_json: bool, fail_on_escalate: bool
 @click.argument("payload", type=click.File("r", encoding="utf-8"))
 @click.option("--source", type=click.Choice(SOURCE_NAMES), default="auto", show_default=True,
               help="Payload format; auto detects it.")
-@click.option("--json", "as_json", is_flag=True, help="Print the audit records as JSON on stdout.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the audit records as a JSON array on stdout.")
 @handling_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
 @click.pass_obj
@@ -95,7 +96,9 @@ def _parse_vars(pairs: tuple[str, ...]) -> dict[str, str]:
 @click.option("--by", "user", help="Who starts it (default: $REMEDIATOR_USER or login name).")
 @click.option("--allow-uncommitted", is_flag=True,
               help="Allow a live run from uncommitted catalog or playbook changes (recorded).")
-@click.option("--json", "as_json", is_flag=True, help="Print the audit record as JSON on stdout.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the audit records as a JSON array on stdout (one record: like "
+                   "handle's).")
 @click.option("--fail-on-escalate", is_flag=True, help="Exit 1 when the run failed.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
 @click.pass_obj
@@ -118,14 +121,9 @@ def run_cmd(app: Any, entry: str, limit: str, check: bool, var_pairs: tuple[str,
                                allow_uncommitted=allow_uncommitted)
     if record["decision"]["action"] == "escalate" and record["mode"] == "none":
         if as_json:
-            emit_json(record)
+            emit_json([record])
         raise RefusedError(f"{record['decision']['reason']} (recorded as {record['id']})")
-    if as_json:
-        emit_json(record)
-    else:
-        click.echo(record_text(record))
-    if fail_on_escalate and is_trouble(record):
-        sys.exit(1)
+    _finish([record], as_json, fail_on_escalate)
 
 
 def register(group: click.Group) -> None:

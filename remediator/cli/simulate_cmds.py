@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,7 @@ from ..errors import InputError, UsageError
 from ..history.simulate import simulate as run_simulation
 from ..history.simulation_report import report
 from .audit_cmds import parse_since
+from .progress import Meter, meter
 from .report_cmds import show_report
 
 
@@ -58,12 +61,13 @@ def simulate(app: Any, path: Path, fmt: str, since: str | None, until: str | Non
     """
     config = app.config
     bad: list[InputError] = []
-    incidents = history.between(
-        history.read(path, fmt, progress=None if quiet else _shown("read", "rows"),
-                     on_bad=bad.append if skip_bad else None),
-        _moment(since, "--since"), _moment(until, "--until"))
-    tally = run_simulation(config, incidents, from_store_state=from_store_state,
-                           progress=None if quiet else _stage_shown)
+    with meter(quiet) as progress:
+        incidents = history.between(
+            history.read(path, fmt, progress=_rows(progress),
+                         on_bad=bad.append if skip_bad else None),
+            _moment(since, "--since"), _moment(until, "--until"))
+        tally = run_simulation(config, incidents, from_store_state=from_store_state,
+                               progress=_phases(progress))
     if bad and not quiet:
         click.echo(f"remediator: skipped {len(bad)} bad rows; the first: {bad[0]}", err=True)
     show_report(report(tally, str(path), skipped=len(bad)), as_json, html, quiet)
@@ -79,16 +83,25 @@ def _moment(value: str | None, option: str) -> datetime | None:
         raise UsageError(exc.message.replace("--since", option)) from None
 
 
-def _shown(verb: str, what: str) -> Any:
-    """A progress callback printing ``verb N what`` on stderr."""
-    def show(count: int) -> None:
-        click.echo(f"  {verb} {count} {what}", err=True)
-    return show
+def _rows(progress: Meter | None) -> Callable[[int], None] | None:
+    """Progress of reading the history: rows read."""
+    return None if progress is None else partial(progress, "rows read")
 
 
-def _stage_shown(stage: str, count: int) -> None:
-    """Progress of the replay: alerts sorted into time order, then decided."""
-    click.echo(f"  {stage} {count} alerts", err=True)
+def _phases(progress: Meter | None) -> Callable[[str, int], None] | None:
+    """Progress of the replay: deliveries sorted into time order, then decided, of as many
+    as were sorted."""
+    if progress is None:
+        return None
+    sorted_count: dict[str, int] = {}
+
+    def phase(stage: str, count: int) -> None:
+        if stage == "sorted":
+            sorted_count[stage] = count
+        progress(f"alerts {stage}", count, sorted_count.get("sorted") if stage != "sorted"
+                 else None)
+
+    return phase
 
 
 def register(group: click.Group) -> None:

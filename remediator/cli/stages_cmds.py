@@ -9,7 +9,7 @@ import click
 from .. import catalog as catalog_mod
 from ..stages import recommend, track_record
 from ..store import open_store
-from .output import emit_json
+from .output import emit_json, lines_view, moment, show
 
 
 @click.command()
@@ -42,27 +42,30 @@ def stages(app: Any, as_json: bool) -> None:
     if as_json:
         emit_json(rows)
         return
-    for row in rows:
-        counts = row["track_record"]
-        held = counts["predictions_held"]
-        verified = held + counts["predictions_missed"]
-        click.echo(f"{row['entry']}  stage: {row['stage']}"
-                   + (f" (capped to {row['effective_stage']})"
-                      if row["effective_stage"] != row["stage"] else ""))
-        click.echo(f"  checks: {counts['checks']} ({counts['check_failures']} failed)  live: "
-                   f"{counts['live_runs']} ({counts['live_failures']} failed)  "
-                   f"predictions held: {held}/{verified}")
-        if counts["last_failure"]:
-            failure = counts["last_failure"]
-            click.echo(f"  last failure: {failure['at']} record {failure['id']} "
-                       f"({failure['outcome']})")
-        verdict = row["recommendation"] + (f" to {row['to']}" if row["to"] else "")
-        click.echo(f"  recommendation: {verdict}")
-        for line in row["evidence"]:
-            click.echo(f"    - {line}")
-        if row["edit"]:
-            click.echo(f"  the change to commit: {row['edit']}")
+    show(lines_view(line for row in rows for line in _lines(row)))
 
+
+def _lines(row: dict[str, Any]) -> list[str]:
+    """One entry's stage, track record and recommendation, as indented lines."""
+    counts = row["track_record"]
+    held = counts["predictions_held"]
+    verified = held + counts["predictions_missed"]
+    lines = [f"{row['entry']}  stage: {row['stage']}"
+             + (f" (capped to {row['effective_stage']})"
+                if row["effective_stage"] != row["stage"] else ""),
+             f"  checks: {counts['checks']} ({counts['check_failures']} failed)  live: "
+             f"{counts['live_runs']} ({counts['live_failures']} failed)  "
+             f"predictions held: {held}/{verified}"]
+    if counts["last_failure"]:
+        failure = counts["last_failure"]
+        lines.append(f"  last failure: {moment(failure['at'])} record {failure['id']} "
+                     f"({failure['outcome']})")
+    verdict = row["recommendation"] + (f" to {row['to']}" if row["to"] else "")
+    lines.append(f"  recommendation: {verdict}")
+    lines += [f"    - {line}" for line in row["evidence"]]
+    if row["edit"]:
+        lines.append(f"  the change to commit: {row['edit']}")
+    return lines
 
 def register(group: click.Group) -> None:
     """Add the command to the top-level group."""

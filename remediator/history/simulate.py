@@ -136,7 +136,8 @@ def simulate(config: Config, incidents: Iterable[Incident], *, from_store_state:
     """Replay ``incidents`` through the config's catalog, inventory and guardrails.
 
     ``progress(stage, count)`` hears about long inputs: ``"sorted"`` deliveries, then
-    ``"decided"`` ones, every 50,000.
+    ``"decided"`` ones, every 50,000, and at the end of each once past 50,000 (the last
+    "sorted" count is the total to decide).
     """
     catalog = catalog_mod.load(config.catalog, config.playbooks, config.guardrails)
     inventory = inventory_mod.load_config(config)
@@ -150,6 +151,8 @@ def simulate(config: Config, incidents: Iterable[Incident], *, from_store_state:
                 order.add(row)
                 if progress is not None and order.count % PROGRESS_EVERY == 0:
                     progress("sorted", order.count)
+        if progress is not None and order.count > PROGRESS_EVERY:
+            progress("sorted", order.count)  # the total the deciding works towards
         scratch = folder / "scratch.db"
         SqliteStore(scratch).close()  # the schema
         if from_store_state:
@@ -163,8 +166,11 @@ def simulate(config: Config, incidents: Iterable[Incident], *, from_store_state:
                         catalog=catalog, inventory=inventory, store=SqliteStore(scratch),
                         executor=_NoRuns(), revision={"vcs": "none", "dirty": False},
                         clock=clock)
+        replay = _Replay(engine, clock, tally, scratch, progress)
         try:
-            _Replay(engine, clock, tally, scratch, progress).run(order)
+            replay.run(order)
+            if progress is not None and replay.count > PROGRESS_EVERY:
+                progress("decided", replay.count)
         finally:
             engine.store.close()
     return tally

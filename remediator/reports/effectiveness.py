@@ -154,18 +154,27 @@ def _entry_data(name: str, state: _Entry, entry: Remediation | None, history: bo
     }
 
 
+def _name(data: Mapping[str, Any]) -> str:
+    """The entry as a table row names it."""
+    return str(data["entry"]) + ("" if data["in_catalog"] else " (not in catalog)")
+
+
 def _row(data: Mapping[str, Any]) -> tuple[Any, ...]:
-    """One entry's line in the table."""
-    change, saved, toil = data["resolve_change"], data["person_hours_saved"], data["toil_minutes"]
-    before, after = data["before"], data["after"]
-    return (data["entry"] + ("" if data["in_catalog"] else " (not in catalog)"),
-            data["stage"] or "-", f"{data['live_succeeded']}/{data['live_runs']}",
+    """One entry's line in the table of runs and toil."""
+    saved, toil = data["person_hours_saved"], data["toil_minutes"]
+    return (_name(data), data["stage"] or "-", f"{data['live_succeeded']}/{data['live_runs']}",
             data["fixes_held"], data["refires"], data["resolved_without_person"],
-            f"{seconds_text(before['median_resolve_s'])} ({before['occurrences']})",
-            f"{seconds_text(after['median_resolve_s'])} ({after['occurrences']})",
-            "-" if change is None else f"{100 * change:+.0f}%",
             "-" if toil is None else f"{toil:g}",
             "unknown" if saved is None else f"{saved:.1f}")
+
+
+def _time_row(data: Mapping[str, Any]) -> tuple[Any, ...]:
+    """One entry's line in the table of times to resolve."""
+    change, before, after = data["resolve_change"], data["before"], data["after"]
+    return (_name(data),
+            f"{seconds_text(before['median_resolve_s'])} ({before['occurrences']})",
+            f"{seconds_text(after['median_resolve_s'])} ({after['occurrences']})",
+            "-" if change is None else f"{100 * change:+.0f}%")
 
 
 def _doc(entries: dict[str, _Entry], catalog: Sequence[Remediation], *, now: datetime,
@@ -182,18 +191,23 @@ def _doc(entries: dict[str, _Entry], catalog: Sequence[Remediation], *, now: dat
     saved_total = sum(d["person_hours_saved"] or 0.0 for d in data)
     table = Table(
         title="Per catalog entry",
-        columns=("entry", "stage", "live ok", "fixes held", "re-fires",
-                 "no person", "resolve before (n)", "after (n)", "change", "toil min",
-                 "hours saved"),
+        columns=("entry", "stage", "live ok", "fixes held", "re-fires", "no person",
+                 "toil min", "hours saved"),
         rows=tuple(_row(d) for d in data),
         notes=("fixes held: successful live runs the automation started, less re-fires; "
                "re-fires: alerts still firing after a fix (escalated: negative impact); no "
                "person: alerts that resolved after an automated fix with no person acting",
-               "before / after: median time to resolve of the entry's alerts that started "
-               "before / after its first automated live run"
-               + (" (before: from the history file)" if history else ""),
                "hours saved = fixes held x toil_minutes / 60 (the catalog entry's minutes a "
                "person takes); unknown when the entry has no toil_minutes"),
+    )
+    times = Table(
+        title="Time to resolve per catalog entry",
+        columns=("entry", "before (n)", "after (n)", "change"),
+        rows=tuple(_time_row(d) for d in data),
+        notes=("before / after: median time to resolve of the entry's alerts that started "
+               "before / after its first automated live run"
+               + (" (before: from the history file)" if history else "")
+               + "; (n): how many alerts",),
     )
     outcomes = Table(title="Runs by stage and outcome",
                      columns=("entry", "stage", "mode", "runs", *OUTCOMES),
@@ -209,7 +223,7 @@ def _doc(entries: dict[str, _Entry], catalog: Sequence[Remediation], *, now: dat
     )
     return ReportDoc(
         name="effectiveness", title="Automation effectiveness", generated_at=stamp(now),
-        source=source, summary=summary, tables=(table, outcomes),
+        source=source, summary=summary, tables=(table, times, outcomes),
         charts=_charts(data) if data else (),
         data={"report": "effectiveness", "source": source, "generated_at": stamp(now),
               "person_hours_saved": round(saved_total, 2), "toil_unknown": unknown_toil,

@@ -250,7 +250,7 @@ def test_catalog_validate_and_list_know_job_templates(project: Project, awx: Fak
     report = json.loads(result.stdout)
     assert report["problems"] == [] and report["playbooks"] == 0
     assert not awx.requests
-    listed = project.cli("catalog", "list")
+    listed = project.cli("catalog", "list", env={"COLUMNS": "200"})  # one line per entry
     assert "AWX job template fix-service" in listed.output
     (row,) = json.loads(project.cli("catalog", "list", "--json").stdout)
     assert (row["playbook"], row["job_template"]) == ("", "fix-service")

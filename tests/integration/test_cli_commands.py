@@ -109,7 +109,7 @@ def test_manual_check_run_records_the_person(project: Project) -> None:
     result = project.cli("run", "disk-space-cleanup", "--limit", "demo-web-01", "--var",
                          "disk_mountpoint=/", "--by", "carol", "--json", "-q")
     assert result.exit_code == 0, result.output
-    record = json.loads(result.stdout)
+    (record,) = json.loads(result.stdout)  # run --json: an array, as handle's
     assert (record["initiated_by"], record["mode"], record["alert"]) == ("carol", "check", None)
     assert record["decision"]["variables"] == {"disk_mountpoint": "/"}
     (plan,) = runs.plans

@@ -76,7 +76,7 @@ def test_manual_var_is_just_as_safe(project: Project, tmp_path: Path) -> None:
     result = project.cli("run", "echo", "--limit", "demo-web-01", "--live", "--var",
                          f"note={text}", "--by", "alice", "--json")
     assert result.exit_code == 0, result.output
-    record = json.loads(result.stdout)
+    (record,) = json.loads(result.stdout)  # run --json: an array, as handle's
     assert record["initiated_by"] == "alice"
     assert not marker.exists()
     assert (out / "note.txt").read_text() == text

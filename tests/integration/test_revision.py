@@ -111,7 +111,7 @@ def test_allow_uncommitted_runs_live_and_says_so(repo: Project, runs: RecordingE
     result = repo.cli("run", "disk-space-cleanup", "--limit", "demo-web-01", "--live", "--var",
                       "disk_mountpoint=/", "--allow-uncommitted", "--json", "-q")
     assert result.exit_code == 0, result.output
-    record = json.loads(result.stdout)
+    (record,) = json.loads(result.stdout)  # run --json: an array, as handle's
     assert record["mode"] == "live"
     assert record["remediation"]["catalog_revision"]["allow_uncommitted"] is True
     assert record["outcome"] == "succeeded"

@@ -182,15 +182,15 @@ def test_bad_lines_stop_or_are_skipped(project: Project, tmp_path: Path) -> None
 
 def test_text_output_shows_the_tables(project: Project, tmp_path: Path) -> None:
     path = history(tmp_path / "h.jsonl", [("a", T0, None, {})])
-    result = project.cli("simulate", "--history", str(path))
+    result = project.cli("simulate", "--history", str(path), env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     out = result.stdout
-    assert f"1 incidents from {path}," in " ".join(out.split())  # however long the path
+    assert f"1 incidents from {path}," in " ".join(out.split())  # wrapped between words
     for title in ("Decisions by action", "Runs by stage and mode", "Why", "By entry", "By day"):
         assert f"\n{title}" in out
     runs = out.split("\nRuns by stage and mode\n", 1)[1].splitlines()
     assert runs[0].split() == ["stage", "mode", "alerts", "runs", "hosts"]
-    assert set(runs[1]) <= {"-", " "}
+    assert set(runs[1]) <= {"─", " "}
     assert runs[2].split() == ["observe", "check", "1", "1", "1"]
 
 

@@ -125,6 +125,22 @@ def test_cli_verify_names_the_tampered_record_and_exits_3(project: Project) -> N
     assert "rec0001" in result.stderr
 
 
+def test_cli_verify_json_names_the_record_and_still_exits_3(project: Project) -> None:
+    """`audit verify --json` prints an object naming the record that does not fit (the
+    message names the column), on stdout, and exits 3 as without --json."""
+    store = project.store()
+    for n in range(3):
+        store.append(record(n))
+    tamper(project.store_path, "UPDATE records SET created_at = '2020-01-01T00:00:00+00:00' "
+           "WHERE id = 'rec0002'")
+    result = project.cli("audit", "verify", "--json")
+    assert result.exit_code == 3
+    found = json.loads(result.stdout)
+    assert (found["ok"], found["count"], found["head"], found["record"]) == (
+        False, None, None, "rec0002")
+    assert "created_at" in found["error"] and "rec0002" in result.stderr
+
+
 def test_get_by_prefix_and_unknown_ids(tmp_path: Path) -> None:
     """A unique id prefix finds its record; ambiguous or unknown prefixes are NotFoundError."""
     store = filled(tmp_path, 3)
