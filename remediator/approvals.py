@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from .catalog import Catalog
     from .config import Config
     from .policy import PolicyContext
-    from .store import AuditStore
+    from .store import RequestLog
 
 
 
@@ -44,8 +44,12 @@ class Runs(Protocol):
 
     config: Config
     catalog: Catalog
-    store: AuditStore
     revision: Mapping[str, Any]
+
+    @property
+    def store(self) -> RequestLog:
+        """The records and the requests."""
+        ...
 
     def clock(self) -> datetime:
         """Now."""

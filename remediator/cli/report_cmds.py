@@ -24,7 +24,7 @@ from ..reports.effectiveness import effectiveness
 from ..reports.noise import NoiseRules, noise
 from ..reports.text import report_view
 from ..reports.trends import TrendRules, alert_trends, trends
-from ..store import AuditStore, describe, exists, open_store
+from ..store import AuditLog, describe, exists, open_store
 from .audit_cmds import parse_since
 from .output import emit_json, show
 from .progress import Meter, meter
@@ -208,7 +208,7 @@ def _format_needs_history(history: Path | None, fmt: str) -> None:
                          "report reads the audit store)")
 
 
-def _store(app: Any) -> tuple[AuditStore, str]:
+def _store(app: Any) -> tuple[AuditLog, str]:
     """The audit store (which must exist: a report never creates one) and its name."""
     path = app.config.store
     if not exists(path):

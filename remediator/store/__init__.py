@@ -65,8 +65,8 @@ class GuardSession(Protocol):
         ...
 
 
-class AuditStore(Protocol):
-    """Where audit records live; ``append`` chains and stores atomically."""
+class AuditLog(Protocol):
+    """The audit records: ``append`` chains and stores atomically; what reports read."""
 
     def append(self, record: Mapping[str, Any]) -> dict[str, Any]:
         """Seal ``record`` onto the chain and store it; returns the sealed record."""
@@ -88,6 +88,18 @@ class AuditStore(Protocol):
                 host: str | None = None) -> Iterator[dict[str, Any]]:
         """Records in chain order, optionally only since a time, for one entry or host."""
         ...
+
+    def verify(self) -> tuple[int, str]:
+        """Re-walk the chain: (record count, head hash), or ChainError naming the first misfit."""
+        ...
+
+    def close(self) -> None:
+        """Release the connection."""
+        ...
+
+
+class RequestStore(Protocol):
+    """Pending approval requests: mutable state beside the append-only records."""
 
     def add_request(self, request: PendingRequest) -> None:
         """Store a new pending request."""
@@ -115,6 +127,9 @@ class AuditStore(Protocol):
         """Mark the pending requests of a resolved alert; their ids."""
         ...
 
+class RunJournal(Protocol):
+    """What each command is about to run, written with its decisions (journal.py)."""
+
     def journal_close(self, keys: Sequence[str]) -> None:
         """These run-journal rows' records are on the chain."""
         ...
@@ -123,9 +138,8 @@ class AuditStore(Protocol):
         """Run-journal rows of dead owners (or past their lease), taken over by this process."""
         ...
 
-    def verify(self) -> tuple[int, str]:
-        """Re-walk the chain: (record count, head hash), or ChainError naming the first misfit."""
-        ...
+class GuardStore(Protocol):
+    """Guardrail state: dedupe claims, runs and their locks, breakers."""
 
     def guard(self, now: datetime, horizon_s: int) -> AbstractContextManager[GuardSession]:
         """One write transaction for guardrail claims, facts and reservations."""
@@ -176,11 +190,13 @@ class AuditStore(Protocol):
         """Write a snapshot into this store's guard state (a scratch store's)."""
         ...
 
-    def close(self) -> None:
-        """Release the connection."""
-        ...
+
+class AuditStore(AuditLog, RequestStore, RunJournal, GuardStore, Protocol):
+    """Everything a store keeps; the engine uses all of it, most readers only ``AuditLog``."""
 
 
+class RequestLog(AuditLog, RequestStore, Protocol):
+    """The records and the requests: what approvals use."""
 
 
 class IntakeStore(Protocol):
