@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from ..models import TaskResult
+from ..record import AuditRecord
 from ..results import diff_summary
 
 
@@ -28,10 +29,10 @@ def progress_printer(quiet: bool) -> Any:
     return show
 
 
-def record_text(record: Mapping[str, Any], *, detail: bool = False) -> str:
+def record_text(record: AuditRecord, *, detail: bool = False) -> str:
     """A readable rendition of one audit record."""
-    alert = record.get("alert") or {}
-    remediation = record.get("remediation") or {}
+    alert: Mapping[str, Any] = record.get("alert") or {}
+    remediation: Mapping[str, Any] = record.get("remediation") or {}
     decision = record["decision"]
     hosts = ", ".join(alert.get("hosts") or sorted(record.get("hosts") or {})) or "-"
     subject = alert.get("name") or f"manual run by {record.get('initiated_by')}"
@@ -52,7 +53,7 @@ def record_text(record: Mapping[str, Any], *, detail: bool = False) -> str:
     if runner and runner.get("failure"):
         lines.append(f"  failure:  {runner['failure']}")
     elif runner and runner.get("error") and record["outcome"] != "succeeded":
-        lines.append(f"  error:    {runner['error'].splitlines()[-1]}")
+        lines.append(f"  error:    {str(runner.get('error')).splitlines()[-1]}")
     for host, result in (record.get("hosts") or {}).items():
         lines.append(f"  {host}: ok={result['ok']} changed={result['changed']} "
                      f"failed={result['failed']} unreachable={result['unreachable']} "

@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 from ..config import ChannelConfig, NotifyConfig
 from ..errors import ConfigError
+from ..record import Notification
 
 
 class DeliveryError(Exception):
@@ -85,9 +86,9 @@ def build(config: NotifyConfig, env: Mapping[str, str]) -> dict[str, Notifier]:
 
 
 def deliver(notifiers: Sequence[Notifier], message: Message, config: NotifyConfig,
-            sleep: Callable[[float], None] = time.sleep) -> list[dict[str, Any]]:
+            sleep: Callable[[float], None] = time.sleep) -> list[Notification]:
     """Send to each channel with bounded retries and backoff; results for the record."""
-    results = []
+    results: list[Notification] = []
     for notifier in notifiers:
         if not notifier.wants(message):
             continue
