@@ -29,6 +29,8 @@ from .models import (
     Stage,
     frozen_map,
 )
+from .reasons import Reason
+from .record import AuditRecord, Draft, RequestLink
 from .sealing import altered, entry_digest, preview_of, previewed, seal_block
 
 if TYPE_CHECKING:
@@ -73,13 +75,13 @@ class Runs(Protocol):
 
     def run_person(self, alert: Alert | None, remediation: Remediation, decision: Decision,
                    initiated_by: str, allow_uncommitted: bool,
-                   request: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                   request: Mapping[str, Any] | None = None) -> AuditRecord:
         """A person's run: lock its hosts, run, record; the record."""
         ...
 
     def record_decision(self, alert: Alert | None, remediation: Remediation | None,
                         decision: Decision, initiated_by: str, allow_uncommitted: bool,
-                        request: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                        request: Mapping[str, Any] | None = None) -> AuditRecord:
         """Record a decision that runs nothing (notified as its stage says); the record."""
         ...
 
@@ -91,7 +93,7 @@ class Approvals:
         self.runs = runs
 
     def approve(self, request_id: str, *, by: str | None = None,
-                allow_uncommitted: bool = False) -> tuple[dict[str, Any], bool]:
+                allow_uncommitted: bool = False) -> tuple[AuditRecord, bool]:
         """Start the live run a pending request asked for; (record, True if this call ran it).
 
         Approving an already approved request runs nothing and returns the run it started.
@@ -131,6 +133,7 @@ class Approvals:
             )
         decision = Decision(
             Action.RUN,
+            Reason.APPROVED,
             f"approved by {by} (request {request.id})",
             Mode.LIVE,
             remediation.stage,
@@ -152,7 +155,7 @@ class Approvals:
         return record, True
 
     def _pending_record(self, request: PendingRequest
-                        ) -> tuple[Mapping[str, Any] | None, str | None]:
+                        ) -> tuple[AuditRecord | None, str | None]:
         """The request's pending record on the chain, and what about the request row does not
         match it (or its seal), if anything."""
         try:
@@ -167,17 +170,17 @@ class Approvals:
         # the row's state is not sealed (it moves on purpose): the chain says whether it was
         # decided already (a row set back to pending)
         for later in self.runs.store.records(since=request.created_at, entry=request.entry):
-            link = later.get("request") or {}
-            if link.get("id") == request.id and link.get("state") in ("approved", "denied"):
-                return record, (f"it was already {link['state']} by {link.get('by')} in record "
+            link = later.get("request")
+            if link and link["id"] == request.id and link["state"] in ("approved", "denied"):
+                return record, (f"it was already {link['state']} by {link['by']} in record "
                                 f"{later['id']}; its row was set back to pending")
         return record, None
 
-    def _drift(self, remediation: Remediation, record: Mapping[str, Any] | None
+    def _drift(self, remediation: Remediation, record: AuditRecord | None
                ) -> tuple[str | None, tuple[str, ...]]:
         """Why what would run now is not what was previewed (None when it is), and notes for the
         record: a catalog revision that moved while the playbook and entry stayed the same."""
-        was = previewed(record or {})
+        was = previewed(record)
         if (remediation.playbook, remediation.job_template) != (was["playbook"] or "",
                                                                was["job_template"]):
             return (f"entry {remediation.name} now runs "
@@ -197,29 +200,31 @@ class Approvals:
                           f"{str(now)[:12]} now); the playbook and the entry are as previewed",)
         return None, ()
 
-    def _refuse(self, request: PendingRequest, preview: Mapping[str, Any] | None,
+    def _refuse(self, request: PendingRequest, preview: AuditRecord | None,
                 by: str, now: str, allow_uncommitted: bool, problem: str) -> NoReturn:
         """Record an approval refused because the request is not what was previewed, and raise."""
-        alert = {k: v for k, v in ((preview or {}).get("alert") or {}).items() if k != "hosts"}
+        shown = preview["alert"] if preview else None
+        alert = {k: v for k, v in (shown or {}).items() if k != "hosts"}
         reason = f"approval refused: request {request.id}: {problem}; nothing ran"
-        record = self._closing_record(request, Action.ESCALATE, reason, by, now, "refused",
-                                 _alert_of(alert or request.alert), allow_uncommitted)
+        record = self._closing_record(request, Action.ESCALATE, Reason.APPROVAL_REFUSED, reason,
+                                      by, now, "refused", _alert_of(alert or request.alert),
+                                      allow_uncommitted)
         raise RefusedError(f"{reason} (recorded as {record['id']}); deny it: the next alert "
                            "brings a new preview")
 
 
-    def _closing_record(self, request: PendingRequest, action: Action, reason: str,
+    def _closing_record(self, request: PendingRequest, action: Action, code: Reason, reason: str,
                         by: str, now: str, state: str, alert: Alert | None,
-                        allow_uncommitted: bool) -> dict[str, Any]:
+                        allow_uncommitted: bool) -> AuditRecord:
         """The record of a request closed (or an approval refused) without a run."""
         remediation = self.runs.catalog.get(request.entry)
         stage = remediation.stage if remediation else None
-        decision = Decision(action, reason, Mode.NONE, stage, stage, request.hosts)
+        decision = Decision(action, code, reason, Mode.NONE, stage, stage, request.hosts)
         return self.runs.record_decision(alert, remediation, decision, by, allow_uncommitted,
                                          _request_link(request, by, now, state))
 
     def _winners_run(self, request: PendingRequest, timeout_s: int,
-                     step_s: float = 0.2) -> dict[str, Any]:
+                     step_s: float = 0.2) -> AuditRecord:
         """The record of the run another approval started: waited for while it is going (up to
         its timeout and a minute), so that approving twice shows the one run either way."""
         deadline = time.monotonic() + timeout_s + 60
@@ -234,7 +239,7 @@ class Approvals:
             request = self.runs.store.get_request(request.id)
 
     def deny(self, request_id: str, *, by: str | None = None, reason: str = ""
-             ) -> dict[str, Any]:
+             ) -> AuditRecord:
         """Close a pending request without running anything; recorded."""
         by = by or current_user()
         request = self._live_request(request_id)
@@ -246,8 +251,9 @@ class Approvals:
                 f"{current.decided_by} at {current.decided_at})"
             )
         text = f"denied by {by}" + (f": {reason}" if reason else "")
-        record = self._closing_record(request, Action.SKIP, f"{text} (request {request.id})",
-                                 by, now, "denied", _alert_of(request.alert), False)
+        record = self._closing_record(request, Action.SKIP, Reason.DENIED,
+                                      f"{text} (request {request.id})", by, now, "denied",
+                                      _alert_of(request.alert), False)
         self.runs.store.set_request_result(request.id, record["id"])
         return record
 
@@ -286,7 +292,7 @@ class Approvals:
                 self.runs.store.transition_request(request.id, RequestState.EXPIRED, by=None,
                                                    at=iso(now))
 
-    def sealed_request(self, draft: dict[str, Any], alert: Alert, remediation: Remediation,
+    def sealed_request(self, draft: Draft, alert: Alert, remediation: Remediation,
                        decision: Decision) -> PendingRequest:
         """The request a pending record opens, sealed; the seal goes into ``draft`` (before it is
         appended, so that the chain holds it). Store the request once the record is stored."""
@@ -308,7 +314,7 @@ class Approvals:
         return replace(request, seal=draft["request_seal"]["seal"])
 
 
-def _request_link(request: PendingRequest, by: str, at: str, state: str) -> dict[str, Any]:
+def _request_link(request: PendingRequest, by: str, at: str, state: str) -> RequestLink:
     return {
         "id": request.id,
         "state": state,

@@ -6,10 +6,20 @@ import hashlib
 import json
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, cast
 
 from .errors import ChainError
 from .models import Alert, Decision, Outcome, Remediation, RunResult
+from .record import (
+    AlertPart,
+    AuditRecord,
+    Draft,
+    RemediationPart,
+    RunnerPart,
+    Truncated,
+    entry_name,
+    stored,
+)
 from .results import failure_summary
 
 SCHEMA_VERSION = 1
@@ -42,13 +52,13 @@ def record_hash(record: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical(record)).hexdigest()
 
 
-def seal(record: Mapping[str, Any], prev_hash: str) -> dict[str, Any]:
+def seal(record: Draft | Mapping[str, Any], prev_hash: str) -> AuditRecord:
     """A copy of ``record`` chained to ``prev_hash`` with its own ``hash`` set."""
     sealed = dict(record)
     sealed["prev_hash"] = prev_hash
     sealed.pop("hash", None)
     sealed["hash"] = record_hash(sealed)
-    return sealed
+    return stored(sealed)
 
 
 def verify_chain(records: Iterable[Mapping[str, Any]]) -> tuple[int, str]:
@@ -87,19 +97,22 @@ def build(
     initiated_by: str,
     run: RunResult | None,
     extra: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    """An unsealed audit record with every documented field, ready for ``store.append``."""
-    return {
+) -> Draft:
+    """An unsealed audit record with every documented field, ready for ``store.append``;
+    ``extra`` adds the optional ones (``batch``, ``request``)."""
+    record: Draft = {
         "id": record_id,
         "schema_version": SCHEMA_VERSION,
         "created_at": created_at,
-        "alert": None if alert is None else {**alert.as_dict(), "hosts": list(hosts)},
+        "alert": None if alert is None else cast(AlertPart, {**alert.as_dict(),
+                                                             "hosts": list(hosts)}),
         "remediation": None if remediation is None else _remediation(
             remediation, playbook_sha256, catalog_revision),
         "stage": None if decision.stage is None else str(decision.stage),
         "mode": str(decision.mode),
         "decision": {
             "action": str(decision.action),
+            "code": str(decision.code),
             "reason": decision.reason,
             "notes": list(decision.notes),
             "max_stage": None if decision.capped_by is None else str(decision.capped_by),
@@ -113,24 +126,27 @@ def build(
         "outcome": str(run.outcome if run else Outcome.NOT_RUN),
         "hosts": {} if run is None else {h: r.as_dict() for h, r in run.hosts.items()},
         "notifications": [],
-        **truncation(run),
-        **dict(extra or {}),
     }
+    truncated = truncation(run)
+    if truncated is not None:
+        record["truncated"] = truncated
+    cast(dict[str, Any], record).update(extra or {})
+    return record
 
 
-def truncation(run: RunResult | None) -> dict[str, Any]:
-    """``{"truncated": ...}`` when the run's task lists are bounded, else nothing: how many
+def truncation(run: RunResult | None) -> Truncated | None:
+    """The record's ``truncated`` when the run's task lists are bounded, else None: how many
     tasks are listed and omitted, and where every event is kept."""
     if run is None:
-        return {}
+        return None
     omitted = sum(sum(h.omitted.values()) for h in run.hosts.values())
     if not omitted:
-        return {}
-    return {"truncated": {
+        return None
+    return {
         "tasks_listed": sum(len(h.tasks) for h in run.hosts.values()),
         "tasks_omitted": omitted,
         "job_events": _events_at(run),
-    }}
+    }
 
 
 def _events_at(run: RunResult) -> str | None:
@@ -143,13 +159,13 @@ def _events_at(run: RunResult) -> str | None:
 
 
 def _remediation(remediation: Remediation, playbook_sha256: str | None,
-                 catalog_revision: Mapping[str, Any] | None) -> dict[str, Any]:
+                 catalog_revision: Mapping[str, Any] | None) -> RemediationPart:
     """The record's ``remediation``: the entry, what it runs, and at which revision."""
-    result: dict[str, Any] = {
+    result: RemediationPart = {
         "name": remediation.name,
         "playbook": remediation.playbook,
         "playbook_sha256": playbook_sha256,
-        "catalog_revision": dict(catalog_revision or {}),
+        "catalog_revision": cast(Any, dict(catalog_revision or {})),
         "configured_stage": str(remediation.stage),
     }
     if remediation.job_template is not None:  # runs on AWX: "playbook" is empty
@@ -157,9 +173,9 @@ def _remediation(remediation: Remediation, playbook_sha256: str | None,
     return result
 
 
-def _runner(run: RunResult) -> dict[str, Any]:
+def _runner(run: RunResult) -> RunnerPart:
     """The record's ``runner``: how the run ended, and the remote job when there was one."""
-    result: dict[str, Any] = {"ident": run.ident, "status": str(run.status), "rc": run.rc,
+    result: RunnerPart = {"ident": run.ident, "status": str(run.status), "rc": run.rc,
               "artifacts": run.artifacts, "error": run.error}
     if run.job is not None:
         result["job"] = dict(run.job)
@@ -173,16 +189,15 @@ def _runner(run: RunResult) -> dict[str, Any]:
     return result
 
 
-def summary(record: Mapping[str, Any]) -> dict[str, Any]:
+def summary(record: AuditRecord) -> dict[str, Any]:
     """The few fields a listing shows."""
-    alert = record.get("alert") or {}
-    remediation = record.get("remediation") or {}
+    alert = record.get("alert")
     return {
         "id": record["id"],
         "created_at": record["created_at"],
-        "alert": alert.get("name"),
-        "hosts": alert.get("hosts") or sorted(record.get("hosts") or {}),
-        "remediation": remediation.get("name"),
+        "alert": alert["name"] if alert else None,
+        "hosts": (alert["hosts"] if alert else None) or sorted(record.get("hosts") or {}),
+        "remediation": entry_name(record),
         "stage": record.get("stage"),
         "mode": record.get("mode"),
         "action": record["decision"]["action"],
@@ -191,7 +206,7 @@ def summary(record: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def is_trouble(record: Mapping[str, Any]) -> bool:
+def is_trouble(record: Draft) -> bool:
     """True when a record needs a person: escalated, or a run that failed, was unreachable
     or was interrupted."""
     return record["decision"]["action"] == "escalate" or record["outcome"] in (

@@ -40,6 +40,8 @@ from .models import (
 )
 from .notify.message import plan as plan_message
 from .policy import PolicyContext, decide, decide_manual, refire
+from .reasons import Reason
+from .record import AuditRecord, Draft, Notification, draft, entry_name
 from .results import outcome_of
 from .revision import config_revision, file_sha256
 from .store import AuditStore, GuardSession, open_store
@@ -93,7 +95,7 @@ class Engine:
 
     def handle(self, alerts: Iterable[Alert], *, allow_uncommitted: bool = False,
                initiated_by: str = "automation", record_duplicates: bool = True,
-               journal: Journal | None = None) -> list[dict[str, Any]]:
+               journal: Journal | None = None) -> list[AuditRecord]:
         """Decide every alert under the guardrails, run each batch once, record each alert.
 
         Alerts of one entry with the same variables share one run over all their hosts (storm
@@ -110,7 +112,7 @@ class Engine:
 
     def handle_groups(self, groups: Iterable[tuple[list[Alert], Journal | None]], *,
                       allow_uncommitted: bool = False, initiated_by: str = "automation",
-                      record_duplicates: bool = True) -> list[dict[str, Any]]:
+                      record_duplicates: bool = True) -> list[AuditRecord]:
         """``handle`` for alerts decided in several transactions (one per group, each with its
         journal), so that no single write holds the store for long, yet coalesced into the
         same runs."""
@@ -134,9 +136,9 @@ class Engine:
             if item.remediation is not None and not item.alert.firing:
                 self.store.resolve_requests(item.alert.fingerprint, iso(self.clock()))
             kept.append(item)
-            drafts.append(self._record(item.record_id, item.alert, item.remediation,
-                                       item.decision, initiated_by, allow_uncommitted,
-                                       item.batch, store=False))
+            drafts.append(self._build(item.record_id, item.alert, item.remediation,
+                                      item.decision, initiated_by, allow_uncommitted,
+                                      item.batch))
         opened = [self.approvals.sealed_request(draft, item.alert, item.remediation,
                                                 item.decision)
                   for item, draft in zip(kept, drafts, strict=True)
@@ -215,7 +217,7 @@ class Engine:
         return max([e.guardrails.lock_timeout_s or e.timeout_s + 60 for e in self.catalog]
                    + [600])
 
-    def recover_unfinished(self) -> list[dict[str, Any]]:
+    def recover_unfinished(self) -> list[AuditRecord]:
         """Store what earlier processes could not: records kept in the spool folder, then the
         journalled decisions of processes that died (their runs as interrupted)."""
         records = self.store_unsaved()
@@ -227,7 +229,7 @@ class Engine:
             self.store.journal_close([row.key])
         return records
 
-    def _append(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def _append(self, records: list[Draft]) -> list[AuditRecord]:
         """Append to the chain; what the store refuses (a full disk) is kept in the spool
         folder, durably, and stored by the next ``recover_unfinished``."""
         try:
@@ -245,25 +247,25 @@ class Engine:
                     exc.kept = str(self.spool)
             raise
 
-    def store_unsaved(self) -> list[dict[str, Any]]:
+    def store_unsaved(self) -> list[AuditRecord]:
         """Append the records kept in the spool folder, oldest first; each file goes once its
         record is on the chain."""
         if self.spool is None or not self.spool.is_dir():
             return []
-        stored = []
+        appended = []
         files = sorted(self.spool.glob("*.json"), key=lambda f: (f.stat().st_mtime, f.name))
         for path in files:
             try:
-                record = json.loads(path.read_text(encoding="utf-8"))
+                record = draft(json.loads(path.read_text(encoding="utf-8")))
             except (OSError, ValueError):
                 continue  # a half-written file of a process that died while writing it
             if not self.store.has_record(str(record.get("id"))):
-                stored.append(self.store.append(record))
+                appended.append(self.store.append(record))
             path.unlink(missing_ok=True)
-        return stored
+        return appended
 
     def _draft(self, item: _Item, initiated_by: str, allow_uncommitted: bool
-               ) -> dict[str, Any]:
+               ) -> Draft:
         """The record an alert gets if its run never reports back."""
         extra = {}
         if item.batch is not None:
@@ -276,7 +278,7 @@ class Engine:
             if item.remediation else None,
             decision=item.decision, initiated_by=initiated_by, run=None, extra=extra)
 
-    def recover(self, plan: Mapping[str, Any], reason: str) -> list[dict[str, Any]]:
+    def recover(self, plan: Mapping[str, Any], reason: str) -> list[AuditRecord]:
         """Record what a dead worker had planned: its runs end as interrupted, its other
         decisions are recorded as made. Drafts already on the chain are left alone, and a
         run they recorded keeps the outcome they say (its guard state was not written: a
@@ -285,33 +287,32 @@ class Engine:
         running = {b["ident"]: b["hosts"] for b in plan.get("batches", ())}
         drafts = [d for d in plan.get("drafts", ()) if not self.store.has_record(d["id"])]
         outcomes: dict[tuple[str, str], str] = {}
-        for draft in plan.get("drafts", ()):
-            ident = str((draft.get("batch") or {}).get("ident"))
-            if ident in running and draft not in drafts:
-                stored = self.store.get(draft["id"])
-                for host in stored.get("hosts") or {}:
-                    outcomes[(ident, host)] = str(stored.get("outcome"))
+        for planned in plan.get("drafts", ()):
+            ident = str((planned.get("batch") or {}).get("ident"))
+            if ident in running and planned not in drafts:
+                done = self.store.get(planned["id"])
+                for host in done.get("hosts") or {}:
+                    outcomes[(ident, host)] = str(done.get("outcome"))
         stuck = self._stop_orphans(running, plan.get("drafts", ()))
         if running:
             self.store.finish_runs([(ident, host, outcomes.get((ident, host), "interrupted"),
                                      at) for ident, hosts in running.items() for host in hosts
                                     if ident not in stuck], open_only=True)
         records = []
-        for draft in drafts:
-            record = dict(draft)
-            ident = str((draft.get("batch") or {}).get("ident"))
+        for planned in drafts:
+            record = draft(dict(planned))
+            ident = str((planned.get("batch") or {}).get("ident"))
             if ident in running:
                 record["outcome"] = "interrupted"
-                decision = dict(record["decision"])
-                decision["notes"] = [*decision["notes"], reason,
-                                     *([stuck[ident]] if ident in stuck else [])]
-                record["decision"] = decision
+                record["decision"] = {**record["decision"], "notes": [
+                    *record["decision"].get("notes", ()), reason,
+                    *([stuck[ident]] if ident in stuck else [])]}
             record["created_at"] = at
-            remediation = self.catalog.get((record.get("remediation") or {}).get("name", ""))
+            remediation = self.catalog.get(entry_name(record) or "")
             record["notifications"] = self._notify(record, remediation)
             records.append(self.store.append(record))
-            request = record.get("request") or {}
-            if request.get("state") == "approved":  # the approval's run, for whoever asks
+            request = record.get("request")
+            if request and request["state"] == "approved":  # the approval's run, for whoever asks
                 self.store.set_request_result(request["id"], record["id"])
         return records
 
@@ -356,7 +357,8 @@ class Engine:
                 session.claim(*delivery, REFIRE_CLAIM, record_id, now, entry=claims)
                 return _Item(alert, remediation, refired, record_id)
             return _Item(alert, remediation, decision.evolve(
-                action=Action.SKIP, mode=Mode.NONE, reason=f"duplicate: this alert "
+                action=Action.SKIP, mode=Mode.NONE, code=Reason.DUPLICATE,
+                reason=f"duplicate: this alert "
                 f"(same fingerprint, start and status) was already handled in this mode in record "
                 f"{duplicate}"), record_id, duplicate_of=duplicate)
         if remediation is None:  # claimed too: a poller must not record it every minute
@@ -393,7 +395,8 @@ class Engine:
         limit = radius(rules, self._group_size(rules))
         if len(batch.hosts) >= limit:
             return done(decision.evolve(
-                action=Action.ESCALATE, mode=Mode.NONE, reason=f"blast radius: run "
+                action=Action.ESCALATE, mode=Mode.NONE, code=Reason.BLAST_RADIUS,
+                reason=f"blast radius: run "
                 f"{batch.ident} already covers {len(batch.hosts)} hosts (limit {limit}); "
                 "this host was not touched, a person must decide"))
         lease = rules.lock_timeout_s or remediation.timeout_s + 60
@@ -489,7 +492,7 @@ class Engine:
 
     def run_manual(self, entry: str, hosts: Iterable[str], mode: Mode, *,
                    variables: Mapping[str, str] | None = None, user: str | None = None,
-                   allow_uncommitted: bool = False) -> dict[str, Any]:
+                   allow_uncommitted: bool = False) -> AuditRecord:
         """A person starts ``entry`` on ``hosts``; unknown entries, hosts or vars are errors."""
         remediation = self.entry(entry)
         resolved = []
@@ -525,12 +528,12 @@ class Engine:
         return self.run_person(None, remediation, decision, user, allow_uncommitted)
 
     def approve(self, request_id: str, *, by: str | None = None,
-                allow_uncommitted: bool = False) -> tuple[dict[str, Any], bool]:
+                allow_uncommitted: bool = False) -> tuple[AuditRecord, bool]:
         """Start a pending request's live run; (record, True if this call ran it)."""
         return self.approvals.approve(request_id, by=by, allow_uncommitted=allow_uncommitted)
 
     def deny(self, request_id: str, *, by: str | None = None, reason: str = ""
-             ) -> dict[str, Any]:
+             ) -> AuditRecord:
         """Close a pending request without running anything; recorded."""
         return self.approvals.deny(request_id, by=by, reason=reason)
 
@@ -538,14 +541,15 @@ class Engine:
         """Requests waiting for a person (expired ones marked so on the way)."""
         return self.approvals.pending(include_closed)
 
-    def reset_breaker(self, entry: str, *, by: str | None = None) -> dict[str, Any]:
+    def reset_breaker(self, entry: str, *, by: str | None = None) -> AuditRecord:
         """Close an entry's circuit breaker so its automation resumes; recorded."""
         by = by or current_user()
         remediation = self.entry(entry)
         was = self.store.reset_breaker(entry)
         if was is None:
             raise UsageError(f"the circuit breaker of '{entry}' is not open")
-        decision = Decision(Action.SKIP, f"circuit breaker reset by {by} (open since "
+        decision = Decision(Action.SKIP, Reason.BREAKER_RESET,
+                            f"circuit breaker reset by {by} (open since "
                             f"{was['since']} after {was['failures']} failed live runs, last "
                             f"run {was['record_id']})", Mode.NONE, remediation.stage,
                             remediation.stage)
@@ -564,7 +568,7 @@ class Engine:
 
     def run_person(self, alert: Alert | None, remediation: Remediation, decision: Decision,
                    initiated_by: str, allow_uncommitted: bool,
-                   request: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                   request: Mapping[str, Any] | None = None) -> AuditRecord:
         """A person's run (manual or approved): lock its hosts, run, record."""
         record_id = self.new_id()
         batch = None
@@ -585,7 +589,7 @@ class Engine:
         return record
 
     def _lock(self, ident: str, remediation: Remediation, decision: Decision,
-              draft: dict[str, Any]) -> tuple[Decision, _Batch | None]:
+              draft: Draft) -> tuple[Decision, _Batch | None]:
         """Reserve every host of a person's run; a host already being fixed refuses it."""
         now = self.clock()
         rules = remediation.guardrails
@@ -594,6 +598,7 @@ class Engine:
                 busy = session.facts(remediation.name, host, rules, now).in_progress
                 if busy:
                     return replace(decision, action=Action.ESCALATE, mode=Mode.NONE,
+                                   code=Reason.LOCKED,
                                    reason=f"locked: a run of this entry on {host} is in "
                                    f"progress (record {busy}); try again when it ends"), None
             lease = rules.lock_timeout_s or remediation.timeout_s + 60
@@ -608,17 +613,24 @@ class Engine:
 
     def record_decision(self, alert: Alert | None, remediation: Remediation | None,
                         decision: Decision, initiated_by: str, allow_uncommitted: bool,
-                        request: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                        request: Mapping[str, Any] | None = None) -> AuditRecord:
         """Record a decision that runs nothing (notified as its stage says); the record."""
         return self._record(self.new_id(), alert, remediation, decision, initiated_by,
                             allow_uncommitted, None, request)
 
     def _record(self, record_id: str, alert: Alert | None, remediation: Remediation | None,
                 decision: Decision, initiated_by: str, allow_uncommitted: bool,
-                batch: _Batch | None, request: Mapping[str, Any] | None = None,
-                store: bool = True) -> dict[str, Any]:
-        """Build the record (this alert's share of its batch's run), notify, append (unless
-        ``store`` is off: then the caller appends it)."""
+                batch: _Batch | None, request: Mapping[str, Any] | None = None
+                ) -> AuditRecord:
+        """Build the record, notify, append."""
+        return self._append([self._build(record_id, alert, remediation, decision, initiated_by,
+                                         allow_uncommitted, batch, request)])[0]
+
+    def _build(self, record_id: str, alert: Alert | None, remediation: Remediation | None,
+               decision: Decision, initiated_by: str, allow_uncommitted: bool,
+               batch: _Batch | None, request: Mapping[str, Any] | None = None) -> Draft:
+        """The record (this alert's share of its batch's run), after notifying; the caller
+        appends it."""
         run = None
         extra: dict[str, Any] = {}
         if batch is not None and batch.run is not None:
@@ -644,12 +656,10 @@ class Engine:
             extra=extra or None,
         )
         record["notifications"] = self._notify(record, remediation)
-        if not store:
-            return record
-        return self._append([record])[0]
+        return record
 
-    def _notify(self, record: dict[str, Any], remediation: Remediation | None
-                ) -> list[dict[str, Any]]:
+    def _notify(self, record: Draft, remediation: Remediation | None
+                ) -> list[Notification]:
         """Tell the entry's channels what its stage calls for; delivery results for the record."""
         message = plan_message(record, record_url=self.config.notifications.record_url)
         if message is None or remediation is None:

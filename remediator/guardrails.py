@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 from .limits import Guardrails
 from .models import Action, Decision, Mode, Stage, quick_init
+from .reasons import Reason
 
 
 @quick_init
@@ -46,20 +47,22 @@ def apply(decision: Decision, facts: GuardFacts, rules: Guardrails, now: datetim
         return decision
     decision = _lowered(decision, facts, rules, now)
     if facts.in_progress:
-        return _stop(decision, Action.SKIP, f"locked: a run of this entry on this host is in "
-                     f"progress (record {facts.in_progress})")
+        return _stop(decision, Action.SKIP, Reason.LOCKED, "locked: a run of this entry on this "
+                     f"host is in progress (record {facts.in_progress})")
     if facts.last_run_end is not None and rules.cooldown_s and \
             now < facts.last_run_end + timedelta(seconds=rules.cooldown_s):
         until = facts.last_run_end + timedelta(seconds=rules.cooldown_s)
-        return _stop(decision, Action.SKIP, f"cooldown: the last run on this host ended "
-                     f"{int((now - facts.last_run_end).total_seconds())}s ago; next run allowed "
-                     f"at {until.isoformat()}")
+        return _stop(decision, Action.SKIP, Reason.COOLDOWN, "cooldown: the last run on this host "
+                     f"ended {int((now - facts.last_run_end).total_seconds())}s ago; next run "
+                     f"allowed at {until.isoformat()}")
     span = rules.throttle_window_s
     if len(facts.host_runs) >= rules.throttle_host:
-        return _stop(decision, Action.ESCALATE, f"throttled: {len(facts.host_runs)} runs on "
+        return _stop(decision, Action.ESCALATE, Reason.THROTTLE_HOST,
+                     f"throttled: {len(facts.host_runs)} runs on "
                      f"this host in the last {span}s (limit {rules.throttle_host})")
     if facts.entry_runs >= rules.throttle_entry:
-        return _stop(decision, Action.ESCALATE, f"throttled: {facts.entry_runs} runs of this "
+        return _stop(decision, Action.ESCALATE, Reason.THROTTLE_ENTRY,
+                     f"throttled: {facts.entry_runs} runs of this "
                      f"entry in the last {span}s (limit {rules.throttle_entry})")
     if decision.mode is Mode.LIVE:
         recurring = []
@@ -68,7 +71,7 @@ def apply(decision: Decision, facts: GuardFacts, rules: Guardrails, now: datetim
         if facts.entry_fixes >= rules.recurrence_entry:
             recurring.append(f"{facts.entry_fixes + 1} fixes of this entry")
         if recurring:
-            return decision.evolve(action=Action.ESCALATE,
+            return decision.evolve(action=Action.ESCALATE, code=Reason.RECURRENCE,
                            reason=f"recurrence: {' and '.join(recurring)} within "
                            f"{rules.recurrence_window_s}s: this keeps happening, find the root "
                            "cause (the fix still runs)")
@@ -84,20 +87,21 @@ def _lowered(decision: Decision, facts: GuardFacts, rules: Guardrails, now: date
                 decision.stage.rank > Stage.OBSERVE.rank:
             note = f"maintenance window '{window.name}' until {ends.isoformat()}: observe only"
             return decision.evolve(action=Action.RUN, mode=Mode.CHECK, stage=Stage.OBSERVE,
+                           code=Reason.MAINTENANCE,
                            reason=f"maintenance window '{window.name}': check-mode run only",
                            notes=(*decision.notes, note))
     if facts.breaker_since and decision.mode is Mode.LIVE:
         note = (f"circuit breaker open since {facts.breaker_since}: held at human-initiated "
                 "until `remediator breaker reset`")
         return decision.evolve(action=Action.PENDING, mode=Mode.CHECK,
-                       stage=Stage.HUMAN_INITIATED,
+                       stage=Stage.HUMAN_INITIATED, code=Reason.BREAKER_OPEN,
                        reason="circuit breaker open: check-mode preview; a person must approve",
                        notes=(*decision.notes, note))
     return decision
 
 
-def _stop(decision: Decision, action: Action, reason: str) -> Decision:
-    return decision.evolve(action=action, mode=Mode.NONE, reason=reason)
+def _stop(decision: Decision, action: Action, code: Reason, reason: str) -> Decision:
+    return decision.evolve(action=action, mode=Mode.NONE, code=code, reason=reason)
 
 
 def radius(rules: Guardrails, group_size: int | None) -> int:

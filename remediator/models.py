@@ -11,6 +11,8 @@ from types import MappingProxyType
 from typing import Any, TypeVar
 
 from .limits import Guardrails
+from .reasons import Reason
+from .record import HostPart, TaskPart
 from .regex import Anchored, Searcher
 
 
@@ -250,10 +252,12 @@ class Remediation:
 @quick_init
 @dataclass(frozen=True, slots=True)
 class Decision:
-    """What the policy decided for one alert and why; pure data, no side effects."""
+    """What the policy decided for one alert and why (a code, and prose for people); pure
+    data, no side effects."""
 
     action: Action
-    reason: str
+    code: Reason  # the kind of reason: what reports count by
+    reason: str  # the reason in words, for people: free to reword
     mode: Mode
     stage: Stage | None  # the effective stage (after the ceiling)
     configured_stage: Stage | None = None
@@ -291,7 +295,7 @@ class TaskResult:
     diff: Any = None
     msg: str | None = None
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> TaskPart:
         """The task as plain JSON-ready data."""
         return {
             "name": self.name,
@@ -324,9 +328,9 @@ class HostResult:
         """True when at least one task ran on this host, listed or not."""
         return bool(self.tasks or self.omitted)
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> HostPart:
         """The host result as plain JSON-ready data (``tasks_omitted`` only when some were)."""
-        data: dict[str, Any] = {
+        data: HostPart = {
             "ok": self.ok,
             "changed": self.changed,
             "failed": self.failed,

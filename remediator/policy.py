@@ -24,6 +24,7 @@ from .models import (
     Target,
     frozen_map,
 )
+from .reasons import Reason
 from .revision import dirty_summary
 
 _BRACKETED_RE = re.compile(r"^\[([^\]]+)\](?::\d+)?$")
@@ -90,18 +91,18 @@ def alert_variables(alert: Alert, remediation: Remediation) -> tuple[dict[str, s
 def decide(alert: Alert, remediation: Remediation | None, ctx: PolicyContext) -> Decision:
     """Decide what to do with one alert: run (check or live), pending, skip or escalate."""
     if remediation is None:
-        return Decision(Action.SKIP, f"no catalog entry matches alert '{alert.name}'",
-                        Mode.NONE, None)
+        return Decision(Action.SKIP, Reason.NO_ENTRY,
+                        f"no catalog entry matches alert '{alert.name}'", Mode.NONE, None)
     configured = remediation.stage
     stage = configured.capped(ctx.max_stage)
     capped_by = ctx.max_stage if stage is not configured else None
     notes = (f"stage capped from {configured} to {stage} by the max-stage ceiling",) \
         if capped_by else ()
 
-    def final(action: Action, reason: str, mode: Mode, hosts: tuple[str, ...] = (),
-              variables: dict[str, str] | None = None) -> Decision:
+    def final(action: Action, code: Reason, reason: str, mode: Mode,
+              hosts: tuple[str, ...] = (), variables: dict[str, str] | None = None) -> Decision:
         # ``variables`` is alert_variables' own new dict: wrapped, not copied
-        return Decision(action, reason, mode, stage, configured, hosts,
+        return Decision(action, code, reason, mode, stage, configured, hosts,
                         MappingProxyType(variables) if variables else EMPTY_MAP,
                         remediation.static_vars if mode is not Mode.NONE else EMPTY_MAP,
                         capped_by, notes)
@@ -109,29 +110,32 @@ def decide(alert: Alert, remediation: Remediation | None, ctx: PolicyContext) ->
     target, why = target_of(alert, remediation.target)
     if not alert.firing:  # its host still names the record (audit list, --host)
         host = ctx.inventory.resolve(target) if target is not None else None
-        return final(Action.SKIP, "alert is resolved: resolved alerts never trigger a fix",
-                     Mode.NONE, (host,) if host else ())
+        return final(Action.SKIP, Reason.RESOLVED,
+                     "alert is resolved: resolved alerts never trigger a fix", Mode.NONE,
+                     (host,) if host else ())
     if target is None:
-        return final(Action.ESCALATE, why, Mode.NONE)
+        return final(Action.ESCALATE, Reason.NO_TARGET, why, Mode.NONE)
     host = ctx.inventory.resolve(target)
     if host is None:
-        return final(Action.ESCALATE, f"target '{target}' is not in the inventory "
-                     f"{ctx.inventory.path}", Mode.NONE)
+        return final(Action.ESCALATE, Reason.UNKNOWN_HOST,
+                     f"target '{target}' is not in the inventory {ctx.inventory.path}", Mode.NONE)
     variables, missing = alert_variables(alert, remediation)
     if missing:
-        return final(Action.ESCALATE, missing, Mode.NONE, (host,))
+        return final(Action.ESCALATE, Reason.MISSING_VARIABLE, missing, Mode.NONE, (host,))
     hosts = (host,)
     if stage is Stage.OBSERVE:
-        return final(Action.RUN, "stage observe: check-mode run shows what the fix would change",
-                     Mode.CHECK, hosts, variables)
+        return final(Action.RUN, Reason.STAGE,
+                     "stage observe: check-mode run shows what the fix would change", Mode.CHECK,
+                     hosts, variables)
     if stage is Stage.HUMAN_INITIATED:
-        return final(Action.PENDING, "stage human-initiated: check-mode preview; a person must "
-                     "approve the live run", Mode.CHECK, hosts, variables)
+        return final(Action.PENDING, Reason.STAGE, "stage human-initiated: check-mode preview; "
+                     "a person must approve the live run", Mode.CHECK, hosts, variables)
     if ctx.uncommitted and not ctx.allow_uncommitted:
-        return final(Action.ESCALATE, f"stage {stage}: live run refused, the repository has "
+        return final(Action.ESCALATE, Reason.UNCOMMITTED,
+                     f"stage {stage}: live run refused, the repository has "
                      f"{ctx.uncommitted_changes()}; ran in check mode instead (commit them, or "
                      "pass --allow-uncommitted)", Mode.CHECK, hosts, variables)
-    return final(Action.RUN, f"stage {stage}: live run", Mode.LIVE, hosts, variables)
+    return final(Action.RUN, Reason.STAGE, f"stage {stage}: live run", Mode.LIVE, hosts, variables)
 
 
 def refire(alert: Alert, decision: Decision, last_fix: Mapping[str, Any] | None, now: datetime,
@@ -154,8 +158,9 @@ def refire(alert: Alert, decision: Decision, last_fix: Mapping[str, Any] | None,
     if started is not None and started > fixed_at:
         return None  # a new incident, not the old one still firing
     ago = int((now - fixed_at).total_seconds())
-    return Decision(Action.ESCALATE, f"still firing {ago}s after the fix {last_fix['id']}: the "
-                    "fix did not hold, a person must look", Mode.NONE, decision.stage,
+    return Decision(Action.ESCALATE, Reason.REFIRE,
+                    f"still firing {ago}s after the fix {last_fix['id']}: the fix did not hold, "
+                    "a person must look", Mode.NONE, decision.stage,
                     decision.configured_stage, decision.hosts, capped_by=decision.capped_by,
                     notes=decision.notes)
 
@@ -164,14 +169,15 @@ def decide_manual(remediation: Remediation, hosts: tuple[str, ...], mode: Mode, 
                   variables: Mapping[str, str], ctx: PolicyContext) -> Decision:
     """Decide a run a person starts by hand; a refused live run is an escalate with no mode."""
     stage = remediation.stage
-    base = Decision(Action.RUN, f"started by {user} in {mode} mode", mode, stage, stage, hosts,
-                    frozen_map(variables), remediation.static_vars)
+    base = Decision(Action.RUN, Reason.MANUAL, f"started by {user} in {mode} mode", mode, stage,
+                    stage, hosts, frozen_map(variables), remediation.static_vars)
     if mode is Mode.LIVE and ctx.max_stage is Stage.OBSERVE:
-        return Decision(Action.ESCALATE, "live run refused: the max-stage ceiling is observe "
-                        "(change freeze); use --check", Mode.NONE, stage, stage, hosts,
+        return Decision(Action.ESCALATE, Reason.MAX_STAGE, "live run refused: the max-stage "
+                        "ceiling is observe (change freeze); use --check", Mode.NONE, stage, stage,
+                        hosts,
                         capped_by=ctx.max_stage)
     if mode is Mode.LIVE and ctx.uncommitted and not ctx.allow_uncommitted:
-        return Decision(Action.ESCALATE, "live run refused: the repository has "
+        return Decision(Action.ESCALATE, Reason.UNCOMMITTED, "live run refused: the repository has "
                         f"{ctx.uncommitted_changes()} (commit them, or pass "
                         "--allow-uncommitted)",
                         Mode.NONE, stage, stage, hosts)

@@ -28,6 +28,7 @@ from .common import iso
 from .engine import Engine
 from .errors import InputError, SourceUnavailableError, UsageError
 from .models import Alert, frozen_map
+from .record import AuditRecord
 from .sources import alertmanager
 from .sources._shape import describe
 
@@ -48,7 +49,7 @@ class PollResult:
 
     url: str
     fetched: int  # active alerts (silenced and inhibited ones are not handled)
-    records: list[dict[str, Any]]
+    records: list[AuditRecord]
     resolved: int = 0  # alerts active at the last poll that Alertmanager no longer lists
 
     @property

@@ -16,9 +16,10 @@ from typing import Any
 
 from .audit import REDACTED, redact
 from .models import PendingRequest, Remediation
+from .record import Draft, RequestSeal, entry_name
 
 
-def preview_of(record: Mapping[str, Any]) -> dict[str, Any]:
+def preview_of(record: Draft) -> dict[str, Any]:
     """Per host, the tasks a check-mode record says would change (name and diff)."""
     return {host: [{"name": t["name"], "diff": t["diff"]} for t in result["tasks"]
                    if t["changed"]]
@@ -41,14 +42,16 @@ def entry_digest(remediation: Remediation) -> str:
     return _sha(shape)
 
 
-def previewed(record: Mapping[str, Any]) -> dict[str, Any]:
-    """What would run, as previewed: from a pending record's remediation and request_seal."""
-    remediation = record.get("remediation") or {}
-    return {"playbook": remediation.get("playbook"),
-            "job_template": remediation.get("job_template"),
-            "playbook_sha256": remediation.get("playbook_sha256"),
-            "catalog_revision": remediation.get("catalog_revision"),
-            "entry_sha256": (record.get("request_seal") or {}).get("entry_sha256")}
+def previewed(record: Draft | None) -> dict[str, Any]:
+    """What would run, as previewed: from a pending record's remediation and request_seal
+    (all None without a record)."""
+    remediation = record["remediation"] if record else None
+    block = record.get("request_seal") if record else None
+    return {"playbook": remediation["playbook"] if remediation else None,
+            "job_template": remediation.get("job_template") if remediation else None,
+            "playbook_sha256": remediation["playbook_sha256"] if remediation else None,
+            "catalog_revision": remediation["catalog_revision"] if remediation else None,
+            "entry_sha256": block["entry_sha256"] if block else None}
 
 
 def request_seal(request: PendingRequest, what_runs: Mapping[str, Any]) -> str:
@@ -64,15 +67,16 @@ def request_seal(request: PendingRequest, what_runs: Mapping[str, Any]) -> str:
     })
 
 
-def seal_block(request: PendingRequest, draft: Mapping[str, Any], entry_sha256: str
-               ) -> dict[str, Any]:
+def seal_block(request: PendingRequest, draft: Draft, entry_sha256: str) -> RequestSeal:
     """The pending record's ``request_seal``: the seal, the expiry and the entry digest
     (the record holds the rest of what the seal covers)."""
-    block = {"entry_sha256": entry_sha256, "expires_at": request.expires_at}
-    return {**block, "seal": request_seal(request, previewed({**draft, "request_seal": block}))}
+    block: RequestSeal = {"entry_sha256": entry_sha256, "expires_at": request.expires_at,
+                          "seal": ""}
+    block["seal"] = request_seal(request, previewed({**draft, "request_seal": block}))
+    return block
 
 
-def altered(request: PendingRequest, record: Mapping[str, Any], *, strict: bool = False
+def altered(request: PendingRequest, record: Draft, *, strict: bool = False
             ) -> str | None:
     """Which of the request row's fields differ from its pending record on the chain or no
     longer match its seal; None when it is as previewed.
@@ -81,14 +85,16 @@ def altered(request: PendingRequest, record: Mapping[str, Any], *, strict: bool 
     pending record only. With ``strict`` (approve), such a request whose record holds a
     variable redacted is not accepted: that value cannot be checked.
     """
-    alert = dict(record.get("alert") or {})
+    # read defensively: the record on the chain may have been tampered with
+    shown = record.get("alert")
+    alert: dict[str, Any] = dict(shown) if shown else {}
     hosts = alert.pop("hosts", [])
-    decision = record.get("decision") or {}
-    block = record.get("request_seal")
+    decision: Mapping[str, Any] = record.get("decision") or {}
+    block: Any = record.get("request_seal")
     checks: list[tuple[str, Any, Any]] = [
         ("id", request.id, record.get("id")),
         ("state of its record", "pending", decision.get("action")),
-        ("entry", request.entry, (record.get("remediation") or {}).get("name")),
+        ("entry", request.entry, entry_name(record)),
         ("hosts", list(request.hosts), list(hosts)),
         ("fingerprint", request.fingerprint, alert.get("fingerprint")),
         ("alert", None if request.alert is None else dict(request.alert), alert or None),

@@ -6,11 +6,13 @@ person commits for review. Pure over the records it is given.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from .models import Remediation, Stage
+from .record import AuditRecord, reason_code
 
 NEXT_STAGE = {Stage.OBSERVE: Stage.HUMAN_INITIATED, Stage.HUMAN_INITIATED: Stage.OVERSIGHT,
               Stage.OVERSIGHT: Stage.FALLBACK}
@@ -42,6 +44,7 @@ class TrackRecord:
     predictions_held: int = 0
     predictions_missed: int = 0
     escalations: int = 0
+    escalation_codes: Counter[str] = field(default_factory=Counter)  # by reason code
     last_failure: dict[str, Any] | None = None
     recent: list[str] = field(default_factory=list)  # outcomes of runs, oldest first
 
@@ -63,19 +66,22 @@ class TrackRecord:
                 "live_failures": self.live_failures, "success_pct": round(self.success_pct, 1),
                 "predictions_held": self.predictions_held,
                 "predictions_missed": self.predictions_missed, "escalations": self.escalations,
+                "escalation_codes": dict(sorted(self.escalation_codes.items())),
                 "last_failure": self.last_failure}
 
 
-def _changed(record: Mapping[str, Any], host: str) -> frozenset[str] | None:
+def _changed(record: AuditRecord, host: str) -> frozenset[str] | None:
     """The names of the tasks that changed on ``host``; None when a bounded record does not
     list them all (such a prediction can be neither held nor missed)."""
-    result = (record.get("hosts") or {}).get(host) or {}
+    result = (record.get("hosts") or {}).get(host)
+    if result is None:
+        return frozenset()
     if (result.get("tasks_omitted") or {}).get("changed"):
         return None
     return frozenset(t["name"] for t in result.get("tasks") or () if t.get("changed"))
 
 
-def track_record(records: Iterable[Mapping[str, Any]]) -> TrackRecord:
+def track_record(records: Iterable[AuditRecord]) -> TrackRecord:
     """Count runs, outcomes and check predictions from one entry's records, oldest first."""
     result = TrackRecord()
     open_predictions: dict[str, frozenset[str]] = {}  # host -> tasks the last check predicted
@@ -83,6 +89,7 @@ def track_record(records: Iterable[Mapping[str, Any]]) -> TrackRecord:
         action, mode, outcome = record["decision"]["action"], record["mode"], record["outcome"]
         if action == "escalate":
             result.escalations += 1
+            result.escalation_codes[reason_code(record)] += 1
         if mode == "check" and outcome != "not-run":
             result.checks += 1
             if outcome != "succeeded":
@@ -117,9 +124,9 @@ def track_record(records: Iterable[Mapping[str, Any]]) -> TrackRecord:
     return result
 
 
-def _failure(record: Mapping[str, Any]) -> dict[str, Any]:
+def _failure(record: AuditRecord) -> dict[str, Any]:
     return {"id": record["id"], "at": record["created_at"], "outcome": record["outcome"],
-            "reason": record["decision"]["reason"]}
+            "code": str(reason_code(record)), "reason": record["decision"]["reason"]}
 
 
 @dataclass(frozen=True, slots=True)

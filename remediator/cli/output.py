@@ -19,6 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..models import TaskResult
+from ..record import AuditRecord
 from ..reports.text import grid_table
 from ..results import diff_summary
 
@@ -75,7 +76,7 @@ def styled(text: str) -> Text:
     return shown
 
 
-def record_text(record: Mapping[str, Any], *, detail: bool = False) -> str:
+def record_text(record: AuditRecord, *, detail: bool = False) -> str:
     """A readable rendition of one audit record."""
     return "\n".join(record_lines(record, detail=detail))
 
@@ -87,8 +88,8 @@ def record_view(record: Mapping[str, Any], *, detail: bool = False) -> Renderabl
 
 def record_lines(record: Mapping[str, Any], *, detail: bool = False) -> list[str]:
     """The lines of ``record_text``."""
-    alert = record.get("alert") or {}
-    remediation = record.get("remediation") or {}
+    alert: Mapping[str, Any] = record.get("alert") or {}
+    remediation: Mapping[str, Any] = record.get("remediation") or {}
     decision = record["decision"]
     hosts = ", ".join(alert.get("hosts") or sorted(record.get("hosts") or {})) or "-"
     subject = alert.get("name") or f"manual run by {record.get('initiated_by')}"
@@ -109,7 +110,7 @@ def record_lines(record: Mapping[str, Any], *, detail: bool = False) -> list[str
     if runner and runner.get("failure"):
         lines.append(f"  failure:  {runner['failure']}")
     elif runner and runner.get("error") and record["outcome"] != "succeeded":
-        lines.append(f"  error:    {runner['error'].splitlines()[-1]}")
+        lines.append(f"  error:    {str(runner.get('error')).splitlines()[-1]}")
     for host, result in (record.get("hosts") or {}).items():
         lines.append(f"  {host}: ok={result['ok']} changed={result['changed']} "
                      f"failed={result['failed']} unreachable={result['unreachable']} "

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, tzinfo
 from functools import partial
 from pathlib import Path
@@ -18,6 +18,7 @@ from ..common import utc_now
 from ..errors import StoreError, UsageError
 from ..history import Incident
 from ..models import Remediation
+from ..record import AuditRecord
 from ..reports.candidates import candidates
 from ..reports.doc import ReportDoc
 from ..reports.effectiveness import effectiveness
@@ -243,8 +244,8 @@ def _rows(progress: Meter | None, what: str = "rows read") -> Callable[[int], No
     return None if progress is None else partial(progress, what)
 
 
-def _counted(rows: Iterator[Mapping[str, Any]], progress: Callable[[int], None] | None
-             ) -> Iterator[Mapping[str, Any]]:
+def _counted(rows: Iterator[AuditRecord], progress: Callable[[int], None] | None
+             ) -> Iterator[AuditRecord]:
     """``rows`` unchanged, telling ``progress`` the count every PROGRESS_EVERY rows."""
     for count, row in enumerate(rows, 1):
         if progress is not None and count % PROGRESS_EVERY == 0:

@@ -12,6 +12,7 @@ from .. import sources
 from ..engine import is_trouble
 from ..errors import InputError, RefusedError, StoreError, UsageError
 from ..models import Mode
+from ..record import AuditRecord
 from .output import emit_json, progress_printer, record_view, show
 
 SOURCE_NAMES = [sources.AUTO, *sources.SOURCES]  # the registry's, "auto" first
@@ -28,7 +29,7 @@ def handling_options(command: F) -> F:
                         help="Exit 1 when a record is escalated or its run failed.")(command)
 
 
-def _finish(records: list[dict[str, Any]], as_json: bool, fail_on_escalate: bool) -> None:
+def _finish(records: list[AuditRecord], as_json: bool, fail_on_escalate: bool) -> None:
     """Print the records and exit 1 when asked to and one of them needs a person."""
     if as_json:
         emit_json(records)

@@ -41,33 +41,6 @@ REOPEN_EVERY = 20_000  # deliveries between reopenings of the scratch store (see
 PROGRESS_EVERY = 50_000
 ACTIONS = tuple(a.value for a in Action)
 
-# the start of a decision's reason -> the group it is counted under
-REASONS: tuple[tuple[str, str], ...] = (
-    ("stage ", "stage"),
-    ("duplicate", "duplicate"),
-    ("no catalog entry matches", "no entry matches"),
-    ("alert is resolved", "resolved"),
-    ("throttled", "throttled"),
-    ("cooldown", "cooldown"),
-    ("locked", "locked"),
-    ("blast radius", "blast radius"),
-    ("circuit breaker", "breaker"),
-    ("maintenance window", "maintenance window"),
-    ("recurrence", "recurrence"),
-    ("still firing", "re-fire"),
-    ("target '", "unknown host"),
-    ("label '", "no target"),
-    ("alert has no", "missing variable"),
-)
-
-
-def reason_group(reason: str) -> str:
-    """The group a decision's reason is counted under (``other`` when none fits)."""
-    for start, group in REASONS:
-        if reason.startswith(start):
-            return group
-    return "other"
-
 
 @dataclass
 class Tally:
@@ -80,9 +53,9 @@ class Tally:
     incidents: int = 0
     deliveries: Counter[str] = field(default_factory=Counter)  # firing / resolved
     actions: Counter[str] = field(default_factory=Counter)  # firing deliveries by action
-    resolved: Counter[str] = field(default_factory=Counter)  # resolved ones by reason group
-    reasons: dict[str, Counter[str]] = field(default_factory=dict)  # group -> actions
-    examples: dict[str, str] = field(default_factory=dict)  # group -> the first reason seen
+    resolved: Counter[str] = field(default_factory=Counter)  # resolved ones by reason code
+    reasons: dict[str, Counter[str]] = field(default_factory=dict)  # reason code -> actions
+    examples: dict[str, str] = field(default_factory=dict)  # code -> the first reason seen
     entries: dict[str, Counter[str]] = field(default_factory=dict)  # entry -> actions, modes
     stages: dict[str, str] = field(default_factory=dict)  # entry -> configured stage
     modes: Counter[tuple[str, str]] = field(default_factory=Counter)  # (stage, mode) decisions
@@ -93,7 +66,7 @@ class Tally:
     def decided(self, at: float, alert: Alert, remediation: Remediation | None,
                 decision: Decision) -> None:
         """Count one delivery's decision; ``at`` is its time in the history."""
-        group = reason_group(decision.reason)
+        group = str(decision.code)
         if not alert.firing:
             self.deliveries["resolved"] += 1
             self.resolved[group] += 1

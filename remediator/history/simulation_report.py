@@ -30,7 +30,7 @@ def report(tally: Tally, source: str, *, skipped: int = 0,
                         for r in data["runs"]),
                   ("alerts: decisions that run a playbook; runs: playbook runs (alerts of "
                    "one entry at the same instant share one run)",)),
-            Table("Why", ("reason", *ACTIONS, "total"),
+            Table("Why, by reason code", ("code", *ACTIONS, "total"),
                   tuple((r["reason"], *(r[a] for a in ACTIONS), r["total"])
                         for r in data["reasons"]),
                   tuple(f"{r['reason']}: e.g. {r['example']}" for r in data["reasons"])),

@@ -7,11 +7,11 @@ each is handed out when its resolved delivery is recorded, the rest at the end.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Iterator
 
 from ..errors import StoreError
 from ..models import frozen_map
+from ..record import AlertPart, AuditRecord
 from ..store import StoreLocation, describe, exists, open_store
 from ._common import Incident, Occurrences, Open, Progress, host_of, moment, ticker
 
@@ -29,7 +29,7 @@ def read(path: StoreLocation, *, progress: Progress | None = None) -> Iterator[I
         store.close()
 
 
-def incidents(records: Iterator[Mapping[str, Any]], *, progress: Progress | None = None,
+def incidents(records: Iterator[AuditRecord], *, progress: Progress | None = None,
               origin: str = NAME) -> Iterator[Incident]:
     """The occurrences in ``records`` (audit records in chain order)."""
     tick = ticker(progress)
@@ -41,8 +41,7 @@ def incidents(records: Iterator[Mapping[str, Any]], *, progress: Progress | None
             continue
         key = (str(alert["fingerprint"]), str(alert.get("starts_at") or ""))
 
-        def first(alert: Mapping[str, Any] = alert, record: Mapping[str, Any] = record
-                  ) -> Incident:
+        def first(alert: AlertPart = alert, record: AuditRecord = record) -> Incident:
             return _incident(alert, record, origin)
 
         if alert.get("status") == "resolved":
@@ -58,7 +57,7 @@ def incidents(records: Iterator[Mapping[str, Any]], *, progress: Progress | None
     yield from occurrences.remaining()
 
 
-def _incident(alert: Mapping[str, Any], record: Mapping[str, Any], origin: str) -> Incident:
+def _incident(alert: AlertPart, record: AuditRecord, origin: str) -> Incident:
     """The occurrence as its first record shows it."""
     where = f"{origin}: record {record['id']}"
     labels = {str(k): str(v) for k, v in (alert.get("labels") or {}).items()}
@@ -74,7 +73,7 @@ def _incident(alert: Mapping[str, Any], record: Mapping[str, Any], origin: str) 
         human=False, automated=False)
 
 
-def _learn(found: Open, record: Mapping[str, Any]) -> None:
+def _learn(found: Open, record: AuditRecord) -> None:
     """What this record says about who acted: a person, and a successful live fix."""
     if record.get("initiated_by", "automation") != "automation" or record.get("request"):
         found.human = True

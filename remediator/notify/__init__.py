@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
 
 from ..config import NotifyConfig
+from ..record import Notification
 from .base import DeliveryError, Message, Notifier, NotifierFactory, setting
 
 __all__ = ["DeliveryError", "Message", "Notifier", "NotifierFactory", "build", "deliver",
@@ -28,9 +28,9 @@ def build(config: NotifyConfig, env: Mapping[str, str]) -> dict[str, Notifier]:
 
 
 def deliver(notifiers: Sequence[Notifier], message: Message, config: NotifyConfig,
-            sleep: Callable[[float], None] = time.sleep) -> list[dict[str, Any]]:
+            sleep: Callable[[float], None] = time.sleep) -> list[Notification]:
     """Send to each channel with bounded retries and backoff; results for the record."""
-    results = []
+    results: list[Notification] = []
     for notifier in notifiers:
         if not notifier.wants(message):
             continue

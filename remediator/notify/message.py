@@ -14,30 +14,32 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..audit import is_trouble
+from ..reasons import Reason
+from ..record import Draft, entry_name, reason_code
 from ..results import diff_summary
 from .base import Message
 
 MAX_DIFF_LINES = 30
 
 
-def dedup_key(record: Mapping[str, Any], request_id: str | None = None) -> str:
+def dedup_key(record: Draft, request_id: str | None = None) -> str:
     """Stable per alert and entry, so a page is triggered, acknowledged and resolved as one."""
-    entry = (record.get("remediation") or {}).get("name") or "none"
-    alert = record.get("alert") or {}
-    anchor = alert.get("fingerprint") or request_id or record["id"]
+    entry = entry_name(record) or "none"
+    alert = record.get("alert")
+    anchor = (alert["fingerprint"] if alert else None) or request_id or record["id"]
     return f"remediator/{entry}/{anchor}"
 
 
-def _kind(record: Mapping[str, Any]) -> tuple[str, str, str] | None:
+def _kind(record: Draft) -> tuple[str, str, str] | None:
     """(kind, event_action, severity) for this record, or None when nobody is told."""
     action, stage = record["decision"]["action"], record.get("stage")
-    request = record.get("request") or {}
+    request = record.get("request")
     if record.get("remediation") is None:
         return None
     if action == "skip":
-        if request.get("state") == "denied":
+        if request and request["state"] == "denied":
             return "denied", "resolve", "info"
-        if "resolved" in record["decision"]["reason"]:
+        if reason_code(record) is Reason.RESOLVED:
             return "resolved", "resolve", "info"
         return None
     if is_trouble(record):
@@ -58,7 +60,7 @@ def _kind(record: Mapping[str, Any]) -> tuple[str, str, str] | None:
 _SHOWN = ("changed", "failed", "unreachable")
 
 
-def _diff_lines(record: Mapping[str, Any]) -> list[str]:
+def _diff_lines(record: Draft) -> list[str]:
     lines = []
     hidden = 0  # shown kinds of tasks a bounded record does not list
     for host, result in (record.get("hosts") or {}).items():
@@ -90,16 +92,16 @@ _HEADLINE = {
 }
 
 
-def plan(record: Mapping[str, Any], *, record_url: str | None = None) -> Message | None:
+def plan(record: Draft, *, record_url: str | None = None) -> Message | None:
     """The message this record calls for under its stage, or None."""
     kind = _kind(record)
     if kind is None:
         return None
     name, action, severity = kind
-    alert = record.get("alert") or {}
-    entry = (record.get("remediation") or {}).get("name", "")
+    alert: Mapping[str, Any] = record.get("alert") or {}
+    entry = entry_name(record) or ""
     hosts = list(alert.get("hosts") or record.get("hosts") or [])
-    request = record.get("request") or {}
+    request = record.get("request")
     title = f"[remediator] {entry} {_HEADLINE[name]}: {alert.get('name') or 'manual run'}" + (
         f" on {', '.join(hosts)}" if hosts else "")
     lines = [f"decision: {record['decision']['action']}: {record['decision']['reason']}",
@@ -115,7 +117,7 @@ def plan(record: Mapping[str, Any], *, record_url: str | None = None) -> Message
               "initiated_by": str(record.get("initiated_by") or "")}
     return Message(
         kind=name, event_action=action, severity=severity, title=title, lines=tuple(lines),
-        fields=fields, dedup_key=dedup_key(record, request.get("id")),
+        fields=fields, dedup_key=dedup_key(record, request["id"] if request else None),
         source=hosts[0] if hosts else "remediator",
         command=f"remediator audit show {record['id']}",
         link=record_url.format(id=record["id"]) if record_url else None,

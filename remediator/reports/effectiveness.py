@@ -5,7 +5,9 @@ Definitions, per entry:
 - runs: records whose playbook ran (check or live), by effective stage, mode and outcome;
 - automated fix: a live run the automation started (not a person's run or approval) that
   succeeded; a fix held unless its alert re-fired;
-- re-fire: a "still firing after the fix" escalation (the fix did not hold: negative impact);
+- re-fire: an escalation with reason code ``refire``, "still firing after the fix" (the fix
+  did not hold: negative impact);
+- escalations: counted per reason code (records from before codes: derived from the reason);
 - resolved without a person: alert occurrences that resolved after an automated fix, with no
   person running, approving or denying anything for them, and no re-fire;
 - automation start: when the alert of the entry's first automated live run (any outcome)
@@ -18,7 +20,6 @@ Definitions, per entry:
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
@@ -28,10 +29,11 @@ from ..common import parse_time
 from ..history import Incident
 from ..history.store import incidents as store_incidents
 from ..models import Remediation
+from ..reasons import Reason
+from ..record import AuditRecord, entry_name, reason_code
 from .doc import Chart, ReportDoc, Table
 from .stats import Durations, match_entry, pct_text, ratio, rounded, seconds_text, stamp
 
-REFIRE_RE = re.compile(r"^still firing \d+s after the fix ")
 OUTCOMES = ("succeeded", "failed", "unreachable", "interrupted")
 Occurrence = tuple[str, datetime]  # (fingerprint, started)
 
@@ -46,7 +48,7 @@ class _Entry:
         self.runs: Counter[tuple[str, str, str]] = Counter()  # (stage, mode, outcome)
         self.fixes = 0  # automated live runs that succeeded
         self.refired: set[Occurrence] = set()  # escalated as still firing after a fix
-        self.escalations = 0
+        self.escalations: Counter[str] = Counter()  # by reason code
         self.no_person = 0  # occurrences resolved after an automated fix, no person acting
         self.since: datetime | None = None  # the automation start
         self.before = Durations()
@@ -63,7 +65,7 @@ class _Entry:
         return max(0, self.fixes - len(self.refired))
 
 
-def effectiveness(records: Iterable[Mapping[str, Any]], catalog: Sequence[Remediation], *,
+def effectiveness(records: Iterable[AuditRecord], catalog: Sequence[Remediation], *,
                   now: datetime, source: str = "the audit store",
                   history: Iterable[Incident] | None = None,
                   progress: Callable[[int], None] | None = None) -> ReportDoc:
@@ -76,7 +78,7 @@ def effectiveness(records: Iterable[Mapping[str, Any]], catalog: Sequence[Remedi
     """
     entries: dict[str, _Entry] = {e.name: _Entry() for e in catalog}
 
-    def counted() -> Iterator[Mapping[str, Any]]:
+    def counted() -> Iterator[AuditRecord]:
         """The records, each counted on its way to the incident pairing."""
         for record in records:
             _count(record, entries)
@@ -105,25 +107,26 @@ def effectiveness(records: Iterable[Mapping[str, Any]], catalog: Sequence[Remedi
     return _doc(entries, catalog, now=now, source=source, history=history is not None)
 
 
-def _count(record: Mapping[str, Any], entries: dict[str, _Entry]) -> None:
+def _count(record: AuditRecord, entries: dict[str, _Entry]) -> None:
     """Count one record's run, fix or escalation into the entry that made it."""
-    name = (record.get("remediation") or {}).get("name")
+    name = entry_name(record)
     if name is None:
         return
     state = entries.setdefault(name, _Entry())
-    alert = record.get("alert") or {}
+    alert = record.get("alert")
     mode, outcome = record["mode"], record["outcome"]
     if mode in ("check", "live") and outcome != "not-run":
         state.runs[(record.get("stage") or "-", mode, outcome)] += 1
         if mode == "live" and record.get("initiated_by") == "automation":
             if state.since is None:
-                state.since = parse_time(alert.get("starts_at")) or \
+                state.since = parse_time(alert.get("starts_at") if alert else None) or \
                     parse_time(record["created_at"])
             state.fixes += outcome == "succeeded"
     if record["decision"]["action"] == "escalate":
-        state.escalations += 1
-        started = parse_time(alert.get("starts_at"))
-        if started is not None and REFIRE_RE.match(record["decision"]["reason"]):
+        code = reason_code(record)
+        state.escalations[code] += 1
+        started = parse_time(alert.get("starts_at")) if alert else None
+        if alert and started is not None and code is Reason.REFIRE:
             state.refired.add((alert["fingerprint"], started))
 
 
@@ -142,7 +145,8 @@ def _entry_data(name: str, state: _Entry, entry: Remediation | None, history: bo
         "live_success_share": rounded(ratio(live_ok, live), 4),
         "automated_fixes": state.fixes, "fixes_held": state.held,
         "resolved_without_person": state.no_person, "refires": len(state.refired),
-        "escalations": state.escalations,
+        "escalations": sum(state.escalations.values()),
+        "escalation_codes": dict(sorted(state.escalations.items())),
         "automation_since": None if state.since is None else stamp(state.since),
         "before": {"median_resolve_s": rounded(before), "occurrences": len(state.before),
                    "from": "history" if history else "records"},
@@ -212,6 +216,12 @@ def _doc(entries: dict[str, _Entry], catalog: Sequence[Remediation], *, now: dat
     outcomes = Table(title="Runs by stage and outcome",
                      columns=("entry", "stage", "mode", "runs", *OUTCOMES),
                      rows=tuple(outcome_rows))
+    escalations = Table(title="Escalations by reason code",
+                        columns=("entry", "code", "escalations"),
+                        rows=tuple((d["entry"], code, count) for d in data
+                                   for code, count in d["escalation_codes"].items()),
+                        notes=("the code says why a person was called (see the README's "
+                               "reason codes); refire is a fix that did not hold",))
     summary = (
         f"{len(entries)} entries; {sum(d['live_runs'] for d in data)} live runs, "
         f"{pct_text(_share(data))} succeeded",
@@ -223,7 +233,7 @@ def _doc(entries: dict[str, _Entry], catalog: Sequence[Remediation], *, now: dat
     )
     return ReportDoc(
         name="effectiveness", title="Automation effectiveness", generated_at=stamp(now),
-        source=source, summary=summary, tables=(table, times, outcomes),
+        source=source, summary=summary, tables=(table, times, outcomes, escalations),
         charts=_charts(data) if data else (),
         data={"report": "effectiveness", "source": source, "generated_at": stamp(now),
               "person_hours_saved": round(saved_total, 2), "toil_unknown": unknown_toil,

@@ -16,13 +16,14 @@ of the records, the same rule judges each alert type's occurrences per week.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from ..common import parse_time
 from ..history import Incident
+from ..record import AuditRecord, entry_name
 from .doc import Chart, ReportDoc, Table
 from .stats import iso_week, stamp, weeks_between
 
@@ -44,11 +45,12 @@ class TrendRules:
         return max(1, self.weeks // 4)
 
 
-def is_run(record: Mapping[str, Any]) -> bool:
+def is_run(record: AuditRecord) -> bool:
     """True for a record whose playbook ran, other than a preview's approved live run."""
     if record["mode"] not in ("check", "live") or record["outcome"] == "not-run":
         return False
-    return (record.get("request") or {}).get("state") != "approved"
+    request = record.get("request")
+    return request is None or request["state"] != "approved"
 
 
 def slope(values: list[float]) -> float:
@@ -82,12 +84,12 @@ def judge(counts: list[int], rules: TrendRules) -> dict[str, Any]:
             "why": why}
 
 
-def trends(records: Iterable[Mapping[str, Any]], *, now: datetime,
+def trends(records: Iterable[AuditRecord], *, now: datetime,
            source: str = "the audit store", rules: TrendRules = TrendRules()) -> ReportDoc:
     """Runs per catalog entry per week, from the audit records (streamed once)."""
     weekly: dict[str, Counter[str]] = {}
     for record in records:
-        name = (record.get("remediation") or {}).get("name")
+        name = entry_name(record)
         if name is None or not is_run(record):
             continue
         moment = parse_time(record.get("started_at")) or parse_time(record["created_at"])

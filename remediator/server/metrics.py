@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST as CONTENT_TYPE
 from prometheus_client import (
@@ -17,6 +16,8 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
+
+from ..record import AuditRecord
 
 __all__ = ["CONTENT_TYPE", "Metrics"]
 
@@ -73,14 +74,15 @@ class Metrics:
         self._queue = queue
         self._backlog = backlog
 
-    def observe_records(self, records: Iterable[Mapping[str, Any]]) -> None:
+    def observe_records(self, records: Iterable[AuditRecord]) -> None:
         """Count the decisions and runs of freshly stored records."""
         for record in records:
             self.decisions.labels(record["decision"]["action"]).inc()
             if record.get("runner") is not None or record["outcome"] == "interrupted":
                 self.runs.labels(record["outcome"]).inc()
-            if record.get("duration_s") is not None:
-                self.run_seconds.observe(record["duration_s"])
+            duration = record.get("duration_s")
+            if duration is not None:
+                self.run_seconds.observe(duration)
 
     def render(self) -> bytes:
         """The exposition, with the queue gauge read now."""

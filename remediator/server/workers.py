@@ -24,6 +24,7 @@ from ..config import Config
 from ..engine import Engine, Journal, open_engine
 from ..errors import RemediatorError, StoreError
 from ..models import Alert
+from ..record import AuditRecord
 from ..store import GuardSession, IntakeStore, open_intake
 from ..store.intake import IntakeRow
 from ..store.owners import owner_id
@@ -188,7 +189,7 @@ class Pool:
         try:
             intake.release(ids)
             kept = engine.store_unsaved()
-            recovered: dict[str, list[dict[str, Any]]] = {}
+            recovered: dict[str, list[AuditRecord]] = {}
             results: dict[int, Any] = {}
             for rid in ids:
                 done = _recover_planned(engine, intake, rid, recovered, "interrupted: the "
@@ -239,7 +240,7 @@ class Pool:
             alerts.extend(found)
         ids = list(per_row)
         failed: set[int] = set()
-        records: list[dict[str, Any]] = []
+        records: list[AuditRecord] = []
         try:
             if alerts:
                 records = engine.handle_groups(_groups(per_row), record_duplicates=False)
@@ -274,13 +275,13 @@ class Pool:
                      f"{len(records)} record(s) ({_summary(records)}) in {elapsed:.1f} s")
 
     def _one_by_one(self, engine: Engine, intake: IntakeStore, per_row: Mapping[int, list[Alert]],
-                    results: dict[int, Any]) -> tuple[list[dict[str, Any]], set[int]]:
+                    results: dict[int, Any]) -> tuple[list[AuditRecord], set[int]]:
         """After a batch failed: each payload alone, so that one bad payload fails alone.
         A payload whose decisions were already committed (planned) is not decided again:
         its plan is recorded as ``recover`` records a stopped worker's."""
-        records: list[dict[str, Any]] = []
+        records: list[AuditRecord] = []
         failed: set[int] = set()
-        recovered: dict[str, list[dict[str, Any]]] = {}  # a plan (its group's rows share it)
+        recovered: dict[str, list[AuditRecord]] = {}  # a plan (its group's rows share it)
         for rid, found in per_row.items():
             try:
                 done = _recover_planned(engine, intake, rid, recovered, "interrupted: the "
@@ -304,8 +305,8 @@ class Pool:
 
 
 def _recover_planned(engine: Engine, intake: IntakeStore, rid: int,
-                     recovered: dict[str, list[dict[str, Any]]], reason: str
-                     ) -> tuple[list[dict[str, Any]], list[str]] | None:
+                     recovered: dict[str, list[AuditRecord]], reason: str
+                     ) -> tuple[list[AuditRecord], list[str]] | None:
     """If intake row ``rid`` is planned (its decisions committed), record its plan as a
     stopped worker's is recorded, once per plan (``recovered``: plan -> its records): (the
     records made now, the ids of all the plan's records, some stored before). None when the
@@ -346,13 +347,14 @@ def _groups(per_row: Mapping[int, list[Alert]], size: int = GROUP_ALERTS
     return groups
 
 
-def _results(per_row: Mapping[int, list[Alert]], records: Sequence[Mapping[str, Any]]
+def _results(per_row: Mapping[int, list[Alert]], records: Sequence[AuditRecord]
              ) -> dict[int, Any]:
     """Each row's share: the records of its alerts, and how many were already handled."""
     by_alert: dict[tuple[Any, ...], list[str]] = {}
     for record in records:
-        alert = record.get("alert") or {}
-        key = (alert.get("fingerprint"), alert.get("starts_at"), alert.get("status"))
+        shown = record["alert"]
+        key = (None, None, None) if shown is None else (
+            shown["fingerprint"], shown.get("starts_at"), shown["status"])
         by_alert.setdefault(key, []).append(record["id"])
     results: dict[int, Any] = {}
     for rid, alerts in per_row.items():
@@ -368,7 +370,7 @@ def _results(per_row: Mapping[int, list[Alert]], records: Sequence[Mapping[str, 
     return results
 
 
-def _summary(records: Sequence[Mapping[str, Any]]) -> str:
+def _summary(records: Sequence[AuditRecord]) -> str:
     counts: dict[str, int] = {}
     for record in records:
         key = f"{record['decision']['action']}/{record['outcome']}"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from collections.abc import Set as AbstractSet
 from contextlib import AbstractContextManager
 from datetime import datetime
@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ..guardrails import GuardFacts
 from ..limits import Guardrails
 from ..models import PendingRequest, RequestState
+from ..record import AuditRecord, Draft
 from ..settings import StoreLocation as StoreLocation  # re-exported: the stores open one
 from .intake import Accepted, IntakeRow, Orphan
 from .journal import Unfinished
@@ -68,15 +69,15 @@ class GuardSession(Protocol):
 class AuditLog(Protocol):
     """The audit records: ``append`` chains and stores atomically; what reports read."""
 
-    def append(self, record: Mapping[str, Any]) -> dict[str, Any]:
+    def append(self, record: Draft) -> AuditRecord:
         """Seal ``record`` onto the chain and store it; returns the sealed record."""
         ...
 
-    def get(self, record_id: str) -> dict[str, Any]:
+    def get(self, record_id: str) -> AuditRecord:
         """The record with ``record_id`` (or a unique prefix of it); NotFoundError otherwise."""
         ...
 
-    def append_many(self, records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    def append_many(self, records: Sequence[Draft]) -> list[AuditRecord]:
         """``append`` for several records, in order; a StoreError carries those not stored."""
         ...
 
@@ -85,7 +86,7 @@ class AuditLog(Protocol):
         ...
 
     def records(self, since: str | None = None, *, entry: str | None = None,
-                host: str | None = None) -> Iterator[dict[str, Any]]:
+                host: str | None = None) -> Iterator[AuditRecord]:
         """Records in chain order, optionally only since a time, for one entry or host."""
         ...
 

@@ -20,6 +20,7 @@ from typing import Any
 from ..audit import GENESIS_HASH, seal
 from ..errors import ChainError, NotFoundError, StoreError
 from ..models import PendingRequest, RequestState
+from ..record import AuditRecord, Draft, stored
 from ..sealing import altered
 from . import journal
 from .guard_state import (
@@ -122,21 +123,20 @@ class SqlStore(ABC):
 
     # -- the chain --
 
-    def append(self, record: Mapping[str, Any]) -> dict[str, Any]:
+    def append(self, record: Draft) -> AuditRecord:
         """Seal onto the chain and store, with its host index, in one transaction."""
         return self.append_many([record])[0]
 
-    def append_many(self, records: Sequence[Mapping[str, Any]], chunk: int = 64
-                    ) -> list[dict[str, Any]]:
+    def append_many(self, records: Sequence[Draft], chunk: int = 64) -> list[AuditRecord]:
         """Seal and store several records in order, ``chunk`` per transaction (a long write
         would hold up the receiver's commits); on error, the ones not stored are in
         ``StoreError.unsaved``."""
-        sealed: list[dict[str, Any]] = []
+        sealed: list[AuditRecord] = []
         for start in range(0, len(records), chunk):
             part = records[start:start + chunk]
             what = f"audit record {part[0].get('id')}" + \
                 (f" and {len(part) - 1} more" if len(part) > 1 else "")
-            done: list[dict[str, Any]] = []
+            done: list[AuditRecord] = []
             try:
                 with self._tx(what, self._chain_lock) as db:
                     row = db.execute("SELECT hash FROM records ORDER BY seq DESC LIMIT 1"
@@ -152,23 +152,23 @@ class SqlStore(ABC):
             sealed += done
         return sealed
 
-    def get(self, record_id: str) -> dict[str, Any]:
+    def get(self, record_id: str) -> AuditRecord:
         """The record with ``record_id`` or a unique prefix of it (a ChainError when its body
         is another record's: the id column was edited)."""
         ((column_id, body),) = self._by_id("records", "id, body", record_id)
         record = dict(json.loads(body))
         check_got(record, column_id, record_id)
-        return record
+        return stored(record)
 
     def records(self, since: str | None = None, *, entry: str | None = None,
-                host: str | None = None) -> Iterator[dict[str, Any]]:
+                host: str | None = None) -> Iterator[AuditRecord]:
         """Records in chain order, streamed; optionally only since a time, for an entry/host.
         A record whose row does not say what its body says is a ChainError."""
         sql, args = records_query(since, entry, host)
         for column_id, created_at, body in self._stream(sql, args, "the audit store"):
             record = json.loads(body)
             check_read(record, column_id, created_at, entry, host)
-            yield record
+            yield stored(record)
 
     def has_record(self, record_id: str) -> bool:
         """True when a record with exactly this id is on the chain."""

@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from remediator import engine as engine_mod
+
 from ..conftest import Project
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -77,7 +79,8 @@ def test_throttle_known_answer(project: Project, tmp_path: Path) -> None:
     data = simulate(project, "--history", str(path))
     assert data["actions"] == {"run": len(runs), "pending": 0, "skip": 0,
                                "escalate": throttled}
-    assert reasons(data) == {"stage": len(runs), "throttled": throttled}
+    assert reasons(data) == {"stage": len(runs), "throttle-host": throttled}
+
     assert data["runs"] == [{"stage": "observe", "mode": "check", "alerts": len(runs),
                              "runs": len(runs), "hosts": len(runs)}]
     assert data["deliveries"] == {"firing": 10, "resolved": 10}
@@ -117,7 +120,7 @@ def test_unmatched_unknown_and_targetless_alerts(project: Project, tmp_path: Pat
         ("d", T0 + timedelta(minutes=3), None, {}),
     ])
     data = simulate(project, "--history", str(path))
-    assert reasons(data) == {"no entry matches": 1, "unknown host": 1, "no target": 1,
+    assert reasons(data) == {"no-entry": 1, "unknown-host": 1, "no-target": 1,
                              "stage": 1}
     assert data["actions"] == {"run": 1, "pending": 0, "skip": 1, "escalate": 2}
     assert [e["entry"] for e in data["entries"]] == ["(no entry)", "disk"]
@@ -165,7 +168,7 @@ def test_pagerduty_export_with_a_host_column(project: Project, tmp_path: Path) -
                     "P1,DiskSpaceLow,2026-03-02T09:00:00Z,2026-03-02T09:30:00Z,demo-web-02\n"
                     "P2,DiskSpaceLow,2026-03-02T09:05:00Z,,\n")
     data = simulate(project, "--history", str(path))
-    assert reasons(data) == {"stage": 1, "no target": 1}
+    assert reasons(data) == {"stage": 1, "no-target": 1}
     assert data["deliveries"] == {"firing": 2, "resolved": 1}
 
 
@@ -203,3 +206,24 @@ def test_store_state_without_a_store_is_exit_5(project: Project, tmp_path: Path)
     assert f"{project.store_path}: no audit store to copy the guardrail state from" in \
         result.stderr
     assert not project.store_path.exists()
+
+
+def test_rewording_every_reason_changes_no_count(project: Project, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """simulate counts by reason code: with every decision's prose reworded (the policy's
+    and the guardrails'), the actions, codes and resolutions are the same."""
+    project.write_catalog(entry("observe", throttle={"per_host": 3, "window": 3600}))
+    times = [T0 + timedelta(minutes=15 * n) for n in range(10)]
+    path = history(tmp_path / "h.jsonl", [(f"f{n}", t, t + timedelta(minutes=5), {})
+                                          for n, t in enumerate(times)])
+    before = simulate(project, "--history", str(path))
+
+    def reworded(decide: Any) -> Any:
+        return lambda *args: decide(*args).evolve(reason="reworded for people")
+
+    monkeypatch.setattr(engine_mod, "decide", reworded(engine_mod.decide))
+    monkeypatch.setattr(engine_mod, "apply_guardrails", reworded(engine_mod.apply_guardrails))
+    after = simulate(project, "--history", str(path))
+    assert {r["example"] for r in after["reasons"]} == {"reworded for people"}
+    assert reasons(before) == reasons(after) == {"stage": 6, "throttle-host": 4}
+    assert (after["actions"], after["resolved"]) == (before["actions"], before["resolved"])

@@ -110,7 +110,7 @@ def test_real_store_unchanged_and_its_breaker_state_used(project: Project, tmp_p
     held = simulate(project, "--history", str(path), "--from-store-state")
     assert held["state"] == "store"
     assert held["actions"]["pending"] == 2
-    assert {r["reason"]: r["total"] for r in held["reasons"]} == {"breaker": 2}
+    assert {r["reason"]: r["total"] for r in held["reasons"]} == {"breaker-open": 2}
     assert held["first"] == "2026-03-02T09:00:00+00:00"  # reported in the history's time
     moved = datetime.now(UTC) - datetime(2026, 3, 2, 9, tzinfo=UTC)
     assert abs(held["shifted_by_s"] - moved.total_seconds()) < 120

@@ -15,6 +15,7 @@ import pytest
 from remediator import audit
 from remediator.errors import ChainError, NotFoundError, StoreError
 from remediator.models import Action, Decision, Mode
+from remediator.reasons import Reason
 from remediator.sources import normalize
 from remediator.store.owners import NODE
 from remediator.store.sqlite import SqliteStore
@@ -26,7 +27,7 @@ pytestmark = pytest.mark.sqlite_only  # the file as such; test_store_contract.py
 
 def record(n: int) -> dict:
     """A small unsealed record numbered ``n``."""
-    decision = Decision(Action.SKIP, f"reason {n}", Mode.NONE, None)
+    decision = Decision(Action.SKIP, Reason.NO_ENTRY, f"reason {n}", Mode.NONE, None)
     return audit.build(record_id=f"rec{n:04d}", created_at=f"2026-11-26T10:{n % 60:02d}:00+00:00",
                        alert=None, hosts=(), remediation=None, playbook_sha256=None,
                        catalog_revision=None, decision=decision, initiated_by="automation",
@@ -172,11 +173,12 @@ WRITER = """
 import sys
 from remediator import audit
 from remediator.models import Action, Decision, Mode
+from remediator.reasons import Reason
 from remediator.store.sqlite import SqliteStore
 store = SqliteStore(__import__("pathlib").Path(sys.argv[1]))
 worker = sys.argv[2]
 for n in range(int(sys.argv[3])):
-    d = Decision(Action.SKIP, "concurrent", Mode.NONE, None)
+    d = Decision(Action.SKIP, Reason.NO_ENTRY, "concurrent", Mode.NONE, None)
     store.append(audit.build(record_id=f"{worker}-{n}", created_at="2026-11-26T10:00:00+00:00",
         alert=None, hosts=(), remediation=None, playbook_sha256=None, catalog_revision=None,
         decision=d, initiated_by="automation", run=None))

@@ -30,6 +30,7 @@ from remediator.models import (
     TaskResult,
     frozen_map,
 )
+from remediator.reasons import Reason
 
 ALERT = Alert(source="alertmanager", name="DiskSpaceLow", status="firing",
               fingerprint="3f2a9c0d11e4b5a6",
@@ -51,15 +52,15 @@ RUN = RunResult(
     outcome=Outcome.SUCCEEDED,
 )
 DECISIONS = (
-    Decision(Action.RUN, "stage oversight: live run", Mode.LIVE, Stage.OVERSIGHT,
+    Decision(Action.RUN, Reason.STAGE, "stage oversight: live run", Mode.LIVE, Stage.OVERSIGHT,
              Stage.OVERSIGHT, ("web01",), frozen_map({"disk_mountpoint": "/"})),
-    Decision(Action.SKIP, "no catalog entry matches alert 'CpuHigh'", Mode.NONE, None),
-    Decision(Action.RUN, "stage observe: check-mode run", Mode.CHECK, Stage.OBSERVE,
+    Decision(Action.SKIP, Reason.NO_ENTRY, "no catalog entry matches alert 'CpuHigh'", Mode.NONE, None),
+    Decision(Action.RUN, Reason.STAGE, "stage observe: check-mode run", Mode.CHECK, Stage.OBSERVE,
              Stage.OVERSIGHT, ("web01",), frozen_map({"disk_mountpoint": "/"}),
              capped_by=Stage.OBSERVE, notes=("stage capped from oversight to observe",)),
-    Decision(Action.ESCALATE, "target 'ghost' is not in the inventory", Mode.NONE,
+    Decision(Action.ESCALATE, Reason.UNKNOWN_HOST, "target 'ghost' is not in the inventory", Mode.NONE,
              Stage.OVERSIGHT, Stage.OVERSIGHT),
-    Decision(Action.RUN, "stage oversight: live run", Mode.LIVE, Stage.OVERSIGHT,
+    Decision(Action.RUN, Reason.STAGE, "stage oversight: live run", Mode.LIVE, Stage.OVERSIGHT,
              Stage.OVERSIGHT, ("web01",), frozen_map({"disk_mountpoint": "/var",
                                                       "api_token": "s3cr3t-value"})),
 )

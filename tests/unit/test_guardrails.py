@@ -10,13 +10,14 @@ import pytest
 from remediator.guardrails import GuardFacts, apply, radius
 from remediator.limits import DEFAULT, Cron, Guardrails, Window, parse
 from remediator.models import Action, Decision, Mode, Stage
+from remediator.reasons import Reason
 
 NOW = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)  # a Monday
-LIVE = Decision(Action.RUN, "stage oversight: live run", Mode.LIVE, Stage.OVERSIGHT,
+LIVE = Decision(Action.RUN, Reason.STAGE, "stage oversight: live run", Mode.LIVE, Stage.OVERSIGHT,
                 Stage.OVERSIGHT, ("web01",))
-CHECK = Decision(Action.RUN, "stage observe: check-mode run", Mode.CHECK, Stage.OBSERVE,
+CHECK = Decision(Action.RUN, Reason.STAGE, "stage observe: check-mode run", Mode.CHECK, Stage.OBSERVE,
                  Stage.OBSERVE, ("web01",))
-NOTHING = Decision(Action.SKIP, "alert is resolved", Mode.NONE, Stage.OVERSIGHT,
+NOTHING = Decision(Action.SKIP, Reason.RESOLVED, "alert is resolved", Mode.NONE, Stage.OVERSIGHT,
                    Stage.OVERSIGHT)
 OPEN_WINDOW = Window("patching", start=NOW - timedelta(hours=1), end=NOW + timedelta(hours=1))
 

@@ -14,9 +14,9 @@ def tally() -> Tally:
     counts = Tally(incidents=5)
     counts.deliveries.update({"firing": 5, "resolved": 3})
     counts.actions.update({"run": 3, "escalate": 2})
-    counts.reasons.update({"stage": Counter({"run": 3}), "throttled": Counter({"escalate": 2})})
+    counts.reasons.update({"stage": Counter({"run": 3}), "throttle-host": Counter({"escalate": 2})})
     counts.examples.update({"stage": "stage observe: check-mode run",
-                            "throttled": "throttled: 3 runs on this host"})
+                            "throttle-host": "throttled: 3 runs on this host"})
     counts.entries["disk"] = Counter({"run": 3, "escalate": 2, "check": 3})
     counts.stages["disk"] = "observe"
     counts.modes[("observe", "check")] = 3
@@ -44,7 +44,7 @@ def test_tables_and_data_agree() -> None:
         ("run", 3, "60.0%"), ("pending", 0, "0.0%"), ("skip", 0, "0.0%"),
         ("escalate", 2, "40.0%"))
     assert tables["Runs by stage and mode"].rows == (("observe", "check", 3, 2, 3),)
-    assert [row[0] for row in tables["Why"].rows] == ["stage", "throttled"]
+    assert [row[0] for row in tables["Why, by reason code"].rows] == ["stage", "throttle-host"]
     assert tables["By entry"].rows == (("disk", "observe", 3, 0, 0, 2, 3, 0),)
     data = json.loads(json.dumps(doc.data))
     assert data["actions"] == {"run": 3, "pending": 0, "skip": 0, "escalate": 2}

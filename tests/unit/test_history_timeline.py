@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from remediator.history import Incident
-from remediator.history.simulate import reason_group
 from remediator.history.timeline import TimeOrder, alert_of, deliveries
 from remediator.models import frozen_map
 
@@ -59,24 +58,3 @@ def test_a_delivery_becomes_an_alert_with_its_host_as_instance() -> None:
     done = alert_of(resolved, shift=3600)
     assert (done.status, done.starts_at, done.ends_at) == (
         "resolved", "2026-01-05T11:00:00.000+00:00", "2026-01-05T11:15:00.000+00:00")
-
-
-def test_reason_groups() -> None:
-    """Each guardrail's reason text lands in its group; unknown text is 'other'."""
-    cases = {
-        "throttled: 3 runs on this host in the last 3600s (limit 3)": "throttled",
-        "cooldown: the last run on this host ended 60s ago": "cooldown",
-        "locked: a run of this entry on this host is in progress": "locked",
-        "blast radius: run x already covers 10 hosts": "blast radius",
-        "circuit breaker open: check-mode preview; a person must approve": "breaker",
-        "maintenance window 'weekly': check-mode run only": "maintenance window",
-        "recurrence: 4 fixes on this host within 86400s": "recurrence",
-        "duplicate: this alert (same fingerprint, start and status)": "duplicate",
-        "no catalog entry matches alert 'X'": "no entry matches",
-        "target 'db-9' is not in the inventory inv.yml": "unknown host",
-        "label 'instance' is missing: cannot tell which host to fix": "no target",
-        "alert is resolved: resolved alerts never trigger a fix": "resolved",
-        "stage oversight: live run": "stage",
-        "something new": "other",
-    }
-    assert {text: reason_group(text) for text in cases} == cases

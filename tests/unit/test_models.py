@@ -9,6 +9,7 @@ import pytest
 
 from remediator.guardrails import GuardFacts
 from remediator.models import Action, Alert, Decision, Mode, Stage, frozen_map, quick_init
+from remediator.reasons import Reason
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -51,7 +52,7 @@ def test_the_quick_constructor_keeps_the_signature_defaults_and_factories() -> N
 def test_the_pipeline_types_stay_frozen() -> None:
     alert = Alert("alertmanager", "DiskSpaceLow", "firing", "fp1",
                   labels=frozen_map({"instance": "web-1"}))
-    decision = Decision(Action.RUN, "stage oversight: live run", Mode.LIVE, Stage.OVERSIGHT,
+    decision = Decision(Action.RUN, Reason.STAGE, "stage oversight: live run", Mode.LIVE, Stage.OVERSIGHT,
                         hosts=("web-1",))
     for value, name in ((alert, "status"), (decision, "reason"), (GuardFacts(), "entry_runs")):
         with pytest.raises(dataclasses.FrozenInstanceError):
@@ -61,7 +62,7 @@ def test_the_pipeline_types_stay_frozen() -> None:
 
 
 def test_evolve_changes_only_what_it_is_given() -> None:
-    decision = Decision(Action.RUN, "live", Mode.LIVE, Stage.OVERSIGHT, Stage.FALLBACK,
+    decision = Decision(Action.RUN, Reason.STAGE, "live", Mode.LIVE, Stage.OVERSIGHT, Stage.FALLBACK,
                         ("web-1",), frozen_map({"path": "/"}), frozen_map({"n": 1}),
                         Stage.OVERSIGHT, ("note",))
     escalated = decision.evolve(action=Action.ESCALATE, mode=Mode.NONE, reason="why")

@@ -99,3 +99,16 @@ def test_pending_message_says_how_to_approve() -> None:
 def test_dedup_key_falls_back_to_the_record_for_manual_runs() -> None:
     """Without an alert the key is anchored on the record id."""
     assert dedup_key(record("oversight", "run", "failed", alert=False)) == "remediator/disk/rec1"
+
+
+def test_a_resolved_alert_is_told_by_its_code_not_its_words() -> None:
+    """The resolve message follows the reason code: reworded prose still resolves, and a skip
+    of another kind whose words mention "resolved" does not."""
+    reworded = record("oversight", "skip", "not-run", mode="none", reason="all clear now")
+    reworded["decision"]["code"] = "resolved"
+    duplicate = record("oversight", "skip", "not-run", mode="none",
+                       reason="duplicate: the resolved alert again")
+    duplicate["decision"]["code"] = "duplicate"
+    told = plan(reworded)
+    assert told is not None and (told.kind, told.event_action) == ("resolved", "resolve")
+    assert plan(duplicate) is None

@@ -11,6 +11,7 @@ import pytest
 
 from remediator.history import Incident
 from remediator.models import Action, Mode, Outcome, Stage
+from remediator.reasons import Reason
 from remediator.reports.effectiveness import effectiveness
 from remediator.reports.text import render_text
 
@@ -55,7 +56,8 @@ def history() -> list[dict[str, Any]]:
     records += occurrence(10, AFTER[0], "d10", LIVE_OK)
     records += occurrence(11, AFTER[1], "d11", LIVE_OK)
     records += occurrence(12, AFTER[2], "d12", LIVE_OK,
-                          {"action": Action.ESCALATE, "mode": Mode.NONE, "reason": REFIRE})
+                          {"action": Action.ESCALATE, "mode": Mode.NONE, "reason": REFIRE,
+                           "code": Reason.REFIRE})
     records += occurrence(13, AFTER[3], "d13", {**LIVE_OK, "outcome": Outcome.FAILED})
     approved = {"id": "p1", "state": "approved", "by": "alice", "at": "x", "requested_at": "x"}
     records += occurrence(2, 25, "s1",
@@ -137,3 +139,27 @@ def test_entries_that_only_the_records_know_are_kept() -> None:
     doc = effectiveness(history(), [SVC], now=NOW)
     assert rows(doc)["disk"]["in_catalog"] is False
     assert any(r[0] == "disk (not in catalog)" for r in doc.tables[0].rows)
+
+
+def test_rewording_a_reason_changes_no_count() -> None:
+    """Re-fires and escalations are counted by reason code: every reason reworded gives the
+    same numbers, and so do the same records written before codes (prose only)."""
+    def rewritten(reword: bool, drop_code: bool) -> list[dict[str, Any]]:
+        out = []
+        for item in history():
+            body = {k: v for k, v in item.items() if k not in ("hash", "prev_hash")}
+            decision = dict(body["decision"])
+            if reword:
+                decision["reason"] = "reworded for people"
+            if drop_code:
+                decision.pop("code")
+            body["decision"] = decision
+            out.append(body)
+        return chain(out)
+
+    baseline = rows(effectiveness(iter(history()), [DISK, SVC], now=NOW))
+    reworded = rows(effectiveness(iter(rewritten(True, False)), [DISK, SVC], now=NOW))
+    old = rows(effectiveness(iter(rewritten(False, True)), [DISK, SVC], now=NOW))
+    assert baseline["disk"]["refires"] == 1
+    assert baseline["disk"]["escalation_codes"] == {"refire": 1}
+    assert reworded == baseline == old

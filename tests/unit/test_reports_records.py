@@ -27,6 +27,7 @@ from remediator.models import (
     RunResult,
     Stage,
 )
+from remediator.reasons import Reason
 
 SCHEMA = json.loads((Path(audit.__file__).parent / "schema" / "audit-record-v1.json")
                     .read_text(encoding="utf-8"))
@@ -49,9 +50,11 @@ def record(at: datetime, remediation: Remediation | None, *, alertname: str | No
            fp: str = "fp", starts: datetime | None = None, status: str = "firing",
            action: Action = Action.RUN, mode: Mode = Mode.NONE, stage: Stage | None = None,
            outcome: Outcome | None = None, reason: str = "test",
+           code: Reason | None = Reason.STAGE,
            initiated_by: str = "automation", request: dict[str, Any] | None = None,
            host: str = "web-01", with_alert: bool = True) -> dict[str, Any]:
-    """One unsealed record made at ``at``: a run when ``outcome`` is given, else a decision."""
+    """One unsealed record made at ``at``: a run when ``outcome`` is given, else a decision;
+    with ``code`` None, a record as written before reason codes (prose only)."""
     name = alertname or (remediation.matchers[0].value if remediation else "Unknown")
     alert = None
     if with_alert:
@@ -68,13 +71,17 @@ def record(at: datetime, remediation: Remediation | None, *, alertname: str | No
                         duration_s=3.0, hosts={host: HostResult(ok=1, failed=int(failed))},
                         outcome=outcome)
     stage = stage if stage is not None else (remediation.stage if remediation else None)
-    decision = Decision(action, reason, mode, stage, stage, (host,) if remediation else ())
-    return audit.build(
+    decision = Decision(action, code or Reason.OTHER, reason, mode, stage, stage,
+                        (host,) if remediation else ())
+    built = audit.build(
         record_id=f"r{next(_ids):06d}", created_at=iso(at), alert=alert, hosts=[host],
         remediation=remediation, playbook_sha256=None,
         catalog_revision={"vcs": "none", "sha256": "0" * 64, "dirty": False},
         decision=decision, initiated_by=initiated_by, run=run,
         extra={"request": request} if request else None)
+    if code is None:
+        del built["decision"]["code"]
+    return dict(built)
 
 
 def chain(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:

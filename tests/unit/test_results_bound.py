@@ -18,6 +18,7 @@ from remediator import audit
 from remediator.cli.output import record_text
 from remediator.models import Action, Decision, HostResult, Mode, Outcome, RunnerStatus, RunResult
 from remediator.notify.message import plan
+from remediator.reasons import Reason
 from remediator.results import MAX_ROUTINE_PER_HOST, MAX_TASKS, ResultCollector, outcome_of
 from remediator.stages import track_record
 
@@ -77,7 +78,7 @@ def run_result(hosts: dict[str, HostResult], status: RunnerStatus = RunnerStatus
 
 def record_of(run: RunResult) -> dict:
     """The sealed audit record of a person's run of ``run``."""
-    decision = Decision(Action.RUN, "started by ann in live mode", Mode.LIVE, None,
+    decision = Decision(Action.RUN, Reason.MANUAL, "started by ann in live mode", Mode.LIVE, None,
                         hosts=tuple(run.hosts))
     return audit.seal(audit.build(
         record_id="r1", created_at="2026-01-05T12:01:00+00:00", alert=None, hosts=run.hosts,
@@ -195,8 +196,9 @@ def test_an_awx_run_points_at_its_job_events_endpoint() -> None:
     """A bounded AWX run's record points at the job's job_events endpoint."""
     run = replace(run_result(collect(run_events(2), max_tasks=8)),
                   artifacts="https://awx.example/api/v2/jobs/42/", job={"kind": "awx", "id": 42})
-    assert audit.truncation(run)["truncated"]["job_events"] == \
-        "https://awx.example/api/v2/jobs/42/job_events/"
+    truncated = audit.truncation(run)
+    assert truncated is not None
+    assert truncated.get("job_events") == "https://awx.example/api/v2/jobs/42/job_events/"
 
 
 def test_audit_show_says_what_is_not_listed() -> None:

@@ -78,3 +78,18 @@ def test_fallback_two_failures_demote_to_oversight() -> None:
                         recent=["succeeded"] * 3 + ["failed", "unreachable"])
     advice = recommend(entry(Stage.FALLBACK), track)
     assert (advice.verdict, advice.to) == ("demote", Stage.OVERSIGHT)
+
+
+def test_escalations_are_counted_by_reason_code_old_records_by_their_prose() -> None:
+    """A recorded code counts whatever the words say; a record from before codes counts
+    under the code its prose derives; the last failure carries its code."""
+    coded = rec(1, "none", "not-run", action="escalate")
+    coded["decision"] = {"action": "escalate", "code": "throttle-host", "reason": "reworded"}
+    old = rec(2, "none", "not-run", action="escalate")
+    old["decision"] = {"action": "escalate",
+                       "reason": "throttled: 3 runs on this host in the last 3600s (limit 3)"}
+    failed = rec(3, "live", "failed")
+    failed["decision"] = {"action": "run", "code": "stage", "reason": "stage oversight: live run"}
+    track = track_record([coded, old, failed])
+    assert track.as_dict()["escalation_codes"] == {"throttle-host": 2}
+    assert track.last_failure is not None and track.last_failure["code"] == "stage"
