@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up everything the test suite needs and run it (what CI runs): ruff, mypy, then pytest on
 # every core (pytest-xdist), each test that touches the audit store once on SQLite and once on
-# PostgreSQL (--store all); the few `serial` tests run first, alone. Tiers: README, "Tests".
+# PostgreSQL (--store all); the few `serial` tests run first, alone. Tiers: docs/development.md, "Tests".
 #
 #   bash scripts/test.sh            the whole suite: installs and starts all it needs
 #   bash scripts/test.sh --quick    the inner loop: ruff, mypy and the `quick` tier (no ansible

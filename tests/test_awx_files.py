@@ -8,6 +8,8 @@ from typing import Any
 
 import yaml
 
+from .docsite import documented_exit_codes
+
 REPO = Path(__file__).resolve().parents[1]
 AWX = REPO / "awx"
 # AWX shows a job's environment with the values of variables whose names match this hidden.
@@ -64,7 +66,6 @@ def test_the_example_setup_uses_the_wrapper_and_its_variables() -> None:
 
 def test_every_exit_code_of_poll_and_handle_has_a_meaning() -> None:
     """The wrapper explains each documented non-zero exit code that poll or handle can return."""
-    readme = (REPO / "README.md").read_text(encoding="utf-8").split("### Exit codes", 1)[1]
-    documented = {int(n) for n in re.findall(r"^\| (\d+) \|", readme, re.MULTILINE)}
+    documented = documented_exit_codes()
     not_from_poll_or_handle = {0, 3, 6}  # success; audit verify; audit show / approve / deny
     assert set(wrapper_vars()["_exit_meanings"]) == documented - not_from_poll_or_handle

@@ -1,27 +1,24 @@
-"""The README's examples are checked so they never rot."""
+"""The documentation's examples and reference are checked so they never rot: the README (the
+front door) and the MkDocs site in docs/, which must build with --strict."""
 
 from __future__ import annotations
 
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from remediator import catalog, errors
 from remediator.config import from_mapping
 from remediator.settings import server as settings
 
-REPO = Path(__file__).resolve().parents[1]
+from .docsite import DOCS, REPO, block_after, documented_exit_codes, hooks, page, section
+
 README = (REPO / "README.md").read_text(encoding="utf-8")
-
-
-def block_after(heading: str, lang: str) -> str:
-    """The first ```lang block after ``heading``."""
-    section = README.split(heading, 1)[1]
-    found = re.search(rf"```{lang}\n(.*?)```", section, re.DOTALL)
-    assert found, f"no {lang} block after {heading}"
-    return found.group(1)
 
 
 def test_readme_starts_with_the_two_commands() -> None:
@@ -34,20 +31,66 @@ def test_readme_starts_with_the_two_commands() -> None:
     assert "scripts/test.sh" in (REPO / ".ci" / "run").read_text()
 
 
+def test_readme_is_a_front_door() -> None:
+    """The README stays short (under 12 KB) and every page it links to exists."""
+    assert len(README.encode("utf-8")) < 12 * 1024
+    links = re.findall(r"\]\((docs/[^)#\s]+)(?:#[^)]*)?\)", README)
+    assert links, "the README links into the documentation"
+    assert [link for link in links if not (REPO / link).is_file()] == []
+
+
+def test_every_page_is_in_the_nav() -> None:
+    """Each Markdown page under docs/ is reachable from mkdocs.yml's nav, and the nav names
+    no page that is missing."""
+    config = (REPO / "mkdocs.yml").read_text(encoding="utf-8")
+    nav = set(re.findall(r":\s+([\w/.-]+\.md)\s*$", config, re.MULTILINE))
+    pages = {p.relative_to(DOCS).as_posix() for p in DOCS.rglob("*.md")}
+    assert nav == pages
+
+
+def test_site_builds_strict(tmp_path: Path) -> None:
+    """`mkdocs build --strict` succeeds offline: no broken link or anchor, no drift between the
+    generated reference and the code, and the CLI reference rendered from click."""
+    pytest.importorskip("mkdocs")
+    pytest.importorskip("mkdocs_click")
+    site = tmp_path / "site"
+    proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet",
+                           "--config-file", str(REPO / "mkdocs.yml"), "--site-dir", str(site)],
+                          capture_output=True, text=True, check=False, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+    cli_page = (site / "reference" / "cli.html").read_text(encoding="utf-8")
+    for command in ("handle", "approve", "audit", "serve", "poll", "simulate"):
+        assert f'id="{command}"' in cli_page
+    assert "Sentinel" not in cli_page  # click's unset default, never a value to show
+    assert "<!-- generated" not in (site / "reference" / "exit-codes.html").read_text()
+
+
+def test_generated_tables_match_the_code() -> None:
+    """Each generated table renders (the code's keys and the documented ones agree), every
+    marker a page uses names a table, and every table is used by some page."""
+    docs_hooks = hooks()
+    used = set()
+    for path in DOCS.rglob("*.md"):
+        text = path.read_text(encoding="utf-8")
+        used |= set(docs_hooks.MARKER.findall(text))
+        docs_hooks.render(text)
+    assert used == set(docs_hooks.TABLES)
+
+
 def test_catalog_example_is_a_valid_catalog(tmp_path: Path) -> None:
-    """The README's catalog example loads without a problem."""
+    """The catalog page's example loads without a problem."""
     (tmp_path / "playbooks").mkdir()
     shutil.copy(REPO / "playbooks" / "disk_space_cleanup.yml", tmp_path / "playbooks")
     path = tmp_path / "remediations.yml"
-    path.write_text(block_after("## The catalog", "yaml"))
+    path.write_text(block_after("concepts/catalog.md", "# The catalog", "yaml"))
     loaded = catalog.load(path, tmp_path / "playbooks")
     assert [e.name for e in loaded] == ["disk-space-cleanup"]
 
 
 def test_serve_example_loads_and_shows_every_server_key() -> None:
-    """The README's `serve` config example is a valid config, and every key the `server`
+    """The `serve` guide's config example is a valid config, and every key the `server`
     section takes is in it (commented out where it has no fixed default)."""
-    text = block_after("## Receiving webhooks", "yaml")
+    text = block_after("guides/alertmanager.md", "## Receiving webhooks", "yaml")
     loaded = from_mapping(yaml.safe_load(text), Path("/srv")).server
     assert set(loaded.endpoints) == {"alertmanager", "pagerduty", "generic"}
     shown = set(re.findall(r"^  #? ?(\w+):", text, re.MULTILINE))
@@ -55,9 +98,8 @@ def test_serve_example_loads_and_shows_every_server_key() -> None:
 
 
 def test_every_exit_code_is_documented() -> None:
-    """Each error class's exit code appears in the README's exit-code table."""
-    table = README.split("### Exit codes", 1)[1]
-    documented = {int(n) for n in re.findall(r"^\| (\d+) \|", table, re.MULTILINE)}
+    """Each error class's exit code appears in the exit-code reference table."""
+    documented = documented_exit_codes()
     codes = {cls.exit_code for cls in vars(errors).values()
              if isinstance(cls, type) and issubclass(cls, errors.RemediatorError)}
     assert codes <= documented
@@ -76,10 +118,30 @@ def test_bundled_catalog_validates_and_matches_the_example_alert() -> None:
 
 
 def test_every_test_mark_has_a_row_in_the_tests_section() -> None:
-    """Each mark pyproject.toml registers is in the README's tier table, and no other."""
+    """Each mark pyproject.toml registers is in the development page's tier table, and no
+    other."""
     import tomllib
 
     config = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
     marks = {m.split(":")[0] for m in config["tool"]["pytest"]["ini_options"]["markers"]}
-    section = README.split("\n## Tests\n", 1)[1].split("\n## ", 1)[0]
-    assert set(re.findall(r"^\| `(\w+)`", section, re.MULTILINE)) == marks
+    tests = section("development.md", "## Tests")
+    assert set(re.findall(r"^\| `(\w+)`", tests, re.MULTILINE)) == marks
+
+
+def test_every_module_is_on_the_architecture_page() -> None:
+    """The architecture page's module table names every module of the package."""
+    table = hooks().render(page("architecture.md"))
+    listed = set(re.findall(r"^\| `(remediator/[\w/]+\.py)` \|", table, re.MULTILINE))
+    on_disk = {p.relative_to(REPO).as_posix() for p in (REPO / "remediator").rglob("*.py")}
+    assert listed == on_disk
+
+
+def test_docs_and_comments_carry_no_dated_measurements() -> None:
+    """Figures live on the benchmarks page without dates (git keeps their history); comments
+    say which bench reproduces a figure, and no page cites a file the repository lacks."""
+    dated = re.compile(r"[Mm]easured \(20\d\d|\(20\d\d-\d\d-\d\d[,)]|FACTS\.md")
+    sources = [*(REPO / "remediator").rglob("*.py"), *(REPO / "bench").glob("*.py"),
+               *DOCS.rglob("*.md"), REPO / "README.md"]
+    found = [f"{p.relative_to(REPO)}: {m.group(0)}" for p in sources
+             for m in dated.finditer(p.read_text(encoding="utf-8"))]
+    assert found == []

@@ -1,7 +1,7 @@
 """Test tiers: what a test needs is in its marks, and a test that needs more than its marks say
 fails, so the quick tier (``-m quick``) never hides a slow test.
 
-Marks (registered in pyproject.toml, documented in the README's Tests section):
+Marks (registered in pyproject.toml, documented in docs/development.md, "Tests"):
 
 - ``ansible``: runs a real ``ansible-*`` program (ansible-playbook through ansible-runner,
   ansible-inventory, ansible-lint, ...);

@@ -3,8 +3,8 @@
 Where a coalesced storm run spends its time: each host's task starts a fresh Python that imports
 ansible's ``module_utils`` from the AnsiballZ zip, uncompiled, and the controller forks a worker
 for it; about 0.2 CPU-s a host and task. Mitogen's strategy plugins keep one interpreter per host
-for the whole run and run modules inside it. Measured here: 200 local hosts, one ``file`` task,
-34.5 s with ansible's ``linear`` strategy and 9.2 s with ``mitogen_linear`` (README, Storm).
+for the whole run and run modules inside it. bench/storm.py measures the difference on 200 local
+hosts (docs/benchmarks.md, "Storms").
 
 Nothing here imports Mitogen or ansible: the plugins are found on disk and handed to
 ansible-playbook through its environment, so a run's semantics stay Ansible's own strategy's

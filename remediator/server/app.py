@@ -231,9 +231,8 @@ async def _main(config: Config, options: Options, host: str, port: int,
         raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}",
                           where="--listen") from None
     # What exists now (modules, catalog, engines, the app) lives as long as the server: out of
-    # the collector's sight, a full collection no longer walks it with every thread stopped
-    # (11 ms each here). bench/webhooks.py, six interleaved pairs: p99 29-35 ms against 32-40,
-    # slowest request 43-54 ms against 49-79.
+    # the collector's sight, a full collection no longer walks it with every thread stopped.
+    # bench/webhooks.py measures what it does to the p99 and the slowest request.
     gc.freeze()
     bound = listener.sockets[0].getsockname()
     url = f"http://{_host(bound[0])}:{bound[1]}"

@@ -32,11 +32,10 @@ from .metrics import Metrics
 
 Log = Callable[[str], None]
 PRUNE_EVERY_S = 3600.0
-GROUP_ALERTS = 128  # alerts per decision and write transaction. Measured (2026-11-27, three
-# interleaved runs of bench/webhooks.py each): webhook p99 29-33 ms at 128 against 30-35 ms at
-# 64, and 37-41 ms at 256; bench/decisions.py: 48,000 routed alerts/s at 128 against 41,000 at
-# 64. (Before claims were keyed by start, commits were dearer: 256 then made p99 59-126 ms.)
-# Larger groups make the receiver wait: the worker's long stretches of Python hold the GIL.
+# Alerts per decision and write transaction: larger groups commit less often (bench/decisions.py
+# measures the throughput) but make the receiver wait, since the worker's long stretches of
+# Python hold the GIL (bench/webhooks.py measures the p99). 128 is where the two balance.
+GROUP_ALERTS = 128
 
 
 def log(message: str) -> None:

@@ -12,6 +12,8 @@ from remediator.errors import CatalogError
 from remediator.validate import check_awx
 from remediator.yamlio import YamlMap
 
+from ..docsite import section
+
 DATA = Path(__file__).resolve().parent.parent / "data"
 CATALOGS = DATA / "catalogs"
 PLAYBOOKS = DATA / "playbooks"
@@ -60,15 +62,14 @@ def test_job_templates_without_an_awx_section_are_a_problem(tmp_path: Path) -> N
     assert check_awx(loaded, with_awx) == []
 
 
-def test_the_readme_awx_examples_load(tmp_path: Path) -> None:
-    """The README's awx config and job-template catalog examples are valid as written."""
+def test_the_awx_guide_examples_load(tmp_path: Path) -> None:
+    """The AWX guide's config and job-template catalog examples are valid as written."""
     import re
 
     from remediator import config
 
-    readme = (DATA.parent.parent / "README.md").read_text(encoding="utf-8")
-    section = readme.split("## Running playbooks on AWX / Automation Platform", 1)[1]
-    config_text, catalog_text = re.findall(r"```yaml\n(.*?)```", section, re.DOTALL)[:2]
+    guide = section("guides/awx.md", "## Running playbooks on AWX / Automation Platform")
+    config_text, catalog_text = re.findall(r"```yaml\n(.*?)```", guide, re.DOTALL)[:2]
     (tmp_path / "certs").mkdir()
     (tmp_path / "certs" / "awx-ca.pem").write_text("-", encoding="utf-8")
     (tmp_path / "remediator.yml").write_text(config_text, encoding="utf-8")

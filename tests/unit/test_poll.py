@@ -16,6 +16,8 @@ from remediator.models import Alert
 from remediator.poll import PollResult, alerts_url, auth_headers, to_webhook
 from remediator.sources import normalize
 
+from ..docsite import section
+
 RECORDED = Path(__file__).resolve().parent.parent / "data" / "alertmanager-api"
 URL = "http://127.0.0.1:9093/api/v2/alerts"
 
@@ -179,11 +181,10 @@ def test_summary_counts_handled_and_already_handled() -> None:
     assert PollResult("u", 1, []).summary() == "polled 1 alert: 0 handled, 1 already handled"
 
 
-def test_the_readme_crontab_line_parses() -> None:
-    """The crontab example in the README names only options `poll` has."""
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
-    section = readme.split("## Polling from cron", 1)[1]
-    (line,) = [ln for ln in section.splitlines() if ln.startswith("* * * * *")]
+def test_the_cron_guide_crontab_line_parses() -> None:
+    """The crontab example in the cron guide names only options `poll` has."""
+    guide = section("guides/cron.md", "## Polling from cron")
+    (line,) = [ln for ln in guide.splitlines() if ln.startswith("* * * * *")]
     words = shlex.split(line.split("remediator ", 1)[1])
     assert words[0] == "poll"
     context = poll_cmd.make_context("poll", words[1:])
