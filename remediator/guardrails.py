@@ -12,11 +12,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from .limits import Guardrails
-from .models import Action, Decision, Mode, Stage, quick_init
+from .models import Action, Decision, Mode, Stage
 from .reasons import Reason
 
 
-@quick_init
 @dataclass(frozen=True, slots=True)
 class GuardFacts:
     """What the store knows that the guardrails need, for one (entry, host) at one moment."""

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import copy
-import dataclasses
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import Any, TypeVar
+from typing import Any
 
 from .limits import Guardrails
 from .reasons import Reason
@@ -74,40 +73,6 @@ class RunnerStatus(enum.StrEnum):
 
 
 EMPTY_MAP: Mapping[str, Any] = MappingProxyType({})
-_Frozen = TypeVar("_Frozen")
-_UNSET = object()  # an argument left to its default factory
-
-
-def quick_init(cls: type[_Frozen]) -> type[_Frozen]:
-    """Give a frozen, slotted dataclass an ``__init__`` that fills its slots through their
-    descriptors: the same signature and defaults, about twice as fast as the generated one
-    (which calls ``object.__setattr__`` per field). For the types made several times per alert
-    on the decision path; the instances stay frozen."""
-    assert "__slots__" in cls.__dict__ and not hasattr(cls, "__post_init__"), cls
-    names: dict[str, Any] = {"_unset": _UNSET}
-    params: list[str] = []
-    body: list[str] = []
-    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
-        names[f"_set_{f.name}"] = getattr(cls, f.name).__set__
-        if f.default is not dataclasses.MISSING:
-            names[f"_default_{f.name}"] = f.default
-            params.append(f"{f.name}=_default_{f.name}")
-            body.append(f"_set_{f.name}(self, {f.name})")
-        elif f.default_factory is not dataclasses.MISSING:
-            names[f"_factory_{f.name}"] = f.default_factory
-            params.append(f"{f.name}=_unset")
-            body.append(f"_set_{f.name}(self, _factory_{f.name}() if {f.name} is _unset"
-                        f" else {f.name})")
-        else:
-            params.append(f.name)
-            body.append(f"_set_{f.name}(self, {f.name})")
-    source = f"def __init__(self, {', '.join(params)}):\n    " + "\n    ".join(body)
-    exec(source, names)  # noqa: S102 - generated from the class's own fields, as dataclasses does
-    init = names["__init__"]
-    init.__qualname__ = f"{cls.__qualname__}.__init__"
-    init.__doc__ = cls.__init__.__doc__
-    setattr(cls, "__init__", init)  # noqa: B010 - mypy forbids assigning a method
-    return cls
 
 
 def frozen_map(data: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
@@ -115,7 +80,6 @@ def frozen_map(data: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
     return MappingProxyType(dict(data)) if data else EMPTY_MAP
 
 
-@quick_init
 @dataclass(frozen=True, slots=True)
 class Alert:
     """One alert from any source, normalised; every string in it is untrusted."""
@@ -249,7 +213,6 @@ class Remediation:
         return True
 
 
-@quick_init
 @dataclass(frozen=True, slots=True)
 class Decision:
     """What the policy decided for one alert and why (a code, and prose for people); pure
@@ -273,15 +236,8 @@ class Decision:
         return self.mode is not Mode.NONE
 
     def evolve(self, **changes: Any) -> Decision:
-        """A copy with ``changes``; like dataclasses.replace, without its per-call overhead."""
-        new = object.__new__(Decision)
-        for name, setter in _DECISION_SETTERS:
-            setter(new, changes[name] if name in changes else getattr(self, name))
-        return new
-
-
-_DECISION_SETTERS: tuple[tuple[str, Any], ...] = tuple(
-    (name, getattr(Decision, name).__set__) for name in Decision.__slots__)
+        """A copy with ``changes``."""
+        return replace(self, **changes)
 
 
 @dataclass(frozen=True, slots=True)

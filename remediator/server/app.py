@@ -11,7 +11,6 @@ handle the queue. Shutdown stops accepting first, then gives running work ``grac
 from __future__ import annotations
 
 import asyncio
-import gc
 import hashlib
 import os
 import signal
@@ -230,10 +229,6 @@ async def _main(config: Config, options: Options, host: str, port: int,
         pool.stop(0)
         raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}",
                           where="--listen") from None
-    # What exists now (modules, catalog, engines, the app) lives as long as the server: out of
-    # the collector's sight, a full collection no longer walks it with every thread stopped.
-    # bench/webhooks.py measures what it does to the p99 and the slowest request.
-    gc.freeze()
     bound = listener.sockets[0].getsockname()
     url = f"http://{_host(bound[0])}:{bound[1]}"
     log_fn(f"listening on {url} ({', '.join(sorted(receiver.auth))}; "

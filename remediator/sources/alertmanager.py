@@ -32,48 +32,7 @@ def normalize(payload: object) -> list[Alert]:
             "version", f'Alertmanager webhook version "{VERSION}"', body.get("version")
         )
     items = _shape.as_list(_shape.required(body, "alerts", ""), "alerts")
-    return [_fast(item) or _alert(item, _shape.at("alerts", index))
-            for index, item in enumerate(items)]
-
-
-_NAMES_SEEN: set[str] = set()  # label names already checked against LABEL_NAME
-
-
-def _fast(item: object) -> Alert | None:
-    """The Alert of a well-formed element without building error paths; None if anything is
-    off, so that ``_alert`` can name the problem."""
-    if type(item) is not dict:
-        return None
-    labels, annotations = item.get("labels"), item.get("annotations") or {}
-    status, fingerprint = item.get("status"), item.get("fingerprint")
-    starts, ends = item.get("startsAt"), item.get("endsAt")
-    if type(labels) is not dict or type(annotations) is not dict or \
-            status not in _shape.STATUSES:
-        return None
-    name = labels.get("alertname")
-    if type(name) is not str or not name:
-        return None
-    for key, value in labels.items():
-        if type(value) is not str:
-            return None
-        if key not in _NAMES_SEEN:
-            if _shape.LABEL_NAME.fullmatch(key) is None:
-                return None
-            if len(_NAMES_SEEN) < 4096:  # a bounded cache of valid names
-                _NAMES_SEEN.add(key)
-    for value in annotations.values():
-        if type(value) is not str:
-            return None
-    for value in (fingerprint, starts, ends):
-        if value is not None and type(value) is not str:
-            return None
-    return Alert(
-        source=NAME, name=name, status=status,
-        fingerprint=fingerprint or _shape.fingerprint(name, labels),
-        labels=frozen_map(labels), annotations=frozen_map(annotations),
-        starts_at=None if starts in ("", ZERO_TIME) else starts,
-        ends_at=None if ends in ("", ZERO_TIME) else ends,
-    )
+    return [_alert(item, _shape.at("alerts", index)) for index, item in enumerate(items)]
 
 
 def _alert(item: object, path: str) -> Alert:
