@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -13,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from . import approvals as approvals_mod
-from . import audit, notify, runproc, vault
+from . import audit, notify, vault
 from . import catalog as catalog_mod
 from . import inventory as inventory_mod
 from .audit import is_trouble
@@ -22,10 +21,7 @@ from .common import current_user, iso, new_record_id, utc_now
 from .config import Config
 from .errors import ConfigError, StoreError, UsageError
 from .executor import Executor, ProgressFn, RunPlan
-from .guardrails import apply as apply_guardrails
-from .guardrails import radius
 from .inventory import Inventory
-from .limits import Guardrails as Limits
 from .models import (
     Action,
     Alert,
@@ -39,22 +35,22 @@ from .models import (
     RunResult,
 )
 from .notify.message import plan as plan_message
-from .policy import PolicyContext, decide, decide_manual, refire
+from .planner import Batch, Batches, Item, Planner
+from .policy import PolicyContext, decide_manual
 from .reasons import Reason
-from .record import AuditRecord, Draft, Notification, draft, entry_name
+from .record import AuditRecord, Draft, Notification
+from .recovery import Journal, Recovery
 from .results import outcome_of
 from .revision import config_revision, file_sha256
-from .store import AuditStore, GuardSession, open_store
-from .store.guard_state import SETUP_FAILED, partition
+from .store import AuditStore, open_store
+from .store.guard_state import SETUP_FAILED
 from .validate import check_accelerators, check_awx, check_channels
 
 __all__ = ["Engine", "host_run", "is_trouble", "open_engine"]
 
 Clock = Callable[[], datetime]
 IdFactory = Callable[[], str]
-Journal = Callable[[GuardSession, dict[str, Any]], None]
 SPOOL = "unsaved"  # beside the run folders: records the store refused, until it takes them
-REFIRE_CLAIM = "refire"  # the dedupe key under which a re-fire escalation is claimed
 
 
 
@@ -77,9 +73,14 @@ class Engine:
     _playbook_sha: dict[str, str | None] = field(default_factory=dict)
     _horizon_s: int | None = None
     approvals: approvals_mod.Approvals = field(init=False, repr=False)
+    planner: Planner = field(init=False, repr=False)
+    recovery: Recovery = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.approvals = approvals_mod.Approvals(self)
+        self.recovery = Recovery(self)
+        self.planner = Planner(self.catalog, self.inventory.groups, self.config.refire_window,
+                               self.config.refire_settle, self.new_id)
 
     def context(self, allow_uncommitted: bool = False) -> PolicyContext:
         """The policy's view of the world right now."""
@@ -117,14 +118,14 @@ class Engine:
         journal), so that no single write holds the store for long, yet coalesced into the
         same runs."""
         keys: list[str] = []  # the run journal's rows, for groups that bring no journal
-        groups = [(alerts, journal if journal is not None else self._journal(keys))
+        groups = [(alerts, journal if journal is not None else self.recovery.journal(keys))
                   for alerts, journal in groups]
         items, batches = self.plan_groups(groups, allow_uncommitted=allow_uncommitted,
                                           initiated_by=initiated_by,
                                           record_duplicates=record_duplicates)
         for batch in batches:
             self._execute(batch)
-        kept: list[_Item] = []
+        kept: list[Item] = []
         drafts = []
         for item in items:
             if item.duplicate_of is not None and not record_duplicates:
@@ -143,14 +144,14 @@ class Engine:
                                                 item.decision)
                   for item, draft in zip(kept, drafts, strict=True)
                   if item.decision.action is Action.PENDING and item.remediation is not None]
-        records = self._append(drafts)
+        records = self.recovery.append(drafts)
         self.store.journal_close(keys)
         for request in opened:
             self.store.add_request(request)
         return records
 
     def plan(self, alerts: Iterable[Alert], *, allow_uncommitted: bool = False,
-             finish_now: bool = False) -> tuple[list[_Item], list[_Batch]]:
+             finish_now: bool = False) -> tuple[list[Item], list[Batch]]:
         """Decide every alert under the guardrails in one transaction; nothing runs yet.
 
         Executing decisions reserve their (entry, host) and are grouped into batches.
@@ -161,12 +162,12 @@ class Engine:
     def plan_groups(self, groups: Iterable[tuple[list[Alert], Journal | None]], *,
                     allow_uncommitted: bool = False, finish_now: bool = False,
                     initiated_by: str = "automation", record_duplicates: bool = True
-                    ) -> tuple[list[_Item], list[_Batch]]:
+                    ) -> tuple[list[Item], list[Batch]]:
         """``plan`` with one transaction per group; the batches span every group."""
         ctx = self.context(allow_uncommitted)
         now = self.clock()
-        items: list[_Item] = []
-        batches: dict[tuple[Any, ...], _Batch] = {}
+        items: list[Item] = []
+        batches: Batches = {}
         own: set[str] = set()  # the batches' idents: our own runs do not lock us out
         for alerts, journal in groups:
             first = len(items)
@@ -177,7 +178,8 @@ class Engine:
             for guard in (self.store.guard_attempt, self.store.guard):
                 with guard(now, self._horizon()) as session:
                     for alert in alerts:
-                        items.append(self._decide(alert, ctx, now, session, batches, own))
+                        items.append(self.planner.decide(alert, ctx, now, session, batches,
+                                                         own))
                     reserved = [(b, b.hosts[before.get(key, (0, 0))[0]:])
                                 for key, b in batches.items()]
                     reserved = [(b, hosts) for b, hosts in reserved if hosts]
@@ -202,69 +204,19 @@ class Engine:
                 own.intersection_update(own_before)
         return items, list(batches.values())
 
-    def _journal(self, keys: list[str]) -> Journal:
-        """A journal into the store's run journal (journal.py); each row's key in ``keys``."""
-        def journal(session: GuardSession, plan: dict[str, Any]) -> None:
-            if plan["drafts"] or plan["batches"]:
-                keys.append(self.new_id())
-                session.journal(keys[-1], plan, self.clock() + timedelta(
-                    seconds=self._journal_lease()))
-        return journal
-
-    def _journal_lease(self) -> int:
-        """How long a journal row of another machine is left to its owner: the longest lock
-        lease of any entry."""
-        return max([e.guardrails.lock_timeout_s or e.timeout_s + 60 for e in self.catalog]
-                   + [600])
-
     def recover_unfinished(self) -> list[AuditRecord]:
-        """Store what earlier processes could not: records kept in the spool folder, then the
-        journalled decisions of processes that died (their runs as interrupted)."""
-        records = self.store_unsaved()
-        for row in self.store.journal_orphans(iso(self.clock())):
-            node, _, pid = row.owner.rpartition(":")
-            records += self.recover(row.plan, f"interrupted: the remediator process that "
-                                    f"started this run (pid {pid} on {node}) stopped before "
-                                    "recording it; the playbook may have partly applied")
-            self.store.journal_close([row.key])
-        return records
+        """Store what earlier processes could not (``Recovery.recover_unfinished``)."""
+        return self.recovery.recover_unfinished()
 
-    def _append(self, records: list[Draft]) -> list[AuditRecord]:
-        """Append to the chain; what the store refuses (a full disk) is kept in the spool
-        folder, durably, and stored by the next ``recover_unfinished``."""
-        try:
-            return self.store.append_many(records)
-        except StoreError as exc:
-            unsaved = exc.unsaved if isinstance(exc.unsaved, list) else [exc.unsaved or {}]
-            if self.spool is not None and unsaved:
-                try:
-                    for record in unsaved:
-                        _write_durably(self.spool, f"{record['id']}.json",
-                                       json.dumps(record, sort_keys=True, ensure_ascii=False))
-                except (OSError, KeyError):
-                    pass  # the journal still holds the drafts: recorded as interrupted
-                else:
-                    exc.kept = str(self.spool)
-            raise
+    def recover(self, plan: Mapping[str, Any], reason: str) -> list[AuditRecord]:
+        """Record what a dead worker had planned (``Recovery.recover``)."""
+        return self.recovery.recover(plan, reason)
 
     def store_unsaved(self) -> list[AuditRecord]:
-        """Append the records kept in the spool folder, oldest first; each file goes once its
-        record is on the chain."""
-        if self.spool is None or not self.spool.is_dir():
-            return []
-        appended = []
-        files = sorted(self.spool.glob("*.json"), key=lambda f: (f.stat().st_mtime, f.name))
-        for path in files:
-            try:
-                record = draft(json.loads(path.read_text(encoding="utf-8")))
-            except (OSError, ValueError):
-                continue  # a half-written file of a process that died while writing it
-            if not self.store.has_record(str(record.get("id"))):
-                appended.append(self.store.append(record))
-            path.unlink(missing_ok=True)
-        return appended
+        """Append the records kept in the spool folder (``Recovery.store_unsaved``)."""
+        return self.recovery.store_unsaved()
 
-    def _draft(self, item: _Item, initiated_by: str, allow_uncommitted: bool
+    def _draft(self, item: Item, initiated_by: str, allow_uncommitted: bool
                ) -> Draft:
         """The record an alert gets if its run never reports back."""
         extra = {}
@@ -278,60 +230,6 @@ class Engine:
             if item.remediation else None,
             decision=item.decision, initiated_by=initiated_by, run=None, extra=extra)
 
-    def recover(self, plan: Mapping[str, Any], reason: str) -> list[AuditRecord]:
-        """Record what a dead worker had planned: its runs end as interrupted, its other
-        decisions are recorded as made. Drafts already on the chain are left alone, and a
-        run they recorded keeps the outcome they say (its guard state was not written: a
-        store that failed after the run)."""
-        at = iso(self.clock())
-        running = {b["ident"]: b["hosts"] for b in plan.get("batches", ())}
-        drafts = [d for d in plan.get("drafts", ()) if not self.store.has_record(d["id"])]
-        outcomes: dict[tuple[str, str], str] = {}
-        for planned in plan.get("drafts", ()):
-            ident = str((planned.get("batch") or {}).get("ident"))
-            if ident in running and planned not in drafts:
-                done = self.store.get(planned["id"])
-                for host in done.get("hosts") or {}:
-                    outcomes[(ident, host)] = str(done.get("outcome"))
-        stuck = self._stop_orphans(running, plan.get("drafts", ()))
-        if running:
-            self.store.finish_runs([(ident, host, outcomes.get((ident, host), "interrupted"),
-                                     at) for ident, hosts in running.items() for host in hosts
-                                    if ident not in stuck], open_only=True)
-        records = []
-        for planned in drafts:
-            record = draft(dict(planned))
-            ident = str((planned.get("batch") or {}).get("ident"))
-            if ident in running:
-                record["outcome"] = "interrupted"
-                record["decision"] = {**record["decision"], "notes": [
-                    *record["decision"].get("notes", ()), reason,
-                    *([stuck[ident]] if ident in stuck else [])]}
-            record["created_at"] = at
-            remediation = self.catalog.get(entry_name(record) or "")
-            record["notifications"] = self._notify(record, remediation)
-            records.append(self.store.append(record))
-            request = record.get("request")
-            if request and request["state"] == "approved":  # the approval's run, for whoever asks
-                self.store.set_request_result(request["id"], record["id"])
-        return records
-
-    def _stop_orphans(self, running: Mapping[str, Any], drafts: Iterable[Mapping[str, Any]]
-                      ) -> dict[str, str]:
-        """Stop what a dead owner's runs left acting, before their hosts are released: a
-        local playbook's processes (its reaper stops them as its owner dies; this makes sure).
-        The runs whose hosts must stay locked until their lease ends, with why: processes
-        that could not be stopped, and AWX jobs (nobody follows them now; AWX runs a
-        template's jobs one at a time unless it allows simultaneous runs)."""
-        remote = {(d.get("batch") or {}).get("ident") for d in drafts
-                  if (d.get("remediation") or {}).get("job_template") is not None}
-        stuck = {ident: "its AWX job may still be running: its hosts stay locked until the "
-                 "run's lease ends" for ident in running if ident in remote}
-        for ident, pids in runproc.stop([i for i in running if i not in remote]).items():
-            stuck[ident] = (f"its processes ({', '.join(map(str, pids))}) could not be "
-                            "stopped: its hosts stay locked until the run's lease ends")
-        return stuck
-
     def simulate(self, alerts: Iterable[Alert]) -> list[Decision]:
         """Decide only: every batch counts as an instant successful run; nothing is recorded.
 
@@ -339,82 +237,6 @@ class Engine:
         """
         items, _ = self.plan(alerts, finish_now=True)
         return [item.decision for item in items]
-
-    def _decide(self, alert: Alert, ctx: PolicyContext, now: datetime, session: GuardSession,
-                batches: dict[tuple[Any, ...], _Batch], own: set[str]) -> _Item:
-        """One alert's guarded decision; executing ones join (or open) a batch."""
-        record_id = self.new_id()
-        remediation = self.catalog.match(alert)
-        decision = decide(alert, remediation, ctx)
-        delivery = (alert.fingerprint, alert.starts_at, alert.status)
-        claims = partition(alert.name)
-        duplicate = session.seen(*delivery, str(decision.mode), entry=claims)
-        if duplicate:  # this very alert again: still firing after a fix that did not hold?
-            refired = None if remediation is None else self._refired(alert, remediation,
-                                                                      decision, now, session)
-            if refired is not None and not session.seen(*delivery, REFIRE_CLAIM, entry=claims):
-                # escalate only once
-                session.claim(*delivery, REFIRE_CLAIM, record_id, now, entry=claims)
-                return _Item(alert, remediation, refired, record_id)
-            return _Item(alert, remediation, decision.evolve(
-                action=Action.SKIP, mode=Mode.NONE, code=Reason.DUPLICATE,
-                reason=f"duplicate: this alert "
-                f"(same fingerprint, start and status) was already handled in this mode in record "
-                f"{duplicate}"), record_id, duplicate_of=duplicate)
-        if remediation is None:  # claimed too: a poller must not record it every minute
-            session.claim(*delivery, str(decision.mode), record_id, now, entry=claims)
-            return _Item(alert, None, decision, record_id)
-
-        def done(final: Decision, batch: _Batch | None = None) -> _Item:
-            """Claim the delivery under the mode that really happens."""
-            session.claim(*delivery, str(final.mode), record_id, now, entry=claims)
-            return _Item(alert, remediation, final, record_id, batch)
-
-        if not decision.executes:
-            return done(decision)
-        rules = remediation.guardrails
-        host = decision.hosts[0]
-        variables = tuple(sorted(decision.variables.items()))
-        mode = decision.mode
-        batch = batches.get((remediation.name, mode, variables))
-        if batch is not None and host in batch.hosts:  # the same run already covers this host
-            batch.items.append(record_id)
-            return done(decision, batch)
-        facts = session.facts(remediation.name, host, rules, now, own)
-        if batch is not None:  # this run counts once, however many hosts it covers
-            facts = facts.joining(live=mode is Mode.LIVE)
-        decision = apply_guardrails(decision, facts, rules, now)
-        if not decision.executes:
-            return done(decision)
-        if decision.mode is not mode:  # lowered (a window, the breaker): another batch
-            batch = batches.get((remediation.name, decision.mode, variables))
-        if batch is None:
-            batch = batches[(remediation.name, decision.mode, variables)] = \
-                _Batch(record_id, remediation, decision)
-            own.add(record_id)
-        limit = radius(rules, self._group_size(rules))
-        if len(batch.hosts) >= limit:
-            return done(decision.evolve(
-                action=Action.ESCALATE, mode=Mode.NONE, code=Reason.BLAST_RADIUS,
-                reason=f"blast radius: run "
-                f"{batch.ident} already covers {len(batch.hosts)} hosts (limit {limit}); "
-                "this host was not touched, a person must decide"))
-        lease = rules.lock_timeout_s or remediation.timeout_s + 60
-        session.reserve(batch.ident, remediation.name, host, str(decision.mode), now, lease)
-        batch.hosts.append(host)
-        batch.items.append(record_id)
-        return done(decision, batch)
-
-    def _refired(self, alert: Alert, remediation: Remediation, decision: Decision,
-                 now: datetime, session: GuardSession) -> Decision | None:
-        """The escalation for an alert still firing after its fix, if it is that."""
-        if not decision.hosts or decision.mode is not Mode.LIVE:
-            return None
-        fix = session.last_fix(remediation.name, decision.hosts[0])
-        last = None if fix is None else {"id": fix[0], "finished_at": iso(fix[1]),
-                                         "alert": {"fingerprint": alert.fingerprint}}
-        return refire(alert, decision, last, now, self.config.refire_window,
-                      self.config.refire_settle)
 
     def _horizon(self) -> int:
         """The longest guardrail window of any entry: how far back guard state matters."""
@@ -440,12 +262,7 @@ class Engine:
         keep_last = max([e.guardrails.breaker_failures for e in self.catalog] + [1])
         return self.store.prune_guard(iso(cutoff), keep_last)
 
-    def _group_size(self, rules: Limits) -> int | None:
-        if rules.group is None:
-            return None
-        return len(self.inventory.groups.get(rules.group, ()))
-
-    def _execute(self, batch: _Batch) -> None:
+    def _execute(self, batch: Batch) -> None:
         """Run one batch's playbook over all its hosts, then release the hosts."""
         remediation, decision = batch.remediation, batch.decision
         plan = RunPlan(
@@ -589,7 +406,7 @@ class Engine:
         return record
 
     def _lock(self, ident: str, remediation: Remediation, decision: Decision,
-              draft: Draft) -> tuple[Decision, _Batch | None]:
+              draft: Draft) -> tuple[Decision, Batch | None]:
         """Reserve every host of a person's run; a host already being fixed refuses it."""
         now = self.clock()
         rules = remediation.guardrails
@@ -606,8 +423,8 @@ class Engine:
                 session.reserve(ident, remediation.name, host, str(decision.mode), now, lease)
             session.journal(ident, {"drafts": [draft], "batches": [
                 {"ident": ident, "hosts": list(decision.hosts)}]},
-                now + timedelta(seconds=self._journal_lease()))
-        batch = _Batch(ident, remediation, decision, hosts=list(decision.hosts), items=[ident])
+                now + timedelta(seconds=self.recovery.journal_lease()))
+        batch = Batch(ident, remediation, decision, hosts=list(decision.hosts), items=[ident])
         self._execute(batch)
         return decision, batch
 
@@ -620,15 +437,16 @@ class Engine:
 
     def _record(self, record_id: str, alert: Alert | None, remediation: Remediation | None,
                 decision: Decision, initiated_by: str, allow_uncommitted: bool,
-                batch: _Batch | None, request: Mapping[str, Any] | None = None
+                batch: Batch | None, request: Mapping[str, Any] | None = None
                 ) -> AuditRecord:
         """Build the record, notify, append."""
-        return self._append([self._build(record_id, alert, remediation, decision, initiated_by,
-                                         allow_uncommitted, batch, request)])[0]
+        built = self._build(record_id, alert, remediation, decision, initiated_by,
+                            allow_uncommitted, batch, request)
+        return self.recovery.append([built])[0]
 
     def _build(self, record_id: str, alert: Alert | None, remediation: Remediation | None,
                decision: Decision, initiated_by: str, allow_uncommitted: bool,
-               batch: _Batch | None, request: Mapping[str, Any] | None = None) -> Draft:
+               batch: Batch | None, request: Mapping[str, Any] | None = None) -> Draft:
         """The record (this alert's share of its batch's run), after notifying; the caller
         appends it."""
         run = None
@@ -655,10 +473,10 @@ class Engine:
             run=run,
             extra=extra or None,
         )
-        record["notifications"] = self._notify(record, remediation)
+        record["notifications"] = self.notify(record, remediation)
         return record
 
-    def _notify(self, record: Draft, remediation: Remediation | None
+    def notify(self, record: Draft, remediation: Remediation | None
                 ) -> list[Notification]:
         """Tell the entry's channels what its stage calls for; delivery results for the record."""
         message = plan_message(record, record_url=self.config.notifications.record_url)
@@ -685,31 +503,6 @@ class Engine:
         return self._playbook_sha[remediation.playbook_path]
 
 
-@dataclass(slots=True)
-class _Batch:
-    """One playbook run shared by the alerts (hosts) that joined it."""
-
-    ident: str
-    remediation: Remediation
-    decision: Decision
-    hosts: list[str] = field(default_factory=list)
-    items: list[str] = field(default_factory=list)  # the record ids that share this run
-    run: RunResult | None = None
-    note: str | None = None
-
-
-@dataclass(slots=True)
-class _Item:
-    """One alert on its way to a record."""
-
-    alert: Alert
-    remediation: Remediation | None
-    decision: Decision
-    record_id: str
-    batch: _Batch | None = None
-    duplicate_of: str | None = None  # the record that already handled this delivery
-
-
 def host_run(run: RunResult, host: str) -> RunResult:
     """One host's share of a run: its results, and its own outcome."""
     return replace(run, hosts={host: run.hosts.get(host, HostResult())},
@@ -724,22 +517,6 @@ def host_outcome(run: RunResult, host: str) -> Outcome:
             not result.unreachable:
         status = RunnerStatus.SUCCESSFUL  # another host failed, this one did not
     return outcome_of(status, {host: result}, [host])
-
-
-def _write_durably(folder: Path, name: str, text: str) -> None:
-    """``folder/name`` holds ``text`` after a crash or a power cut, or does not exist."""
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    temporary = folder / f".{name}.tmp"
-    with open(temporary, "w", encoding="utf-8") as out:
-        out.write(text)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(temporary, folder / name)
-    descriptor = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
 
 
 def _without(values: Mapping[str, Any], drop: Iterable[str]) -> dict[str, Any]:

@@ -21,10 +21,11 @@ from typing import Any
 from .. import sources
 from ..common import iso, parse_time, utc_now
 from ..config import Config
-from ..engine import Engine, Journal, open_engine
+from ..engine import Engine, open_engine
 from ..errors import RemediatorError, StoreError
 from ..models import Alert
 from ..record import AuditRecord
+from ..recovery import Journal
 from ..store import GuardSession, IntakeStore, open_intake
 from ..store.intake import IntakeRow
 from ..store.owners import owner_id

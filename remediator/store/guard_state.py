@@ -141,13 +141,6 @@ def changed_since(db: Db, version: int) -> list[tuple[str, int]]:
         (version,))]
 
 
-def partition(alert_name: str) -> str:
-    """Whose guard state an alert's dedupe claims belong to: its name's (``~name``: entry
-    names cannot start with ``~``), whatever entry a catalog matches it to, so that processes
-    with different catalogs still see each other's claims."""
-    return f"~{alert_name}"
-
-
 PAGE_ROWS = (16, 1024)  # rows per read of an entry's finished runs: first, most
 
 

@@ -445,7 +445,7 @@ def test_an_awx_runs_hosts_stay_locked_until_its_lease(project: Project) -> None
     and its record says so; a local run's processes are stopped and its hosts released."""
     engine = project.engine()
     try:
-        stuck = engine._stop_orphans(
+        stuck = engine.recovery._stop_orphans(
             {"run-awx": ["demo-web-01"], "run-local": ["demo-web-01"]},
             [{"batch": {"ident": "run-awx"}, "remediation": {"job_template": "fix"}},
              {"batch": {"ident": "run-local"}, "remediation": {"job_template": None}}])

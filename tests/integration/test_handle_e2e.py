@@ -215,6 +215,6 @@ def test_audit_list_show_verify_after_handle(project: Project) -> None:
     assert "Remove the stale files" in text
     verified = project.cli("audit", "verify")
     assert verified.exit_code == 0
-    assert f"1 records, head {record['hash']}" in verified.stdout
+    assert f"1 records\nhead {record['hash']}" in verified.stdout
     missing = project.cli("audit", "show", "ffffffff")
     assert missing.exit_code == 6

@@ -565,7 +565,7 @@ def test_one_bad_payload_fails_alone(project: Project) -> None:
 
     def engine_fn(config: Any) -> Any:
         engine = open_engine(config, executor=RecordingExecutor(clock=now))
-        engine.catalog = Poisoned(engine.catalog)
+        engine.catalog = engine.planner.catalog = Poisoned(engine.catalog)
         return engine
 
     project.write_catalog(noop_entry())

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from remediator import engine as engine_mod
+from remediator import planner as planner_mod
 
 from ..conftest import Project
 
@@ -221,8 +221,8 @@ def test_rewording_every_reason_changes_no_count(project: Project, tmp_path: Pat
     def reworded(decide: Any) -> Any:
         return lambda *args: decide(*args).evolve(reason="reworded for people")
 
-    monkeypatch.setattr(engine_mod, "decide", reworded(engine_mod.decide))
-    monkeypatch.setattr(engine_mod, "apply_guardrails", reworded(engine_mod.apply_guardrails))
+    monkeypatch.setattr(planner_mod, "decide", reworded(planner_mod.decide))
+    monkeypatch.setattr(planner_mod, "apply_guardrails", reworded(planner_mod.apply_guardrails))
     after = simulate(project, "--history", str(path))
     assert {r["example"] for r in after["reasons"]} == {"reworded for people"}
     assert reasons(before) == reasons(after) == {"stage": 6, "throttle-host": 4}

@@ -39,6 +39,7 @@ def filled(project: Project) -> Project:
 COMMANDS = {
     "audit list": ["audit", "list"],
     "audit show": ["audit", "show", "{first}"],
+    "audit verify": ["audit", "verify"],
     "pending": ["pending"],
     "catalog list": ["catalog", "list"],
     "stages": ["stages"],
