@@ -29,7 +29,8 @@ from tests.integration.test_serve import (
 )
 from tests.serving import Server
 
-pytestmark = pytest.mark.daemon
+# the HTTP layer under test is the same whatever the store: once, on SQLite
+pytestmark = [pytest.mark.daemon, pytest.mark.sqlite_only]
 
 HEAD = b"POST /webhook/alertmanager HTTP/1.1\r\nHost: 127.0.0.1\r\n"
 
