@@ -79,9 +79,10 @@ def incidents(count: int, *, hosts: int = 1000, days: int = 30, seed: int = 7
 
 
 def write_pagerduty_csv(path: Path, rows: int = 1_000_000, *, hosts: int = 1000,
-                        days: int = 30, seed: int = 7) -> Path:
+                        days: int = 30, seed: int = 7, titles: bool = False) -> Path:
     """A PagerDuty incident export of ``rows`` incidents (advanced-report columns plus
-    ``host``), oldest first; returns ``path``."""
+    ``host``), oldest first; ``titles``: titled as Alertmanager's PagerDuty integration does
+    (``[FIRING:1] DiskSpaceLow (host-0001:9100 node warning)``); returns ``path``."""
     rng = random.Random(seed + 1)
     with path.open("w", newline="", encoding="utf-8") as handle:
         out = csv.writer(handle)
@@ -92,8 +93,9 @@ def write_pagerduty_csv(path: Path, rows: int = 1_000_000, *, hosts: int = 1000,
             resolved = "" if duration is None else \
                 (created + timedelta(seconds=duration)).isoformat(timespec="seconds")
             by_person = acked or (duration is not None and rng.random() < 0.1)
+            title = f"[FIRING:1] {name} ({host}:9100 node warning)" if titles else name
             out.writerow((
-                f"P{number:07X}", number + 1, name, kind[4], f"{kind[4]}-oncall",
+                f"P{number:07X}", number + 1, title, kind[4], f"{kind[4]}-oncall",
                 created.isoformat(timespec="seconds"), resolved,
                 "" if duration is None else int(duration),
                 int(not by_person and duration is not None), int(acked),
@@ -236,6 +238,9 @@ def main() -> None:
     parser.add_argument("--simulate", type=int, default=50_000,
                         help="incidents replayed by simulate (0 skips it)")
     parser.add_argument("--no-traced", action="store_true", help="skip the tracemalloc runs")
+    parser.add_argument("--alertmanager-titles", action="store_true",
+                        help="title the CSV's incidents as Alertmanager's PagerDuty "
+                        "integration does")
     parser.add_argument("--child", nargs=2, metavar=("PHASE", "FILE"), help=argparse.SUPPRESS)
     parser.add_argument("--traced", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -244,7 +249,8 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
-        export = write_pagerduty_csv(Path(tmp) / "incidents.csv", args.rows)
+        export = write_pagerduty_csv(Path(tmp) / "incidents.csv", args.rows,
+                                     titles=args.alertmanager_titles)
         log = write_alertmanager_jsonl(Path(tmp) / "alerts.jsonl", args.log_rows)
         print(f"  generated {args.rows} rows ({export.stat().st_size >> 20} MiB) and a "
               f"{log.stat().st_size >> 20} MiB log in {time.perf_counter() - started:.0f}s",

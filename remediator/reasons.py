@@ -41,6 +41,11 @@ class Reason(enum.StrEnum):
     OTHER = "other"  # only for an old record whose prose fits no code; never decided
 
 
+MISSING_LABELS = "missing-labels"
+"""Not a decision's code: ``simulate`` counts an alert under it instead of ``no-entry`` (or
+``no-target``) when the history lacks label names an entry needs, so it cannot tell
+(``history/coverage.py``)."""
+
 DECIDED = tuple(r for r in Reason if r is not Reason.OTHER)
 """The codes a decision can carry (the record schema's enum of ``decision.code``)."""
 

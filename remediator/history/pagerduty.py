@@ -13,7 +13,13 @@ unknown columns are ignored. Required: an id (``id`` or ``incident_number``), a 
 ``human`` is True when a person acknowledged or resolved the incident. PagerDuty assigns
 every incident to whoever is on call, so an assignment alone says nothing, unless the export
 has no acknowledgement or resolver column at all: then an assignee counts. ``host`` comes
-from a ``host`` (or ``hostname``, ``instance``) column; the title is never parsed for one.
+from a ``host`` (or ``hostname``, ``instance``) column.
+
+A title written by Alertmanager's PagerDuty integration (``[FIRING:1] HighLoad (web-01:9100
+node warning)``, see ``titles.py`` for the template and what it can tell) is taken apart: the
+incident's name and ``alertname`` label are the alert name, a ``host:port`` value becomes the
+``instance`` label (and the host, when no column gives one), and the title, the firing count
+and the other values are kept as annotations (``title``, ``firing``, ``title_values``).
 The file is UTF-8 (a byte-order mark is fine); a byte that is not UTF-8 reads as U+FFFD.
 """
 
@@ -28,7 +34,9 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..models import frozen_map
+from ..policy import strip_port
 from ._common import Incident, OnBad, Progress, moment, ticker
+from .titles import subject
 
 NAME = "pagerduty"
 
@@ -161,10 +169,21 @@ class _Rows:
         annotations = {"incident_id": ident}
         if values.get("title") and values.get("description"):
             annotations["description"] = values["description"]
+        name, host = title, values.get("host") or None
+        parts = subject(title)
+        if parts is not None:
+            name = labels["alertname"] = parts.alertname
+            annotations["title"] = title
+            annotations["title_values"] = " ".join(parts.values)
+            if parts.firing is not None:
+                annotations["firing"] = str(parts.firing)
+            if parts.instance is not None:
+                labels["instance"] = parts.instance
+                host = host or strip_port(parts.instance)
         return Incident(
-            source=NAME, name=title, fingerprint=ident, started=started,
+            source=NAME, name=name, fingerprint=ident, started=started,
             resolved=resolved if resolved is None or resolved >= started else started,
-            host=values.get("host") or None, service=values.get("service") or None,
+            host=host, service=values.get("service") or None,
             labels=frozen_map(labels), annotations=frozen_map(annotations),
             human=self.human(values))
 

@@ -31,15 +31,18 @@ from ..engine import Engine
 from ..errors import StoreError
 from ..executor import ProgressFn, RunPlan
 from ..models import Action, Alert, Decision, Remediation, RunResult
+from ..reasons import MISSING_LABELS, Reason
 from ..store import StoreLocation, open_store
 from ..store.sqlite import SqliteStore
 from ._common import Incident
+from .coverage import Coverage
 from .timeline import TimeOrder, alert_of, deliveries
 
 GROUP = 64  # deliveries of one instant decided in one transaction, as a serve worker does
 REOPEN_EVERY = 20_000  # deliveries between reopenings of the scratch store (see ``_Replay``)
 PROGRESS_EVERY = 50_000
 ACTIONS = tuple(a.value for a in Action)
+_INSTANCE = {"instance": ""}
 
 
 @dataclass
@@ -62,11 +65,13 @@ class Tally:
     runs: Counter[tuple[str, str]] = field(default_factory=Counter)  # (stage, mode) playbook runs
     hosts: Counter[tuple[str, str]] = field(default_factory=Counter)  # ... hosts they covered
     days: dict[str, Counter[str]] = field(default_factory=dict)  # day -> actions, "runs"
+    gaps: list[dict[str, Any]] = field(default_factory=list)  # entries the history can't judge
 
     def decided(self, at: float, alert: Alert, remediation: Remediation | None,
-                decision: Decision) -> None:
-        """Count one delivery's decision; ``at`` is its time in the history."""
-        group = str(decision.code)
+                decision: Decision, code: str | None = None) -> None:
+        """Count one delivery's decision; ``at`` is its time in the history, ``code`` the
+        reason code it is counted under when not the decision's own."""
+        group = code or str(decision.code)
         if not alert.firing:
             self.deliveries["resolved"] += 1
             self.resolved[group] += 1
@@ -75,7 +80,8 @@ class Tally:
         self.deliveries["firing"] += 1
         self.actions[action] += 1
         self.reasons.setdefault(group, Counter())[action] += 1
-        self.examples.setdefault(group, decision.reason)
+        self.examples.setdefault(group, decision.reason if code is None else
+                                 "the history lacks labels a catalog entry needs")
         day = datetime.fromtimestamp(at, UTC).date().isoformat()
         self.days.setdefault(day, Counter())[action] += 1
         name = remediation.name if remediation is not None else "(no entry)"
@@ -118,8 +124,12 @@ def simulate(config: Config, incidents: Iterable[Incident], *, from_store_state:
         folder = Path(tmp)
         order = TimeOrder(folder)
         tally = Tally()
+        coverage = Coverage(catalog)
         for incident in incidents:
             tally.incidents += 1
+            coverage.see(incident.labels)
+            if incident.host:
+                coverage.see(_INSTANCE)  # the timeline gives the host as ``instance``
             for row in deliveries(incident):
                 order.add(row)
                 if progress is not None and order.count % PROGRESS_EVERY == 0:
@@ -139,13 +149,14 @@ def simulate(config: Config, incidents: Iterable[Incident], *, from_store_state:
                         catalog=catalog, inventory=inventory, store=SqliteStore(scratch),
                         executor=_NoRuns(), revision={"vcs": "none", "dirty": False},
                         clock=clock)
-        replay = _Replay(engine, clock, tally, scratch, progress)
+        replay = _Replay(engine, clock, tally, scratch, progress, coverage)
         try:
             replay.run(order)
             if progress is not None and replay.count > PROGRESS_EVERY:
                 progress("decided", replay.count)
         finally:
             engine.store.close()
+    tally.gaps = coverage.gaps()
     return tally
 
 
@@ -158,8 +169,9 @@ class _Replay:
     """
 
     def __init__(self, engine: Engine, clock: ManualClock, tally: Tally, scratch: Path,
-                 progress: Callable[[str, int], None] | None) -> None:
+                 progress: Callable[[str, int], None] | None, coverage: Coverage) -> None:
         self.engine, self.clock, self.tally = engine, clock, tally
+        self.coverage = coverage
         self.scratch, self.progress = scratch, progress
         self.group: list[Alert] = []
         self.times: list[float] = []
@@ -189,7 +201,8 @@ class _Replay:
         items, batches = self.engine.plan_groups([(self.group, None)], allow_uncommitted=True,
                                                  finish_now=True)
         for at, item in zip(self.times, items, strict=True):
-            self.tally.decided(at, item.alert, item.remediation, item.decision)
+            self.tally.decided(at, item.alert, item.remediation, item.decision,
+                               self._unjudged(item.alert, item.remediation, item.decision))
         for batch in batches:
             self.tally.ran(batch.decision, len(batch.hosts))
         before = self.count
@@ -200,6 +213,19 @@ class _Replay:
             self.engine.store = SqliteStore(self.scratch)
         if self.progress is not None and before // PROGRESS_EVERY != self.count // PROGRESS_EVERY:
             self.progress("decided", self.count)
+
+
+    def _unjudged(self, alert: Alert, entry: Remediation | None, decision: Decision
+                  ) -> str | None:
+        """MISSING_LABELS when the history lacked the labels to judge this firing alert."""
+        if not alert.firing:
+            return None
+        if decision.code is Reason.NO_ENTRY and self.coverage.unmatched(alert.labels):
+            return MISSING_LABELS
+        if decision.code is Reason.NO_TARGET and entry is not None and \
+                self.coverage.untargeted(alert.labels, entry):
+            return MISSING_LABELS
+        return None
 
 
 def _horizon(catalog: catalog_mod.Catalog, config: Config) -> int:

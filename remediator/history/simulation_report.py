@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from ..reports.doc import Chart, ReportDoc, Table
+from .coverage import gap_lines
 from .simulate import ACTIONS, Tally
 
 
@@ -74,6 +75,7 @@ def as_data(tally: Tally, source: str, skipped: int = 0) -> dict[str, Any]:
         "days": [{"day": day, **_actions(counts), "runs": counts["runs"]}
                  for day, counts in _every_day(tally.days)],
         "resolved": dict(sorted(tally.resolved.items())),
+        "cannot_judge": tally.gaps,
     }
 
 
@@ -95,6 +97,7 @@ def _summary(tally: Tally, data: dict[str, Any]) -> tuple[str, ...]:
                      "to start now")
     else:
         lines.append("started from an empty guardrail state")
+    lines.extend(gap_lines(tally.gaps, data["source"]))
     if data["skipped_rows"]:
         lines.append(f"{data['skipped_rows']} bad rows were skipped")
     return tuple(lines)

@@ -227,3 +227,26 @@ def test_rewording_every_reason_changes_no_count(project: Project, tmp_path: Pat
     assert {r["example"] for r in after["reasons"]} == {"reworded for people"}
     assert reasons(before) == reasons(after) == {"stage": 6, "throttle-host": 4}
     assert (after["actions"], after["resolved"]) == (before["actions"], before["resolved"])
+
+
+def test_a_pagerduty_history_without_the_labels_an_entry_needs_says_so(
+        project: Project) -> None:
+    """The recorded Alertmanager-titled PagerDuty export against an entry needing severity:
+    the HighLoad incidents are counted as unjudgeable for that entry, not as "no entry
+    matches", and the text names the entry and the missing label."""
+    project.write_catalog({"name": "load", "playbook": "disk_space_cleanup.yml",
+                           "match": {"alertname": "HighLoad",
+                                     "matchers": ['severity="warning"']}})
+    export = Path(__file__).parent.parent / "data" / "history" / "pagerduty-alertmanager.csv"
+    high_load = sum(1 for line in export.read_text().splitlines() if "] HighLoad " in line)
+    data = simulate(project, "--history", str(export))
+    assert data["incidents"] == 381
+    has = ["alertname", "escalation_policy", "incident_number", "instance", "service",
+           "urgency"]
+    assert data["cannot_judge"] == [{"entry": "load", "needs": ["severity"], "incidents":
+                                     high_load, "history_has": has}]
+    assert reasons(data) == {"missing-labels": high_load, "no-entry": 381 - high_load}
+    text = project.cli("simulate", "--history", str(export)).stdout
+    assert (f"entry load: it needs label severity; this history ({export}) has "
+            f"{', '.join(has)} only: {high_load} incidents could not be matched"
+            ) in " ".join(text.split())

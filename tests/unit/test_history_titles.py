@@ -1,0 +1,107 @@
+"""Incident titles written by Alertmanager's PagerDuty integration: parsed, grouped by alert."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+
+from remediator.history import read
+from remediator.history.coverage import Coverage, gap_lines
+from remediator.history.titles import subject
+from remediator.models import Matcher, MatchOp, Remediation, Target
+from remediator.reports.noise import noise
+
+DATA = Path(__file__).parent.parent / "data" / "history"
+EXPORT = DATA / "pagerduty-alertmanager.csv"
+
+
+def test_the_default_subject_gives_name_count_values_and_instance() -> None:
+    """``[FIRING:2] HighLoad (web-01:9100 node warning)``: the name, 2, the values in order,
+    and the host:port value as the instance."""
+    got = subject("[FIRING:2] HighLoad (web-01:9100 node warning)")
+    assert got is not None
+    assert (got.status, got.firing, got.alertname) == ("firing", 2, "HighLoad")
+    assert got.values == ("web-01:9100", "node", "warning")
+    assert got.instance == "web-01:9100"
+
+
+def test_group_values_after_the_name_come_first_and_resolved_has_no_count() -> None:
+    """A second group value precedes the parenthesised ones; RESOLVED carries no count."""
+    got = subject("[RESOLVED] DiskFull prod ([::1]:9100 /var)")
+    assert got is not None
+    assert (got.status, got.firing, got.alertname) == ("resolved", None, "DiskFull")
+    assert got.values == ("prod", "[::1]:9100", "/var")
+    assert got.instance == "[::1]:9100"
+
+
+def test_titles_that_are_not_subjects_and_ambiguous_instances() -> None:
+    """Plain titles are left alone; two host:port values, or a time, name no instance."""
+    assert subject("DiskSpaceLow on web-01") is None
+    assert subject("[FIRING:1]  (web-01:9100)") is None  # no group value: no alert name
+    two = subject("[FIRING:2] Down (a:9100 b:9100)")
+    assert two is not None and two.instance is None
+    clock = subject("[FIRING:1] Late (12:30)")
+    assert clock is not None and clock.instance is None
+
+
+def test_the_reader_groups_by_alert_name_and_keeps_the_title() -> None:
+    """The recorded export: 381 incidents of 6 alert types (78 distinct titles), each with
+    alertname and instance labels and its host."""
+    incidents = list(read(EXPORT))
+    assert len(incidents) == 381
+    assert len({i.annotations["title"] for i in incidents}) == 78
+    names = Counter(i.name for i in incidents)
+    assert set(names) == {"HighLoad", "NodeFilesystemAlmostOutOfSpace", "InstanceDown",
+                          "NodeFilesystemFilesFillingUp", "NodeSystemdServiceFailed",
+                          "NodeClockNotSynchronising"}
+    first = incidents[0]
+    assert first.annotations["title"] == "[FIRING:1] HighLoad (db-01:9100 node warning)"
+    assert first.labels["alertname"] == "HighLoad"
+    assert first.labels["instance"] == "db-01:9100"
+    assert first.host == "db-01"
+    assert first.annotations["firing"] == "1"
+    assert first.annotations["title_values"] == "db-01:9100 node warning"
+    assert all(i.labels["instance"].endswith(":9100") for i in incidents)
+
+
+def test_report_noise_counts_the_alert_types_not_the_titles() -> None:
+    """`report noise` over the export: 6 alert types."""
+    doc = noise(read(EXPORT), now=datetime(2026, 4, 1, tzinfo=UTC), source=str(EXPORT))
+    assert doc.tables[0].rows and len(doc.tables[0].rows) == 6
+
+
+def entry(name: str, *matchers: Matcher, target: str = "instance") -> Remediation:
+    return Remediation(name=name, matchers=matchers, playbook="p.yml", playbook_path="/p.yml",
+                       target=Target(label=target))
+
+
+def test_coverage_names_the_entries_the_history_cannot_judge() -> None:
+    """An entry needing severity cannot judge a HighLoad incident without it; one whose
+    alertname differs, or whose matcher holds on a missing label, is not counted."""
+    needs = entry("load", Matcher("alertname", MatchOp.EQ, "HighLoad"),
+                  Matcher("severity", MatchOp.EQ, "warning"))
+    other = entry("disk", Matcher("alertname", MatchOp.EQ, "DiskFull"),
+                  Matcher("mountpoint", MatchOp.EQ, "/"))
+    lenient = entry("any", Matcher("alertname", MatchOp.EQ, "HighLoad"),
+                    Matcher("team", MatchOp.NE, "db"), Matcher("env", MatchOp.EQ, "prod"))
+    coverage = Coverage([needs, other, lenient])
+    labels = {"alertname": "HighLoad", "instance": "web-01:9100", "env": "dev"}
+    coverage.see(labels)
+    assert coverage.unmatched(labels) == ("load",)
+    assert coverage.unmatched({**labels, "alertname": "Other"}) == ()
+    assert coverage.gaps() == [{"entry": "load", "needs": ["severity"],
+                                "history_has": ["alertname", "env", "instance"],
+                                "incidents": 1}]
+    assert gap_lines(coverage.gaps(), "x.csv") == (
+        "entry load: it needs label severity; this history (x.csv) has alertname, env, "
+        "instance only: 1 incident could not be matched",)
+
+
+def test_coverage_counts_a_missing_target_label() -> None:
+    """An entry that matched but whose target label the alert lacks is counted for it."""
+    host = entry("load", Matcher("alertname", MatchOp.EQ, "HighLoad"), target="host")
+    coverage = Coverage([host])
+    assert coverage.untargeted({"alertname": "HighLoad"}, host)
+    assert not coverage.untargeted({"alertname": "HighLoad", "host": "a"}, host)
+    assert coverage.gaps()[0]["needs"] == ["host"]
