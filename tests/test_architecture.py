@@ -10,7 +10,8 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "remediator"
 CORE = ("remediator.config", "remediator.catalog", "remediator.models", "remediator.policy",
-        "remediator.guardrails", "remediator.limits", "remediator.settings")
+        "remediator.guardrails", "remediator.limits", "remediator.settings", "remediator.planner",
+        "remediator.reasons", "remediator.record")
 EDGES = ("remediator.executor", "remediator.server", "remediator.store", "remediator.cli",
          "remediator.notify", "remediator.history", "remediator.reports")
 

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from collections.abc import Set as AbstractSet
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ..guardrails import GuardFacts
-from ..limits import Guardrails
 from ..models import PendingRequest, RequestState
+from ..planner import GuardView
 from ..record import AuditRecord, Draft
 from ..settings import StoreLocation as StoreLocation  # re-exported: the stores open one
 from .intake import Accepted, IntakeRow, Orphan
@@ -20,35 +18,12 @@ if TYPE_CHECKING:
     from .base import GuardSnapshot
 
 
-class GuardSession(Protocol):
-    """Guardrail reads and reservations inside one write transaction."""
-
-    def seen(self, fingerprint: str, starts_at: str | None, status: str, mode: str, *,
-             entry: str = "") -> str | None:
-        """The record that already handled this alert delivery in ``mode``, or None."""
-        ...
-
-    def claim(self, fingerprint: str, starts_at: str | None, status: str, mode: str,
-              record_id: str, now: datetime, *, entry: str = "") -> None:
-        """Mark this alert delivery handled in the mode that really happened."""
-        ...
-
-    def facts(self, entry: str, host: str, rules: Guardrails, now: datetime,
-              own: AbstractSet[str] = frozenset()) -> GuardFacts:
-        """What the guardrails need to know about (entry, host) now."""
-        ...
-
-    def last_fix(self, entry: str, host: str) -> tuple[str, datetime] | None:
-        """(ident, finished) of the newest successful live run of ``entry`` on ``host``."""
-        ...
+class GuardSession(GuardView, Protocol):
+    """Guardrail reads and reservations inside one write transaction: what the planner sees
+    (``GuardView``), and what the engine and ``serve`` write with it."""
 
     def finish(self, ident: str, hosts: list[str], outcome: str, now: datetime) -> None:
         """End reserved runs within this session (simulations)."""
-        ...
-
-    def reserve(self, ident: str, entry: str, host: str, mode: str, now: datetime,
-                lease_s: int) -> None:
-        """A run starting on (entry, host): it counts and holds the lock."""
         ...
 
     def intake_planned(self, ids: Sequence[int], plan: dict[str, Any]) -> None:
