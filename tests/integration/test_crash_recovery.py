@@ -197,18 +197,25 @@ def _write(project: Project, sql: str, args: tuple[object, ...]) -> None:
 
 # -- killed commands --
 
-def start_handle(project: Project, payload: object) -> subprocess.Popen[str]:
-    """`remediator handle -` in a process of its own (tests.fakecli: runs last a minute)."""
+def start_cli(project: Project, *args: str, stdin: str | None = None
+              ) -> subprocess.Popen[str]:
+    """`remediator ARGS` in a process of its own (tests.fakecli: its runs last a minute)."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [
         str(REPO), os.environ.get("PYTHONPATH")])), "REMEDIATOR_FAKE_RUN_S": "60"}
     env.pop("REMEDIATOR_MAX_STAGE", None)
     proc = subprocess.Popen([sys.executable, "-m", "tests.fakecli", "--config",
-                             str(project.config), "handle", "-"], stdin=subprocess.PIPE,
+                             str(project.config), *args], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     assert proc.stdin is not None
-    proc.stdin.write(json.dumps(payload))
+    if stdin is not None:
+        proc.stdin.write(stdin)
     proc.stdin.close()
     return proc
+
+
+def start_handle(project: Project, payload: object) -> subprocess.Popen[str]:
+    """`remediator handle -` in a process of its own, fed ``payload``."""
+    return start_cli(project, "handle", "-", stdin=json.dumps(payload))
 
 
 def test_a_killed_handle_is_recorded_interrupted_at_the_next_start(project: Project) -> None:
@@ -260,13 +267,7 @@ def test_a_killed_handle_is_recorded_interrupted_at_the_next_start(project: Proj
 def test_a_killed_manual_run_is_recorded_interrupted(project: Project) -> None:
     """`run --live` killed mid-run: recorded as the person's run, interrupted."""
     project.write_catalog(SLOW)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [
-        str(REPO), os.environ.get("PYTHONPATH")])), "REMEDIATOR_FAKE_RUN_S": "60"}
-    env.pop("REMEDIATOR_MAX_STAGE", None)
-    proc = subprocess.Popen([sys.executable, "-m", "tests.fakecli", "--config",
-                             str(project.config), "run", "slow-fix", "--limit", "demo-web-01",
-                             "--live"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env=env)
+    proc = start_cli(project, "run", "slow-fix", "--limit", "demo-web-01", "--live")
     try:
         wait_for(lambda: open_runs(project), 60, "the run to start")
     finally:
@@ -414,12 +415,7 @@ def test_a_killed_approval_is_recorded_and_linked_to_its_request(project: Projec
     assert project.cli("handle", "-", stdin=json.dumps(
         alertmanager_payload([disk_alert()]))).exit_code == 0
     [request] = json.loads(project.cli("pending", "--json").stdout)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [
-        str(REPO), os.environ.get("PYTHONPATH")])), "REMEDIATOR_FAKE_RUN_S": "60"}
-    env.pop("REMEDIATOR_MAX_STAGE", None)
-    proc = subprocess.Popen([sys.executable, "-m", "tests.fakecli", "--config",
-                             str(project.config), "approve", request["id"], "--by", "alice"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    proc = start_cli(project, "approve", request["id"], "--by", "alice")
     try:
         wait_for(lambda: open_runs(project, "disk-space-cleanup"), 60, "the approved run")
     finally:
