@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 from .audit import record_hash
-from .common import current_user, iso, parse_time
+from .common import iso, parse_time
 from .errors import ChainError, NotFoundError, RefusedError
 from .models import (
     Action,
@@ -36,6 +36,7 @@ from .sealing import altered, entry_digest, preview_of, previewed, seal_block
 if TYPE_CHECKING:
     from .catalog import Catalog
     from .config import Config
+    from .identity import Approver
     from .policy import PolicyContext
     from .store import RequestLog
 
@@ -92,7 +93,7 @@ class Approvals:
     def __init__(self, runs: Runs) -> None:
         self.runs = runs
 
-    def approve(self, request_id: str, *, by: str | None = None,
+    def approve(self, request_id: str, *, approver: Approver,
                 allow_uncommitted: bool = False) -> tuple[AuditRecord, bool]:
         """Start the live run a pending request asked for; (record, True if this call ran it).
 
@@ -100,7 +101,7 @@ class Approvals:
         A request that no longer matches its pending record and seal, or whose playbook or entry
         changed since the preview, is refused (RefusedError) with a record saying why.
         """
-        by = by or current_user()
+        by = approver.name
         request = self._live_request(request_id)
         if request.state is RequestState.APPROVED:
             return self._winners_run(request, self.runs.entry(request.entry).timeout_s), False
@@ -238,10 +239,9 @@ class Approvals:
             self.runs.sleep(step_s)
             request = self.runs.store.get_request(request.id)
 
-    def deny(self, request_id: str, *, by: str | None = None, reason: str = ""
-             ) -> AuditRecord:
+    def deny(self, request_id: str, *, approver: Approver, reason: str = "") -> AuditRecord:
         """Close a pending request without running anything; recorded."""
-        by = by or current_user()
+        by = approver.name
         request = self._live_request(request_id)
         now = iso(self.runs.clock())
         if not self.runs.store.transition_request(request.id, RequestState.DENIED, by=by, at=now):

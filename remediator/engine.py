@@ -21,6 +21,7 @@ from .common import current_user, iso, new_record_id, utc_now
 from .config import Config
 from .errors import ConfigError, StoreError, UsageError
 from .executor import Executor, ProgressFn, RunPlan
+from .identity import Approver, cli_approver
 from .inventory import Inventory
 from .models import (
     Action,
@@ -345,14 +346,20 @@ class Engine:
         return self.run_person(None, remediation, decision, user, allow_uncommitted)
 
     def approve(self, request_id: str, *, by: str | None = None,
+                approver: Approver | None = None,
                 allow_uncommitted: bool = False) -> tuple[AuditRecord, bool]:
-        """Start a pending request's live run; (record, True if this call ran it)."""
-        return self.approvals.approve(request_id, by=by, allow_uncommitted=allow_uncommitted)
+        """Start a pending request's live run; (record, True if this call ran it).
 
-    def deny(self, request_id: str, *, by: str | None = None, reason: str = ""
-             ) -> AuditRecord:
+        ``approver`` is who, as a channel vouches for them (default: the CLI's OS account,
+        named ``by``)."""
+        return self.approvals.approve(request_id, approver=approver or cli_approver(by),
+                                      allow_uncommitted=allow_uncommitted)
+
+    def deny(self, request_id: str, *, by: str | None = None,
+             approver: Approver | None = None, reason: str = "") -> AuditRecord:
         """Close a pending request without running anything; recorded."""
-        return self.approvals.deny(request_id, by=by, reason=reason)
+        return self.approvals.deny(request_id, approver=approver or cli_approver(by),
+                                   reason=reason)
 
     def pending(self, include_closed: bool = False) -> list[PendingRequest]:
         """Requests waiting for a person (expired ones marked so on the way)."""
