@@ -1,7 +1,8 @@
 """The webhook receiver: aiohttp on the front, the intake queue and the workers behind it.
 
-Paths: ``POST /webhook/alertmanager``, ``/webhook/pagerduty``, ``/webhook/generic`` (each only
-when the config enables it, with its auth), ``GET /healthz``, ``GET /metrics``.
+Paths: ``POST /webhook/alertmanager``, ``/webhook/pagerduty``, ``/webhook/generic`` and
+``POST /slack/interactions`` (each only when the config enables it, with its auth),
+``GET /healthz``, ``GET /metrics``.
 
 A request is authenticated, parsed and normalised (so a malformed payload gets 400 with the
 reason), then written to the intake queue; the answer (202) comes after the commit. Workers
@@ -41,6 +42,8 @@ from .connections import (
 )
 from .intake import IntakeWriter
 from .metrics import CONTENT_TYPE, Metrics
+from .slack import PATH as SLACK_PATH
+from .slack import Desk
 from .workers import Log, Pool, log
 
 PATH_PREFIX = "/webhook/"
@@ -70,11 +73,16 @@ class Receiver:
         self.log = log_fn
         self.unexpected: set[str] = set()  # kinds of unforeseen bad input already logged
         self.auth = {name: Authenticator(auth, env)
-                     for name, auth in config.server.endpoints.items()}
+                     for name, auth in config.server.endpoints.items() if name != "slack"}
+        slack = config.server.endpoints.get("slack")
+        self.slack = None if slack is None else Desk(
+            config, Authenticator(slack, env), metrics, pool.engine_factory, log_fn)
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=self.config.server.max_body)
         app.router.add_post(PATH_PREFIX + "{endpoint}", self.receive, expect_handler=_expect)
+        if self.slack is not None:
+            app.router.add_post(SLACK_PATH, self.interact, expect_handler=_expect)
         app.router.add_get("/healthz", self.healthz, expect_handler=_expect)
         app.router.add_get("/metrics", self.render_metrics, expect_handler=_expect)
         return app
@@ -88,11 +96,25 @@ class Receiver:
         self.metrics.request_seconds.labels(label).observe(time.monotonic() - started)
         return response
 
-    async def _receive(self, endpoint: str, request: web.Request) -> web.Response:
-        auth = self.auth.get(endpoint)
-        if auth is None:
-            return _answer(404, f"no endpoint {PATH_PREFIX}{endpoint} (enabled: "
-                                f"{', '.join(self.auth) or 'none'})")
+    async def interact(self, request: web.Request) -> web.Response:
+        """``POST /slack/interactions``: a Slack button click (slack.py)."""
+        assert self.slack is not None
+        started = time.monotonic()
+        body = await self._body(request)
+        if isinstance(body, web.Response):
+            response = body
+        else:
+            try:
+                response = await self.slack.receive(request.headers, body)
+            except Exception as exc:  # noqa: BLE001 - bad input never gets a 5xx
+                response = self._unexpected("interaction", exc)
+        self.metrics.requests.labels("slack", str(response.status)).inc()
+        self.metrics.request_seconds.labels("slack").observe(time.monotonic() - started)
+        return response
+
+    async def _body(self, request: web.Request) -> bytes | web.Response:
+        """The whole body, or the answer when there is none to read: shutting down, too
+        large, too slow."""
         if not self.accepting:
             return _answer(503, "shutting down", {"Retry-After": "5"})
         if request.content_length is not None and \
@@ -100,7 +122,7 @@ class Receiver:
             return _answer(413, f"body over {self.config.server.max_body} bytes")
         try:
             async with asyncio.timeout(self.config.server.body_timeout):
-                body = await request.read()
+                return await request.read()
         except web.HTTPRequestEntityTooLarge:
             return _answer(413, f"body over {self.config.server.max_body} bytes")
         except TimeoutError:
@@ -109,6 +131,15 @@ class Receiver:
                                 f"{self.config.server.body_timeout:g} s")
             late.force_close()
             return late
+
+    async def _receive(self, endpoint: str, request: web.Request) -> web.Response:
+        auth = self.auth.get(endpoint)
+        if auth is None:
+            return _answer(404, f"no endpoint {PATH_PREFIX}{endpoint} (enabled: "
+                                f"{', '.join(self.auth) or 'none'})")
+        body = await self._body(request)
+        if isinstance(body, web.Response):
+            return body
         try:
             verdict = auth.check(request.headers, body, time.time())
         except Exception as exc:  # noqa: BLE001 - bad input never gets a 5xx
@@ -188,7 +219,7 @@ def serve(config: Config, options: Options, *, env: Mapping[str, str] | None = N
     """Run the receiver until SIGTERM or SIGINT; then shut down gracefully."""
     if not config.server.endpoints:
         raise ConfigError("no endpoint is enabled: add server.endpoints (alertmanager, "
-                          "pagerduty, generic) with their auth to the config",
+                          "pagerduty, generic, slack) with their auth to the config",
                           where=str(config.source or "<defaults>"))
     host, port = parse_listen(options.listen)
     asyncio.run(_main(config, options, host, port, os.environ if env is None else env, log_fn))
@@ -231,7 +262,8 @@ async def _main(config: Config, options: Options, host: str, port: int,
                           where="--listen") from None
     bound = listener.sockets[0].getsockname()
     url = f"http://{_host(bound[0])}:{bound[1]}"
-    log_fn(f"listening on {url} ({', '.join(sorted(receiver.auth))}; "
+    served = sorted(receiver.auth) + (["slack"] if receiver.slack is not None else [])
+    log_fn(f"listening on {url} ({', '.join(served)}; "
            f"{options.workers} worker(s), up to {limit} connections, store "
            f"{describe(config.store)})")
     if options.on_ready is not None:
@@ -246,7 +278,10 @@ async def _main(config: Config, options: Options, host: str, port: int,
     listener.close()
     await runner.shutdown()
     writer.stop()
-    await loop.run_in_executor(None, pool.stop, float(config.server.grace))
+    grace = float(config.server.grace)  # the workers and the approvals share it
+    await asyncio.gather(loop.run_in_executor(None, pool.stop, grace),
+                         *([loop.run_in_executor(None, receiver.slack.stop, grace)]
+                           if receiver.slack is not None else []))
     await runner.cleanup()
     backlog_queue.close()
     final = open_intake(config.store, durable=False)

@@ -70,6 +70,10 @@ class Metrics:
         self.accept_errors = Counter("remediator_accept_errors", "Connections the server "
                                      "could not accept (out of file descriptors).",
                                      registry=r)
+        self.slack = Counter("remediator_slack_interactions", "Slack button clicks by "
+                             "outcome: rejected (4xx: signature, timestamp, replay, payload, "
+                             "unknown request), approved, approved-before (another click's "
+                             "run), denied, refused, error.", ["outcome"], registry=r)
         queue = Gauge("remediator_intake", "Intake rows by state.", ["state"], registry=r)
         self._queue = queue
         self._backlog = backlog
