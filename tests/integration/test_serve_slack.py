@@ -270,7 +270,57 @@ def test_shutdown_waits_for_an_approved_run_within_grace(project: Project, sink:
     body = form(click(rid, response_url=sink.url + "/response"))
     assert send(server, body, signed(body)).status == 200
     answers(sink, 1)
+    began = time.monotonic()
     assert server.stop() == 0
+    assert time.monotonic() - began > 1.5  # it waited for the run
+    assert "cancelling the approved runs" not in server.log
     live = records(project)[-1]
     assert live["mode"] == "live" and live["outcome"] == "succeeded"
     assert answers(sink, 2)[1]["text"].endswith("*succeeded*")
+
+
+@pytest.mark.daemon
+def test_an_approved_run_past_the_grace_period_is_cancelled_and_recorded(
+        project: Project, sink: Sink, serving: list[Server]) -> None:
+    """SIGTERM with a 120 s run and 1 s of grace: the run is cancelled, recorded, and Slack
+    told (slowly), and the click's row notes it, before serve exits."""
+    rid = pending(project)["id"]
+    server = start(project, serving, sink, run_s=120.0, grace=1)
+    body = form(click(rid, response_url=sink.url + "/response"))
+    assert send(server, body, signed(body)).status == 200
+    answers(sink, 1)
+    sink.delay_s = 1.0  # Slack takes its time to take the outcome
+    began = time.monotonic()
+    assert server.stop() == 0
+    assert time.monotonic() - began < 30
+    assert "cancelling the approved runs still going" in server.log
+    live = records(project)[-1]
+    assert live["mode"] == "live" and live["request"]["id"] == rid
+    assert answers(sink, 2)[1]["text"].startswith("Approved by alice: `disk-space-cleanup`")
+    ((state, result),) = slack_rows(project)
+    assert state == "done" and json.loads(result or "{}")["record"] == live["id"]
+
+
+@pytest.mark.daemon
+def test_an_approved_run_of_a_killed_serve_is_recorded_at_the_next_start(
+        project: Project, sink: Sink, serving: list[Server]) -> None:
+    """serve killed (SIGKILL) while an approved run goes on: the next start records the run
+    as interrupted, as the approval's run."""
+    rid = pending(project)["id"]
+    server = start(project, serving, sink, run_s=120.0)
+    body = form(click(rid, response_url=sink.url + "/response"))
+    assert send(server, body, signed(body)).status == 200
+    answers(sink, 1)
+    server.kill()
+    assert [r["mode"] for r in records(project)] == ["check"]
+    again = Server(project.config, server.env, fake=True).start()
+    serving.append(again)
+    again.wait_log("recorded|listening")
+    interrupted = records(project)[-1]
+    assert interrupted["mode"] == "live" and interrupted["outcome"] == "interrupted"
+    assert interrupted["request"]["id"] == rid and interrupted["initiated_by"] == "alice"
+    store = project.store()
+    try:
+        assert store.get_request(rid).result_record == interrupted["id"]
+    finally:
+        store.close()
