@@ -12,7 +12,7 @@ import base64
 import binascii
 import hashlib
 import hmac
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from ..notify.webhook import signature
@@ -125,26 +125,25 @@ class Authenticator:
 
     def _hmac(self, header: str, timestamp: str, body: bytes, now: float) -> Verdict:
         """Our scheme (as the webhook notifier sends): ``sha256=HEX`` of ``TIMESTAMP.BODY``."""
-        if not header or not timestamp:
-            return Verdict(401, f"missing {HMAC_HEADER} or {TIMESTAMP_HEADER}")
-        if not _fresh(timestamp, now, self.auth.max_skew_s):
-            return Verdict(403, f"stale or malformed {TIMESTAMP_HEADER} (more than "
-                                f"{self.auth.max_skew_s} s from this server's clock)")
-        expected = tuple(signature(s, timestamp, body) for s in self.secrets)
-        if not _any_equal(header.strip(), expected):
-            return Verdict(403, f"wrong {HMAC_HEADER}")
-        return Verdict(replay_key=f"hmac:{header.strip()}")
+        return self._stamped(HMAC_HEADER, TIMESTAMP_HEADER, signature, "hmac", header,
+                             timestamp, body, now)
 
     def _slack(self, header: str, timestamp: str, body: bytes, now: float) -> Verdict:
         """As Slack documents it ("Verifying requests from Slack"): ``v0=HEX`` of
-        ``v0:TIMESTAMP:BODY`` with any of the signing secrets, the timestamp within five
-        minutes of this server's clock; a signature is accepted once."""
+        ``v0:TIMESTAMP:BODY``, the timestamp within five minutes of this server's clock."""
+        return self._stamped(SLACK_SIGNATURE, SLACK_TIMESTAMP, slack_signature, "slack",
+                             header, timestamp, body, now)
+
+    def _stamped(self, name: str, stamp_name: str, sign: Callable[[str, str, bytes], str],
+                 kind: str, header: str, timestamp: str, body: bytes, now: float) -> Verdict:
+        """A signature over a timestamp and the body, with any of the secrets, the timestamp
+        within ``max_skew_s``; its replay key is the signature (accepted once)."""
         if not header or not timestamp:
-            return Verdict(401, f"missing {SLACK_SIGNATURE} or {SLACK_TIMESTAMP}")
+            return Verdict(401, f"missing {name} or {stamp_name}")
         if not _fresh(timestamp, now, self.auth.max_skew_s):
-            return Verdict(403, f"stale or malformed {SLACK_TIMESTAMP} (more than "
+            return Verdict(403, f"stale or malformed {stamp_name} (more than "
                                 f"{self.auth.max_skew_s} s from this server's clock)")
-        expected = tuple(slack_signature(s, timestamp, body) for s in self.secrets)
+        expected = tuple(sign(s, timestamp, body) for s in self.secrets)
         if not _any_equal(header.strip(), expected):
-            return Verdict(403, f"wrong {SLACK_SIGNATURE}")
-        return Verdict(replay_key=f"slack:{header.strip()}")
+            return Verdict(403, f"wrong {name}")
+        return Verdict(replay_key=f"{kind}:{header.strip()}")

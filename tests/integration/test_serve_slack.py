@@ -17,6 +17,7 @@ import pytest
 from remediator.server.auth import slack_signature
 from tests.conftest import Project, alertmanager_payload, disk_alert, disk_entry
 from tests.httpsink import Sink
+from tests.integration.test_serve import records
 from tests.serving import Reply, Server
 
 SECRET, OLD_SECRET = "slack-signing-secret-new", "slack-signing-secret-old"
@@ -103,14 +104,6 @@ def answers(sink: Sink, count: int, timeout: float = 30.0) -> list[dict[str, Any
             return got
         time.sleep(0.05)
     raise AssertionError(f"the response_url got {sink.bodies()}, expected {count} message(s)")
-
-
-def records(project: Project) -> list[dict[str, Any]]:
-    store = project.store()
-    try:
-        return list(store.records())
-    finally:
-        store.close()
 
 
 def request_state(project: Project, rid: str) -> str:
