@@ -28,7 +28,7 @@ from ..config import Config
 from ..engine import Engine
 from ..errors import InputError, NotFoundError, RefusedError, RemediatorError, StoreError
 from ..identity import Approver
-from ..models import PendingRequest
+from ..models import PendingRequest, RequestState
 from ..notify.base import DeliveryError
 from ..notify.http import post
 from ..record import AuditRecord
@@ -243,9 +243,10 @@ class Desk:
                                      reason="denied in Slack")
                 return "denied", f"Denied by {who}: request {request.id}; nothing ran", \
                     record["id"]
-            self._answer(interaction, reply(
-                f"Approved by {who}: running `{_escape(request.entry)}` on "
-                f"{_escape(', '.join(request.hosts))}..."))
+            if request.state is RequestState.PENDING:  # else refused or shown at once
+                self._answer(interaction, reply(
+                    f"Approved by {who}: running `{_escape(request.entry)}` on "
+                    f"{_escape(', '.join(request.hosts))}..."))
             record, ran = engine.approve(request.id, approver=interaction.approver)
             outcome, text = approved(interaction, request, record, ran)
             return outcome, text, record["id"]

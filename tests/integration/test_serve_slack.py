@@ -119,6 +119,19 @@ def slack_rows(project: Project) -> list[tuple[str, str | None]]:
         "SELECT state, result FROM intake WHERE source = 'slack' ORDER BY id")]
 
 
+def noted(project: Project, count: int, timeout: float = 30.0) -> list[dict[str, Any]]:
+    """The outcomes noted in the clicks' intake rows, once ``count`` rows have one (the
+    note follows the answer to Slack)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        rows = slack_rows(project)
+        if len(rows) >= count and all(result for _, result in rows):
+            assert all(state == "done" for state, _ in rows)
+            return [json.loads(result or "") for _, result in rows]
+        time.sleep(0.05)
+    raise AssertionError(f"the clicks' rows: {slack_rows(project)}")
+
+
 @pytest.mark.daemon
 def test_an_approve_click_runs_the_request_and_tells_slack(project: Project, sink: Sink,
                                                            serving: list[Server]) -> None:
@@ -147,9 +160,8 @@ def test_an_approve_click_runs_the_request_and_tells_slack(project: Project, sin
         f"`remediator audit show {live['id']}`  "
         f"<https://ops.example/records/{live['id']}|audit record>")
     assert request_state(project, rid) == "approved"
-    (row,) = slack_rows(project)
-    assert row[0] == "done" and json.loads(row[1] or "{}") == {
-        "slack": "approved", "record": live["id"], "user": "slack:U024BE7LH"}
+    assert noted(project, 1) == [
+        {"slack": "approved", "record": live["id"], "user": "slack:U024BE7LH"}]
     metrics = server.request("GET", "/metrics").body.decode()
     assert 'remediator_slack_interactions_total{outcome="approved"} 1.0' in metrics
     assert 'remediator_webhook_requests_total{code="200",endpoint="slack"} 1.0' in metrics
@@ -171,12 +183,21 @@ def test_a_deny_click_closes_the_request_and_its_replay_is_refused(
     assert denial["request"]["state"] == "denied" and denial["initiated_by"] == "bob"
     assert told["text"] == f"Denied by bob: request {rid}; nothing ran"
     assert request_state(project, rid) == "denied"
+    assert noted(project, 1)[0]["slack"] == "denied"
     before = (len(records(project)), slack_rows(project))
     replay = send(server, body, headers)
     assert replay.status == 403 and "replayed" in replay.json()["error"]
     time.sleep(0.5)
     assert (len(records(project)), slack_rows(project)) == before
     assert len(sink.bodies()) == 1
+    late = form(click(rid, response_url=sink.url + "/response"))  # Alice, after Bob's deny
+    assert send(server, late, signed(late)).status == 200
+    refused = answers(sink, 2)[1]
+    assert refused["text"].startswith(f"Not approved: request {rid} was denied by bob at ")
+    assert len(records(project)) == before[0]
+    metrics = server.request("GET", "/metrics").body.decode()
+    assert 'remediator_slack_interactions_total{outcome="refused"} 1.0' in metrics
+    assert 'remediator_slack_interactions_total{outcome="denied"} 1.0' in metrics
 
 
 @pytest.mark.daemon
@@ -247,10 +268,9 @@ def test_two_concurrent_clicks_run_once(project: Project, sink: Sink,
     assert f"Approved by {winner}: `disk-space-cleanup` on demo-web-01: *succeeded*" in told
     assert (f"Already approved by {winner}; its run: `disk-space-cleanup` on demo-web-01: "
             "*succeeded*") in told
-    results = sorted(json.loads(r or "{}")["slack"] for _, r in slack_rows(project))
-    assert results == ["approved", "approved-before"]
-    assert all(json.loads(r or "{}")["record"] == live[0]["id"]
-               for _, r in slack_rows(project))
+    results = noted(project, 2)
+    assert sorted(r["slack"] for r in results) == ["approved", "approved-before"]
+    assert all(r["record"] == live[0]["id"] for r in results)
 
 
 @pytest.mark.daemon
@@ -290,7 +310,7 @@ def test_an_approved_run_past_the_grace_period_is_cancelled_and_recorded(
     live = records(project)[-1]
     assert live["mode"] == "live" and live["request"]["id"] == rid
     assert answers(sink, 2)[1]["text"].startswith("Approved by alice: `disk-space-cleanup`")
-    ((state, result),) = slack_rows(project)
+    ((state, result),) = slack_rows(project)  # noted before serve exited
     assert state == "done" and json.loads(result or "{}")["record"] == live["id"]
 
 
