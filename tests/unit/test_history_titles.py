@@ -38,6 +38,23 @@ def test_group_values_after_the_name_come_first_and_resolved_has_no_count() -> N
     assert got.instance == "[::1]:9100"
 
 
+def test_no_group_labels_and_a_title_cut_short() -> None:
+    """``group_by: []`` writes no group values: the name is the first common value. A title
+    PagerDuty cut at 1,024 characters (no closing parenthesis) is read as far as it goes; text
+    after a closed parenthesis is not a subject (a custom template)."""
+    got = subject("[FIRING:5]  (NodeFilesystemAlmostOutOfSpace /dev/sda1 ext4 web-01:9100 /)")
+    assert got is not None
+    assert (got.alertname, got.values, got.instance) == (
+        "NodeFilesystemAlmostOutOfSpace", ("/dev/sda1", "ext4", "web-01:9100", "/"),
+        "web-01:9100")
+    cut = subject("[FIRING:1] HighLoad (web-01:9100 node warn")
+    assert cut is not None
+    assert (cut.alertname, cut.values, cut.instance) == (
+        "HighLoad", ("web-01:9100", "node", "warn"), "web-01:9100")
+    assert subject("[FIRING:1] HighLoad (web-01:9100) see runbook") is None
+    assert subject("[FIRING:1] ") is None
+
+
 def test_titles_that_are_not_subjects_and_ambiguous_instances() -> None:
     """Plain titles are left alone; two host:port values, or a time, name no instance."""
     assert subject("DiskSpaceLow on web-01") is None
