@@ -73,7 +73,8 @@ class Metrics:
         self.slack = Counter("remediator_slack_interactions", "Slack button clicks by "
                              "outcome: rejected (4xx: signature, timestamp, replay, payload, "
                              "unknown request), approved, approved-before (another click's "
-                             "run), denied, refused, error.", ["outcome"], registry=r)
+                             "run), counted (more approvers needed), denied, refused, "
+                             "error.", ["outcome"], registry=r)
         queue = Gauge("remediator_intake", "Intake rows by state.", ["state"], registry=r)
         self._queue = queue
         self._backlog = backlog

@@ -123,8 +123,12 @@ def reply(text: str, record_id: str | None = None, record_url: str | None = None
 
 def approved(interaction: Interaction, request: PendingRequest, record: AuditRecord,
              ran: bool) -> tuple[str, str]:
-    """(outcome label, text) of an approval that returned ``record``: the run it started or,
-    when another approval won, that one's run."""
+    """(outcome label, text) of an approval that returned ``record``: the run it started;
+    when another approval won, that one's run; when the entry needs more approvers, the
+    record of this one counted."""
+    link = record.get("request")
+    if not ran and (link is None or link["state"] != "approved"):
+        return "counted", _escape(record["decision"]["reason"])
     what = (f"`{_escape(request.entry)}` on {_escape(', '.join(request.hosts))}: "
             f"*{record['outcome']}*")
     if record["decision"]["action"] != "run":

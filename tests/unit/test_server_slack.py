@@ -193,9 +193,22 @@ def test_names_from_slack_cannot_ping_or_link() -> None:
     clicked = Interaction("approve", "R0", "U1", "<!channel> & co", "https://hooks.slack.com/x")
     request = PendingRequest(id="R0", entry="disk", hosts=("web-01",), fingerprint="f",
                              alert={}, variables={}, preview={}, created_at="t", expires_at="t")
-    record: Any = {"outcome": "failed", "initiated_by": "<@U2>",
+    record: Any = {"outcome": "failed", "initiated_by": "<@U2>", "request": {"state": "approved"},
                    "decision": {"action": "run", "reason": "approved"}}
     assert approved(clicked, request, record, True) == (
         "approved", "Approved by &lt;!channel&gt; &amp; co: `disk` on web-01: *failed*")
     assert approved(clicked, request, record, False)[1].startswith(
         "Already approved by &lt;@U2&gt;; its run:")
+
+
+def test_an_approval_counted_toward_more_is_told_as_counted() -> None:
+    """An entry that needs two approvers: the first click's record is its approval counted."""
+    clicked = Interaction("approve", "R0", "U1", "alice", "https://hooks.slack.com/x")
+    request = PendingRequest(id="R0", entry="disk", hosts=("web-01",), fingerprint="f",
+                             alert={}, variables={}, preview={}, created_at="t", expires_at="t")
+    record: Any = {"outcome": "not-run", "initiated_by": "alice",
+                   "request": {"state": "partially-approved"},
+                   "decision": {"action": "skip", "reason": "approval 1 of 2 by alice (request "
+                                "R0); 1 more needed before the live run"}}
+    assert approved(clicked, request, record, False) == (
+        "counted", "approval 1 of 2 by alice (request R0); 1 more needed before the live run")
