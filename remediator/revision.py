@@ -119,8 +119,13 @@ def review_paths(config: Config) -> list[Path]:
     paths = [ansible.config_file] if ansible.config_file else []
     paths += config.inventory_paths()
     paths += [*ansible.roles_paths(), *ansible.collections_paths()]
-    paths += [config.base_dir / name for name in REQUIREMENTS_FILES]
+    paths += requirement_files(config)
     return paths
+
+
+def requirement_files(config: Config) -> list[Path]:
+    """The requirements files a project commits (they pin what was reviewed)."""
+    return [config.base_dir / name for name in REQUIREMENTS_FILES]
 
 
 def config_revision(config: Config, vaulted: Iterable[Path] = ()) -> dict[str, Any]:
