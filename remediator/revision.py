@@ -119,6 +119,10 @@ def review_paths(config: Config) -> list[Path]:
     paths = [ansible.config_file] if ansible.config_file else []
     paths += config.inventory_paths()
     paths += [*ansible.roles_paths(), *ansible.collections_paths()]
+    # collections beside the playbooks, where they really are (a link to a folder elsewhere in
+    # the repository: git status does not follow it)
+    paths += [p.resolve() for p in (config.playbooks / "collections" / "ansible_collections"
+                                    ).glob("*/*")]
     paths += requirement_files(config)
     return paths
 
