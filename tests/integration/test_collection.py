@@ -26,6 +26,7 @@ pytestmark = pytest.mark.ansible
 FQCN = "remediator.fixes.disk_space_cleanup"
 VERSION = bootstrap.collection_info()[1]
 BUMPED = "9.9.9"  # a version the pin does not allow
+REMEDIATOR = shutil.which("remediator") or "remediator"
 
 
 def git(root: Path, *args: str) -> str:
@@ -35,15 +36,17 @@ def git(root: Path, *args: str) -> str:
 
 @pytest.fixture(scope="module")
 def tarballs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """The bundled collection's tarball, and one of a copy whose galaxy.yml says BUMPED."""
+    """The bundled collection's tarball (`remediator collection build`), and one of a copy whose
+    galaxy.yml says BUMPED."""
     out = tmp_path_factory.mktemp("tarballs")
     source = out / "bumped-source"
     shutil.copytree(bootstrap.COLLECTION, source)
     galaxy = yaml.safe_load((source / "galaxy.yml").read_text(encoding="utf-8"))
     galaxy["version"] = BUMPED
     (source / "galaxy.yml").write_text(yaml.safe_dump(galaxy), encoding="utf-8")
-    return {VERSION: bootstrap.build(out / "built"),
-            BUMPED: bootstrap.build(out / "bumped", source)}
+    built = subprocess.run([REMEDIATOR, "collection", "build", str(out / "built")],
+                           capture_output=True, text=True, check=True).stdout.strip()
+    return {VERSION: Path(built), BUMPED: bootstrap.build(out / "bumped", source)}
 
 
 @pytest.fixture
@@ -137,7 +140,7 @@ def test_init_writes_a_project_that_validates(tmp_path: Path) -> None:
     """`remediator init DIR` writes a starter project with the collection installed into it;
     `remediator catalog validate` there passes, every entry naming an FQCN playbook."""
     folder = tmp_path / "ops"
-    proc = subprocess.run([shutil.which("remediator") or "remediator", "init", str(folder)],
+    proc = subprocess.run([REMEDIATOR, "init", str(folder)],
                           capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
     catalog = yaml.safe_load((folder / "remediations.yml").read_text())
@@ -145,7 +148,7 @@ def test_init_writes_a_project_that_validates(tmp_path: Path) -> None:
         {"remediator.fixes"}
     assert yaml.safe_load((folder / "requirements.yml").read_text()) == \
         {"collections": [{"name": "remediator.fixes", "version": f"=={VERSION}"}]}
-    proc = subprocess.run([shutil.which("remediator") or "remediator", "catalog", "validate"],
+    proc = subprocess.run([REMEDIATOR, "catalog", "validate"],
                           cwd=folder, capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert f"catalog OK: {len(catalog['remediations'])} entries" in proc.stdout

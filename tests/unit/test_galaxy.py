@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from remediator import bootstrap, catalog, galaxy
+from remediator.ansible_project import setup as ansible_setup
 from remediator.errors import CatalogError, UsageError
 from remediator.inventory import Inventory
 from remediator.models import Action, CollectionRef, Mode
@@ -173,3 +174,11 @@ def test_the_starter_catalog_names_only_the_bundled_collections_playbooks() -> N
     assert data["remediations"]
     assert {e["playbook"] for e in data["remediations"]} <= have
     assert {e["stage"] for e in data["remediations"]} == {"observe"}
+
+
+def test_ansible_home_moves_the_default_collections_path(tmp_path: Path) -> None:
+    """Without collections_path, FQCN playbooks are looked for where Ansible looks by default:
+    $ANSIBLE_HOME/collections (not ~/.ansible when ANSIBLE_HOME is set), then /usr/share."""
+    setup = ansible_setup(tmp_path, None, {"ANSIBLE_HOME": str(tmp_path / "home")})
+    assert setup.collections_paths() == (tmp_path / "home" / "collections",
+                                         Path("/usr/share/ansible/collections"))
