@@ -188,9 +188,7 @@ class Approvals:
 
     def _approvals(self, request_id: str) -> list[Approval]:
         """The distinct people's approvals a request has counted, oldest first."""
-        return [{"person": row["person"], "channel": row["channel"], "id": row["approver_id"],
-                 "name": row["name"], "os_user": row["os_user"], "at": row["at"]}
-                for row in self.runs.store.decisions([request_id])
+        return [_approval_of(row) for row in self.runs.store.decisions([request_id])
                 if row["outcome"] == "approved"]
 
     def _pending_record(self, request: PendingRequest
@@ -325,6 +323,25 @@ class Approvals:
         states = tuple(RequestState) if include_closed else (RequestState.PENDING,)
         return self.runs.store.requests(states)
 
+    def status(self, requests: list[PendingRequest]) -> dict[str, dict[str, Any]]:
+        """Per request id, what every channel shows: who asked, the approvals so far, how
+        many it needs, who may approve (None: anyone who can reach a channel)."""
+        counted: dict[str, list[Approval]] = {r.id: [] for r in requests}
+        for row in self.runs.store.decisions(list(counted)):
+            if row["outcome"] == "approved":
+                counted[row["request_id"]].append(_approval_of(row))
+        settings = self.runs.config.approvals
+        result = {}
+        for request in requests:
+            remediation = self.runs.catalog.get(request.entry)
+            rule = remediation.approval if remediation else ApprovalRule()
+            result[request.id] = {
+                "requested_by": None if request.requested_by is None else
+                dict(request.requested_by),
+                "approvals": counted[request.id], "required": rule.required,
+                "approvers": policy.who_may(rule, settings), "four_eyes": rule.four_eyes}
+        return result
+
     def _live_request(self, request_id: str) -> PendingRequest:
         """The request, after expiring it if its time is up."""
         self._expire()
@@ -382,6 +399,12 @@ def _request_link(request: PendingRequest, approver: Approver, at: str, state: s
     if reason:
         link["reason"] = reason
     return link
+
+
+def _approval_of(row: Mapping[str, Any]) -> Approval:
+    """An approval as records show it, from its ``request_decisions`` row."""
+    return {"person": row["person"], "channel": row["channel"], "id": row["approver_id"],
+            "name": row["name"], "os_user": row["os_user"], "at": row["at"]}
 
 
 def _closed(request: PendingRequest, approved_too: bool = False) -> tuple[Reason, str] | None:

@@ -504,7 +504,8 @@ class Engine:
     def notify(self, record: Draft, remediation: Remediation | None
                 ) -> list[Notification]:
         """Tell the entry's channels what its stage calls for; delivery results for the record."""
-        message = plan_message(record, record_url=self.config.notifications.record_url)
+        message = plan_message(record, record_url=self.config.notifications.record_url,
+                               request_url=self.config.notifications.request_url)
         if message is None or remediation is None:
             return []
         names = remediation.notify if remediation.notify is not None \
