@@ -89,11 +89,15 @@ def refused(project: Project, request_id: str, who: Approver, code: str, words: 
 
 
 def test_four_eyes_run_live_opens_a_request_someone_else_approves(
-        project: Project, runs: RecordingExecutor) -> None:
-    """`run --live` on a four-eyes entry previews, opens a sealed request naming who asked and
-    exits 0; that person (by OS account, or as themselves in Slack) cannot approve it;
-    someone else can, and the live run starts once."""
+        project: Project, runs: RecordingExecutor, sink: Any) -> None:
+    """`run --live` on a four-eyes entry previews, opens a sealed request naming who asked,
+    posts it to Slack with Approve and Deny buttons and exits 0; that person (by OS account,
+    or as themselves in Slack) cannot approve it; someone else can, and the live run starts
+    once."""
     setup(project, "oversight", four_eyes=True)
+    project.configure({"notifications": {
+        "channels": {"team": {"type": "slack", "webhook_url": sink.url + "/slack"}},
+        "request_url": "https://ops.example/requests/{id}", "retries": 1, "timeout": 2}})
     result = project.cli("run", "disk-space-cleanup", "--limit", "demo-web-01", "--live",
                          "--var", "disk_mountpoint=/", "--by", "alice", "--json", "-q")
     assert result.exit_code == 0, result.output
@@ -103,6 +107,11 @@ def test_four_eyes_run_live_opens_a_request_someone_else_approves(
         "pending", "four-eyes", "check")
     assert f"remediator approve {rid}" in result.stderr
     assert modes(runs) == [Mode.CHECK]
+    (posted,) = sink.bodies("/slack")
+    (actions,) = [b for b in posted["blocks"] if b["type"] == "actions"]
+    assert [(b["action_id"], b["value"]) for b in actions["elements"]] == [
+        ("approve", rid), ("deny", rid)]
+    assert f"https://ops.example/requests/{rid}|request page" in json.dumps(posted)
     requester = {"channel": "cli", "id": ME, "name": "alice", "os_user": ME}
     assert pending["request_seal"]["requested_by"] == requester
     (listed,) = json.loads(project.cli("pending", "--json").stdout)
