@@ -27,6 +27,7 @@ from remediator.testing import RecordingExecutor
 
 from ..conftest import Project, alertmanager_payload, disk_alert, disk_entry
 from .test_sealed_requests import edit
+from .test_serve import configure, serving, start  # noqa: F401 - serving: a fixture
 
 ME = os_user()  # the CLI's identity in these tests: the OS account running them
 ALICE = Approver("slack", "UALICE", "Alice")
@@ -250,11 +251,13 @@ def test_pending_json_and_metrics_agree(project: Project) -> None:
     setup(project, approvers=["alice", "bob", "carol"], required=2)
     first = alert_request(project)
     project.handle(alertmanager_payload([{**disk_alert(), "fingerprint": "fp-2"}]))
+    second = json.loads(project.cli("pending", "--json").stdout)[1]["id"]
     engine = project.engine()
     engine.approve(first, approver=ALICE)
     with pytest.raises(RefusedError):
         engine.approve(first, approver=MALLORY)
-    engine.approve(first, approver=CAROL)
+    engine.approve(first, approver=BOB)
+    engine.approve(second, approver=CAROL)
     store = project.store()
     metrics = Metrics(lambda: {}, lambda: store.approval_counts(iso(utc_now())))
     families = {f.name: f for f in text_string_to_metric_families(metrics.render().decode())}
@@ -271,5 +274,24 @@ def test_pending_json_and_metrics_agree(project: Project) -> None:
             key = (approval["channel"], "approved")
             approvals[key] = approvals.get(key, 0) + 1
     assert {k: v for k, v in decided.items() if k[1] == "approved"} == approvals == {
-        ("slack", "approved"): 1, ("web", "approved"): 1}
+        ("slack", "approved"): 2, ("web", "approved"): 1}
     assert decided[("slack", "refused")] == 1
+
+
+@pytest.mark.daemon
+def test_served_metrics_read_the_requests_at_scrape(project: Project,
+                                                    serving: list[Any]) -> None:  # noqa: F811
+    """A running `serve` renders the pending requests and approvals that the store holds
+    when /metrics is scraped (here, written by other processes after it started)."""
+    setup(project, required=2)
+    configure(project)
+    server = start(project, serving)
+    before = server.request("GET", "/metrics").body.decode()
+    assert "remediator_pending_requests{" not in before
+    rid = alert_request(project)
+    project.engine().approve(rid, approver=ALICE)
+    after = server.request("GET", "/metrics").body.decode()
+    assert 'remediator_pending_requests{entry="disk-space-cleanup"} 1.0' in after
+    assert 'remediator_approval_decisions{channel="slack",outcome="approved"} 1.0' in after
+    (listed,) = json.loads(project.cli("pending", "--json").stdout)
+    assert [a["channel"] for a in listed["approvals"]] == ["slack"]
