@@ -27,4 +27,3 @@ MIGRATION = """
 """
 
 COLUMNS = "request_id, at, outcome, code, person, channel, approver_id, name, os_user"
-OUTCOMES = ("approved", "denied", "refused")
