@@ -145,15 +145,20 @@ class Approvals:
                                             policy.as_dict(approver), now):
             self._refuse(request, approver, now, Reason.APPROVAL_REPEATED,
                          f"{approver.label()} already approved it (as {me})")
-        approvals = self._approvals(request.id)
+        approvals = self._counted(request, me)
         if len(approvals) < rule.required:
             wanted = rule.required - len(approvals)
-            return self._closing_record(
+            counted = self._closing_record(
                 request, Action.SKIP, Reason.APPROVAL_COUNTED,
                 f"approval {len(approvals)} of {rule.required} by {approver.label()} (request "
                 f"{request.id}); {wanted} more needed before the live run", approver, now,
                 "partially-approved", _alert_of(request.alert), allow_uncommitted,
-                approvals=approvals, required=rule.required), False
+                approvals=approvals, required=rule.required)
+            # another approval recorded at the same moment may have completed the count: the
+            # chain, which orders them, now holds this one and every one before it
+            approvals = self._counted(request, me)
+            if len(approvals) < rule.required:
+                return counted, False
         by = approver.name
         if not self.runs.store.transition_request(request.id, RequestState.APPROVED, by=by, at=now):
             current = self.runs.store.get_request(request.id)
@@ -187,9 +192,20 @@ class Approvals:
         return record, True
 
     def _approvals(self, request_id: str) -> list[Approval]:
-        """The distinct people's approvals a request has counted, oldest first."""
+        """The distinct people's approvals noted on a request, oldest first."""
         return [_approval_of(row) for row in self.runs.store.decisions([request_id])
                 if row["outcome"] == "approved"]
+
+    def _counted(self, request: PendingRequest, me: str) -> list[Approval]:
+        """The approvals that count: ``me``'s, and those an approval record on the chain
+        shows (a row added to the store behind remediator's back counts for nothing)."""
+        shown = {approval["person"]
+                 for record in self.runs.store.records(since=request.created_at,
+                                                       entry=request.entry)
+                 if (link := record.get("request")) and link["id"] == request.id
+                 and link["state"] == "partially-approved"
+                 for approval in link.get("approvals") or ()}
+        return [a for a in self._approvals(request.id) if a["person"] in shown | {me}]
 
     def _pending_record(self, request: PendingRequest
                         ) -> tuple[AuditRecord | None, str | None]:

@@ -208,15 +208,34 @@ def test_the_requester_is_sealed(project: Project, runs: RecordingExecutor) -> N
     assert modes(runs) == [Mode.CHECK]
 
 
-@pytest.mark.parametrize("last", [(BOB, CAROL), (ALICE, ALICE_WEB)],
-                         ids=["two-people", "one-person-two-channels"])
-def test_concurrent_last_approvals_run_once(project: Project, runs: RecordingExecutor,
-                                            last: tuple[Approver, Approver]) -> None:
-    """Two approvals at the same moment, each through its own engine: the fix runs at most
-    once; two people complete a request that needed one more, one person twice does not."""
-    setup(project, required=3 if last[0] is ALICE else 2)
+def test_an_approval_added_behind_remediators_back_counts_for_nothing(
+        project: Project, runs: RecordingExecutor) -> None:
+    """Only approvals the chain shows count: a row inserted into the store for bob does not
+    make alice's approval the second of two."""
+    setup(project, required=2)
     rid = alert_request(project)
-    project.engine().approve(rid, approver=BOB if last[0] is ALICE else ALICE)
+    edit(project, "INSERT INTO request_decisions (request_id, at, outcome, code, person,"
+         f" channel, approver_id, name, os_user) VALUES ('{rid}', '{iso(utc_now())}',"
+         " 'approved', NULL, 'bob', 'slack', 'UBOB', 'Bob', NULL)")
+    counted, ran = project.engine().approve(rid, approver=ALICE)
+    assert not ran and [a["person"] for a in counted["request"]["approvals"]] == ["alice"]
+    assert modes(runs) == [Mode.CHECK]
+    run, ran = project.engine().approve(rid, approver=CAROL)
+    assert ran and [a["person"] for a in run["request"]["approvals"]] == ["alice", "carol"]
+
+
+@pytest.mark.parametrize(("required", "last", "runs_once"), [
+    (2, (BOB, CAROL), True), (3, (BOB, CAROL), True), (3, (ALICE_WEB, ALICE), False)],
+    ids=["last-of-two", "last-two-of-three", "one-person-two-channels"])
+def test_concurrent_last_approvals_run_once(project: Project, runs: RecordingExecutor,
+                                            required: int, last: tuple[Approver, Approver],
+                                            runs_once: bool) -> None:
+    """Two approvals at the same moment, each through its own engine, after alice's: two
+    people who complete the count start the fix exactly once (also when both were needed);
+    one person through two channels counts once and starts nothing."""
+    setup(project, required=required)
+    rid = alert_request(project)
+    project.engine().approve(rid, approver=BOB if last[0] is ALICE_WEB else ALICE)
     engines = [project.engine(), project.engine()]
     start = threading.Barrier(2)
     results: list[tuple[dict[str, Any], bool] | Exception] = []
@@ -236,13 +255,13 @@ def test_concurrent_last_approvals_run_once(project: Project, runs: RecordingExe
         thread.join(60)
     assert len(results) == 2
     ran = [r for r in results if isinstance(r, tuple) and r[1]]
-    if last[0] is ALICE:  # one person: counted once, no run
-        assert ran == [] and modes(runs) == [Mode.CHECK]
-        assert sum(isinstance(r, RefusedError) for r in results) + sum(
-            isinstance(r, tuple) and r[0]["request"]["state"] == "partially-approved"
-            for r in results) == 2
-    else:
+    if runs_once:
         assert len(ran) == 1 and modes(runs) == [Mode.CHECK, Mode.LIVE]
+        people = [a["person"] for a in ran[0][0]["request"]["approvals"]]
+        assert len(set(people)) == len(people) == required and people[0] == "alice"
+    else:
+        assert ran == [] and modes(runs) == [Mode.CHECK]
+        assert sum(isinstance(r, RefusedError) for r in results) == 1
 
 
 def test_pending_json_and_metrics_agree(project: Project) -> None:
