@@ -249,6 +249,10 @@ class Approvals:
             name = now_ref.name if now_ref else then.get("name")
             return (f"collection {name} is at {now_ref.version if now_ref else None} now, the "
                     f"preview ran {then.get('version')}"), ()
+        if then.get("sha256") and now_ref is not None and then["sha256"] != now_ref.sha256:
+            return (f"collection {now_ref.name} {now_ref.version} changed since the preview "
+                    f"(its files: sha256 {then['sha256'][:12]} then, "
+                    f"{str(now_ref.sha256)[:12]} now; the version did not say so)"), ()
         if was["entry_sha256"] is not None and entry_digest(remediation) != was["entry_sha256"]:
             return (f"catalog entry {remediation.name} changed since the preview (what it runs: "
                     "its variables, static_vars, timeout or accelerator)"), ()

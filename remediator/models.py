@@ -187,6 +187,7 @@ class CollectionRef:
     name: str  # namespace.collection
     version: str  # as its MANIFEST.json (or galaxy.yml) says; "*" when it says none
     path: str  # the collection's folder, absolute
+    sha256: str | None = None  # over the installed collection's files (galaxy.collection_sha256)
 
 
 @dataclass(frozen=True, slots=True)

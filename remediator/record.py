@@ -45,6 +45,7 @@ class CollectionPart(TypedDict):
 
     name: str
     version: str
+    sha256: NotRequired[str]  # over the installed collection's files
 
 
 class RemediationPart(TypedDict):
