@@ -6,13 +6,17 @@ server under test and nothing else (every other connection goes to the recorder)
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from remediator.identity import os_user
 from remediator.models import RequestState
 from tests.browser import Browser, Recorder, launch
 from tests.conftest import Project, alertmanager_payload, disk_alert, disk_entry
@@ -45,19 +49,13 @@ def fill_and_submit(form: str, **values: str) -> str:
     return f"(() => {{ const f = document.querySelector({form!r}); {sets} f.submit(); }})()"
 
 
-@pytest.fixture
-def served(project: Project, tmp_path: Path) -> Iterator[tuple[Server, Browser, Recorder]]:
-    """`serve` with the page and one pending request; a browser that may reach only it."""
-    project.write_catalog(disk_entry(stage="human-initiated"))
-    project.configure(web_config())
+@contextmanager
+def serving(project: Project, tmp_path: Path) -> Iterator[tuple[Server, Browser, Recorder]]:
+    """`serve` with the page over the project's config; a browser that may reach only it."""
     server = Server(project.config, ENV, fake=True).start()
     recorder = Recorder()
     browser = None
     try:
-        reply = server.post("/webhook/alertmanager",
-                            alertmanager_payload([disk_alert(team=HOSTILE)]), TOKEN)
-        assert reply.status == 202, reply.body
-        wait_for(lambda: pending(project), "the pending request")
         browser = launch(tmp_path, recorder.port, direct=(f"127.0.0.1:{server.port}",))
         yield server, browser, recorder
     finally:
@@ -67,10 +65,40 @@ def served(project: Project, tmp_path: Path) -> Iterator[tuple[Server, Browser, 
         server.kill()
 
 
+@pytest.fixture
+def served(project: Project, tmp_path: Path) -> Iterator[tuple[Server, Browser, Recorder]]:
+    """`serve` with the page and one pending request, opened by an alert to the webhook."""
+    project.write_catalog(disk_entry(stage="human-initiated"))
+    project.configure(web_config())
+    with serving(project, tmp_path) as (server, browser, recorder):
+        reply = server.post("/webhook/alertmanager",
+                            alertmanager_payload([disk_alert(team=HOSTILE)]), TOKEN)
+        assert reply.status == 202, reply.body
+        wait_for(lambda: pending(project), "the pending request")
+        yield server, browser, recorder
+
+
+def log_in(server: Server, browser: Browser, user: str, path: str) -> dict[str, Any]:
+    """Open ``path``, log in as ``user`` on the way; what the page shows."""
+    browser.load(f"{server.url}{path}")
+    browser.act(fill_and_submit("form.login", user=user, password=PASSWORD))
+    facts: dict[str, Any] = browser.evaluate(FACTS)
+    assert facts["path"] == path, facts
+    return facts
+
+
 def pending(project: Project) -> list[Any]:
     store = project.store()
     try:
         return store.requests((RequestState.PENDING,))
+    finally:
+        store.close()
+
+
+def records(project: Project) -> list[dict[str, Any]]:
+    store = project.store()
+    try:
+        return list(store.records())
     finally:
         store.close()
 
@@ -131,3 +159,43 @@ def test_log_in_see_the_preview_approve_and_read_the_record(
                 "NavigationEntryMarkedSkippable" not in str(e)]
     assert problems == [], problems
     assert recorder.connections() == [], recorder.connections()
+
+
+@pytest.mark.skipif(importlib.util.find_spec("remediator.settings.approvals") is None,
+                    reason="waits for the approval policy (approvals.people, four_eyes: wt-pol)")
+def test_the_requester_of_a_four_eyes_entry_cannot_approve_it_on_the_page(
+        project: Project, tmp_path: Path) -> None:
+    """alice asks for a live run from the CLI (her OS account is hers in approvals.people);
+    approving it on the page as web user alice is refused, shown, and runs nothing; bob's
+    approval starts the run."""
+    project.write_catalog(disk_entry("oversight", approval={"four_eyes": True}))
+    project.configure({"approvals": {"people": {"alice": {"web": "alice", "cli": os_user()},
+                                                "bob": {"web": "bob"}}}, **web_config()})
+    project.fake_runs()
+    result = project.cli("run", "disk-space-cleanup", "--limit", "demo-web-01", "--live",
+                         "--var", "disk_mountpoint=/", "--by", "alice", "--json", "-q")
+    assert result.exit_code == 0, result.output
+    [asked] = json.loads(result.stdout)
+    rid = asked["id"]
+    with serving(project, tmp_path) as (server, browser, _):
+        facts = log_in(server, browser, "alice", f"/requests/{rid}")
+        assert facts["state"] == "pending"
+        browser.act("document.getElementById('approve').click()")
+
+        def answered() -> Any:
+            browser.load(f"{server.url}/requests/{rid}")
+            seen = browser.evaluate(FACTS)
+            return seen if seen["state"] != "running" else None
+        facts = wait_for(answered, "the refusal")
+        assert facts["state"] == "pending" and facts["record"] is None
+        assert facts["note"].startswith("refused:") and "own" in facts["note"], facts
+        assert [r["mode"] for r in records(project) if r["mode"] == "live"] == []
+        browser.act(fill_and_submit("form.inline"))  # log out
+        log_in(server, browser, "bob", f"/requests/{rid}")
+        browser.act("document.getElementById('approve').click()")
+
+        def finished() -> Any:
+            browser.load(f"{server.url}/requests/{rid}")
+            seen = browser.evaluate(FACTS)
+            return seen if seen["record"] else None
+        assert wait_for(finished, "the run's record")["state"] == "approved"

@@ -295,13 +295,13 @@ class WebPages:
 
     def _approve(self, rid: str, approver: Approver, job: Job) -> None:
         self._with_engine(job, lambda engine: engine.approve(rid, approver=approver)[0],
-                          "approved")
+                          "approve")
 
     def _deny(self, rid: str, approver: Approver, reason: str, job: Job) -> None:
         self._with_engine(job, lambda engine: engine.deny(rid, approver=approver,
-                                                          reason=reason), "denied")
+                                                          reason=reason), "deny")
 
-    def _with_engine(self, job: Job, act: Callable[[Engine], Any], done: str) -> None:
+    def _with_engine(self, job: Job, act: Callable[[Engine], Any], what: str) -> None:
         """Run ``act`` with an engine of its own; note the outcome on ``job``."""
         try:
             engine = self.engine_factory(self.config)
@@ -311,14 +311,15 @@ class WebPages:
         try:
             record = act(engine)
             job.state, job.record = "done", record["id"]
-            job.message = f"{done} by {job.by}; record {record['id']} ({record['outcome']})"
+            job.message = f"{record['decision']['reason']} (record {record['id']}: " \
+                          f"{record['outcome']})"
         except RefusedError as exc:
             job.state, job.message = "refused", f"refused: {exc.message}"
         except RemediatorError as exc:
             job.state, job.message = "failed", str(exc)
         except Exception as exc:  # noqa: BLE001 - the page says so; serve goes on
             job.state, job.message = "failed", f"unexpected error: {type(exc).__name__}: {exc}"
-            self.log(f"web: {done} failed with an unexpected error at {iso(utc_now())}: "
+            self.log(f"web: {what} failed with an unexpected error at {iso(utc_now())}: "
                      f"{type(exc).__name__}: {exc}")
         finally:
             engine.store.close()
