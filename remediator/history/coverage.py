@@ -5,9 +5,10 @@ A PagerDuty export of Alertmanager titles knows ``alertname`` and perhaps ``inst
 none of its incidents, and "no entry matches" would be a wrong answer: the history cannot
 tell. A label counts as lacking only when no incident of the whole history carries it (an
 Alertmanager log whose one alert has no ``severity`` is judged as it is: no entry matches), so
-the history's label names are gathered first (``see``). ``Coverage`` counts, per entry, the
-incidents it could not judge and the label names
-that were missing, so that ``simulate`` and the reports say so.
+the history's label names are gathered first (``see``), or, for the reports that judge as
+they read, the absent names are kept per entry and settled against the whole history at the end
+(``defer``, ``settle``). ``Coverage`` counts, per entry, the incidents it could not judge and the
+label names that were missing, so that ``simulate`` and the reports say so.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ class Coverage:
         self.seen: set[str] = set()  # label names the history's incidents carry
         self.missing: dict[str, set[str]] = {}
         self.counts: Counter[str] = Counter()
+        # (entry, label names an unmatched incident lacked) -> incidents, until ``settle``
+        self._deferred: Counter[tuple[str, frozenset[str]]] = Counter()
 
     def see(self, labels: Mapping[str, str]) -> None:
         """Remember the label names of one incident of the history (before judging any; past
@@ -54,6 +57,32 @@ class Coverage:
                 self._count(name, absent)
                 found.append(name)
         return tuple(found)
+
+    def defer(self, labels: Mapping[str, str], entries: Sequence[Remediation]) -> None:
+        """``unmatched`` for one pass over the history: an incident no entry matched is seen,
+        and the label names it lacked are kept per entry of ``entries`` until ``settle``
+        (bounded: one count per entry and set of absent names)."""
+        if len(self.seen) < LABELS_KEPT:
+            self.seen.update(labels)
+        for entry in entries:
+            absent: list[str] = []
+            for matcher in self._needs[entry.name]:
+                if matcher.label not in labels:
+                    absent.append(matcher.label)
+                elif not matcher.matches(labels):
+                    break
+            else:
+                if absent:
+                    self._deferred[(entry.name, frozenset(absent))] += 1
+
+    def settle(self) -> None:
+        """Count the deferred incidents whose absent labels no incident of the history had."""
+        for (name, absent), incidents in self._deferred.items():
+            lacking = absent - self.seen
+            if lacking:
+                self.counts[name] += incidents
+                self.missing.setdefault(name, set()).update(lacking)
+        self._deferred.clear()
 
     def untargeted(self, labels: Mapping[str, str], entry: Remediation) -> bool:
         """True (and counted) when ``entry`` matched but the history lacks its target label."""

@@ -27,8 +27,14 @@ cannot: any label *name*. So:
 - every other value stays a value: ``warning`` may be ``severity`` or anything else, so no
   other label is guessed, and an entry matching on such labels cannot be judged from this
   history (``simulate`` and the reports say so);
+- a route with no group labels (``group_by: []``) writes no group values: the alert name is
+  then the first common value (``alertname`` sorts first there too) when it is shaped like one
+  (letters, digits, underscores); else the group's alerts had different names, and the title
+  is no subject;
 - values containing spaces cannot be told apart from two values (the template joins with
-  spaces).
+  spaces);
+- a title cut short (PagerDuty keeps the first 1,024 characters of a summary) loses its closing
+  parenthesis and perhaps part of its last value: it is read as far as it goes.
 """
 
 from __future__ import annotations
@@ -36,7 +42,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_SUBJECT = re.compile(r"\[(FIRING|RESOLVED)(?::(\d+))?\] ([^ (][^(]*?)?\s*(?:\((.*)\))?\s*")
+# status, count, group values, then the common values: closed, or cut short (no ")" after)
+_SUBJECT = re.compile(
+    r"\[(FIRING|RESOLVED)(?::(\d+))?\] +([^ (][^(]*?)?\s*(?:\((.*)\)|\(([^)]*))?\s*")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # an alert name, when no group value says it
 _HOST_PORT = re.compile(r"(?=[^:]*[A-Za-z.\[])[A-Za-z0-9_.\-\[\]:]*[A-Za-z0-9_.\-\]]:\d{1,5}")
 
 
@@ -56,11 +65,14 @@ def subject(title: str) -> Subject | None:
     if not title.startswith("["):
         return None
     found = _SUBJECT.fullmatch(title)
-    if found is None or not found.group(3):
+    if found is None:
         return None
-    status, count, group, common = found.groups()
-    names = group.split()
-    values = (*names[1:], *(common.split() if common else ()))
+    status, count, group, closed, cut = found.groups()
+    common = closed if closed is not None else cut
+    names = [*(group or "").split(), *(common or "").split()]
+    if not names or (not group and not _NAME.fullmatch(names[0])):
+        return None
+    values = tuple(names[1:])
     hosts = [v for v in values if _HOST_PORT.fullmatch(v)]
     return Subject(status=status.lower(), firing=int(count) if count else None,
                    alertname=names[0], values=values,

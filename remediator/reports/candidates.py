@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from ..history import Incident
+from ..history.coverage import Coverage, gap_lines
 from ..models import Remediation
 from .doc import Chart, ReportDoc, Table
 from .stats import Tally, match_entry, pct_text, rounded, runbook_of, seconds_text, stamp
@@ -31,10 +32,11 @@ class CandidateRules:
 class _TypeCandidate:
     """Per alert type: the tally, hosts, services, catalog matches and a runbook."""
 
-    __slots__ = ("entries", "hits", "many_services", "runbook", "services", "tally",
-                 "with_host")
+    __slots__ = ("coverage", "entries", "hits", "many_services", "runbook", "services",
+                 "tally", "with_host")
 
-    def __init__(self, entries: Sequence[Remediation]) -> None:
+    def __init__(self, entries: Sequence[Remediation], coverage: Coverage) -> None:
+        self.coverage = coverage
         self.tally = Tally(0.0)
         self.entries = entries  # catalog entries whose alertname matcher accepts this type
         self.hits: Counter[str] = Counter()  # entry name -> occurrences it matches
@@ -56,9 +58,16 @@ class _TypeCandidate:
         if self.runbook is None:
             self.runbook = runbook_of(incident.annotations)
         if self.entries:
-            entry = match_entry(self.entries, incident.name, incident.labels)
+            labels = incident.labels if "alertname" in incident.labels else \
+                {**incident.labels, "alertname": incident.name}
+            entry = match_entry(self.entries, incident.name, labels)
             if entry is not None:
                 self.hits[entry.name] += 1
+                self.coverage.see(labels)
+            else:  # perhaps only because the history lacks label names the entries need
+                self.coverage.defer(labels, self.entries)
+        else:
+            self.coverage.see(incident.labels)
 
 
 def _entries_for(catalog: Sequence[Remediation], name: str) -> tuple[Remediation, ...]:
@@ -73,17 +82,20 @@ def candidates(incidents: Iterable[Incident], catalog: Sequence[Remediation], *,
                rules: CandidateRules = CandidateRules()) -> ReportDoc:
     """The candidates report over a stream of incidents and the current catalog."""
     types: dict[str, _TypeCandidate] = {}
+    coverage = Coverage(catalog)
     for incident in incidents:
         state = types.get(incident.name)
         if state is None:
-            state = types[incident.name] = _TypeCandidate(_entries_for(catalog, incident.name))
+            state = types[incident.name] = _TypeCandidate(_entries_for(catalog, incident.name),
+                                                          coverage)
         state.add(incident)
+    coverage.settle()
     stages = {e.name: str(e.stage) for e in catalog}
     ranked = sorted((_assess(name, state, stages, rules) for name, state in types.items()),
                     key=lambda c: (-c["score"], -c["toil_hours"], c["name"]))
     for rank, row in enumerate(ranked, 1):
         row["rank"] = rank
-    return _doc(ranked, now=now, source=source, rules=rules)
+    return _doc(ranked, now=now, source=source, rules=rules, gaps=coverage.gaps())
 
 
 def _assess(name: str, state: _TypeCandidate, stages: dict[str, str], rules: CandidateRules
@@ -149,8 +161,8 @@ def _entry_cell(candidate: Mapping[str, Any]) -> str:
     return str(candidate["entry"]) + ("" if share == 1 else f" ({pct_text(share)})")
 
 
-def _doc(ranked: list[dict[str, Any]], *, now: datetime, source: str, rules: CandidateRules
-         ) -> ReportDoc:
+def _doc(ranked: list[dict[str, Any]], *, now: datetime, source: str, rules: CandidateRules,
+         gaps: list[dict[str, Any]]) -> ReportDoc:
     """The ranked candidates as tables, a chart and data."""
     rows = tuple((c["rank"], c["name"], c["volume"], c["workload"],
                   seconds_text(c["handling_s"]) + ("" if c["handling_basis"] == "person"
@@ -187,8 +199,9 @@ def _doc(ranked: list[dict[str, Any]], *, now: datetime, source: str, rules: Can
                   y_label="hours")
     return ReportDoc(
         name="candidates", title="Automation candidates", generated_at=stamp(now),
-        source=source, summary=(*summary, *method), tables=(table,),
+        source=source, summary=(*summary, *gap_lines(gaps, source), *method), tables=(table,),
         charts=(chart,) if ranked else (),
         data={"report": "candidates", "source": source, "generated_at": stamp(now),
-              "rules": asdict(rules), "method": list(method), "candidates": ranked},
+              "rules": asdict(rules), "method": list(method), "candidates": ranked,
+              "cannot_judge": gaps},
     )

@@ -27,6 +27,7 @@ from typing import Any
 
 from ..common import parse_time
 from ..history import Incident
+from ..history.coverage import Coverage, gap_lines
 from ..history.store import incidents as store_incidents
 from ..models import Remediation
 from ..reasons import Reason
@@ -97,14 +98,23 @@ def effectiveness(records: Iterable[AuditRecord], catalog: Sequence[Remediation]
         if incident.automated and not incident.human and \
                 (incident.fingerprint, incident.started) not in state.refired:
             state.no_person += 1
+    coverage = Coverage(catalog)  # entries the history lacks the labels to judge
     for incident in history or ():
-        entry = match_entry(catalog, incident.name, incident.labels)
-        if entry is None or incident.resolved is None:
+        labels = incident.labels if "alertname" in incident.labels else \
+            {**incident.labels, "alertname": incident.name}
+        entry = match_entry(catalog, incident.name, labels)
+        if entry is None:
+            coverage.defer(labels, catalog)
+            continue
+        coverage.see(labels)
+        if incident.resolved is None:
             continue
         state = entries[entry.name]
         if state.since is None or incident.started < state.since:
             state.before.add((incident.resolved - incident.started).total_seconds())
-    return _doc(entries, catalog, now=now, source=source, history=history is not None)
+    coverage.settle()
+    return _doc(entries, catalog, now=now, source=source, history=history is not None,
+                gaps=coverage.gaps())
 
 
 def _count(record: AuditRecord, entries: dict[str, _Entry]) -> None:
@@ -182,7 +192,7 @@ def _time_row(data: Mapping[str, Any]) -> tuple[Any, ...]:
 
 
 def _doc(entries: dict[str, _Entry], catalog: Sequence[Remediation], *, now: datetime,
-         source: str, history: bool) -> ReportDoc:
+         source: str, history: bool, gaps: list[dict[str, Any]]) -> ReportDoc:
     """The per-entry numbers as tables, charts and data."""
     by_name = {e.name: e for e in catalog}
     data = [_entry_data(name, state, by_name.get(name), history)
@@ -230,6 +240,7 @@ def _doc(entries: dict[str, _Entry], catalog: Sequence[Remediation], *, now: dat
         f"{sum(d['resolved_without_person'] for d in data)} alerts resolved without a person",
         f"toil saved: {saved_total:.1f} person-hours"
         + (f" (unknown for {', '.join(unknown_toil)}: no toil_minutes)" if unknown_toil else ""),
+        *gap_lines(gaps, "the --history file"),
     )
     return ReportDoc(
         name="effectiveness", title="Automation effectiveness", generated_at=stamp(now),
@@ -237,7 +248,7 @@ def _doc(entries: dict[str, _Entry], catalog: Sequence[Remediation], *, now: dat
         charts=_charts(data) if data else (),
         data={"report": "effectiveness", "source": source, "generated_at": stamp(now),
               "person_hours_saved": round(saved_total, 2), "toil_unknown": unknown_toil,
-              "entries": data},
+              "entries": data, "cannot_judge": gaps},
     )
 
 

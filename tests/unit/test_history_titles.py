@@ -10,10 +10,13 @@ from remediator.history import read
 from remediator.history.coverage import Coverage, gap_lines
 from remediator.history.titles import subject
 from remediator.models import Matcher, MatchOp, Remediation, Target
+from remediator.reports.candidates import candidates
+from remediator.reports.effectiveness import effectiveness
 from remediator.reports.noise import noise
 
 DATA = Path(__file__).parent.parent / "data" / "history"
 EXPORT = DATA / "pagerduty-alertmanager.csv"
+NOW = datetime(2026, 4, 1, tzinfo=UTC)
 
 
 def test_the_default_subject_gives_name_count_values_and_instance() -> None:
@@ -33,6 +36,23 @@ def test_group_values_after_the_name_come_first_and_resolved_has_no_count() -> N
     assert (got.status, got.firing, got.alertname) == ("resolved", None, "DiskFull")
     assert got.values == ("prod", "[::1]:9100", "/var")
     assert got.instance == "[::1]:9100"
+
+
+def test_no_group_labels_and_a_title_cut_short() -> None:
+    """``group_by: []`` writes no group values: the name is the first common value. A title
+    PagerDuty cut at 1,024 characters (no closing parenthesis) is read as far as it goes; text
+    after a closed parenthesis is not a subject (a custom template)."""
+    got = subject("[FIRING:5]  (NodeFilesystemAlmostOutOfSpace /dev/sda1 ext4 web-01:9100 /)")
+    assert got is not None
+    assert (got.alertname, got.values, got.instance) == (
+        "NodeFilesystemAlmostOutOfSpace", ("/dev/sda1", "ext4", "web-01:9100", "/"),
+        "web-01:9100")
+    cut = subject("[FIRING:1] HighLoad (web-01:9100 node warn")
+    assert cut is not None
+    assert (cut.alertname, cut.values, cut.instance) == (
+        "HighLoad", ("web-01:9100", "node", "warn"), "web-01:9100")
+    assert subject("[FIRING:1] HighLoad (web-01:9100) see runbook") is None
+    assert subject("[FIRING:1] ") is None
 
 
 def test_titles_that_are_not_subjects_and_ambiguous_instances() -> None:
@@ -105,3 +125,66 @@ def test_coverage_counts_a_missing_target_label() -> None:
     assert coverage.untargeted({"alertname": "HighLoad"}, host)
     assert not coverage.untargeted({"alertname": "HighLoad", "host": "a"}, host)
     assert coverage.gaps()[0]["needs"] == ["host"]
+
+
+def test_report_candidates_names_the_entries_the_export_cannot_judge() -> None:
+    """``report candidates`` over the recorded export: an entry needing severity is named as
+    unable to judge the HighLoad incidents (the labels it lacks, the count), in --json and in
+    the summary; an entry the titles can judge is not named, and counts its matches."""
+    high_load = sum(1 for line in EXPORT.read_text().splitlines() if "] HighLoad " in line)
+    needs = entry("load", Matcher("alertname", MatchOp.EQ, "HighLoad"),
+                  Matcher("severity", MatchOp.EQ, "warning"))
+    judged = entry("any-load", Matcher("alertname", MatchOp.EQ, "HighLoad"),
+                   Matcher("instance", MatchOp.RE, ".+"))
+    doc = candidates(read(EXPORT), [needs], now=NOW, source="x.csv")
+    gaps = doc.data["cannot_judge"]
+    assert [(g["entry"], g["needs"], g["incidents"]) for g in gaps] == [
+        ("load", ["severity"], high_load)]
+    assert any(line.startswith("entry load: it needs label severity; this history (x.csv)")
+               for line in doc.summary)
+    row = next(c for c in doc.data["candidates"] if c["name"] == "HighLoad")
+    assert row["entry"] is None
+    doc = candidates(read(EXPORT), [judged], now=NOW, source="x.csv")
+    assert doc.data["cannot_judge"] == []
+    row = next(c for c in doc.data["candidates"] if c["name"] == "HighLoad")
+    assert (row["entry"], row["entry_share"]) == ("any-load", 1.0)
+
+
+def test_a_label_some_incidents_carry_is_not_a_gap() -> None:
+    """The history has the label (one incident carries it, after the others were read): the
+    incidents without it are judged as they are, unmatched, not counted as unjudgeable."""
+    needs = entry("load", Matcher("alertname", MatchOp.EQ, "HighLoad"),
+                  Matcher("severity", MatchOp.EQ, "warning"))
+    coverage = Coverage([needs])
+    coverage.defer({"alertname": "HighLoad"}, [needs])
+    coverage.defer({"alertname": "HighLoad"}, [needs])
+    coverage.see({"alertname": "HighLoad", "severity": "critical"})
+    coverage.settle()
+    assert coverage.gaps() == []
+    coverage.defer({"alertname": "HighLoad"}, [needs])
+    coverage.settle()  # still known to the history: nothing counted
+    assert coverage.gaps() == []
+
+
+def test_report_effectiveness_names_the_entries_the_before_history_cannot_judge() -> None:
+    """``report effectiveness --history`` with the export as "before": the entry needing
+    severity has no "before" times, and the report says why instead of showing nothing."""
+    high_load = sum(1 for line in EXPORT.read_text().splitlines() if "] HighLoad " in line)
+    needs = entry("load", Matcher("alertname", MatchOp.EQ, "HighLoad"),
+                  Matcher("severity", MatchOp.EQ, "warning"))
+    doc = effectiveness(iter(()), [needs], now=NOW, history=read(EXPORT))
+    assert [(g["entry"], g["incidents"]) for g in doc.data["cannot_judge"]] == [
+        ("load", high_load)]
+    assert any("entry load: it needs label severity" in line for line in doc.summary)
+    assert doc.data["entries"][0]["before"]["occurrences"] == 0
+
+
+def test_a_deferred_incident_counts_towards_the_history_labels() -> None:
+    """An incident no entry matched still tells which label names the history has."""
+    needs = entry("load", Matcher("alertname", MatchOp.EQ, "HighLoad"),
+                  Matcher("severity", MatchOp.EQ, "warning"))
+    coverage = Coverage([needs])
+    coverage.defer({"alertname": "HighLoad", "env": "dev"}, [needs])
+    coverage.settle()
+    assert coverage.gaps() == [{"entry": "load", "needs": ["severity"],
+                                "history_has": ["alertname", "env"], "incidents": 1}]
