@@ -20,6 +20,7 @@ from remediator.identity import os_user
 from remediator.models import RequestState
 from tests.browser import Browser, Recorder, launch
 from tests.conftest import Project, alertmanager_payload, disk_alert, disk_entry
+from tests.integration.test_serve import records
 from tests.serving import Server
 from tests.webpage import ENV, PASSWORD, web_config
 
@@ -91,14 +92,6 @@ def pending(project: Project) -> list[Any]:
     store = project.store()
     try:
         return store.requests((RequestState.PENDING,))
-    finally:
-        store.close()
-
-
-def records(project: Project) -> list[dict[str, Any]]:
-    store = project.store()
-    try:
-        return list(store.records())
     finally:
         store.close()
 
