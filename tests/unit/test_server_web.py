@@ -14,9 +14,11 @@ import pytest
 
 from remediator.config import load
 from remediator.errors import ConfigError
-from remediator.server.web.sessions import THROTTLE_FAILURES
+from remediator.server.app import Options, serve
+from remediator.server.web.sessions import THROTTLE_FAILURES, Sessions
+from remediator.settings.web import WebSettings
 from tests.conftest import Project
-from tests.webpage import ENV, PASSWORD, USERS, pending_request, site, web_config
+from tests.webpage import ENV, PASSWORD, SECRET, USERS, pending_request, site, web_config
 
 HOSTILE = "<script>alert(1)</script>"
 
@@ -202,3 +204,31 @@ def test_a_missing_session_secret_fails_the_start(project: Project) -> None:
             pass
     with pytest.raises(ConfigError, match="T_WEB_SESSION"):
         run(check())
+
+
+def test_a_session_cookie_is_refused_when_forged_expired_or_logged_out() -> None:
+    """A cookie proves its session only as issued, before it expires and until logout; a
+    form token is the session's own."""
+    sessions = Sessions(WebSettings(users=USERS, session_secret_env="K", session_ttl=60),
+                        {"K": SECRET})
+    session, cookie = sessions.issue("alice", 1000.0)
+    assert sessions.read(cookie, 1059.0) == session
+    assert sessions.read(cookie, 1060.0) is None  # expired
+    body, _, mac = cookie.rpartition(".")
+    forged = body.replace(body.split(".")[1], "Ym9i") + "." + mac  # "bob", same MAC
+    assert sessions.read(forged, 1001.0) is None
+    other = Sessions(WebSettings(users=USERS, session_secret_env="K"), {"K": SECRET + "x"})
+    assert other.read(cookie, 1001.0) is None  # another key
+    assert sessions.csrf_ok(session, sessions.csrf_token(session))
+    assert not sessions.csrf_ok(session, other.csrf_token(session))
+    sessions.revoke(session, 1001.0)
+    assert sessions.read(cookie, 1002.0) is None
+
+
+def test_plain_http_is_refused_off_loopback(project: Project) -> None:
+    """Cookies without Secure only on a loopback address: serve refuses to start elsewhere."""
+    project.configure(web_config())
+    config = load(project.config)
+    with pytest.raises(ConfigError, match="plain_http is for a loopback address only"):
+        # (an address not on this machine: were the check missing, binding it fails at once)
+        serve(config, Options(listen="192.0.2.1:0", workers=1), env=ENV)
