@@ -29,6 +29,7 @@ Log = Callable[[str], None]
 ID = re.compile(r"[0-9a-zA-Z_-]{1,64}")
 NEXT = re.compile(r"/(requests|records)(/[0-9a-zA-Z_-]{1,64})?")
 MAX_REASON = 500
+MAX_JOBS = 1000  # approvals and denials whose outcome the request page still shows
 
 
 @dataclass
@@ -177,6 +178,8 @@ class WebPages:
         if isinstance(form, web.Response):
             return form
         user, password = form.get("user", ""), form.get("password", "")
+        if len(user) > 256 or len(password) > 1024:
+            return self._error(request, None, 400, "user name or password too long")
         target = form.get("next", "/requests")
         target = target if NEXT.fullmatch(target) else "/requests"
         peer = request.remote or "unknown"
@@ -234,6 +237,8 @@ class WebPages:
             state = "expired"
         job = self.jobs.get(found.id)
         note, kind = "", ""
+        if found.state is RequestState.APPROVED and not found.result_record:
+            state = "running"  # approved here or by another instance: its run is going
         if job is not None and job.state == "running":
             state = "running"
             note, kind = f"approved by {job.by}: the live run is going", "ok"
@@ -287,6 +292,10 @@ class WebPages:
             running = self.jobs.get(rid)
             if running is not None and running.state == "running":
                 return
+            if len(self.jobs) >= MAX_JOBS:  # forget the oldest finished ones
+                done = [key for key, old in self.jobs.items() if old.state != "running"]
+                for key in done[:len(done) // 2 + 1]:
+                    del self.jobs[key]
             job = self.jobs[rid] = Job(approver.id)
             thread = threading.Thread(target=self._approve, args=(rid, approver, job),
                                       name=f"web-approve-{rid}", daemon=True)
