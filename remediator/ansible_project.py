@@ -34,10 +34,11 @@ _SETTINGS: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                          ("ANSIBLE_COLLECTIONS_PATH", "ANSIBLE_COLLECTIONS_PATHS")),
     "vault_password_file": (("vault_password_file",), ("ANSIBLE_VAULT_PASSWORD_FILE",)),
     "vault_identity_list": (("vault_identity_list",), ("ANSIBLE_VAULT_IDENTITY_LIST",)),
+    "home": (("home",), ("ANSIBLE_HOME",)),
 }
 VARS_DIRS = ("group_vars", "host_vars")  # read beside an inventory file and the playbooks
 _DEFAULT_ROLES = ("~/.ansible/roles", "/usr/share/ansible/roles", "/etc/ansible/roles")
-_DEFAULT_COLLECTIONS = ("~/.ansible/collections", "/usr/share/ansible/collections")
+_DEFAULT_COLLECTIONS = ("{home}/collections", "/usr/share/ansible/collections")
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,8 +93,9 @@ class AnsibleSetup:
 
     def collections_paths(self) -> tuple[Path, ...]:
         """Where Ansible looks for collections (besides each playbook's ``collections/``)."""
+        home = str(self.path("home") or "~/.ansible")  # ANSIBLE_HOME moves the default
         return self.paths("collections_path") or tuple(
-            _resolve(p, self.root) for p in _DEFAULT_COLLECTIONS)
+            _resolve(p.format(home=home), self.root) for p in _DEFAULT_COLLECTIONS)
 
     def vault_identities(self) -> tuple[tuple[str, Path], ...]:
         """(vault id, password file or script) pairs from ``vault_identity_list`` and

@@ -191,6 +191,12 @@ class Approvals:
         if digest != was["playbook_sha256"]:
             return (f"playbook {remediation.playbook} changed since the preview (sha256 "
                     f"{str(was['playbook_sha256'])[:12]} then, {str(digest)[:12]} now)"), ()
+        then = was.get("collection") or {}
+        now_ref = remediation.collection
+        if then.get("version") != (now_ref.version if now_ref else None):
+            name = now_ref.name if now_ref else then.get("name")
+            return (f"collection {name} is at {now_ref.version if now_ref else None} now, the "
+                    f"preview ran {then.get('version')}"), ()
         if was["entry_sha256"] is not None and entry_digest(remediation) != was["entry_sha256"]:
             return (f"catalog entry {remediation.name} changed since the preview (what it runs: "
                     "its variables, static_vars, timeout or accelerator)"), ()

@@ -170,6 +170,9 @@ def _remediation(remediation: Remediation, playbook_sha256: str | None,
     }
     if remediation.job_template is not None:  # runs on AWX: "playbook" is empty
         result["job_template"] = remediation.job_template
+    if remediation.collection is not None:  # an FQCN playbook: the collection that holds it
+        result["collection"] = {"name": remediation.collection.name,
+                                "version": remediation.collection.version}
     return result
 
 

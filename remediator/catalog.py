@@ -3,16 +3,27 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .errors import CatalogError
+from .galaxy import find_playbook, is_fqcn
 from .limits import DEFAULT as DEFAULT_GUARDRAILS
 from .limits import Guardrails
 from .limits import parse as parse_guardrails
-from .models import Alert, Matcher, MatchOp, Remediation, Stage, Target, VarSource, frozen_map
+from .models import (
+    Alert,
+    CollectionRef,
+    Matcher,
+    MatchOp,
+    Remediation,
+    Stage,
+    Target,
+    VarSource,
+    frozen_map,
+)
 from .regex import RegexError, Searcher
 from .settings.accelerators import ACCELERATORS
 from .yamlio import YamlList, YamlMap, line_of, load_yaml
@@ -107,8 +118,10 @@ class _Problems:
         self.items.append(f"{': '.join(parts)}: {message}")
 
 
-def load(path: Path, playbooks_dir: Path, defaults: Guardrails = DEFAULT_GUARDRAILS) -> Catalog:
-    """Load and validate the catalog; every problem found is listed in one CatalogError."""
+def load(path: Path, playbooks_dir: Path, defaults: Guardrails = DEFAULT_GUARDRAILS,
+         collections: Sequence[Path] = ()) -> Catalog:
+    """Load and validate the catalog; every problem found is listed in one CatalogError.
+    ``collections``: the project's collections path, where FQCN playbooks are found."""
     data = load_yaml(path, CatalogError)
     problems = _Problems(path)
     if not isinstance(data, YamlMap):
@@ -125,7 +138,7 @@ def load(path: Path, playbooks_dir: Path, defaults: Guardrails = DEFAULT_GUARDRA
     entries: list[Remediation] = []
     seen: dict[str, int] = {}
     for raw in raw_entries:
-        entry = _entry(raw, path, playbooks_dir, problems, defaults)
+        entry = _entry(raw, path, playbooks_dir, problems, defaults, collections)
         if entry is None:
             continue
         if entry.name in seen:
@@ -142,7 +155,7 @@ def load(path: Path, playbooks_dir: Path, defaults: Guardrails = DEFAULT_GUARDRA
 
 
 def _entry(raw: Any, path: Path, playbooks_dir: Path, problems: _Problems,
-           defaults: Guardrails) -> Remediation | None:
+           defaults: Guardrails, collections: Sequence[Path] = ()) -> Remediation | None:
     """One entry, or None after recording its problems."""
     if not isinstance(raw, YamlMap):
         problems.add(raw, None, "expected a mapping for each remediation entry")
@@ -159,8 +172,9 @@ def _entry(raw: Any, path: Path, playbooks_dir: Path, problems: _Problems,
                          label)
     matchers = _matchers(raw, problems, label)
     job_template = _job_template(raw, problems, label)
-    playbook, playbook_path = ("", "") if job_template is not None or "job_template" in raw \
-        else _playbook(raw, playbooks_dir, problems, label)
+    playbook, playbook_path, collection = ("", "", None) \
+        if job_template is not None or "job_template" in raw \
+        else _playbook(raw, playbooks_dir, problems, label, collections)
     stage = Stage.OBSERVE
     if "stage" in raw:
         try:
@@ -219,7 +233,7 @@ def _entry(raw: Any, path: Path, playbooks_dir: Path, problems: _Problems,
         stage_line=raw.key_lines.get("stage", 0),
         notify=None if notify is None else tuple(notify), approval_ttl_s=approval_ttl,
         guardrails=guards, toil_minutes=None if toil is None else float(toil),
-        job_template=job_template, accelerator=accelerator,
+        job_template=job_template, accelerator=accelerator, collection=collection,
     )
 
 
@@ -301,21 +315,30 @@ def _accelerator(raw: YamlMap, problems: _Problems, label: str | None) -> str | 
     return str(value)
 
 
-def _playbook(raw: YamlMap, playbooks_dir: Path, problems: _Problems,
-              label: str | None) -> tuple[str, str]:
-    """The playbook as written and its resolved path, which must stay inside the playbook folder."""
+def _playbook(raw: YamlMap, playbooks_dir: Path, problems: _Problems, label: str | None,
+              collections: Sequence[Path] = ()) -> tuple[str, str, CollectionRef | None]:
+    """The playbook as written, its resolved path, which must stay inside the playbook folder,
+    and for an FQCN (``ns.coll.name``) the installed collection it comes from."""
     playbook = raw.get("playbook")
     if not isinstance(playbook, str) or not playbook:
-        problems.add(raw, "playbook", "expected a playbook path inside the playbook folder "
-                     "(or a 'job_template' to run on AWX)", label)
-        return "", ""
+        problems.add(raw, "playbook", "expected a playbook path inside the playbook folder, "
+                     "or a collection playbook ns.coll.name (or a 'job_template' to run on AWX)",
+                     label)
+        return "", "", None
+    if is_fqcn(playbook):
+        try:
+            found, ref = find_playbook(playbook, collections)
+        except LookupError as exc:
+            problems.add(raw, "playbook", str(exc), label)
+            return playbook, "", None
+        return playbook, str(found), ref
     root = playbooks_dir.resolve()
     resolved = (root / playbook).resolve()
     if Path(playbook).is_absolute() or not resolved.is_relative_to(root):
         problems.add(raw, "playbook", f"{playbook!r} is outside the playbook folder {root}", label)
     elif not resolved.is_file():
         problems.add(raw, "playbook", f"{playbook!r} not found in {root}", label)
-    return playbook, str(resolved)
+    return playbook, str(resolved), None
 
 
 def _target(raw: YamlMap, problems: _Problems, label: str | None) -> Target:

@@ -53,11 +53,12 @@ def installed_collections(ansible: AnsibleSetup, playbook_dirs: Iterable[Path] =
             found.setdefault(str(name), str((info or {}).get("version") or "*"))
     for folder in playbook_dirs:  # playbook-adjacent collections: searched first by Ansible
         for galaxy in sorted((folder / "collections" / "ansible_collections").glob("*/*")):
-            found.setdefault(f"{galaxy.parent.name}.{galaxy.name}", _own_version(galaxy))
+            found.setdefault(f"{galaxy.parent.name}.{galaxy.name}", collection_version(galaxy))
     return found
 
 
-def _own_version(folder: Path) -> str:
+def collection_version(folder: Path) -> str:
+    """A collection folder's version, from its MANIFEST.json or galaxy.yml ("*": none)."""
     for name, key in (("MANIFEST.json", "collection_info"), ("galaxy.yml", None)):
         try:
             text = (folder / name).read_text(encoding="utf-8")
@@ -79,7 +80,7 @@ def requirement_problems(files: Iterable[Path], installed: Mapping[str, str],
 
     problems = []
     for path in files:
-        for line, name, wanted in _requirements(path):
+        for line, name, wanted in requirement_lines(path):
             where = f"{relative(path, root)}:{line}"
             have = installed.get(name)
             if have is None:
@@ -91,7 +92,7 @@ def requirement_problems(files: Iterable[Path], installed: Mapping[str, str],
     return problems
 
 
-def _requirements(path: Path) -> list[tuple[int, str, str]]:
+def requirement_lines(path: Path) -> list[tuple[int, str, str]]:
     """(line, fqcn, version range) of each Galaxy collection a requirements file lists."""
     try:
         text = path.read_text(encoding="utf-8")

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from . import approvals as approvals_mod
-from . import audit, notify, vault
+from . import audit, galaxy, notify, vault
 from . import catalog as catalog_mod
 from . import inventory as inventory_mod
 from .audit import is_trouble
@@ -42,7 +42,7 @@ from .reasons import Reason
 from .record import AuditRecord, Draft, Notification
 from .recovery import Journal, Recovery
 from .results import outcome_of
-from .revision import config_revision, file_sha256
+from .revision import config_revision, file_sha256, requirement_files
 from .store import AuditStore, open_store
 from .store.guard_state import SETUP_FAILED
 from .validate import check_accelerators, check_awx, check_channels
@@ -72,6 +72,8 @@ class Engine:
     sleep: Callable[[float], None] = time.sleep
     spool: Path | None = None  # where records the store refused wait for the next start
     _playbook_sha: dict[str, str | None] = field(default_factory=dict)
+    # collection -> why its installed version is not the reviewed one (galaxy.unreviewed)
+    unreviewed: Mapping[str, str] = field(default_factory=dict)
     _horizon_s: int | None = None
     approvals: approvals_mod.Approvals = field(init=False, repr=False)
     planner: Planner = field(init=False, repr=False)
@@ -91,6 +93,7 @@ class Engine:
             uncommitted=bool(self.revision.get("dirty")),
             dirty_paths=tuple(self.revision.get("dirty_paths") or ()),
             allow_uncommitted=allow_uncommitted,
+            unreviewed=self.unreviewed,
         )
 
     # -- alerts --
@@ -537,7 +540,8 @@ def open_engine(config: Config, *, progress: ProgressFn | None = None,
                 ) -> Engine:
     """An Engine over the config's catalog, inventory, store, channels and executors (local,
     and AWX for entries that name a job template), unless ``executor`` is given."""
-    catalog = catalog_mod.load(config.catalog, config.playbooks, config.guardrails)
+    catalog = catalog_mod.load(config.catalog, config.playbooks, config.guardrails,
+                               config.ansible_setup.collections_paths())
     env = os.environ if env is None else env
     problems = (check_channels(catalog, config) + check_awx(catalog, config) +
                 check_accelerators(catalog, config, env))
@@ -552,6 +556,7 @@ def open_engine(config: Config, *, progress: ProgressFn | None = None,
         store=open_store(config.store, pool_size=config.store_pool),
         executor=executor or build_executor(config, catalog, env, clock, vaulted),
         revision=config_revision(config, vaulted),
+        unreviewed=galaxy.unreviewed(catalog, requirement_files(config), config.base_dir),
         notifiers=notify.build(config.notifications, env),
         clock=clock,
         new_id=new_id,

@@ -181,6 +181,15 @@ class Target:
 
 
 @dataclass(frozen=True, slots=True)
+class CollectionRef:
+    """The installed Ansible collection an entry's FQCN playbook comes from."""
+
+    name: str  # namespace.collection
+    version: str  # as its MANIFEST.json (or galaxy.yml) says; "*" when it says none
+    path: str  # the collection's folder, absolute
+
+
+@dataclass(frozen=True, slots=True)
 class Remediation:
     """One catalog entry: what it matches, which playbook fixes it, at which trust stage."""
 
@@ -203,6 +212,7 @@ class Remediation:
     toil_minutes: float | None = None  # minutes a person takes to fix it by hand (reports)
     job_template: str | int | None = None  # an AWX job template (name or id) instead of a playbook
     accelerator: str | None = None  # "none" or "mitogen" for local runs; None: the config's
+    collection: CollectionRef | None = None  # set when ``playbook`` is an FQCN (ns.coll.name)
 
     def matches(self, alert: Alert) -> bool:
         """True when every matcher holds for the alert's labels (``alertname`` included)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any
@@ -29,6 +29,8 @@ from .revision import dirty_summary
 
 _BRACKETED_RE = re.compile(r"^\[([^\]]+)\](?::\d+)?$")
 _HOST_PORT_RE = re.compile(r"^([^:]+):\d+$")
+_REVIEW_HINT = ("install the reviewed version, or commit a requirements.yml that pins the "
+                "installed one, or pass --allow-uncommitted")
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,11 +42,21 @@ class PolicyContext:
     uncommitted: bool = False  # what runs read differs from the committed revision
     allow_uncommitted: bool = False
     dirty_paths: tuple[str, ...] = ()  # which paths differ, as git names them
+    # collection -> why its installed version is not the reviewed one (galaxy.unreviewed)
+    unreviewed: Mapping[str, str] = field(default_factory=dict)
 
     def uncommitted_changes(self) -> str:
         """``uncommitted changes`` with the paths that have them, for refusals."""
         paths = dirty_summary(self.dirty_paths)
         return f"uncommitted changes ({paths})" if paths else "uncommitted changes"
+
+    def unreviewed_collection(self, remediation: Remediation) -> str | None:
+        """Why the entry's collection is not at the reviewed version; None when it is, when the
+        entry runs no collection playbook, or when unreviewed changes are allowed."""
+        ref = remediation.collection
+        if ref is None or self.allow_uncommitted:
+            return None
+        return self.unreviewed.get(ref.name)
 
 
 @functools.lru_cache(maxsize=65536)  # alerts name the same hosts over and over
@@ -135,6 +147,11 @@ def decide(alert: Alert, remediation: Remediation | None, ctx: PolicyContext) ->
                      f"stage {stage}: live run refused, the repository has "
                      f"{ctx.uncommitted_changes()}; ran in check mode instead (commit them, or "
                      "pass --allow-uncommitted)", Mode.CHECK, hosts, variables)
+    unreviewed = ctx.unreviewed_collection(remediation)
+    if unreviewed:
+        return final(Action.ESCALATE, Reason.UNCOMMITTED,
+                     f"stage {stage}: live run refused, {unreviewed}; ran in check mode instead "
+                     f"({_REVIEW_HINT})", Mode.CHECK, hosts, variables)
     return final(Action.RUN, Reason.STAGE, f"stage {stage}: live run", Mode.LIVE, hosts, variables)
 
 
@@ -180,5 +197,10 @@ def decide_manual(remediation: Remediation, hosts: tuple[str, ...], mode: Mode, 
         return Decision(Action.ESCALATE, Reason.UNCOMMITTED, "live run refused: the repository has "
                         f"{ctx.uncommitted_changes()} (commit them, or pass "
                         "--allow-uncommitted)",
+                        Mode.NONE, stage, stage, hosts)
+    unreviewed = ctx.unreviewed_collection(remediation)
+    if mode is Mode.LIVE and unreviewed:
+        return Decision(Action.ESCALATE, Reason.UNCOMMITTED,
+                        f"live run refused: {unreviewed} ({_REVIEW_HINT})",
                         Mode.NONE, stage, stage, hosts)
     return base

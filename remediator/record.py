@@ -40,6 +40,13 @@ class CatalogRevision(TypedDict):
     allow_uncommitted: NotRequired[bool]
 
 
+class CollectionPart(TypedDict):
+    """``remediation.collection``: the installed collection an FQCN playbook came from."""
+
+    name: str
+    version: str
+
+
 class RemediationPart(TypedDict):
     """``remediation``: the catalog entry that matched and what it runs."""
 
@@ -49,6 +56,7 @@ class RemediationPart(TypedDict):
     catalog_revision: CatalogRevision
     configured_stage: NotRequired[str]
     job_template: NotRequired[str | int]
+    collection: NotRequired[CollectionPart]
 
 
 class DecisionPart(TypedDict):

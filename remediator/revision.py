@@ -119,8 +119,17 @@ def review_paths(config: Config) -> list[Path]:
     paths = [ansible.config_file] if ansible.config_file else []
     paths += config.inventory_paths()
     paths += [*ansible.roles_paths(), *ansible.collections_paths()]
-    paths += [config.base_dir / name for name in REQUIREMENTS_FILES]
+    # collections beside the playbooks, where they really are (a link to a folder elsewhere in
+    # the repository: git status does not follow it)
+    paths += [p.resolve() for p in (config.playbooks / "collections" / "ansible_collections"
+                                    ).glob("*/*")]
+    paths += requirement_files(config)
     return paths
+
+
+def requirement_files(config: Config) -> list[Path]:
+    """The requirements files a project commits (they pin what was reviewed)."""
+    return [config.base_dir / name for name in REQUIREMENTS_FILES]
 
 
 def config_revision(config: Config, vaulted: Iterable[Path] = ()) -> dict[str, Any]:

@@ -44,14 +44,19 @@ def entry_digest(remediation: Remediation) -> str:
 
 def previewed(record: Draft | None) -> dict[str, Any]:
     """What would run, as previewed: from a pending record's remediation and request_seal
-    (all None without a record)."""
+    (all None without a record); ``collection`` (name and version) when the playbook came from
+    one."""
     remediation = record["remediation"] if record else None
     block = record.get("request_seal") if record else None
-    return {"playbook": remediation["playbook"] if remediation else None,
-            "job_template": remediation.get("job_template") if remediation else None,
-            "playbook_sha256": remediation["playbook_sha256"] if remediation else None,
-            "catalog_revision": remediation["catalog_revision"] if remediation else None,
-            "entry_sha256": block["entry_sha256"] if block else None}
+    shown: dict[str, Any] = {"playbook": remediation["playbook"] if remediation else None,
+             "job_template": remediation.get("job_template") if remediation else None,
+             "playbook_sha256": remediation["playbook_sha256"] if remediation else None,
+             "catalog_revision": remediation["catalog_revision"] if remediation else None,
+             "entry_sha256": block["entry_sha256"] if block else None}
+    collection = remediation.get("collection") if remediation else None
+    if collection is not None:  # only then: the seals of earlier requests stay as they were
+        shown["collection"] = dict(collection)
+    return shown
 
 
 def request_seal(request: PendingRequest, what_runs: Mapping[str, Any]) -> str:

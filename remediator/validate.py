@@ -12,7 +12,7 @@ from pathlib import Path
 import yaml
 
 from . import catalog as catalog_mod
-from . import content, notify, vault
+from . import content, galaxy, notify, vault
 from . import inventory as inventory_mod
 from .ansible_project import AnsibleSetup, program, relative
 from .catalog import Catalog
@@ -20,7 +20,7 @@ from .config import Config
 from .errors import CatalogError, ConfigError, ExecutionError, InventoryError
 from .executor.accelerate import strategy_env
 from .models import Mode, Remediation, Stage
-from .revision import REQUIREMENTS_FILES
+from .revision import REQUIREMENTS_FILES, requirement_files
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,7 +183,8 @@ def validate(config: Config, progress: Callable[[str], None] | None = None, *,
     ask AWX about each job template (the token is read from ``env``)."""
     problems: list[str] = []
     try:
-        catalog = catalog_mod.load(config.catalog, config.playbooks, config.guardrails)
+        catalog = catalog_mod.load(config.catalog, config.playbooks, config.guardrails,
+                                   config.ansible_setup.collections_paths())
     except CatalogError as exc:
         return Report(0, 0, exc.problems or (str(exc),))
     try:
@@ -224,7 +225,11 @@ def validate(config: Config, progress: Callable[[str], None] | None = None, *,
     except ConfigError as exc:
         problems.append(f"{config.source or 'config'}: notifications: {exc}")
     problems += vault.problems(vault.scan_config(config), config.base_dir)
-    warnings = untested_warnings([e for e in catalog if e.job_template is None],
+    # a collection's playbooks are tested where the collection is made
+    warnings = untested_warnings([e for e in catalog if e.job_template is None and
+                                  e.collection is None],
                                  config.base_dir / MOLECULE_DIR, config.catalog)
+    warnings += [f"{why}: live runs of its entries fall back to check mode" for why in
+                 galaxy.unreviewed(catalog, requirement_files(config), config.base_dir).values()]
     warnings += awx_warnings
     return Report(len(catalog.entries), len(by_playbook), tuple(problems), tuple(warnings))

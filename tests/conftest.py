@@ -395,12 +395,22 @@ def store_location(backend: str, tmp_path: Path) -> Iterator[StoreLocation]:
         yield tmp_path / "project" / "state" / "audit.db"
 
 
+def copy_fix(name: str, playbooks: Path) -> None:
+    """Copy a bundled playbook into ``playbooks`` with what it imports: the collection
+    remediator.fixes, linked beside it (``playbooks/collections``) as in this repository."""
+    playbooks.mkdir(parents=True, exist_ok=True)
+    shutil.copy(REPO / "playbooks" / name, playbooks)
+    link = playbooks / "collections" / "ansible_collections" / "remediator" / "fixes"
+    if not link.exists():
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(REPO / "remediator" / "collection")
+
+
 @pytest.fixture
 def project(tmp_path: Path, store_location: StoreLocation) -> Iterator[Project]:
     """A fresh project with the bundled disk playbook, the test playbooks and a sandbox host."""
     root = tmp_path / "project"
-    (root / "playbooks").mkdir(parents=True)
-    shutil.copy(REPO / "playbooks" / "disk_space_cleanup.yml", root / "playbooks")
+    copy_fix("disk_space_cleanup.yml", root / "playbooks")
     for playbook in (DATA / "playbooks").glob("*.yml"):
         shutil.copy(playbook, root / "playbooks")
     sandbox = tmp_path / "sandbox" / "demo-web-01"

@@ -120,6 +120,7 @@ def _register() -> None:
         audit_cmds,
         catalog_cmds,
         guard_cmds,
+        init_cmds,
         poll_cmds,
         report_cmds,
         run_cmds,
@@ -129,7 +130,7 @@ def _register() -> None:
     )
 
     for module in (run_cmds, approval_cmds, catalog_cmds, audit_cmds, stages_cmds, guard_cmds,
-                   serve_cmds, poll_cmds, simulate_cmds, report_cmds):
+                   serve_cmds, poll_cmds, simulate_cmds, report_cmds, init_cmds):
         module.register(cli)
 
 

@@ -34,7 +34,8 @@ def list_cmd(app: Any, as_json: bool) -> None:
       remediator catalog list --json
     """
     config = app.config
-    entries = catalog_mod.load(config.catalog, config.playbooks, config.guardrails)
+    entries = catalog_mod.load(config.catalog, config.playbooks, config.guardrails,
+                               config.ansible_setup.collections_paths())
     rows = [{
         "name": e.name,
         "stage": str(e.stage),

@@ -225,7 +225,8 @@ def _catalog(app: Any, *, required: bool, quiet: bool) -> list[Remediation]:
             click.echo(f"remediator: no catalog at {config.catalog}: no entry is matched",
                        err=True)
         return []
-    return list(catalog_mod.load(config.catalog, config.playbooks, config.guardrails))
+    return list(catalog_mod.load(config.catalog, config.playbooks, config.guardrails,
+                                 config.ansible_setup.collections_paths()))
 
 
 def _zone(name: str) -> tzinfo:

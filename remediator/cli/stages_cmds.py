@@ -26,7 +26,8 @@ def stages(app: Any, as_json: bool) -> None:
       remediator stages --json
     """
     config = app.config
-    entries = catalog_mod.load(config.catalog, config.playbooks, config.guardrails)
+    entries = catalog_mod.load(config.catalog, config.playbooks, config.guardrails,
+                               config.ansible_setup.collections_paths())
     store = open_store(config.store)
     rows: list[dict[str, Any]] = []
     for entry in entries:

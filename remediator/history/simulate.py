@@ -118,7 +118,8 @@ def simulate(config: Config, incidents: Iterable[Incident], *, from_store_state:
     ``"decided"`` ones, every 50,000, and at the end of each once past 50,000 (the last
     "sorted" count is the total to decide).
     """
-    catalog = catalog_mod.load(config.catalog, config.playbooks, config.guardrails)
+    catalog = catalog_mod.load(config.catalog, config.playbooks, config.guardrails,
+                               config.ansible_setup.collections_paths())
     inventory = inventory_mod.load_config(config)
     with tempfile.TemporaryDirectory(prefix="remediator-simulate-") as tmp:
         folder = Path(tmp)

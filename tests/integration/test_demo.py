@@ -26,7 +26,11 @@ def checkout_copy(dest: Path) -> Path:
     files = git(REPO, "ls-files", "--cached", "--others", "--exclude-standard").splitlines()
     for name in files:
         source = REPO / name
-        if source.is_file():
+        if source.is_symlink():  # playbooks/collections/.../fixes -> remediator/collection
+            target = dest / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.symlink_to(source.readlink())
+        elif source.is_file():
             target = dest / name
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(source.read_bytes())

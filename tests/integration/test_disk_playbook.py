@@ -150,7 +150,7 @@ def task(out: dict[str, Any], name: str) -> dict[str, Any]:
     """Return this host's result of the task called name (empty if it did not run)."""
     for play in out["plays"]:
         for t in play["tasks"]:
-            if t["task"]["name"] == name:
+            if t["task"]["name"].rpartition(" : ")[2] == name:  # "ROLE : NAME" in a role
                 result: dict[str, Any] = t["hosts"].get(HOST, {})
                 return result
     return {}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 from collections import Counter, defaultdict, deque
 from collections.abc import Callable
@@ -24,7 +23,7 @@ from remediator.testing import FakeClock, RecordingExecutor, alert, engine_for
 
 from ..conftest import (
     INVENTORY_CACHE,
-    REPO,
+    copy_fix,
     fresh_database,
     query,
     shared_inventory,
@@ -69,8 +68,7 @@ steps_strategy = st.lists(st.builds(
 
 def make_project(root: Path, store: str = "state/audit.db") -> Path:
     """A project folder with three local hosts and one oversight entry; its config path."""
-    (root / "playbooks").mkdir(parents=True)
-    shutil.copy(REPO / "playbooks" / "disk_space_cleanup.yml", root / "playbooks")
+    copy_fix("disk_space_cleanup.yml", root / "playbooks")
     write_inventory(root, INVENTORY)
     catalog = {"version": 1, "remediations": [{
         "name": "fix", "match": {"alertname": "Fix"}, "playbook": "disk_space_cleanup.yml",

@@ -6,7 +6,9 @@ test_handle_e2e.py): each test checks the mode of what would have run."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -14,7 +16,7 @@ from remediator.models import Mode
 from remediator.revision import catalog_revision
 from remediator.testing import RecordingExecutor
 
-from ..conftest import Project, alertmanager_payload, disk_alert, disk_entry
+from ..conftest import REPO, Project, alertmanager_payload, disk_alert, disk_entry
 
 
 @pytest.fixture(autouse=True)
@@ -126,3 +128,26 @@ def test_outside_git_the_revision_is_a_content_hash(project: Project) -> None:
     playbook.write_text(playbook.read_text() + "\n")
     second = catalog_revision(project.root / "remediations.yml", project.root / "playbooks")
     assert second["sha256"] != first["sha256"]
+
+
+def test_an_edit_to_the_collection_linked_beside_the_playbooks_is_uncommitted(
+        project: Project, runs: RecordingExecutor) -> None:
+    """playbooks/collections may link to a collection elsewhere in the repository (as this
+    repository's does to remediator/collection): an edit there is an uncommitted change, though
+    git status on the playbook folder does not follow the link."""
+    link = project.root / "playbooks" / "collections" / "ansible_collections" / "remediator" / \
+        "fixes"
+    link.unlink()
+    shutil.copytree(REPO / "remediator" / "collection", project.root / "fixes")
+    link.symlink_to(Path("../../../../fixes"))
+    (project.root / ".gitignore").write_text("state/\n")
+    project.write_catalog(disk_entry("oversight"))
+    git(project, "init", "-q")
+    git(project, "-c", "user.name=t", "-c", "user.email=t@example.org", "add", "-A")
+    git(project, "-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-qm", "init")
+    tasks = project.root / "fixes" / "roles" / "disk_space_cleanup" / "tasks" / "main.yml"
+    tasks.write_text(tasks.read_text() + "# edited\n")
+    (record,) = project.handle(alertmanager_payload([disk_alert()]))
+    assert [p.mode for p in runs.plans] == [Mode.CHECK]
+    assert record["remediation"]["catalog_revision"]["dirty_paths"] == \
+        ["fixes/roles/disk_space_cleanup/tasks/main.yml"]

@@ -12,6 +12,7 @@ MOLECULE = REPO / "molecule"
 CACHE = Path(os.environ.get("REMEDIATOR_CI_CACHE", "/var/cache/remediator-ci"))
 COLLECTIONS = CACHE / "collections"
 CONTAINERS_CONF = MOLECULE / "containers.conf"
+FIXES = REPO / "playbooks" / "collections"  # holds ansible_collections/remediator/fixes
 IMAGE = "localhost/localdebian:bookworm"
 SETUP_HINT = "run `bash scripts/setup-molecule.sh` first (it installs podman and molecule, builds the image)"
 
@@ -23,7 +24,8 @@ def env() -> dict[str, str]:
         **os.environ,
         "PATH": f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}",
         "CONTAINERS_CONF": str(CONTAINERS_CONF),
-        "ANSIBLE_COLLECTIONS_PATH": str(COLLECTIONS),
+        # the cached collections, and remediator.fixes (the roles the playbooks import)
+        "ANSIBLE_COLLECTIONS_PATH": os.pathsep.join([str(COLLECTIONS), str(FIXES)]),
         "ANSIBLE_NOCOLOR": "1",
         "ANSIBLE_FORCE_COLOR": "0",
         "NO_COLOR": "1",

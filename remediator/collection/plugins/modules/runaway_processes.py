@@ -6,6 +6,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: runaway_processes
+version_added: "1.0.0"
 short_description: Find processes matching a pattern that exceed CPU or memory limits; stop them gently
 description:
   - Reads /proc. CPU is measured over I(sample_s) seconds (not the lifetime average C(ps) shows).
@@ -33,7 +34,7 @@ import signal
 import time
 from typing import Any
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.basic import AnsibleModule  # type: ignore[import-untyped]
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
