@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,12 +20,13 @@ import pytest
 from remediator.identity import os_user
 from remediator.models import RequestState
 from tests.browser import Browser, Recorder, launch
-from tests.conftest import Project, alertmanager_payload, disk_alert, disk_entry
+from tests.conftest import REPO, Project, alertmanager_payload, disk_alert, disk_entry
 from tests.integration.test_serve import records
 from tests.serving import Server
 from tests.webpage import ENV, PASSWORD, web_config
 
 pytestmark = [pytest.mark.browser, pytest.mark.daemon]
+ARTIFACTS = Path(os.environ.get("REMEDIATOR_TEST_ARTIFACTS") or REPO / "tests" / "artifacts")
 HOSTILE = "<script>alert(1)</script>"
 TOKEN = {"Authorization": f"Bearer {ENV['T_AM']}"}
 
@@ -129,6 +131,8 @@ def test_log_in_see_the_preview_approve_and_read_the_record(
     browser.act(f"document.querySelector('a[href=\"/requests/{request.id}\"]').click()")
     facts = browser.evaluate(FACTS)
     assert facts["path"] == f"/requests/{request.id}" and facts["state"] == "pending"
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)  # for a person to look at (git-ignored)
+    (ARTIFACTS / "web-request.png").write_bytes(browser.screenshot(1024, 1100))
     browser.act("document.getElementById('approve').click()")
     facts = browser.evaluate(FACTS)
     assert facts["path"] == f"/requests/{request.id}"
