@@ -122,6 +122,8 @@ CONFIG_MEANINGS: Mapping[str, tuple[str, str]] = {  # key -> (default when not i
     "guardrails": ("see [guardrails](../concepts/guardrails.md)", "defaults for every entry's "
                    "guardrails (below)"),
     "awx": ("none", "where entries that name a `job_template` run ([AWX](../guides/awx.md))"),
+    "approvals": ("none", "`people` (one person across Slack, web and CLI) and `approvers` (who "
+                  "may approve): [Who may approve](../guides/approvals.md#who-may-approve)"),
     "accelerator": ("`none`", "`mitogen` runs local playbooks with Mitogen's strategy plugins "
                     "(entry key `accelerator` overrides): [Mitogen](../guides/mitogen.md)"),
 }
@@ -164,6 +166,8 @@ NOTIFY_MEANINGS: Mapping[str, str] = {
     "retries": "attempts per channel; 429/5xx/network errors retry with backoff",
     "backoff": "seconds before the first retry, doubling",
     "record_url": "optional link in every message, `{id}` replaced by the record's id",
+    "request_url": "optional link to a pending request's page (`/requests/{id}` of the web "
+                   "page) in approval-needed messages: Slack and PagerDuty link to it",
 }
 
 

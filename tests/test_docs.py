@@ -155,3 +155,21 @@ def test_docs_and_comments_carry_no_dated_measurements() -> None:
     found = [f"{p.relative_to(REPO)}: {m.group(0)}" for p in sources
              for m in dated.finditer(p.read_text(encoding="utf-8"))]
     assert found == []
+
+
+def test_who_may_approve_examples_load(tmp_path: Path) -> None:
+    """The approvals guide's config and catalog examples are what the code accepts."""
+    guide = section("guides/approvals.md", "## Who may approve")
+    config_text, entry_text = re.findall(r"```yaml\n(.*?)```", guide, re.DOTALL)
+    approvals = from_mapping(yaml.safe_load(config_text), Path("/srv")).approvals
+    assert approvals.person("slack:U0BOB2") == "bob"
+    assert approvals.approvers == ("alice", "bob", "web:carol")
+    (tmp_path / "playbooks").mkdir()
+    shutil.copy(REPO / "playbooks" / "disk_space_cleanup.yml", tmp_path / "playbooks")
+    path = tmp_path / "remediations.yml"
+    path.write_text("version: 1\nremediations:\n  - name: disk\n    match: {alertname: D}\n"
+                    "    playbook: disk_space_cleanup.yml\n"
+                    + "\n".join(line for line in entry_text.splitlines()
+                                if not line.startswith("#")) + "\n")
+    (entry,) = catalog.load(path, tmp_path / "playbooks")
+    assert (entry.approval.required, entry.approval.four_eyes) == (2, True)

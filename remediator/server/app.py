@@ -30,7 +30,7 @@ from ..config import Config
 from ..engine import Engine
 from ..errors import ConfigError, RemediatorError, StoreError
 from ..settings.server import parse_listen
-from ..store import describe, open_intake
+from ..store import describe, open_intake, open_store
 from ..store.intake import Accepted
 from .auth import Authenticator
 from .connections import (
@@ -209,7 +209,8 @@ def serve(config: Config, options: Options, *, env: Mapping[str, str] | None = N
 async def _main(config: Config, options: Options, host: str, port: int,
                 env: Mapping[str, str], log_fn: Log) -> None:
     backlog_queue = open_intake(config.store, durable=False)
-    metrics = Metrics(backlog_queue.counts)
+    requests = open_store(config.store, pool_size=1)  # /metrics reads the requests at scrape
+    metrics = Metrics(backlog_queue.counts, lambda: requests.approval_counts(iso(utc_now())))
     pool = Pool(config, metrics, log_fn)
     if options.engine_factory is not None:
         pool.engine_factory = options.engine_factory
@@ -267,6 +268,7 @@ async def _main(config: Config, options: Options, host: str, port: int,
         await loop.run_in_executor(None, pages.close, float(config.server.grace))
     await runner.cleanup()
     backlog_queue.close()
+    requests.close()
     final = open_intake(config.store, durable=False)
     counts = final.counts()
     final.close()
