@@ -6,7 +6,6 @@ server under test and nothing else (every other connection goes to the recorder)
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import time
@@ -158,8 +157,6 @@ def test_log_in_see_the_preview_approve_and_read_the_record(
     assert recorder.connections() == [], recorder.connections()
 
 
-@pytest.mark.skipif(importlib.util.find_spec("remediator.settings.approvals") is None,
-                    reason="waits for the approval policy (approvals.people, four_eyes: wt-pol)")
 def test_the_requester_of_a_four_eyes_entry_cannot_approve_it_on_the_page(
         project: Project, tmp_path: Path) -> None:
     """alice asks for a live run from the CLI (her OS account is hers in approvals.people);
