@@ -141,6 +141,8 @@ SERVER_MEANINGS: Mapping[str, str] = {
     "keepalive_timeout": "seconds an idle kept-alive connection stays open",
     "max_connections": "open connections; left out, derived from the open-file limit",
     "endpoints": "only the endpoints listed here are served, each with its authentication",
+    "web": "the approval page: `users` (bcrypt) or `proxy`, and the session's terms "
+           "([web page](../guides/web.md))",
 }
 
 GUARDRAIL_MEANINGS: Mapping[str, str] = {
@@ -190,6 +192,7 @@ def server_keys() -> str:
 
     _same("server keys", set(SERVER_MEANINGS), set(server.KEYS))
     defaults: dict[str, object] = {"listen": server.DEFAULT_LISTEN, "endpoints": "none",
+                                   "web": "none",
                                    "max_connections": "derived"}
     defaults.update({k: v[0] for k, v in server._INTS.items()})
     defaults.update({k: v[0] for k, v in server._SECONDS.items()})

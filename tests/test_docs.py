@@ -97,6 +97,16 @@ def test_serve_example_loads_and_shows_every_server_key() -> None:
     assert shown >= settings.KEYS, sorted(settings.KEYS - shown)
 
 
+def test_web_page_examples_load() -> None:
+    """The web page guide's two configs (users; behind a proxy) are valid configs."""
+    users = from_mapping(yaml.safe_load(block_after("guides/web.md", "## Users with bcrypt",
+                                                    "yaml")), Path("/srv")).server.web
+    proxy = from_mapping(yaml.safe_load(block_after("guides/web.md", "## Behind oauth2-proxy",
+                                                    "yaml")), Path("/srv")).server.web
+    assert users is not None and set(users.users) == {"alice", "bob"}
+    assert proxy is not None and proxy.proxy is not None and proxy.proxy.trusts("10.0.0.2")
+
+
 def test_every_exit_code_is_documented() -> None:
     """Each error class's exit code appears in the exit-code reference table."""
     documented = documented_exit_codes()

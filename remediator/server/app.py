@@ -1,7 +1,8 @@
 """The webhook receiver: aiohttp on the front, the intake queue and the workers behind it.
 
 Paths: ``POST /webhook/alertmanager``, ``/webhook/pagerduty``, ``/webhook/generic`` (each only
-when the config enables it, with its auth), ``GET /healthz``, ``GET /metrics``.
+when the config enables it, with its auth), ``GET /healthz``, ``GET /metrics``, and with
+``server.web`` the approval page (``/requests``, ``/records/{id}``: ``server.web``).
 
 A request is authenticated, parsed and normalised (so a malformed payload gets 400 with the
 reason), then written to the intake queue; the answer (202) comes after the commit. Workers
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import ipaddress
 import os
 import signal
 import time
@@ -41,6 +43,7 @@ from .connections import (
 )
 from .intake import IntakeWriter
 from .metrics import CONTENT_TYPE, Metrics
+from .web import WebPages
 from .workers import Log, Pool, log
 
 PATH_PREFIX = "/webhook/"
@@ -61,7 +64,8 @@ class Receiver:
     """The HTTP side: auth, parse, write down, answer."""
 
     def __init__(self, config: Config, env: Mapping[str, str], writer: IntakeWriter,
-                 metrics: Metrics, pool: Pool, log_fn: Log = log) -> None:
+                 metrics: Metrics, pool: Pool, log_fn: Log = log,
+                 web_pages: WebPages | None = None) -> None:
         self.config = config
         self.writer = writer
         self.metrics = metrics
@@ -69,6 +73,7 @@ class Receiver:
         self.accepting = True
         self.log = log_fn
         self.unexpected: set[str] = set()  # kinds of unforeseen bad input already logged
+        self.web = web_pages
         self.auth = {name: Authenticator(auth, env)
                      for name, auth in config.server.endpoints.items()}
 
@@ -77,6 +82,8 @@ class Receiver:
         app.router.add_post(PATH_PREFIX + "{endpoint}", self.receive, expect_handler=_expect)
         app.router.add_get("/healthz", self.healthz, expect_handler=_expect)
         app.router.add_get("/metrics", self.render_metrics, expect_handler=_expect)
+        if self.web is not None:
+            self.web.add_routes(app)
         return app
 
     async def receive(self, request: web.Request) -> web.Response:
@@ -186,11 +193,16 @@ def _answer(status: int, reason: str, headers: Mapping[str, str] | None = None
 def serve(config: Config, options: Options, *, env: Mapping[str, str] | None = None,
           log_fn: Log = log) -> None:
     """Run the receiver until SIGTERM or SIGINT; then shut down gracefully."""
-    if not config.server.endpoints:
+    if not config.server.endpoints and config.server.web is None:
         raise ConfigError("no endpoint is enabled: add server.endpoints (alertmanager, "
                           "pagerduty, generic) with their auth to the config",
                           where=str(config.source or "<defaults>"))
     host, port = parse_listen(options.listen)
+    settings = config.server.web
+    if settings is not None and settings.plain_http and not _loopback(host):
+        raise ConfigError(f"server.web.plain_http is for a loopback address only; {host} is "
+                          "not one (serve the page over https, e.g. behind a proxy)",
+                          where="--listen")
     asyncio.run(_main(config, options, host, port, os.environ if env is None else env, log_fn))
 
 
@@ -203,7 +215,10 @@ async def _main(config: Config, options: Options, host: str, port: int,
     if options.engine_factory is not None:
         pool.engine_factory = options.engine_factory
     writer = IntakeWriter(config.store, pool.wake.set)
-    receiver = Receiver(config, env, writer, metrics, pool, log_fn)  # reads secrets: fail early
+    # both read their secrets here: a missing one fails the start
+    pages = None if config.server.web is None else \
+        WebPages(config, config.server.web, env, pool.engine_factory, log_fn)
+    receiver = Receiver(config, env, writer, metrics, pool, log_fn, pages)
     pool.recover()
     writer.start()
     pool.start(options.workers)
@@ -232,7 +247,8 @@ async def _main(config: Config, options: Options, host: str, port: int,
                           where="--listen") from None
     bound = listener.sockets[0].getsockname()
     url = f"http://{_host(bound[0])}:{bound[1]}"
-    log_fn(f"listening on {url} ({', '.join(sorted(receiver.auth))}; "
+    page = ["web page"] if pages is not None else []
+    log_fn(f"listening on {url} ({', '.join(sorted(receiver.auth) + page)}; "
            f"{options.workers} worker(s), up to {limit} connections, store "
            f"{describe(config.store)})")
     if options.on_ready is not None:
@@ -248,6 +264,8 @@ async def _main(config: Config, options: Options, host: str, port: int,
     await runner.shutdown()
     writer.stop()
     await loop.run_in_executor(None, pool.stop, float(config.server.grace))
+    if pages is not None:
+        await loop.run_in_executor(None, pages.close, float(config.server.grace))
     await runner.cleanup()
     backlog_queue.close()
     requests.close()
@@ -255,6 +273,13 @@ async def _main(config: Config, options: Options, host: str, port: int,
     counts = final.counts()
     final.close()
     log_fn(f"stopped; {counts['queued']} payload(s) wait in the queue for the next start")
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 def _host(address: Any) -> str:
