@@ -247,7 +247,9 @@ class Desk:
                                      reason="denied in Slack")
                 return "denied", f"Denied by {who}: request {request.id}; nothing ran", \
                     record["id"]
-            if request.state is RequestState.PENDING:  # else refused or shown at once
+            entry = engine.catalog.get(request.entry)
+            if request.state is RequestState.PENDING and (  # else refused or shown at once
+                    entry is None or entry.approval.required == 1):  # else maybe counted
                 self._answer(interaction, reply(
                     f"Approved by {who}: running `{_escape(request.entry)}` on "
                     f"{_escape(', '.join(request.hosts))}..."))

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ConfigError
+from . import web as web_settings
 
 ENDPOINTS = ("alertmanager", "pagerduty", "generic", "slack")
 # scheme -> the keys it takes; the *_env keys hold one env var name or a list (key rotation)
@@ -36,7 +37,7 @@ _SECONDS: Mapping[str, tuple[float, float, float]] = {  # key -> (default, minim
     "body_timeout": (30, 0.1, 3600),
     "keepalive_timeout": (15, 0.1, 3600),
 }
-KEYS = frozenset({"listen", "endpoints", "max_connections", *_INTS, *_SECONDS})
+KEYS = frozenset({"listen", "endpoints", "max_connections", "web", *_INTS, *_SECONDS})
 DEFAULT_GATHER = 0.5
 DEFAULT_LISTEN = "127.0.0.1:9095"
 
@@ -82,6 +83,7 @@ class ServerSettings:
     keepalive_timeout: float = 15.0  # seconds an idle kept-alive connection stays open
     max_connections: int | None = None  # None: derived from the open-file limit at start
     endpoints: Mapping[str, EndpointAuth] = field(default_factory=dict)
+    web: web_settings.WebSettings | None = None  # the approval page (server.web)
 
 
 def parse_listen(value: str, where: str = "--listen") -> tuple[str, int]:
@@ -136,7 +138,8 @@ def parse(node: Any, where: Callable[[str], str]) -> ServerSettings:
                           max_connections=max_connections, gather=seconds["gather"],
                           header_timeout=seconds["header_timeout"],
                           body_timeout=seconds["body_timeout"],
-                          keepalive_timeout=seconds["keepalive_timeout"], **ints)
+                          keepalive_timeout=seconds["keepalive_timeout"],
+                          web=web_settings.parse(node.get("web"), here), **ints)
 
 
 def _endpoints(node: Any, here: str) -> dict[str, EndpointAuth]:

@@ -152,7 +152,9 @@ def test_an_approve_click_runs_the_request_and_tells_slack(project: Project, sin
     assert live["mode"] == "live" and live["outcome"] == "succeeded"
     assert live["initiated_by"] == "alice"
     assert live["request"]["id"] == rid and live["request"]["state"] == "approved"
-    assert live["request"]["by"] == "alice"
+    assert live["request"]["by"] == "alice" and live["request"]["channel"] == "slack"
+    assert live["request"]["approver"] == {"channel": "slack", "id": "U024BE7LH",
+                                           "name": "alice", "os_user": None}
     assert done["replace_original"] is True
     assert done["text"] == ("Approved by alice: `disk-space-cleanup` on demo-web-01: "
                             "*succeeded*")
@@ -181,6 +183,8 @@ def test_a_deny_click_closes_the_request_and_its_replay_is_refused(
     denial = records(project)[-1]
     assert denial["decision"]["action"] == "skip" and denial["mode"] == "none"
     assert denial["request"]["state"] == "denied" and denial["initiated_by"] == "bob"
+    assert denial["request"]["approver"] == {"channel": "slack", "id": "U0BOB", "name": "bob",
+                                             "os_user": None}
     assert told["text"] == f"Denied by bob: request {rid}; nothing ran"
     assert request_state(project, rid) == "denied"
     assert noted(project, 1)[0]["slack"] == "denied"
@@ -193,8 +197,13 @@ def test_a_deny_click_closes_the_request_and_its_replay_is_refused(
     late = form(click(rid, response_url=sink.url + "/response"))  # Alice, after Bob's deny
     assert send(server, late, signed(late)).status == 200
     refused = answers(sink, 2)[1]
-    assert refused["text"].startswith(f"Not approved: request {rid} was denied by bob at ")
-    assert len(records(project)) == before[0]
+    assert refused["text"].startswith(f"Not approved: approval refused: request {rid}: it was "
+                                      "denied by bob at ")
+    refusal = records(project)[-1]  # the refusal is recorded: who, through which channel, why
+    assert len(records(project)) == before[0] + 1
+    assert refusal["request"]["state"] == "refused" and refusal["mode"] == "none"
+    assert refusal["request"]["approver"]["id"] == "U024BE7LH"
+    assert f"recorded as {refusal['id']}" in refused["text"]
     metrics = server.request("GET", "/metrics").body.decode()
     assert 'remediator_slack_interactions_total{outcome="refused"} 1.0' in metrics
     assert 'remediator_slack_interactions_total{outcome="denied"} 1.0' in metrics
@@ -337,3 +346,30 @@ def test_an_approved_run_of_a_killed_serve_is_recorded_at_the_next_start(
         assert store.get_request(rid).result_record == interrupted["id"]
     finally:
         store.close()
+
+
+@pytest.mark.daemon
+def test_an_entry_needing_two_approvers_runs_on_the_second_click(
+        project: Project, sink: Sink, serving: list[Server]) -> None:
+    """approval.required 2: Alice's click is counted (Slack told one more is needed), Alice
+    again is refused, Bob's click starts the one live run naming both."""
+    project.fake_runs()
+    project.write_catalog(disk_entry("human-initiated", approval={"required": 2}))
+    (opened,) = project.handle(alertmanager_payload([disk_alert()]))
+    rid = opened["id"]
+    server = start(project, serving, sink)
+    url = sink.url + "/response"
+    alice = form(click(rid, user="U0ALICE", name="alice", response_url=url))
+    assert send(server, alice, signed(alice)).status == 200
+    assert answers(sink, 1)[0]["text"].startswith(
+        f"approval 1 of 2 by alice (slack:U0ALICE) (request {rid}); 1 more needed")
+    again = form(click(rid, user="U0ALICE", name="alice", response_url=url))
+    assert send(server, again, signed(again)).status == 200
+    assert answers(sink, 2)[1]["text"].startswith("Not approved: ")
+    bob = form(click(rid, user="U0BOB", name="bob", response_url=url))
+    assert send(server, bob, signed(bob)).status == 200
+    assert answers(sink, 3)[2]["text"] == ("Approved by bob: `disk-space-cleanup` on "
+                                           "demo-web-01: *succeeded*")
+    (live,) = [r for r in records(project) if r["mode"] == "live"]
+    assert [a["id"] for a in live["request"]["approvals"]] == ["U0ALICE", "U0BOB"]
+    assert sorted(r["slack"] for r in noted(project, 3)) == ["approved", "counted", "refused"]
