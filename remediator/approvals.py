@@ -96,7 +96,7 @@ class Approvals:
     def __init__(self, runs: Runs) -> None:
         self.runs = runs
 
-    def approve(self, request_id: str, *, approver: Approver,
+    def approve(self, request_id: str, *, approver: Approver, reason: str = "",
                 allow_uncommitted: bool = False) -> tuple[AuditRecord, bool]:
         """Count ``approver``'s approval of a pending request; when it is the last one the
         entry needs (``approval.required`` distinct people), start the live run. (record,
@@ -105,7 +105,8 @@ class Approvals:
         Approving an already approved request runs nothing and returns the run it started.
         A refusal (not an approver, their own request, already counted, expired, resolved,
         denied, or not what was previewed) is a RefusedError with a record saying who, through
-        which channel, and why.
+        which channel, and why. ``reason`` (optional: why the approver agrees) goes into the
+        record of the approval.
         """
         request = self._live_request(request_id)
         now = iso(self.runs.clock())
@@ -150,10 +151,11 @@ class Approvals:
             wanted = rule.required - len(approvals)
             counted = self._closing_record(
                 request, Action.SKIP, Reason.APPROVAL_COUNTED,
-                f"approval {len(approvals)} of {rule.required} by {approver.label()} (request "
-                f"{request.id}); {wanted} more needed before the live run", approver, now,
+                f"approval {len(approvals)} of {rule.required} by {approver.label()}"
+                + (f": {reason}" if reason else "") + f" (request {request.id}); {wanted} more "
+                "needed before the live run", approver, now,
                 "partially-approved", _alert_of(request.alert), allow_uncommitted,
-                approvals=approvals, required=rule.required)
+                approvals=approvals, required=rule.required, reason=reason)
             # another approval recorded at the same moment may have completed the count: the
             # chain, which orders them, now holds this one and every one before it
             approvals = self._counted(request, me)
@@ -170,7 +172,8 @@ class Approvals:
         decision = Decision(
             Action.RUN,
             Reason.APPROVED,
-            f"approved by {names} (request {request.id})",
+            f"approved by {names}" + (f": {reason}" if reason else "")
+            + f" (request {request.id})",
             Mode.LIVE,
             remediation.stage,
             remediation.stage,
@@ -186,7 +189,7 @@ class Approvals:
             by,
             allow_uncommitted,
             _request_link(request, approver, now, "approved", approvals=approvals,
-                          required=rule.required),
+                          required=rule.required, reason=reason),
         )
         self.runs.store.set_request_result(request.id, record["id"])
         return record, True

@@ -360,14 +360,14 @@ class Engine:
         return self.run_person(None, remediation, decision, user, allow_uncommitted)
 
     def approve(self, request_id: str, *, by: str | None = None,
-                approver: Approver | None = None,
+                approver: Approver | None = None, reason: str = "",
                 allow_uncommitted: bool = False) -> tuple[AuditRecord, bool]:
         """Start a pending request's live run; (record, True if this call ran it).
 
         ``approver`` is who, as a channel vouches for them (default: the CLI's OS account,
-        named ``by``)."""
+        named ``by``); ``reason``, optional, goes into the record."""
         return self.approvals.approve(request_id, approver=approver or cli_approver(by),
-                                      allow_uncommitted=allow_uncommitted)
+                                      reason=reason, allow_uncommitted=allow_uncommitted)
 
     def deny(self, request_id: str, *, by: str | None = None,
              approver: Approver | None = None, reason: str = "") -> AuditRecord:

@@ -56,13 +56,14 @@ def pending(app: Any, include_closed: bool, as_json: bool) -> None:
 @click.command()
 @click.argument("request_id")
 @click.option("--by", "user", help="Who approves (default: $REMEDIATOR_USER or login name).")
+@click.option("--reason", default="", help="Why, for the record (optional).")
 @click.option("--allow-uncommitted", is_flag=True,
               help="Allow the live run from uncommitted catalog or playbook changes.")
 @click.option("--json", "as_json", is_flag=True, help="The run's audit record as JSON on stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
 @click.pass_obj
-def approve(app: Any, request_id: str, user: str | None, allow_uncommitted: bool,
-            as_json: bool, quiet: bool) -> None:
+def approve(app: Any, request_id: str, user: str | None, reason: str,
+            allow_uncommitted: bool, as_json: bool, quiet: bool) -> None:
     """Approve a pending request: start its live run now.
 
     Approving twice runs once (the second call shows the first run). An entry's
@@ -75,10 +76,11 @@ def approve(app: Any, request_id: str, user: str | None, allow_uncommitted: bool
 
     \b
     Example:
-      remediator approve 19b4c2a1f3e --by alice
+      remediator approve 19b4c2a1f3e --by alice --reason "disk at 97%, cache is safe to drop"
     """
     engine = app.engine(progress_printer(quiet))
-    record, ran = engine.approve(request_id, by=user, allow_uncommitted=allow_uncommitted)
+    record, ran = engine.approve(request_id, by=user, reason=reason,
+                                allow_uncommitted=allow_uncommitted)
     link = record.get("request")
     if link is not None and link["state"] == "partially-approved":
         click.echo(f"remediator: approval {len(link.get('approvals') or ())} of "

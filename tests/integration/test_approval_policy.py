@@ -142,19 +142,20 @@ def test_n_distinct_people_start_the_run(project: Project, runs: RecordingExecut
     setup(project, required=2)
     rid = alert_request(project)
     engine = project.engine()
-    counted, ran = engine.approve(rid, approver=ALICE)
+    counted, ran = engine.approve(rid, approver=ALICE, reason="the cache is safe to drop")
     assert not ran and modes(runs) == [Mode.CHECK]
     link = counted["request"]
-    assert (counted["decision"]["code"], link["state"], link["required"]) == (
-        "approval-counted", "partially-approved", 2)
+    assert (counted["decision"]["code"], link["state"], link["required"], link["reason"]) == (
+        "approval-counted", "partially-approved", 2, "the cache is safe to drop")
     assert [(a["person"], a["channel"]) for a in link["approvals"]] == [("alice", "slack")]
     refused(project, rid, ALICE_WEB, "approval-repeated", "already approved it")
     cli = project.cli("approve", rid, "--by", "alice", "-q")  # the CLI's account is alice too
     assert cli.exit_code == 4 and "already approved it (as alice)" in cli.stderr
     (listed,) = json.loads(project.cli("pending", "--json").stdout)
     assert (len(listed["approvals"]), listed["required"]) == (1, 2)
-    run, ran = engine.approve(rid, approver=CAROL)
-    assert ran and run["mode"] == "live"
+    run, ran = engine.approve(rid, approver=CAROL, reason="seen the preview")
+    assert ran and run["mode"] == "live" and run["request"]["reason"] == "seen the preview"
+    assert "approved by Alice, Carol: seen the preview" in run["decision"]["reason"]
     assert [a["person"] for a in run["request"]["approvals"]] == ["alice", "carol"]
     assert "approved by Alice, Carol" in run["decision"]["reason"]
     later, ran = engine.approve(rid, approver=BOB)

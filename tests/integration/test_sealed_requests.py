@@ -149,9 +149,12 @@ def test_an_unrelated_catalog_change_does_not_block_approval(project: Project,
     request = pending_request(project)
     other = {**disk_entry("observe"), "name": "other", "match": {"alertname": "Other"}}
     project.write_catalog(disk_entry("human-initiated", description="reworded"), other)
-    result = project.cli("approve", request["id"], "--by", "alice", "--json", "-q")
+    result = project.cli("approve", request["id"], "--by", "alice", "--json", "-q",
+                         "--reason", "only the description moved")
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["mode"] == "live"
+    record = json.loads(result.stdout)
+    assert record["mode"] == "live"
+    assert record["request"]["reason"] == "only the description moved"
     assert [plan.mode for plan in runs.plans] == [Mode.CHECK, Mode.LIVE]
 
 

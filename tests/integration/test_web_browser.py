@@ -132,7 +132,8 @@ def test_log_in_see_the_preview_approve_and_read_the_record(
     assert facts["path"] == f"/requests/{request.id}" and facts["state"] == "pending"
     ARTIFACTS.mkdir(parents=True, exist_ok=True)  # for a person to look at (git-ignored)
     (ARTIFACTS / "web-request.png").write_bytes(browser.screenshot(1024, 1100))
-    browser.act("document.getElementById('approve').click()")
+    browser.act("document.getElementById('approve-reason').value = 'cache is safe to drop'; "
+                "document.getElementById('approve').click()")
     facts = browser.evaluate(FACTS)
     assert facts["path"] == f"/requests/{request.id}"
     assert facts["state"] in ("running", "approved"), facts
@@ -147,7 +148,8 @@ def test_log_in_see_the_preview_approve_and_read_the_record(
     facts = browser.evaluate(FACTS)
     assert facts["path"].startswith("/records/")
     assert facts["outcome"] == "succeeded"
-    assert facts["initiated"] == "alice" and "approved by alice" in facts["decision"]
+    assert facts["initiated"] == "alice" and \
+        "approved by alice: cache is safe to drop" in facts["decision"]
     assert "alice" in facts["request"] and "approved" in facts["request"]
     # (a page left by a script's click, not a person's, is skipped by the Back button: said)
     problems = [e for e in browser.events

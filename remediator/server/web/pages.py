@@ -278,7 +278,7 @@ class WebPages:
             return self._error(request, session, 404, f"no request {rid}")
         approver = Approver("web", session.user, session.user)
         if verb == "approve":
-            self._start_approval(found.id, approver)
+            self._start_approval(found.id, approver, reason)
         else:
             job = Job(session.user)
             self.jobs[found.id] = job
@@ -286,7 +286,7 @@ class WebPages:
                 None, self._deny, found.id, approver, reason, job)
         return redirect(f"/requests/{found.id}")
 
-    def _start_approval(self, rid: str, approver: Approver) -> None:
+    def _start_approval(self, rid: str, approver: Approver, reason: str) -> None:
         """Start the live run in a thread of its own (one at a time per request)."""
         with self.lock:
             running = self.jobs.get(rid)
@@ -297,14 +297,14 @@ class WebPages:
                 for key in done[:len(done) // 2 + 1]:
                     del self.jobs[key]
             job = self.jobs[rid] = Job(approver.id)
-            thread = threading.Thread(target=self._approve, args=(rid, approver, job),
+            thread = threading.Thread(target=self._approve, args=(rid, approver, reason, job),
                                       name=f"web-approve-{rid}", daemon=True)
             self.threads = [t for t in self.threads if t.is_alive()] + [thread]
         thread.start()
 
-    def _approve(self, rid: str, approver: Approver, job: Job) -> None:
-        self._with_engine(job, lambda engine: engine.approve(rid, approver=approver)[0],
-                          "approve")
+    def _approve(self, rid: str, approver: Approver, reason: str, job: Job) -> None:
+        self._with_engine(job, lambda engine: engine.approve(rid, approver=approver,
+                                                             reason=reason)[0], "approve")
 
     def _deny(self, rid: str, approver: Approver, reason: str, job: Job) -> None:
         self._with_engine(job, lambda engine: engine.deny(rid, approver=approver,
