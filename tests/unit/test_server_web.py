@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import html
+import json
 import re
 from collections.abc import Coroutine
 from typing import Any
@@ -14,10 +15,11 @@ import pytest
 
 from remediator.config import load
 from remediator.errors import ConfigError
+from remediator.identity import Approver
 from remediator.server.app import Options, serve
 from remediator.server.web.sessions import THROTTLE_FAILURES, Sessions
 from remediator.settings.web import WebSettings
-from tests.conftest import Project
+from tests.conftest import Project, alertmanager_payload, disk_alert, disk_entry
 from tests.webpage import ENV, PASSWORD, SECRET, USERS, pending_request, site, web_config
 
 HOSTILE = "<script>alert(1)</script>"
@@ -232,3 +234,35 @@ def test_plain_http_is_refused_off_loopback(project: Project) -> None:
     with pytest.raises(ConfigError, match="plain_http is for a loopback address only"):
         # (an address not on this machine: were the check missing, binding it fails at once)
         serve(config, Options(listen="192.0.2.1:0", workers=1), env=ENV)
+
+
+def test_the_page_shows_the_approvals_as_pending_json_does(project: Project) -> None:
+    """An entry needing two people, one approval counted (through Slack): the list and the
+    request page say who asked, "1 of 2" with the approver, and who may approve, as
+    `pending --json` does."""
+    project.write_catalog(disk_entry("human-initiated", approval={"required": 2}))
+    project.configure({**web_config(), "approvals": {
+        "people": {"alice": {"slack": "U1", "web": "alice"}, "bob": {"web": "bob"}},
+        "approvers": ["alice", "bob"]}})
+    project.fake_runs()
+    (record,) = project.handle(alertmanager_payload([disk_alert()]))
+    rid = record["id"]
+    project.engine().approve(rid, approver=Approver("slack", "U1", "Alice"))
+    (listed,) = json.loads(project.cli("pending", "--json").stdout)
+    assert (len(listed["approvals"]), listed["required"], listed["approvers"]) == (
+        1, 2, ["alice", "bob"])
+
+    async def check() -> None:
+        async with site(project) as web:
+            await web.login("bob")
+            for path in ("/requests", f"/requests/{rid}"):
+                _, body = await web.get(path)
+                shown = re.search(r'class="approvals" data-count="(\d+)" '
+                                  r'data-required="(\d+)">([^<]*)<', body)
+                assert shown is not None, body
+                assert (int(shown.group(1)), int(shown.group(2))) == (
+                    len(listed["approvals"]), listed["required"])
+                assert "1 of 2: Alice (slack)" in html.unescape(shown.group(3))
+                assert re.search(r'class="approvers">alice, bob<', body)
+                assert re.search(r'class="requested-by">an alert<', body)
+    run(check())

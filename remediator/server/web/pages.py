@@ -20,7 +20,7 @@ from ...errors import ChainError, NotFoundError, RefusedError, RemediatorError
 from ...identity import Approver
 from ...models import RequestState
 from ...settings.web import WebSettings
-from ...store import RequestLog, open_store
+from ...store import RequestLog
 from .render import environment, page, redirect, stylesheet
 from .sessions import COOKIE, Session, Sessions, now
 
@@ -55,7 +55,7 @@ class WebPages:
         self.templates = environment()
         self.css = stylesheet()
         self.reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="web-reader")
-        self._store: RequestLog | None = None
+        self._engine: Engine | None = None  # the reader's: its store, and who may approve
         self.jobs: dict[str, Job] = {}
         self.threads: list[threading.Thread] = []
         self.lock = threading.Lock()
@@ -77,9 +77,20 @@ class WebPages:
     async def read(self, work: Callable[[RequestLog], T]) -> T:
         """Run ``work`` on the page's own store connection, in its one reader thread."""
         def run() -> T:
-            if self._store is None:
-                self._store = open_store(self.config.store)
-            return work(self._store)
+            return work(self._reader_engine().store)
+        return await asyncio.get_running_loop().run_in_executor(self.reader, run)
+
+    def _reader_engine(self) -> Engine:
+        """The reader thread's engine (opened on first use)."""
+        if self._engine is None:
+            self._engine = self.engine_factory(self.config)
+        return self._engine
+
+    async def statuses(self, requests: list[Any]) -> dict[str, dict[str, Any]]:
+        """Per request: who asked, the approvals so far, how many are needed, who may approve,
+        as `pending --json` says (``Approvals.status``)."""
+        def run() -> dict[str, dict[str, Any]]:
+            return self._reader_engine().approvals.status(requests)
         return await asyncio.get_running_loop().run_in_executor(self.reader, run)
 
     def close(self, grace_s: float) -> None:
@@ -87,8 +98,8 @@ class WebPages:
         for thread in list(self.threads):
             thread.join(grace_s)
         def shut() -> None:
-            if self._store is not None:
-                self._store.close()
+            if self._engine is not None:
+                self._engine.store.close()
         self.reader.submit(shut).result()
         self.reader.shutdown()
 
@@ -221,7 +232,8 @@ class WebPages:
         pending = await self.read(lambda s: s.requests((RequestState.PENDING,)))
         live = [r for r in pending if (parse_time(r.expires_at) or moment) > moment]
         return page(self.templates, "requests.html",
-                    **self._base(request, session, "Pending requests", requests=live))
+                    **self._base(request, session, "Pending requests", requests=live,
+                                 approval_status=await self.statuses(live)))
 
     async def show_request(self, request: web.Request) -> web.Response:
         session = self._identify(request)
@@ -246,8 +258,10 @@ class WebPages:
             note, kind = job.message, "error"
         elif job is not None and job.message:
             note, kind = job.message, "ok"
+        approval_status = (await self.statuses([found]))[found.id]
         return page(self.templates, "request.html",
                     **self._base(request, session, f"Request {found.id}", r=found, state=state,
+                                 approval_status=approval_status,
                                  note=note, note_kind=kind,
                                  refresh=2 if state == "running" else 0))
 
