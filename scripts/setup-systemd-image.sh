@@ -5,7 +5,9 @@
 # systemd collector reads the units over D-Bus). Run it after scripts/setup-molecule.sh.
 #
 # The packages come from the image's own apt sources (the mirror debootstrap used), fetched by
-# `podman build --network=host`. Idempotent: builds only when the image is missing (about 10 s).
+# `podman build --network=host`. chrony has no time source and is disabled: a container that may set
+# the clock (CAP_SYS_TIME) sets the one clock of the machine, so a test gives it a source on purpose
+# (tests/kernelclock.py). Idempotent: builds only when the image is missing (about 10 s).
 # Prints nothing on stdout; progress goes to stderr. Usage: bash scripts/setup-systemd-image.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,7 +32,9 @@ cat >"$dir/Containerfile" <<CONTAINERFILE
 FROM $BASE
 RUN apt-get update \\
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $PACKAGES \\
- && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb \\
+ && sed -i -e 's/^pool /#pool /' -e 's/^sourcedir /#sourcedir /' /etc/chrony/chrony.conf \\
+ && systemctl disable chrony.service
 CMD ["/sbin/init"]
 CONTAINERFILE
 say "building $IMAGE ($PACKAGES)"
