@@ -190,18 +190,27 @@ def run(*argv: str | Path, timeout: float = 120) -> subprocess.CompletedProcess[
 
 def wait_done(loop: Loop, entry: str, names: set[str], timeout_s: float = 120) -> None:
     """Wait until a live run of ``entry`` succeeded and no alert of ``names`` is active in
-    Alertmanager or firing in Prometheus; fail with serve's log."""
+    Alertmanager or firing in Prometheus; fail at once when a live run did not succeed, naming
+    its failed tasks, and with serve's log."""
     deadline = time.monotonic() + timeout_s
 
     def done() -> bool:
-        if time.monotonic() > deadline:
+        failed = [r for r in loop.live(entry) if r["outcome"] != "succeeded"]
+        if failed or time.monotonic() > deadline:
             pytest.fail(f"no successful live run of {entry} with {sorted(names)} resolved; "
                         f"records {[(r['mode'], r['outcome']) for r in loop.live(entry)]}; "
+                        f"failed tasks {[failed_tasks(r) for r in failed]}; "
                         f"serve's log:\n{loop.server.log[-5000:]}", pytrace=False)
         return any(r["outcome"] == "succeeded" for r in loop.live(entry)) and \
             not loop.active(names) and not loop.firing(names)
 
     wait_for(f"{entry} to fix the host and {sorted(names)} to resolve", done, timeout_s + 5)
+
+
+def failed_tasks(record: dict[str, Any]) -> list[str]:
+    """Each failed task of ``record`` with its message."""
+    return [f"{t['name']}: {t.get('msg', '')}" for host in record["hosts"].values()
+            for t in host["tasks"] if t["status"] == "failed"]
 
 
 def outcomes(loop: Loop, entry: str) -> list[str]:
