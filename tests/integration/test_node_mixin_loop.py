@@ -159,7 +159,7 @@ def start_loop(stack: ExitStack, tmp_path: Path, location: StoreLocation,
     token = secrets.token_urlsafe(32)
     server = Server(root / "remediator.yml", {**env(), "REMEDIATOR_AM_TOKEN": token})
     server.start()
-    stack.callback(stop_server, server)
+    stack.callback(server.close)
     alertmanager = stack.enter_context(Alertmanager(
         tmp_path / "alertmanager", webhook_url=f"{server.url}/webhook/alertmanager",
         http_config={"authorization": {"credentials": token}}))
@@ -169,15 +169,6 @@ def start_loop(stack: ExitStack, tmp_path: Path, location: StoreLocation,
         targets=targets, relabel=relabel))
     prometheus.wait_ready(ready, timeout_s=30)
     return Loop(root, location, server, alertmanager, prometheus)
-
-
-def stop_server(server: Server) -> None:
-    """Stop serve if the test has not; kill it if need be."""
-    if server.proc is not None and server.proc.poll() is None:
-        try:
-            server.stop()
-        finally:
-            server.kill()
 
 
 def run(*argv: str | Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
