@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -174,6 +175,22 @@ def test_the_starter_catalog_names_only_the_bundled_collections_playbooks() -> N
     assert data["remediations"]
     assert {e["playbook"] for e in data["remediations"]} <= have
     assert {e["stage"] for e in data["remediations"]} == {"observe"}
+
+
+@pytest.mark.parametrize("role", sorted(p.name for p in (bootstrap.COLLECTION / "roles").iterdir()))
+def test_each_roles_public_variables_are_its_defaults_and_no_role_var_shadows_one(role: str
+                                                                                  ) -> None:
+    """A role's argument specs, defaults/main.yml (same names, same defaults) and vars/main.yml
+    agree: a vars/main.yml entry named like a public variable would override the inventory's
+    value (and, written as ``X: "{{ X | default(..) }}"``, recurse)."""
+    folder = bootstrap.COLLECTION / "roles" / role
+
+    def read(name: str) -> dict[str, Any]:
+        return dict(yaml.safe_load((folder / name).read_text(encoding="utf-8")) or {})
+
+    options = read("meta/argument_specs.yml")["argument_specs"]["main"]["options"]
+    assert read("defaults/main.yml") == {k: o.get("default") for k, o in options.items()}
+    assert set(read("vars/main.yml")) & set(options) == set()
 
 
 def test_ansible_home_moves_the_default_collections_path(tmp_path: Path) -> None:
