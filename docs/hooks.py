@@ -122,6 +122,8 @@ CONFIG_MEANINGS: Mapping[str, tuple[str, str]] = {  # key -> (default when not i
     "guardrails": ("see [guardrails](../concepts/guardrails.md)", "defaults for every entry's "
                    "guardrails (below)"),
     "awx": ("none", "where entries that name a `job_template` run ([AWX](../guides/awx.md))"),
+    "approvals": ("none", "`people` (one person across Slack, web and CLI) and `approvers` (who "
+                  "may approve): [Who may approve](../guides/approvals.md#who-may-approve)"),
     "accelerator": ("`none`", "`mitogen` runs local playbooks with Mitogen's strategy plugins "
                     "(entry key `accelerator` overrides): [Mitogen](../guides/mitogen.md)"),
 }
@@ -139,6 +141,8 @@ SERVER_MEANINGS: Mapping[str, str] = {
     "keepalive_timeout": "seconds an idle kept-alive connection stays open",
     "max_connections": "open connections; left out, derived from the open-file limit",
     "endpoints": "only the endpoints listed here are served, each with its authentication",
+    "web": "the approval page: `users` (bcrypt) or `proxy`, and the session's terms "
+           "([web page](../guides/web.md))",
 }
 
 GUARDRAIL_MEANINGS: Mapping[str, str] = {
@@ -162,6 +166,8 @@ NOTIFY_MEANINGS: Mapping[str, str] = {
     "retries": "attempts per channel; 429/5xx/network errors retry with backoff",
     "backoff": "seconds before the first retry, doubling",
     "record_url": "optional link in every message, `{id}` replaced by the record's id",
+    "request_url": "optional link to a pending request's page (`/requests/{id}` of the web "
+                   "page) in approval-needed messages: Slack and PagerDuty link to it",
 }
 
 
@@ -186,6 +192,7 @@ def server_keys() -> str:
 
     _same("server keys", set(SERVER_MEANINGS), set(server.KEYS))
     defaults: dict[str, object] = {"listen": server.DEFAULT_LISTEN, "endpoints": "none",
+                                   "web": "none",
                                    "max_connections": "derived"}
     defaults.update({k: v[0] for k, v in server._INTS.items()})
     defaults.update({k: v[0] for k, v in server._SECONDS.items()})

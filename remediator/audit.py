@@ -173,6 +173,8 @@ def _remediation(remediation: Remediation, playbook_sha256: str | None,
     if remediation.collection is not None:  # an FQCN playbook: the collection that holds it
         result["collection"] = {"name": remediation.collection.name,
                                 "version": remediation.collection.version}
+        if remediation.collection.sha256 is not None:
+            result["collection"]["sha256"] = remediation.collection.sha256
     return result
 
 

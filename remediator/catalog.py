@@ -10,11 +10,13 @@ from typing import Any
 
 from .errors import CatalogError
 from .galaxy import find_playbook, is_fqcn
+from .identity import CHANNELS
 from .limits import DEFAULT as DEFAULT_GUARDRAILS
 from .limits import Guardrails
 from .limits import parse as parse_guardrails
 from .models import (
     Alert,
+    ApprovalRule,
     CollectionRef,
     Matcher,
     MatchOp,
@@ -40,7 +42,8 @@ RESERVED_VAR_PREFIXES = ("ansible_", "remediator_")
 
 _ENTRY_KEYS = frozenset({"name", "description", "match", "playbook", "stage", "target", "vars",
                          "static_vars", "timeout", "notify", "approval_ttl", "guardrails",
-                         "toil_minutes", "job_template", "accelerator"})
+                         "toil_minutes", "job_template", "accelerator", "approval"})
+_APPROVAL_KEYS = frozenset({"approvers", "required", "four_eyes"})
 _TOP_KEYS = frozenset({"version", "remediations"})
 
 
@@ -220,6 +223,7 @@ def _entry(raw: Any, path: Path, playbooks_dir: Path, problems: _Problems,
         problems.add(node if isinstance(node, YamlMap) else raw, key if isinstance(node, YamlMap)
                      else "guardrails", message, label)
     accelerator = _accelerator(raw, problems, label)
+    approval = _approval(raw, problems, label)
     description = raw.get("description", "")
     if not isinstance(description, str):
         problems.add(raw, "description", "expected a string", label)
@@ -234,6 +238,7 @@ def _entry(raw: Any, path: Path, playbooks_dir: Path, problems: _Problems,
         notify=None if notify is None else tuple(notify), approval_ttl_s=approval_ttl,
         guardrails=guards, toil_minutes=None if toil is None else float(toil),
         job_template=job_template, accelerator=accelerator, collection=collection,
+        approval=approval,
     )
 
 
@@ -313,6 +318,50 @@ def _accelerator(raw: YamlMap, problems: _Problems, label: str | None) -> str | 
                      "takes its strategy from AWX", label)
         return None
     return str(value)
+
+
+def _approval(raw: YamlMap, problems: _Problems, label: str | None) -> ApprovalRule:
+    """The ``approval`` block: ``approvers`` (narrows the config's), ``required`` (distinct
+    people, default 1), ``four_eyes`` (a person's live run needs another's approval)."""
+    node = raw.get("approval")
+    if node is None:
+        return ApprovalRule()
+    if not isinstance(node, YamlMap):
+        problems.add(raw, "approval", "expected a mapping with approvers, required, four_eyes",
+                     label)
+        return ApprovalRule()
+    for key in node:
+        if key not in _APPROVAL_KEYS:
+            problems.add(node, key, f"unknown key; expected one of "
+                         f"{', '.join(sorted(_APPROVAL_KEYS))}", label)
+    approvers = node.get("approvers")
+    if approvers is not None:
+        if not isinstance(approvers, list) or not approvers or any(
+                not isinstance(a, str) or not a for a in approvers):
+            problems.add(node, "approvers", "expected a list of person names (from the "
+                         "config's approvals.people) or principals such as slack:U024BE7LH",
+                         label)
+            approvers = None
+        else:
+            for text in approvers:
+                channel, sep, ident = text.partition(":")
+                if sep and (channel not in CHANNELS or not ident):
+                    problems.add(node, "approvers", f"{text!r}: a principal is channel:id "
+                                 f"with channel one of {', '.join(CHANNELS)}", label)
+    required = node.get("required", 1)
+    if not isinstance(required, int) or isinstance(required, bool) or required < 1:
+        problems.add(node, "required", "expected a positive number of distinct approvers",
+                     label)
+        required = 1
+    four_eyes = node.get("four_eyes", False)
+    if not isinstance(four_eyes, bool):
+        problems.add(node, "four_eyes", "expected true or false", label)
+        four_eyes = False
+    if isinstance(approvers, list) and required > len(approvers):
+        problems.add(node, "required", f"{required} distinct approvers needed, but "
+                     f"'approvers' names only {len(approvers)}", label)
+    return ApprovalRule(tuple(approvers) if isinstance(approvers, list) else None, required,
+                        four_eyes)
 
 
 def _playbook(raw: YamlMap, playbooks_dir: Path, problems: _Problems, label: str | None,

@@ -16,6 +16,8 @@ from .limits import parse as parse_guardrails
 from .models import Stage
 from .settings import StoreLocation
 from .settings.accelerators import ACCELERATORS, NONE
+from .settings.approvals import ApprovalSettings
+from .settings.approvals import parse as parse_approvals
 from .settings.awx import AwxSettings
 from .settings.awx import parse as parse_awx
 from .settings.server import ServerSettings
@@ -47,7 +49,8 @@ _INT_KEYS: Mapping[str, int] = {
     "inventory_ttl": 300,  # seconds a dynamic inventory's listing (script, plugin) is reused
 }
 _KNOWN = frozenset({*_PATH_KEYS, *_INT_KEYS, "accelerator", "max_stage", "notifications",
-                    "guardrails", "server", "awx", "inventory", "ansible_config", "vault_ids"})
+                    "guardrails", "server", "awx", "inventory", "ansible_config", "vault_ids",
+                    "approvals"})
 _CHANNEL_KEYS: Mapping[str, frozenset[str]] = {  # each setting directly or as NAME_env
     "pagerduty": frozenset({"routing_key", "url"}),
     "slack": frozenset({"webhook_url"}),
@@ -55,7 +58,8 @@ _CHANNEL_KEYS: Mapping[str, frozenset[str]] = {  # each setting directly or as N
     "log": frozenset(),
 }
 _CHANNEL_TYPES = frozenset(_CHANNEL_KEYS)
-_NOTIFY_KEYS = frozenset({"channels", "default", "timeout", "retries", "backoff", "record_url"})
+_NOTIFY_KEYS = frozenset({"channels", "default", "timeout", "retries", "backoff", "record_url",
+                          "request_url"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +81,7 @@ class NotifyConfig:
     retries: int = 3
     backoff_s: float = 0.5
     record_url: str | None = None  # e.g. "https://ops.example/remediator/{id}"
+    request_url: str | None = None  # a pending request's page: "https://ops.example/requests/{id}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +111,7 @@ class Config:
     ansible: AnsibleSetup | None = None  # the project's ansible.cfg and what it says
     cache: Path | None = None  # where listings of inventories are kept between commands
     inventory_ttl: int = 300
+    approvals: ApprovalSettings = field(default_factory=ApprovalSettings)  # who may approve
 
     def inventory_paths(self) -> list[Path]:
         """The inventory sources, with the ``group_vars``/``host_vars`` beside each file."""
@@ -236,6 +242,7 @@ def from_mapping(data: Mapping[str, Any], base_dir: Path, source: Path | None = 
         ansible=ansible,
         cache=paths["cache"],
         inventory_ttl=ints["inventory_ttl"],
+        approvals=parse_approvals(data.get("approvals"), where),
     )
 
 
@@ -321,12 +328,14 @@ def _notifications(node: Any, where: Callable[[str], str]) -> NotifyConfig:
         if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
             raise ConfigError(f"'{key}' must be a non-negative number", where=here)
         limits[key] = float(value)
-    record_url = node.get("record_url")
-    if record_url is not None and (not isinstance(record_url, str) or "{id}" not in record_url):
-        raise ConfigError("'record_url' must be a string containing {id}", where=here)
+    urls: dict[str, str | None] = {}
+    for key in ("record_url", "request_url"):
+        url = urls[key] = node.get(key)
+        if url is not None and (not isinstance(url, str) or "{id}" not in url):
+            raise ConfigError(f"'{key}' must be a string containing {{id}}", where=here)
     return NotifyConfig(channels=channels, default=tuple(default), timeout_s=limits["timeout"],
                         retries=int(limits["retries"]), backoff_s=limits["backoff"],
-                        record_url=record_url)
+                        record_url=urls["record_url"], request_url=urls["request_url"])
 
 
 def load(path: Path | None = None, *, env: Mapping[str, str] | None = None,

@@ -45,7 +45,7 @@ from .results import outcome_of
 from .revision import config_revision, file_sha256, requirement_files
 from .store import AuditStore, open_store
 from .store.guard_state import SETUP_FAILED
-from .validate import check_accelerators, check_awx, check_channels
+from .validate import check_accelerators, check_approvers, check_awx, check_channels
 
 __all__ = ["Engine", "host_run", "is_trouble", "open_engine"]
 
@@ -313,8 +313,13 @@ class Engine:
 
     def run_manual(self, entry: str, hosts: Iterable[str], mode: Mode, *,
                    variables: Mapping[str, str] | None = None, user: str | None = None,
-                   allow_uncommitted: bool = False) -> AuditRecord:
-        """A person starts ``entry`` on ``hosts``; unknown entries, hosts or vars are errors."""
+                   allow_uncommitted: bool = False,
+                   requester: Approver | None = None) -> AuditRecord:
+        """A person starts ``entry`` on ``hosts``; unknown entries, hosts or vars are errors.
+
+        A live run of a ``four_eyes`` entry does not run: like a human-initiated alert, it
+        opens a sealed pending request (a check-mode preview) that someone else approves;
+        ``requester`` is who asked (default: the CLI's OS account, named ``user``)."""
         remediation = self.entry(entry)
         resolved = []
         for host in hosts:
@@ -346,6 +351,12 @@ class Engine:
         user = user or current_user()
         decision = decide_manual(remediation, tuple(dict.fromkeys(resolved)), mode, user,
                                  variables, self.context(allow_uncommitted))
+        if decision.mode is Mode.LIVE and remediation.approval.four_eyes:
+            decision = replace(decision, action=Action.PENDING, code=Reason.FOUR_EYES,
+                               mode=Mode.CHECK, reason=f"four eyes: live run asked for by "
+                               f"{user}; check-mode preview, someone else must approve it")
+            return self.run_person(None, remediation, decision, user, allow_uncommitted,
+                                   requester=requester or cli_approver(user))
         return self.run_person(None, remediation, decision, user, allow_uncommitted)
 
     def approve(self, request_id: str, *, by: str | None = None,
@@ -395,8 +406,10 @@ class Engine:
 
     def run_person(self, alert: Alert | None, remediation: Remediation, decision: Decision,
                    initiated_by: str, allow_uncommitted: bool,
-                   request: Mapping[str, Any] | None = None) -> AuditRecord:
-        """A person's run (manual or approved): lock its hosts, run, record."""
+                   request: Mapping[str, Any] | None = None, *,
+                   requester: Approver | None = None) -> AuditRecord:
+        """A person's run (manual or approved): lock its hosts, run, record. A pending
+        decision with a ``requester`` opens that person's sealed request with its record."""
         record_id = self.new_id()
         batch = None
         if decision.executes:
@@ -409,10 +422,15 @@ class Engine:
                 extra={"batch": {"ident": record_id}, **({"request": dict(request)}
                                                          if request else {})})
             decision, batch = self._lock(record_id, remediation, decision, draft)
-        record = self._record(record_id, alert, remediation, decision, initiated_by,
-                              allow_uncommitted, batch, request)
+        built = self._build(record_id, alert, remediation, decision, initiated_by,
+                            allow_uncommitted, batch, request)
+        opened = self.approvals.sealed_request(built, alert, remediation, decision, requester) \
+            if requester is not None and decision.action is Action.PENDING else None
+        record = self.recovery.append([built])[0]
         if batch is not None:
             self.store.journal_close([record_id])
+        if opened is not None:
+            self.store.add_request(opened)
         return record
 
     def _lock(self, ident: str, remediation: Remediation, decision: Decision,
@@ -489,7 +507,8 @@ class Engine:
     def notify(self, record: Draft, remediation: Remediation | None
                 ) -> list[Notification]:
         """Tell the entry's channels what its stage calls for; delivery results for the record."""
-        message = plan_message(record, record_url=self.config.notifications.record_url)
+        message = plan_message(record, record_url=self.config.notifications.record_url,
+                               request_url=self.config.notifications.request_url)
         if message is None or remediation is None:
             return []
         names = remediation.notify if remediation.notify is not None \
@@ -544,6 +563,7 @@ def open_engine(config: Config, *, progress: ProgressFn | None = None,
                                config.ansible_setup.collections_paths())
     env = os.environ if env is None else env
     problems = (check_channels(catalog, config) + check_awx(catalog, config) +
+                check_approvers(catalog, config) +
                 check_accelerators(catalog, config, env))
     if problems:
         raise ConfigError("; ".join(problems))

@@ -13,6 +13,8 @@ collection no requirements file pins, is not what was reviewed (``unreviewed``).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -38,6 +40,19 @@ def collection_roots(search: Iterable[Path]) -> list[Path]:
     return [p if p.name == "ansible_collections" else p / "ansible_collections" for p in search]
 
 
+def collection_sha256(folder: Path) -> str:
+    """sha256 over the relative names and bytes of an installed collection's files (Python's
+    caches aside): what its roles, playbooks and plugins are, whatever its version says (an
+    installed copy edited in place keeps its version)."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        relative = path.relative_to(folder)
+        if "__pycache__" in relative.parts or path.suffix == ".pyc":
+            continue
+        digest.update(str(relative).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
 def find_playbook(fqcn: str, search: Sequence[Path]) -> tuple[Path, CollectionRef]:
     """The playbook file an FQCN names and its collection; LookupError saying what is missing
     (the collection, or the playbook in it) and where it looked."""
@@ -50,7 +65,8 @@ def find_playbook(fqcn: str, search: Sequence[Path]) -> tuple[Path, CollectionRe
         folder = root / namespace / name
         if not folder.is_dir():
             continue
-        ref = CollectionRef(collection, collection_version(folder), str(folder.resolve()))
+        ref = CollectionRef(collection, collection_version(folder), str(folder.resolve()),
+                            collection_sha256(folder))
         base = folder.joinpath("playbooks", *rest.split("."))
         for suffix in _PLAYBOOK_SUFFIXES:
             path = base.with_name(base.name + suffix)
@@ -94,10 +110,51 @@ def review_problem(ref: CollectionRef, pinned: dict[str, tuple[str, str]]) -> st
         return (f"collection {ref.name} is installed at {ref.version}, and no committed "
                 f"requirements file pins a reviewed version")
     wanted, where = pin
-    if wanted == "*" or (ref.version != "*" and meets_requirements(ref.version, wanted)):
-        return None
-    return (f"collection {ref.name} is installed at {ref.version}, the reviewed version is "
-            f"{wanted} ({where})")
+    if wanted != "*" and (ref.version == "*" or not meets_requirements(ref.version, wanted)):
+        return (f"collection {ref.name} is installed at {ref.version}, the reviewed version is "
+                f"{wanted} ({where})")
+    changed = modified_files(Path(ref.path))
+    if changed:
+        shown = ", ".join(changed[:MAX_NAMED]) + (
+            f" and {len(changed) - MAX_NAMED} more" if len(changed) > MAX_NAMED else "")
+        return (f"collection {ref.name} {ref.version} was changed after it was installed "
+                f"({shown}: not as its FILES.json lists them; `ansible-galaxy collection "
+                f"verify --offline {ref.name}` shows the same), so it is not the reviewed "
+                f"{ref.version}")
+    return None
+
+
+MAX_NAMED = 5  # changed files named in a reason
+
+
+def modified_files(folder: Path) -> list[str]:
+    """The files of an installed collection that differ from the checksums its FILES.json
+    (written by ``ansible-galaxy collection build``) lists, are missing, or are not listed
+    (Python's caches aside); [] for a collection with no FILES.json (a source checkout, which
+    git reviews)."""
+    try:
+        listed = json.loads((folder / "FILES.json").read_text(encoding="utf-8"))["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+    expected = {str(f["name"]): f.get("chksum_sha256") for f in listed
+                if isinstance(f, dict) and f.get("ftype") == "file"}
+    changed = []
+    for name, checksum in expected.items():
+        path = folder / name
+        try:
+            if hashlib.sha256(path.read_bytes()).hexdigest() != checksum:
+                changed.append(name)
+        except OSError:
+            changed.append(f"{name} (missing)")
+    for path in folder.rglob("*"):
+        relative = path.relative_to(folder)
+        if path.is_file() and "__pycache__" not in relative.parts and path.suffix != ".pyc" \
+                and str(relative) not in expected and relative.parts[0] not in _OWN_FILES:
+            changed.append(f"{relative} (not listed)")
+    return sorted(changed)
+
+
+_OWN_FILES = frozenset({"MANIFEST.json", "FILES.json"})  # not listed in FILES.json
 
 
 def unreviewed(entries: Iterable[Remediation], requirement_files: Iterable[Path],

@@ -187,6 +187,16 @@ class CollectionRef:
     name: str  # namespace.collection
     version: str  # as its MANIFEST.json (or galaxy.yml) says; "*" when it says none
     path: str  # the collection's folder, absolute
+    sha256: str | None = None  # over the installed collection's files (galaxy.collection_sha256)
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalRule:
+    """A catalog entry's ``approval`` block: who may approve its requests, and how many."""
+
+    approvers: tuple[str, ...] | None = None  # person names or principals; None: no narrowing
+    required: int = 1  # distinct people whose approvals start the live run
+    four_eyes: bool = False  # a live run a person starts needs someone else's approval
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +223,7 @@ class Remediation:
     job_template: str | int | None = None  # an AWX job template (name or id) instead of a playbook
     accelerator: str | None = None  # "none" or "mitogen" for local runs; None: the config's
     collection: CollectionRef | None = None  # set when ``playbook`` is an FQCN (ns.coll.name)
+    approval: ApprovalRule = ApprovalRule()
 
     def matches(self, alert: Alert) -> bool:
         """True when every matcher holds for the alert's labels (``alertname`` included)."""
@@ -356,3 +367,5 @@ class PendingRequest:
     decided_at: str | None = None
     result_record: str | None = None
     seal: str | None = None  # sha256 over what was previewed (None: opened before sealing)
+    # who opened it ({channel, id, name, os_user}); None: an alert opened it
+    requested_by: Mapping[str, Any] | None = None

@@ -38,6 +38,14 @@ class Reason(enum.StrEnum):
     APPROVAL_REFUSED = "approval-refused"  # the request is not what was previewed
     DENIED = "denied"  # a person denied a pending request
     BREAKER_RESET = "breaker-reset"  # a person reset the circuit breaker
+    FOUR_EYES = "four-eyes"  # a person's live run waits for someone else's approval
+    APPROVAL_COUNTED = "approval-counted"  # one of the distinct approvals a request needs
+    NOT_AN_APPROVER = "not-an-approver"  # refused: not on the approvers allow-list
+    OWN_REQUEST = "own-request"  # refused: a person cannot approve their own request
+    APPROVAL_REPEATED = "approval-repeated"  # refused: this person's approval already counts
+    REQUEST_EXPIRED = "request-expired"  # refused: the request expired
+    REQUEST_RESOLVED = "request-resolved"  # refused: its alert has since resolved
+    REQUEST_CLOSED = "request-closed"  # refused: the request was already approved or denied
     OTHER = "other"  # only for an old record whose prose fits no code; never decided
 
 

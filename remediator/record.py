@@ -45,6 +45,7 @@ class CollectionPart(TypedDict):
 
     name: str
     version: str
+    sha256: NotRequired[str]  # over the installed collection's files
 
 
 class RemediationPart(TypedDict):
@@ -115,12 +116,22 @@ class Truncated(TypedDict):
     job_events: NotRequired[str | None]
 
 
+class ApproverPart(TypedDict):
+    """A person as a channel vouches for them (``remediator.identity.Approver``)."""
+
+    channel: str
+    id: str
+    name: str
+    os_user: str | None
+
+
 class RequestSeal(TypedDict):
     """``request_seal``: the seal of the request a pending record opened."""
 
     seal: str
     entry_sha256: str
     expires_at: str
+    requested_by: NotRequired[ApproverPart]  # a person's request (four eyes), not an alert's
 
 
 class Notification(TypedDict):
@@ -143,14 +154,31 @@ class BatchPart(TypedDict):
     outcome: NotRequired[str]
 
 
+class Approval(TypedDict):
+    """One approval a request counted: who (as their channel vouches), as whom, when."""
+
+    person: str
+    channel: str
+    id: str
+    name: str
+    os_user: str | None
+    at: str
+
+
 class RequestLink(TypedDict):
-    """``request``: the human-initiated request this record approves, denies or refuses."""
+    """``request``: the human-initiated request this record approves, denies or refuses (or
+    counts one approval of several for)."""
 
     id: str
     state: str
     by: str
     at: str
     requested_at: str
+    channel: NotRequired[str]
+    approver: NotRequired[ApproverPart]
+    approvals: NotRequired[list[Approval]]
+    required: NotRequired[int]
+    reason: NotRequired[str]
 
 
 class Draft(TypedDict):

@@ -12,11 +12,11 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from .audit import REDACTED, redact
 from .models import PendingRequest, Remediation
-from .record import Draft, RequestSeal, entry_name
+from .record import ApproverPart, Draft, RequestSeal, entry_name
 
 
 def preview_of(record: Draft) -> dict[str, Any]:
@@ -61,15 +61,18 @@ def previewed(record: Draft | None) -> dict[str, Any]:
 
 def request_seal(request: PendingRequest, what_runs: Mapping[str, Any]) -> str:
     """The seal of a request: sha256 over every field approve acts on and ``what_runs``
-    (``previewed``)."""
-    return _sha({
+    (``previewed``); who opened it too, when a person did."""
+    fields = {
         "id": request.id, "entry": request.entry, "hosts": list(request.hosts),
         "fingerprint": request.fingerprint,
         "alert": None if request.alert is None else dict(request.alert),
         "variables": dict(request.variables), "preview": dict(request.preview),
         "created_at": request.created_at, "expires_at": request.expires_at,
         "previewed": dict(what_runs),
-    })
+    }
+    if request.requested_by is not None:  # absent from alert-opened requests: seals made
+        fields["requested_by"] = dict(request.requested_by)  # before people stay valid
+    return _sha(fields)
 
 
 def seal_block(request: PendingRequest, draft: Draft, entry_sha256: str) -> RequestSeal:
@@ -77,6 +80,8 @@ def seal_block(request: PendingRequest, draft: Draft, entry_sha256: str) -> Requ
     (the record holds the rest of what the seal covers)."""
     block: RequestSeal = {"entry_sha256": entry_sha256, "expires_at": request.expires_at,
                           "seal": ""}
+    if request.requested_by is not None:
+        block["requested_by"] = cast(ApproverPart, dict(request.requested_by))
     block["seal"] = request_seal(request, previewed({**draft, "request_seal": block}))
     return block
 
@@ -100,7 +105,8 @@ def altered(request: PendingRequest, record: Draft, *, strict: bool = False
         ("id", request.id, record.get("id")),
         ("state of its record", "pending", decision.get("action")),
         ("entry", request.entry, entry_name(record)),
-        ("hosts", list(request.hosts), list(hosts)),
+        # a person's request has no alert: its hosts are under the seal alone
+        ("hosts", list(request.hosts), list(hosts) if shown else list(request.hosts)),
         ("fingerprint", request.fingerprint, alert.get("fingerprint")),
         ("alert", None if request.alert is None else dict(request.alert), alert or None),
         ("variables", redact(request.variables), decision.get("variables")),
@@ -110,6 +116,7 @@ def altered(request: PendingRequest, record: Draft, *, strict: bool = False
     if isinstance(block, Mapping) or request.seal is not None:
         block = block if isinstance(block, Mapping) else {}
         checks += [("expires_at", request.expires_at, block.get("expires_at")),
+                   ("requester", request.requested_by, block.get("requested_by")),
                    ("seal", request.seal, block.get("seal"))]
     for name, row, recorded in checks:
         if row != recorded:

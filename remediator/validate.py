@@ -21,6 +21,7 @@ from .errors import CatalogError, ConfigError, ExecutionError, InventoryError
 from .executor.accelerate import strategy_env
 from .models import Mode, Remediation, Stage
 from .revision import REQUIREMENTS_FILES, requirement_files
+from .settings.approvals import principal_problem
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +126,15 @@ def check_channels(catalog: Catalog, config: Config) -> list[str]:
     return problems
 
 
+def check_approvers(catalog: Catalog, config: Config) -> list[str]:
+    """Problems with entries whose ``approval.approvers`` name people the config does not."""
+    people = config.approvals.people
+    return [f"{entry.source_file}:{entry.source_line}: entry '{entry.name}': key "
+            f"'approval.approvers': {problem}"
+            for entry in catalog for name in entry.approval.approvers or ()
+            if (problem := principal_problem(name, people))]
+
+
 def check_awx(catalog: Catalog, config: Config) -> list[str]:
     """Problems with entries that name an AWX job template while the config has no ``awx``."""
     if config.awx is not None:
@@ -211,7 +221,8 @@ def validate(config: Config, progress: Callable[[str], None] | None = None, *,
                              for e in by_playbook[path]]
         if installed is not None:  # AWX job templates' content lives on AWX
             problems += collection_problems(config, installed.result())
-    problems += check_channels(catalog, config) + check_awx(catalog, config)
+    problems += check_channels(catalog, config) + check_awx(catalog, config) + \
+        check_approvers(catalog, config)
     problems += check_accelerators(catalog, config, os.environ if env is None else env)
     awx_warnings: list[str] = []
     if awx:

@@ -39,7 +39,7 @@ if [ -z "$quick" ]; then
     bash scripts/setup-molecule.sh  # podman, molecule, the collections and the local Debian image
     bash scripts/setup-systemd-image.sh  # the same image with systemd as init, chrony, node_exporter
     bash scripts/setup-monitoring.sh  # prometheus, alertmanager, node_exporter (poll, serve, closed loop)
-    bash scripts/setup-chromium.sh  # headless chromium and a font: the HTML report's browser test
+    bash scripts/setup-chromium.sh  # headless chromium and a font: the HTML report's and the web page's browser tests
     # PostgreSQL from Debian's packages, a private cluster on 127.0.0.1:55432 (the store tests)
     REMEDIATOR_TEST_PG="$(bash scripts/setup-postgres.sh)"
     export REMEDIATOR_TEST_PG

@@ -97,6 +97,16 @@ def test_serve_example_loads_and_shows_every_server_key() -> None:
     assert shown >= settings.KEYS, sorted(settings.KEYS - shown)
 
 
+def test_web_page_examples_load() -> None:
+    """The web page guide's two configs (users; behind a proxy) are valid configs."""
+    users = from_mapping(yaml.safe_load(block_after("guides/web.md", "## Users with bcrypt",
+                                                    "yaml")), Path("/srv")).server.web
+    proxy = from_mapping(yaml.safe_load(block_after("guides/web.md", "## Behind oauth2-proxy",
+                                                    "yaml")), Path("/srv")).server.web
+    assert users is not None and set(users.users) == {"alice", "bob"}
+    assert proxy is not None and proxy.proxy is not None and proxy.proxy.trusts("10.0.0.2")
+
+
 def test_every_exit_code_is_documented() -> None:
     """Each error class's exit code appears in the exit-code reference table."""
     documented = documented_exit_codes()
@@ -145,3 +155,21 @@ def test_docs_and_comments_carry_no_dated_measurements() -> None:
     found = [f"{p.relative_to(REPO)}: {m.group(0)}" for p in sources
              for m in dated.finditer(p.read_text(encoding="utf-8"))]
     assert found == []
+
+
+def test_who_may_approve_examples_load(tmp_path: Path) -> None:
+    """The approvals guide's config and catalog examples are what the code accepts."""
+    guide = section("guides/approvals.md", "## Who may approve")
+    config_text, entry_text = re.findall(r"```yaml\n(.*?)```", guide, re.DOTALL)
+    approvals = from_mapping(yaml.safe_load(config_text), Path("/srv")).approvals
+    assert approvals.person("slack:U0BOB2") == "bob"
+    assert approvals.approvers == ("alice", "bob", "web:carol")
+    (tmp_path / "playbooks").mkdir()
+    shutil.copy(REPO / "playbooks" / "disk_space_cleanup.yml", tmp_path / "playbooks")
+    path = tmp_path / "remediations.yml"
+    path.write_text("version: 1\nremediations:\n  - name: disk\n    match: {alertname: D}\n"
+                    "    playbook: disk_space_cleanup.yml\n"
+                    + "\n".join(line for line in entry_text.splitlines()
+                                if not line.startswith("#")) + "\n")
+    (entry,) = catalog.load(path, tmp_path / "playbooks")
+    assert (entry.approval.required, entry.approval.four_eyes) == (2, True)

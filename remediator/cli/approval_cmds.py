@@ -17,7 +17,9 @@ from .output import emit_json, moment, progress_printer, record_view, show, tabl
 def pending(app: Any, include_closed: bool, as_json: bool) -> None:
     """List requests waiting for a person to approve a live run.
 
-    Each request carries the check-mode preview: which hosts, which tasks would change.
+    Each request carries the check-mode preview: which hosts, which tasks would change; who
+    asked (a person's four-eyes run; none for an alert's), the approvals so far, how many it
+    needs and who may approve (``null``: anyone who can reach a channel).
 
     \b
     Example:
@@ -26,6 +28,7 @@ def pending(app: Any, include_closed: bool, as_json: bool) -> None:
     """
     engine = app.engine()
     requests = engine.pending(include_closed)
+    status = engine.approvals.status(requests)
     rows: list[dict[str, Any]] = [{
         "id": r.id, "entry": r.entry, "hosts": list(r.hosts),
         "alert": (r.alert or {}).get("name"), "state": str(r.state),
@@ -33,6 +36,7 @@ def pending(app: Any, include_closed: bool, as_json: bool) -> None:
         "decided_by": r.decided_by, "decided_at": r.decided_at,
         "result_record": r.result_record,
         "would_change": {h: [t["name"] for t in tasks] for h, tasks in r.preview.items()},
+        **status[r.id],
     } for r in requests]
     if as_json:
         emit_json(rows)
@@ -41,11 +45,12 @@ def pending(app: Any, include_closed: bool, as_json: bool) -> None:
         click.echo("no pending requests", err=True)
         return
     shown = [{**row, "expires_at": moment(row["expires_at"]),
+              "approvals": f"{len(row['approvals'])}/{row['required']}",
               "would_change": "; ".join(f"{h}: {len(t)} task(s)"
                                         for h, t in row["would_change"].items()) or "nothing"}
              for row in rows]
     show(table(shown, [("id", "state"), ("entry", "alert"), "hosts", "expires_at",
-                       "would_change"]))
+                       "approvals", "would_change"]))
 
 
 @click.command()
@@ -60,10 +65,13 @@ def approve(app: Any, request_id: str, user: str | None, allow_uncommitted: bool
             as_json: bool, quiet: bool) -> None:
     """Approve a pending request: start its live run now.
 
-    Approving twice runs once (the second call shows the first run). An expired request, one
-    whose alert has since resolved, and one that is not what was previewed (edited in the
-    store, or its playbook or catalog entry changed since) are refused with exit 4; the last
-    kind is recorded.
+    Approving twice runs once (the second call shows the first run). An entry's
+    ``approval.required`` distinct people must approve before it runs (each approval is
+    recorded). Refused with exit 4, and recorded: an approver not on the allow-list, the
+    person who asked for the run (four eyes), one whose approval already counts, an expired,
+    resolved or denied request, and one that is not what was previewed (edited in the store,
+    or its playbook or catalog entry changed since). The CLI's identity is the OS account
+    (``--by`` is recorded beside it).
 
     \b
     Example:
@@ -71,7 +79,12 @@ def approve(app: Any, request_id: str, user: str | None, allow_uncommitted: bool
     """
     engine = app.engine(progress_printer(quiet))
     record, ran = engine.approve(request_id, by=user, allow_uncommitted=allow_uncommitted)
-    if not ran:
+    link = record.get("request")
+    if link is not None and link["state"] == "partially-approved":
+        click.echo(f"remediator: approval {len(link.get('approvals') or ())} of "
+                   f"{link.get('required')} counted (record {record['id']}); the live run "
+                   "starts when enough distinct people approve", err=True)
+    elif not ran:
         click.echo(f"remediator: request already approved; its run is record {record['id']}",
                    err=True)
     if as_json:

@@ -108,7 +108,9 @@ def run_cmd(app: Any, entry: str, limit: str, check: bool, var_pairs: tuple[str,
             quiet: bool) -> None:
     """Start a catalog entry's playbook by hand on some hosts.
 
-    A refused live run (uncommitted changes, change freeze) is recorded and exits 4.
+    A refused live run (uncommitted changes, change freeze) is recorded and exits 4. On an
+    entry with ``approval: {four_eyes: true}`` a live run opens a pending request (a check-mode
+    preview) that someone else must approve; it exits 0.
 
     \b
     Example:
@@ -124,6 +126,10 @@ def run_cmd(app: Any, entry: str, limit: str, check: bool, var_pairs: tuple[str,
         if as_json:
             emit_json([record])
         raise RefusedError(f"{record['decision']['reason']} (recorded as {record['id']})")
+    if record["decision"]["action"] == "pending":
+        click.echo(f"remediator: four eyes: nothing ran live; request {record['id']} waits for "
+                   f"someone else's approval: remediator approve {record['id']} --by NAME "
+                   "(or in Slack, or on the request page)", err=True)
     _finish([record], as_json, fail_on_escalate)
 
 

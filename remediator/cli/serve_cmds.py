@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import click
@@ -28,6 +29,7 @@ def serve(app: Any, listen: str | None, workers: int | None, access_log: bool) -
       POST /webhook/generic        X-Remediator-Signature over timestamp.body
       GET  /healthz                200 while accepting, else 503
       GET  /metrics                Prometheus text format
+      GET  /requests, /records/ID  the approval page, with server.web (login or proxy)
 
     \b
     Example:
@@ -42,6 +44,36 @@ def serve(app: Any, listen: str | None, workers: int | None, access_log: bool) -
                                access_log=access_log, engine_factory=app.engine_factory()))
 
 
+@click.command("hash-password")
+@click.option("--stdin", "from_stdin", is_flag=True,
+              help="Read the password from the first line of stdin instead of a prompt.")
+def hash_password(from_stdin: bool) -> None:
+    """Print a bcrypt hash of a password, for server.web.users in the config.
+
+    The password is asked for twice without echo (or read from stdin); only the hash is
+    printed. `htpasswd -nBC 10 NAME` makes the same kind of hash.
+
+    \b
+    Example:
+      remediator hash-password
+      # server.web.users: {alice: '$2b$10$...'}
+    """
+    from ..server.web.sessions import hash_password as make_hash
+
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True,
+                                err=True)
+    if not password:
+        raise click.UsageError("the password is empty")
+    if len(password.encode()) > 72:
+        raise click.UsageError("bcrypt reads at most 72 bytes of a password; this one is "
+                               f"{len(password.encode())}")
+    click.echo(make_hash(password))
+
+
 def register(group: click.Group) -> None:
-    """Add this command to the top-level group."""
+    """Add these commands to the top-level group."""
     group.add_command(serve)
+    group.add_command(hash_password)

@@ -34,6 +34,8 @@ class Message:
     command: str  # the command that shows the full record
     link: str | None
     record: Mapping[str, Any] = field(default_factory=dict)
+    request_id: str | None = None  # approval-needed: the request that approve/deny buttons name
+    request_link: str | None = None  # approval-needed: its page (``request_url``), if any
 
 
 class Notifier(Protocol):

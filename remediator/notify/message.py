@@ -92,8 +92,10 @@ _HEADLINE = {
 }
 
 
-def plan(record: Draft, *, record_url: str | None = None) -> Message | None:
-    """The message this record calls for under its stage, or None."""
+def plan(record: Draft, *, record_url: str | None = None,
+         request_url: str | None = None) -> Message | None:
+    """The message this record calls for under its stage, or None. An approval-needed one
+    names its request (for buttons) and the request's page when ``request_url`` is set."""
     kind = _kind(record)
     if kind is None:
         return None
@@ -108,9 +110,13 @@ def plan(record: Draft, *, record_url: str | None = None) -> Message | None:
              f"outcome: {record['outcome']}"]
     lines += [f"note: {note}" for note in record["decision"].get("notes") or ()]
     lines += _diff_lines(record)
-    if name == "approval-needed":
-        lines.append(f"approve: remediator approve {record['id']} --by NAME")
-        lines.append(f"deny:    remediator deny {record['id']} --by NAME")
+    asked = record["id"] if name == "approval-needed" else None
+    page = request_url.format(id=asked) if asked and request_url else None
+    if asked:
+        lines.append(f"approve: remediator approve {asked} --by NAME")
+        lines.append(f"deny:    remediator deny {asked} --by NAME")
+        if page:
+            lines.append(f"or on the request page: {page}")
     fields = {"entry": entry, "alert": str(alert.get("name") or ""),
               "stage": str(record.get("stage") or ""), "mode": record["mode"],
               "outcome": record["outcome"], "hosts": ", ".join(hosts),
@@ -122,4 +128,5 @@ def plan(record: Draft, *, record_url: str | None = None) -> Message | None:
         command=f"remediator audit show {record['id']}",
         link=record_url.format(id=record["id"]) if record_url else None,
         record={k: v for k, v in record.items() if k not in ("notifications", "hash")},
+        request_id=asked, request_link=page,
     )

@@ -29,11 +29,16 @@ def event(message: Message, routing_key: str) -> dict[str, Any]:
         "group": message.fields.get("alert", ""),
         "class": message.kind,
         "custom_details": {**message.fields, "details": list(message.lines),
-                           "command": message.command},
+                           "command": message.command,
+                           **({"request": message.request_id} if message.request_id else {})},
     }
     body["client"] = "remediator"
+    links = [{"href": message.request_link, "text": "approve or deny"}] \
+        if message.request_link else []
     if message.link:
-        body["links"] = [{"href": message.link, "text": "audit record"}]
+        links.append({"href": message.link, "text": "audit record"})
+    if links:
+        body["links"] = links
     return body
 
 

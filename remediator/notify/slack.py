@@ -22,23 +22,34 @@ def _escape(text: str) -> str:
 
 
 def blocks(message: Message) -> dict[str, Any]:
-    """The webhook body: header, details, key fields, and how to see the full record."""
+    """The webhook body: header, details (a pending request's preview: hosts and what would
+    change), key fields, Approve and Deny buttons for a pending request (their ``value`` is
+    the request id, for the interactions endpoint), and links to the record and request page."""
     lines = [_escape(line) for line in message.lines[:MAX_LINES]]
     if len(message.lines) > MAX_LINES:
         lines.append(f"... {len(message.lines) - MAX_LINES} more")
     context = f"`{message.command}`" + (f"  <{message.link}|audit record>" if message.link
-                                        else "")
-    return {
-        "text": f"{_EMOJI.get(message.severity, '')} {_escape(message.title)}",
-        "blocks": [
-            {"type": "header", "text": {"type": "plain_text", "text": message.title[:150]}},
-            {"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines) or "-"}},
-            {"type": "section", "fields": [
-                {"type": "mrkdwn", "text": f"*{k}*\n{_escape(v)}"}
-                for k, v in list(message.fields.items())[:10]]},
-            {"type": "context", "elements": [{"type": "mrkdwn", "text": context}]},
-        ],
-    }
+                                        else "") + (
+        f"  <{message.request_link}|request page>" if message.request_link else "")
+    body: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": message.title[:150]}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines) or "-"}},
+        {"type": "section", "fields": [
+            {"type": "mrkdwn", "text": f"*{k}*\n{_escape(v)}"}
+            for k, v in list(message.fields.items())[:10]]},
+    ]
+    if message.request_id is not None:
+        body.append({"type": "actions", "block_id": f"request:{message.request_id}",
+                     "elements": [_button("approve", "Approve", "primary", message.request_id),
+                                  _button("deny", "Deny", "danger", message.request_id)]})
+    body.append({"type": "context", "elements": [{"type": "mrkdwn", "text": context}]})
+    return {"text": f"{_EMOJI.get(message.severity, '')} {_escape(message.title)}",
+            "blocks": body}
+
+
+def _button(action_id: str, text: str, style: str, request_id: str) -> dict[str, Any]:
+    return {"type": "button", "action_id": action_id, "style": style, "value": request_id,
+            "text": {"type": "plain_text", "text": text}}
 
 
 @dataclass

@@ -1,7 +1,9 @@
 """The webhook receiver: aiohttp on the front, the intake queue and the workers behind it.
 
-Paths: ``POST /webhook/alertmanager``, ``/webhook/pagerduty``, ``/webhook/generic`` (each only
-when the config enables it, with its auth), ``GET /healthz``, ``GET /metrics``.
+Paths: ``POST /webhook/alertmanager``, ``/webhook/pagerduty``, ``/webhook/generic`` and
+``POST /slack/interactions`` (each only when the config enables it, with its auth),
+``GET /healthz``, ``GET /metrics``, and with ``server.web`` the approval page
+(``/requests``, ``/records/{id}``: ``server.web``).
 
 A request is authenticated, parsed and normalised (so a malformed payload gets 400 with the
 reason), then written to the intake queue; the answer (202) comes after the commit. Workers
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import ipaddress
 import os
 import signal
 import time
@@ -28,7 +31,7 @@ from ..config import Config
 from ..engine import Engine
 from ..errors import ConfigError, RemediatorError, StoreError
 from ..settings.server import parse_listen
-from ..store import describe, open_intake
+from ..store import describe, open_intake, open_store
 from ..store.intake import Accepted
 from .auth import Authenticator
 from .connections import (
@@ -41,6 +44,9 @@ from .connections import (
 )
 from .intake import IntakeWriter
 from .metrics import CONTENT_TYPE, Metrics
+from .slack import PATH as SLACK_PATH
+from .slack import Desk
+from .web import WebPages
 from .workers import Log, Pool, log
 
 PATH_PREFIX = "/webhook/"
@@ -61,7 +67,8 @@ class Receiver:
     """The HTTP side: auth, parse, write down, answer."""
 
     def __init__(self, config: Config, env: Mapping[str, str], writer: IntakeWriter,
-                 metrics: Metrics, pool: Pool, log_fn: Log = log) -> None:
+                 metrics: Metrics, pool: Pool, log_fn: Log = log,
+                 web_pages: WebPages | None = None) -> None:
         self.config = config
         self.writer = writer
         self.metrics = metrics
@@ -69,14 +76,22 @@ class Receiver:
         self.accepting = True
         self.log = log_fn
         self.unexpected: set[str] = set()  # kinds of unforeseen bad input already logged
+        self.web = web_pages
         self.auth = {name: Authenticator(auth, env)
-                     for name, auth in config.server.endpoints.items()}
+                     for name, auth in config.server.endpoints.items() if name != "slack"}
+        slack = config.server.endpoints.get("slack")
+        self.slack = None if slack is None else Desk(
+            config, Authenticator(slack, env), metrics, pool.engine_factory, log_fn)
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=self.config.server.max_body)
         app.router.add_post(PATH_PREFIX + "{endpoint}", self.receive, expect_handler=_expect)
+        if self.slack is not None:
+            app.router.add_post(SLACK_PATH, self.interact, expect_handler=_expect)
         app.router.add_get("/healthz", self.healthz, expect_handler=_expect)
         app.router.add_get("/metrics", self.render_metrics, expect_handler=_expect)
+        if self.web is not None:
+            self.web.add_routes(app)
         return app
 
     async def receive(self, request: web.Request) -> web.Response:
@@ -88,11 +103,25 @@ class Receiver:
         self.metrics.request_seconds.labels(label).observe(time.monotonic() - started)
         return response
 
-    async def _receive(self, endpoint: str, request: web.Request) -> web.Response:
-        auth = self.auth.get(endpoint)
-        if auth is None:
-            return _answer(404, f"no endpoint {PATH_PREFIX}{endpoint} (enabled: "
-                                f"{', '.join(self.auth) or 'none'})")
+    async def interact(self, request: web.Request) -> web.Response:
+        """``POST /slack/interactions``: a Slack button click (slack.py)."""
+        assert self.slack is not None
+        started = time.monotonic()
+        body = await self._body(request)
+        if isinstance(body, web.Response):
+            response = body
+        else:
+            try:
+                response = await self.slack.receive(request.headers, body)
+            except Exception as exc:  # noqa: BLE001 - bad input never gets a 5xx
+                response = self._unexpected("interaction", exc)
+        self.metrics.requests.labels("slack", str(response.status)).inc()
+        self.metrics.request_seconds.labels("slack").observe(time.monotonic() - started)
+        return response
+
+    async def _body(self, request: web.Request) -> bytes | web.Response:
+        """The whole body, or the answer when there is none to read: shutting down, too
+        large, too slow."""
         if not self.accepting:
             return _answer(503, "shutting down", {"Retry-After": "5"})
         if request.content_length is not None and \
@@ -100,7 +129,7 @@ class Receiver:
             return _answer(413, f"body over {self.config.server.max_body} bytes")
         try:
             async with asyncio.timeout(self.config.server.body_timeout):
-                body = await request.read()
+                return await request.read()
         except web.HTTPRequestEntityTooLarge:
             return _answer(413, f"body over {self.config.server.max_body} bytes")
         except TimeoutError:
@@ -109,6 +138,15 @@ class Receiver:
                                 f"{self.config.server.body_timeout:g} s")
             late.force_close()
             return late
+
+    async def _receive(self, endpoint: str, request: web.Request) -> web.Response:
+        auth = self.auth.get(endpoint)
+        if auth is None:
+            return _answer(404, f"no endpoint {PATH_PREFIX}{endpoint} (enabled: "
+                                f"{', '.join(self.auth) or 'none'})")
+        body = await self._body(request)
+        if isinstance(body, web.Response):
+            return body
         try:
             verdict = auth.check(request.headers, body, time.time())
         except Exception as exc:  # noqa: BLE001 - bad input never gets a 5xx
@@ -186,23 +224,32 @@ def _answer(status: int, reason: str, headers: Mapping[str, str] | None = None
 def serve(config: Config, options: Options, *, env: Mapping[str, str] | None = None,
           log_fn: Log = log) -> None:
     """Run the receiver until SIGTERM or SIGINT; then shut down gracefully."""
-    if not config.server.endpoints:
+    if not config.server.endpoints and config.server.web is None:
         raise ConfigError("no endpoint is enabled: add server.endpoints (alertmanager, "
-                          "pagerduty, generic) with their auth to the config",
+                          "pagerduty, generic, slack) with their auth to the config",
                           where=str(config.source or "<defaults>"))
     host, port = parse_listen(options.listen)
+    settings = config.server.web
+    if settings is not None and settings.plain_http and not _loopback(host):
+        raise ConfigError(f"server.web.plain_http is for a loopback address only; {host} is "
+                          "not one (serve the page over https, e.g. behind a proxy)",
+                          where="--listen")
     asyncio.run(_main(config, options, host, port, os.environ if env is None else env, log_fn))
 
 
 async def _main(config: Config, options: Options, host: str, port: int,
                 env: Mapping[str, str], log_fn: Log) -> None:
     backlog_queue = open_intake(config.store, durable=False)
-    metrics = Metrics(backlog_queue.counts)
+    requests = open_store(config.store, pool_size=1)  # /metrics reads the requests at scrape
+    metrics = Metrics(backlog_queue.counts, lambda: requests.approval_counts(iso(utc_now())))
     pool = Pool(config, metrics, log_fn)
     if options.engine_factory is not None:
         pool.engine_factory = options.engine_factory
     writer = IntakeWriter(config.store, pool.wake.set)
-    receiver = Receiver(config, env, writer, metrics, pool, log_fn)  # reads secrets: fail early
+    # both read their secrets here: a missing one fails the start
+    pages = None if config.server.web is None else \
+        WebPages(config, config.server.web, env, pool.engine_factory, log_fn)
+    receiver = Receiver(config, env, writer, metrics, pool, log_fn, pages)
     pool.recover()
     writer.start()
     pool.start(options.workers)
@@ -231,7 +278,9 @@ async def _main(config: Config, options: Options, host: str, port: int,
                           where="--listen") from None
     bound = listener.sockets[0].getsockname()
     url = f"http://{_host(bound[0])}:{bound[1]}"
-    log_fn(f"listening on {url} ({', '.join(sorted(receiver.auth))}; "
+    page = ["web page"] if pages is not None else []
+    slack = ["slack"] if receiver.slack is not None else []
+    log_fn(f"listening on {url} ({', '.join(sorted(receiver.auth) + slack + page)}; "
            f"{options.workers} worker(s), up to {limit} connections, store "
            f"{describe(config.store)})")
     if options.on_ready is not None:
@@ -246,13 +295,26 @@ async def _main(config: Config, options: Options, host: str, port: int,
     listener.close()
     await runner.shutdown()
     writer.stop()
-    await loop.run_in_executor(None, pool.stop, float(config.server.grace))
+    grace = float(config.server.grace)  # the workers and the Slack approvals share it
+    await asyncio.gather(loop.run_in_executor(None, pool.stop, grace),
+                         *([loop.run_in_executor(None, receiver.slack.stop, grace)]
+                           if receiver.slack is not None else []))
+    if pages is not None:
+        await loop.run_in_executor(None, pages.close, grace)
     await runner.cleanup()
     backlog_queue.close()
+    requests.close()
     final = open_intake(config.store, durable=False)
     counts = final.counts()
     final.close()
     log_fn(f"stopped; {counts['queued']} payload(s) wait in the queue for the next start")
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 def _host(address: Any) -> str:

@@ -1,4 +1,5 @@
-"""Who may post alerts: bearer tokens, basic auth, PagerDuty signatures and our HMAC.
+"""Who may post: bearer tokens, basic auth, PagerDuty signatures, our HMAC, and Slack's
+request signing (for ``/slack/interactions``).
 
 Pure functions over headers and the raw body; every comparison is constant-time. A missing
 credential is 401, a wrong, stale or replayed one 403. Replays of signed deliveries are caught
@@ -11,7 +12,7 @@ import base64
 import binascii
 import hashlib
 import hmac
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from ..notify.webhook import signature
@@ -21,6 +22,8 @@ AUTHORIZATION = "Authorization"
 PAGERDUTY_HEADER = "X-PagerDuty-Signature"
 HMAC_HEADER = "X-Remediator-Signature"
 TIMESTAMP_HEADER = "X-Remediator-Timestamp"
+SLACK_SIGNATURE = "X-Slack-Signature"
+SLACK_TIMESTAMP = "X-Slack-Request-Timestamp"
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +37,19 @@ class Verdict:
     @property
     def ok(self) -> bool:
         return self.status == 0
+
+
+def slack_signature(secret: str, timestamp: str, body: bytes) -> str:
+    """Slack's request signature: ``v0=`` and the hex HMAC-SHA256 of ``v0:TIMESTAMP:BODY``."""
+    base = b"v0:" + timestamp.encode() + b":" + body
+    return "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
+
+
+def _fresh(timestamp: str, now: float, max_skew_s: int) -> bool:
+    """An integer of ASCII digits ("²" is a digit to str.isdigit, not to int) of a sane
+    length, within ``max_skew_s`` of ``now``."""
+    return timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12 and \
+        abs(now - int(timestamp)) <= max_skew_s
 
 
 def _any_equal(given: str, secrets: tuple[str, ...]) -> bool:
@@ -56,7 +72,8 @@ class Authenticator:
 
         Credentials are ASCII: a header with any other character (a non-UTF-8 byte arrives as
         a lone surrogate) is a 400 naming the header, before any comparison."""
-        for name in (AUTHORIZATION, PAGERDUTY_HEADER, HMAC_HEADER, TIMESTAMP_HEADER):
+        for name in (AUTHORIZATION, PAGERDUTY_HEADER, HMAC_HEADER, TIMESTAMP_HEADER,
+                     SLACK_SIGNATURE, SLACK_TIMESTAMP):
             value = headers.get(name)
             if value is not None and not value.isascii():
                 return Verdict(400, f"malformed {name} header: credentials are ASCII")
@@ -67,6 +84,9 @@ class Authenticator:
             return self._basic(headers.get(AUTHORIZATION, ""))
         if scheme == "pagerduty":
             return self._pagerduty(headers.get(PAGERDUTY_HEADER, ""), body)
+        if scheme == "slack":
+            return self._slack(headers.get(SLACK_SIGNATURE, ""),
+                               headers.get(SLACK_TIMESTAMP, ""), body, now)
         return self._hmac(headers.get(HMAC_HEADER, ""), headers.get(TIMESTAMP_HEADER, ""),
                           body, now)
 
@@ -105,14 +125,25 @@ class Authenticator:
 
     def _hmac(self, header: str, timestamp: str, body: bytes, now: float) -> Verdict:
         """Our scheme (as the webhook notifier sends): ``sha256=HEX`` of ``TIMESTAMP.BODY``."""
+        return self._stamped(HMAC_HEADER, TIMESTAMP_HEADER, signature, "hmac", header,
+                             timestamp, body, now)
+
+    def _slack(self, header: str, timestamp: str, body: bytes, now: float) -> Verdict:
+        """As Slack documents it ("Verifying requests from Slack"): ``v0=HEX`` of
+        ``v0:TIMESTAMP:BODY``, the timestamp within five minutes of this server's clock."""
+        return self._stamped(SLACK_SIGNATURE, SLACK_TIMESTAMP, slack_signature, "slack",
+                             header, timestamp, body, now)
+
+    def _stamped(self, name: str, stamp_name: str, sign: Callable[[str, str, bytes], str],
+                 kind: str, header: str, timestamp: str, body: bytes, now: float) -> Verdict:
+        """A signature over a timestamp and the body, with any of the secrets, the timestamp
+        within ``max_skew_s``; its replay key is the signature (accepted once)."""
         if not header or not timestamp:
-            return Verdict(401, f"missing {HMAC_HEADER} or {TIMESTAMP_HEADER}")
-        # ASCII digits only ("²" is a digit to str.isdigit, not to int), and a sane length
-        if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12) or \
-                abs(now - int(timestamp)) > self.auth.max_skew_s:
-            return Verdict(403, f"stale or malformed {TIMESTAMP_HEADER} (more than "
+            return Verdict(401, f"missing {name} or {stamp_name}")
+        if not _fresh(timestamp, now, self.auth.max_skew_s):
+            return Verdict(403, f"stale or malformed {stamp_name} (more than "
                                 f"{self.auth.max_skew_s} s from this server's clock)")
-        expected = tuple(signature(s, timestamp, body) for s in self.secrets)
+        expected = tuple(sign(s, timestamp, body) for s in self.secrets)
         if not _any_equal(header.strip(), expected):
-            return Verdict(403, f"wrong {HMAC_HEADER}")
-        return Verdict(replay_key=f"hmac:{header.strip()}")
+            return Verdict(403, f"wrong {name}")
+        return Verdict(replay_key=f"{kind}:{header.strip()}")

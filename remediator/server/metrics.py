@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Mapping
 
 from prometheus_client import CONTENT_TYPE_LATEST as CONTENT_TYPE
@@ -21,6 +22,9 @@ from ..record import AuditRecord
 
 __all__ = ["CONTENT_TYPE", "Metrics"]
 
+# what the store says at scrape: pending requests by entry; decisions by (channel, outcome)
+ApprovalCounts = Callable[[], tuple[Mapping[str, int], Mapping[tuple[str, str], int]]]
+
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 _RUN_BUCKETS = (0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800)
 
@@ -28,7 +32,8 @@ _RUN_BUCKETS = (0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800)
 class Metrics:
     """Counters for what came in, what was decided and how runs ended."""
 
-    def __init__(self, backlog: Callable[[], Mapping[str, int]]) -> None:
+    def __init__(self, backlog: Callable[[], Mapping[str, int]],
+                 approvals: ApprovalCounts | None = None) -> None:
         disable_created_metrics()  # type: ignore[no-untyped-call]  # *_created is noise
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
@@ -70,9 +75,24 @@ class Metrics:
         self.accept_errors = Counter("remediator_accept_errors", "Connections the server "
                                      "could not accept (out of file descriptors).",
                                      registry=r)
+        self.slack = Counter("remediator_slack_interactions", "Slack button clicks by "
+                             "outcome: rejected (4xx: signature, timestamp, replay, payload, "
+                             "unknown request), approved, approved-before (another click's "
+                             "run), counted (more approvers needed), denied, refused, "
+                             "error.", ["outcome"], registry=r)
         queue = Gauge("remediator_intake", "Intake rows by state.", ["state"], registry=r)
         self._queue = queue
         self._backlog = backlog
+        self._approvals = approvals
+        self._approvals_lock = threading.Lock()  # one store read at a time (scrapes overlap)
+        self.pending = Gauge("remediator_pending_requests", "Requests waiting for approval "
+                             "(not yet expired), by catalog entry: what `pending` lists.",
+                             ["entry"], registry=r)
+        self.approval_decisions = Gauge("remediator_approval_decisions", "Decisions people "
+                                        "made on requests, by channel (cli, slack, web) and "
+                                        "outcome (approved: each distinct approval; denied; "
+                                        "refused), as the store holds them.",
+                                        ["channel", "outcome"], registry=r)
 
     def observe_records(self, records: Iterable[AuditRecord]) -> None:
         """Count the decisions and runs of freshly stored records."""
@@ -88,4 +108,13 @@ class Metrics:
         """The exposition, with the queue gauge read now."""
         for state, count in self._backlog().items():
             self._queue.labels(state).set(count)
+        if self._approvals is not None:
+            with self._approvals_lock:
+                pending, decided = self._approvals()
+                self.pending.clear()
+                self.approval_decisions.clear()
+                for entry, count in pending.items():
+                    self.pending.labels(entry).set(count)
+                for (channel, outcome), count in decided.items():
+                    self.approval_decisions.labels(channel, outcome).set(count)
         return generate_latest(self.registry)

@@ -8,16 +8,22 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ConfigError
+from . import web as web_settings
 
-ENDPOINTS = ("alertmanager", "pagerduty", "generic")
+ENDPOINTS = ("alertmanager", "pagerduty", "generic", "slack")
 # scheme -> the keys it takes; the *_env keys hold one env var name or a list (key rotation)
 SCHEMES: Mapping[str, frozenset[str]] = {
     "bearer": frozenset({"token_env"}),
     "basic": frozenset({"username", "password_env"}),
     "pagerduty": frozenset({"secret_env"}),
     "hmac": frozenset({"secret_env", "max_skew"}),
+    "slack": frozenset({"signing_secret_env", "response_url_prefixes"}),
 }
-_DEFAULT_SCHEME = {"alertmanager": "bearer", "pagerduty": "pagerduty", "generic": "hmac"}
+_DEFAULT_SCHEME = {"alertmanager": "bearer", "pagerduty": "pagerduty", "generic": "hmac",
+                   "slack": "slack"}
+# Slack's interactions (POST /slack/interactions) take only Slack's signing, and only they do
+SLACK_SKEW_S = 300  # Slack: "more than five minutes from local time" is a possible replay
+SLACK_RESPONSE_URLS = ("https://hooks.slack.com/",)
 _INTS: Mapping[str, tuple[int, int]] = {  # key -> (default, minimum)
     "max_body": (1 << 20, 1024),
     "workers": (2, 1),
@@ -31,7 +37,7 @@ _SECONDS: Mapping[str, tuple[float, float, float]] = {  # key -> (default, minim
     "body_timeout": (30, 0.1, 3600),
     "keepalive_timeout": (15, 0.1, 3600),
 }
-KEYS = frozenset({"listen", "endpoints", "max_connections", *_INTS, *_SECONDS})
+KEYS = frozenset({"listen", "endpoints", "max_connections", "web", *_INTS, *_SECONDS})
 DEFAULT_GATHER = 0.5
 DEFAULT_LISTEN = "127.0.0.1:9095"
 
@@ -45,6 +51,8 @@ class EndpointAuth:
     secret_envs: tuple[str, ...] = ()
     username: str | None = None
     max_skew_s: int = 300
+    # slack: where a signed payload's response_url may point (we POST the outcome there)
+    response_url_prefixes: tuple[str, ...] = SLACK_RESPONSE_URLS
 
     def secrets(self, env: Mapping[str, str]) -> tuple[str, ...]:
         """The secrets, read from the environment; a missing one is a ConfigError."""
@@ -75,6 +83,7 @@ class ServerSettings:
     keepalive_timeout: float = 15.0  # seconds an idle kept-alive connection stays open
     max_connections: int | None = None  # None: derived from the open-file limit at start
     endpoints: Mapping[str, EndpointAuth] = field(default_factory=dict)
+    web: web_settings.WebSettings | None = None  # the approval page (server.web)
 
 
 def parse_listen(value: str, where: str = "--listen") -> tuple[str, int]:
@@ -120,11 +129,17 @@ def parse(node: Any, where: Callable[[str], str]) -> ServerSettings:
             max_connections, bool) or max_connections < 1):
         raise ConfigError("'server.max_connections' must be an integer >= 1 (leave it out to "
                           "derive it from the open-file limit)", where=here)
-    return ServerSettings(listen=listen, endpoints=_endpoints(node.get("endpoints"), here),
+    endpoints = _endpoints(node.get("endpoints"), here)
+    if "slack" in endpoints and ints["keep_intake"] < SLACK_SKEW_S:  # replays are kept there
+        raise ConfigError(f"'server.keep_intake' must be at least {SLACK_SKEW_S} with the "
+                          "slack endpoint (a signed interaction is refused again for as "
+                          "long as Slack's timestamp is fresh)", where=here)
+    return ServerSettings(listen=listen, endpoints=endpoints,
                           max_connections=max_connections, gather=seconds["gather"],
                           header_timeout=seconds["header_timeout"],
                           body_timeout=seconds["body_timeout"],
-                          keepalive_timeout=seconds["keepalive_timeout"], **ints)
+                          keepalive_timeout=seconds["keepalive_timeout"],
+                          web=web_settings.parse(node.get("web"), here), **ints)
 
 
 def _endpoints(node: Any, here: str) -> dict[str, EndpointAuth]:
@@ -145,6 +160,9 @@ def _endpoints(node: Any, here: str) -> dict[str, EndpointAuth]:
         scheme = spec.get("auth", _DEFAULT_SCHEME[name])
         if scheme not in SCHEMES:
             raise ConfigError(f"'{key}.auth' must be one of {', '.join(SCHEMES)}", where=here)
+        if (scheme == "slack") != (name == "slack"):
+            raise ConfigError(f"'{key}.auth' must be slack" if name == "slack" else
+                              f"'{key}.auth' slack is for the slack endpoint only", where=here)
         allowed = SCHEMES[scheme] | {"auth"}
         unknown = sorted(set(spec) - allowed)
         if unknown:
@@ -165,5 +183,21 @@ def _endpoints(node: Any, here: str) -> dict[str, EndpointAuth]:
         if not isinstance(skew, int) or isinstance(skew, bool) or skew < 1:
             raise ConfigError(f"'{key}.max_skew' must be a positive number of seconds",
                               where=here)
-        result[str(name)] = EndpointAuth(str(name), str(scheme), tuple(envs), username, skew)
+        prefixes = _response_url_prefixes(spec, key, here) if scheme == "slack" else \
+            SLACK_RESPONSE_URLS
+        result[str(name)] = EndpointAuth(str(name), str(scheme), tuple(envs), username,
+                                         SLACK_SKEW_S if scheme == "slack" else skew, prefixes)
     return result
+
+
+def _response_url_prefixes(spec: Mapping[str, Any], key: str, here: str) -> tuple[str, ...]:
+    """``response_url_prefixes``: http(s) URL prefixes ending in ``/`` (so that
+    ``https://hooks.slack.com`` cannot also let in ``https://hooks.slack.com.evil``)."""
+    value = spec.get("response_url_prefixes", list(SLACK_RESPONSE_URLS))
+    if not isinstance(value, list) or not value or not all(
+            isinstance(p, str) and p.startswith(("https://", "http://")) and
+            p.count("/") >= 3 and p.endswith("/") for p in value):
+        raise ConfigError(f"'{key}.response_url_prefixes' must be a list of http(s) URL "
+                          "prefixes, each ending in / after the host (default "
+                          f"{list(SLACK_RESPONSE_URLS)})", where=here)
+    return tuple(value)

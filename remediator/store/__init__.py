@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -101,6 +101,19 @@ class RequestStore(Protocol):
 
     def resolve_requests(self, fingerprint: str, at: str) -> list[str]:
         """Mark the pending requests of a resolved alert; their ids."""
+        ...
+
+    def add_decision(self, request_id: str, outcome: str, person: str,
+                     approver: Mapping[str, Any], at: str, code: str | None = None) -> bool:
+        """Note one person's decision on a request; False for an approval already given."""
+        ...
+
+    def decisions(self, request_ids: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        """The decisions noted on these requests (all when None)."""
+        ...
+
+    def approval_counts(self, now: str) -> tuple[dict[str, int], dict[tuple[str, str], int]]:
+        """Pending requests by entry; decisions by (channel, outcome)."""
         ...
 
 class RunJournal(Protocol):

@@ -23,6 +23,7 @@ from ..models import PendingRequest, RequestState
 from ..record import AuditRecord, Draft, stored
 from ..sealing import altered
 from . import journal
+from .decisions import COLUMNS as DECISION_COLUMNS
 from .guard_state import (
     GuardCache,
     GuardSession,
@@ -51,7 +52,7 @@ CONTENDED_SESSIONS = 16  # after a lost optimistic attempt: sessions decided und
 
 REQUEST_FIELDS = ("id", "entry", "hosts", "fingerprint", "alert", "variables", "preview",
                   "created_at", "expires_at", "state", "decided_by", "decided_at",
-                  "result_record", "seal")
+                  "result_record", "seal", "requested_by")
 REQUEST_COLUMNS = ", ".join(REQUEST_FIELDS)
 # verify: each request row with the body of its pending record (by the record's checked id)
 VERIFY_REQUESTS = (f"SELECT {', '.join('q.' + f for f in REQUEST_FIELDS)}, r.body"  # noqa: S608
@@ -61,13 +62,14 @@ VERIFY_REQUESTS = (f"SELECT {', '.join('q.' + f for f in REQUEST_FIELDS)}, r.bod
 def request_of(row: Sequence[Any]) -> PendingRequest:
     """A PendingRequest from a row of ``REQUEST_COLUMNS``."""
     (rid, entry, hosts, fingerprint, alert, variables, preview, created, expires, state,
-     decided_by, decided_at, result, sealed) = row
+     decided_by, decided_at, result, sealed, requested_by) = row
     return PendingRequest(
         id=rid, entry=entry, hosts=tuple(json.loads(hosts)), fingerprint=fingerprint,
         alert=json.loads(alert) if alert else None, variables=json.loads(variables),
         preview=json.loads(preview), created_at=created, expires_at=expires,
         state=RequestState(state), decided_by=decided_by, decided_at=decided_at,
-        result_record=result, seal=sealed)
+        result_record=result, seal=sealed,
+        requested_by=json.loads(requested_by) if requested_by else None)
 
 
 PRUNE_CHUNK = 5000  # guard rows forgotten per transaction
@@ -257,11 +259,13 @@ class SqlStore(ABC):
         with self._tx(f"request {request.id}") as db:
             db.execute(
                 "INSERT INTO requests (id, entry, hosts, fingerprint, alert, variables, preview,"
-                " created_at, expires_at, state, seal) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                " created_at, expires_at, state, seal, requested_by)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 (request.id, request.entry, json.dumps(list(request.hosts)), request.fingerprint,
                  json.dumps(dict(request.alert)) if request.alert is not None else None,
                  json.dumps(dict(request.variables)), json.dumps(dict(request.preview)),
-                 request.created_at, request.expires_at, str(request.state), request.seal))
+                 request.created_at, request.expires_at, str(request.state), request.seal,
+                 json.dumps(dict(request.requested_by)) if request.requested_by else None))
 
     def get_request(self, request_id: str) -> PendingRequest:
         """The request with ``request_id`` or a unique prefix of it."""
@@ -286,6 +290,42 @@ class SqlStore(ABC):
                 " result_record = COALESCE(?, result_record) WHERE id = ? AND state = 'pending'",
                 (str(to), by, at, result_record, request_id))
             return int(cursor.rowcount) == 1
+
+    def add_decision(self, request_id: str, outcome: str, person: str,
+                     approver: Mapping[str, Any], at: str, code: str | None = None) -> bool:
+        """Note one person's decision on a request (approved, denied, refused); False when
+        it is an approval this person already gave (it counts once)."""
+        with self._tx(f"request {request_id}") as db:
+            cursor = db.execute(
+                f"INSERT INTO request_decisions ({DECISION_COLUMNS}) VALUES"  # noqa: S608
+                " (?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
+                (request_id, at, outcome, code, person, approver["channel"], approver["id"],
+                 approver["name"], approver.get("os_user")))
+            return int(cursor.rowcount) == 1
+
+    def decisions(self, request_ids: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        """The decisions noted on these requests (all when None), in the order given."""
+        where = ""
+        args: tuple[str, ...] = ()
+        if request_ids is not None:
+            if not request_ids:
+                return []
+            where = f" WHERE request_id IN ({', '.join('?' for _ in request_ids)})"
+            args = tuple(request_ids)
+        rows = self._query(f"SELECT {DECISION_COLUMNS} FROM request_decisions{where}"  # noqa: S608
+                           " ORDER BY at, person", args)
+        names = [c.strip() for c in DECISION_COLUMNS.split(",")]
+        return [dict(zip(names, row, strict=True)) for row in rows]
+
+    def approval_counts(self, now: str) -> tuple[dict[str, int], dict[tuple[str, str], int]]:
+        """For ``/metrics``: requests pending (not yet past their time) by entry, and the
+        decisions noted by (channel, outcome)."""
+        pending = self._query("SELECT entry, COUNT(*) FROM requests WHERE state = 'pending'"
+                              " AND expires_at > ? GROUP BY entry", (now,))
+        decided = self._query("SELECT channel, outcome, COUNT(*) FROM request_decisions"
+                              " GROUP BY channel, outcome", ())
+        return ({str(e): int(n) for e, n in pending},
+                {(str(c), str(o)): int(n) for c, o, n in decided})
 
     def set_request_result(self, request_id: str, record_id: str) -> None:
         """Link a decided request to the record of what followed."""

@@ -44,12 +44,16 @@ STATES = ("queued", "claimed", "planned", "done")
 
 @dataclass(frozen=True, slots=True)
 class Accepted:
-    """One payload to write down: which source sent it, its raw JSON, its replay key."""
+    """One payload to write down: which source sent it, its raw JSON, its replay key.
+
+    ``state`` ``done``: written down only to be refused if replayed, and kept for the record
+    (a Slack interaction, handled by ``serve`` at once, never by a worker)."""
 
     received_at: str
     source: str
     body: str
     replay_key: str | None = None
+    state: str = "queued"
 
 
 @dataclass(frozen=True, slots=True)

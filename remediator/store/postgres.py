@@ -29,6 +29,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from ..errors import StoreError
 from .base import SqlStore
+from .decisions import MIGRATION as DECISIONS_MIGRATION
 from .guard_state import finished_index, generation_migration
 from .journal import MIGRATION as JOURNAL_MIGRATION
 from .sql import Db
@@ -162,6 +163,7 @@ MIGRATIONS: tuple[str, ...] = (
     SEEN_BY_START,
     JOURNAL_MIGRATION,
     SEALS,
+    DECISIONS_MIGRATION,
 )
 
 

@@ -51,9 +51,10 @@ class PgIntakeQueue:
         with self._tx("accepted payloads") as db:
             for item in payloads:
                 row = db.execute(
-                    "INSERT INTO intake (received_at, source, body, replay_key) VALUES"
-                    " (?,?,?,?) ON CONFLICT (replay_key) DO NOTHING RETURNING id",
-                    (item.received_at, item.source, item.body, item.replay_key)).fetchone()
+                    "INSERT INTO intake (received_at, source, body, replay_key, state) VALUES"
+                    " (?,?,?,?,?) ON CONFLICT (replay_key) DO NOTHING RETURNING id",
+                    (item.received_at, item.source, item.body, item.replay_key,
+                     item.state)).fetchone()
                 ids.append(int(row[0]) if row else None)
         return ids
 

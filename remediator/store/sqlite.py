@@ -12,6 +12,7 @@ from typing import Any
 
 from ..errors import StoreError
 from .base import SqlStore
+from .decisions import MIGRATION as DECISIONS_MIGRATION
 from .guard_state import GUARD_META_MIGRATION, finished_index, generation_migration
 from .intake import MIGRATION as INTAKE_MIGRATION
 from .intake import PLANS_MIGRATION
@@ -140,6 +141,7 @@ MIGRATIONS: tuple[str, ...] = (
     SEEN_BY_START,
     JOURNAL_MIGRATION,
     SEALS,
+    DECISIONS_MIGRATION,
 )
 
 

@@ -52,9 +52,9 @@ class IntakeQueue:
         with self._write("accepted payloads", urgent=True) as db:
             for item in payloads:
                 cursor = db.execute(
-                    "INSERT OR IGNORE INTO intake (received_at, source, body, replay_key)"
-                    " VALUES (?,?,?,?)", (item.received_at, item.source, item.body,
-                                          item.replay_key))
+                    "INSERT OR IGNORE INTO intake (received_at, source, body, replay_key, state)"
+                    " VALUES (?,?,?,?,?)", (item.received_at, item.source, item.body,
+                                            item.replay_key, item.state))
                 ids.append(cursor.lastrowid if cursor.rowcount else None)
         return ids
 

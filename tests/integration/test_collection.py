@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from remediator import bootstrap
+from remediator import bootstrap, galaxy
 
 from ..conftest import Project, alertmanager_payload, disk_alert, disk_entry
 from ..nodemixin import COVERED
@@ -94,8 +94,9 @@ def test_fqcn_entry_runs_live_and_the_record_names_the_collection(repo: Project)
     installed = repo.root / "collections" / "ansible_collections" / "remediator" / "fixes"
     playbook = installed / "playbooks" / "disk_space_cleanup.yml"
     assert record["remediation"]["playbook"] == FQCN
-    assert record["remediation"]["collection"] == {"name": "remediator.fixes",
-                                                   "version": VERSION}
+    assert record["remediation"]["collection"] == {
+        "name": "remediator.fixes", "version": VERSION,
+        "sha256": galaxy.collection_sha256(installed)}
     assert record["remediation"]["playbook_sha256"] == \
         hashlib.sha256(playbook.read_bytes()).hexdigest()
     assert set(repo.snapshot()) < before  # the stale cache files are gone
@@ -114,6 +115,45 @@ def test_installed_version_outside_the_pin_runs_in_check_mode_and_says_why(
            f"=={VERSION} (requirements.yml:2)" in record["decision"]["reason"]
     assert record["remediation"]["collection"]["version"] == BUMPED
     assert record["remediation"]["catalog_revision"]["dirty"] is False  # the repo is clean
+    assert repo.snapshot() == before
+
+
+def test_an_installed_collection_edited_in_place_is_not_the_reviewed_version(
+        repo: Project) -> None:
+    """A task file of the installed collection edited after the install (its version unchanged):
+    not what FILES.json lists, so not what was reviewed: check mode, and the reason names the
+    file, as `ansible-galaxy collection verify --offline` would."""
+    installed = repo.root / "collections" / "ansible_collections" / "remediator" / "fixes"
+    tasks = installed / "roles" / "disk_space_cleanup" / "tasks" / "main.yml"
+    tasks.write_text(tasks.read_text() + "\n# edited on the host\n")
+    before = repo.snapshot()
+    (record,) = repo.handle(alertmanager_payload([disk_alert()]))
+    assert (record["decision"]["action"], record["mode"]) == ("escalate", "check")
+    assert (f"collection remediator.fixes {VERSION} was changed after it was installed "
+            "(roles/disk_space_cleanup/tasks/main.yml: not as its FILES.json lists them"
+            ) in record["decision"]["reason"]
+    assert record["remediation"]["collection"]["sha256"] == galaxy.collection_sha256(installed)
+    assert repo.snapshot() == before
+
+
+def test_approval_is_refused_when_the_collection_files_changed_since_the_preview(
+        repo: Project, tarballs: dict[str, Path]) -> None:
+    """The same version installed again from a different build (another tarball saying the same
+    version): its files differ from the preview's, so approve refuses, and nothing runs."""
+    repo.write_catalog(disk_entry("human-initiated", playbook=FQCN))
+    git(repo.root, "commit", "-qam", "human-initiated")
+    (pending,) = repo.handle(alertmanager_payload([disk_alert()]))
+    assert pending["decision"]["action"] == "pending"
+    source = repo.root.parent / "same-version-source"
+    shutil.copytree(bootstrap.COLLECTION, source)
+    role = source / "roles" / "disk_space_cleanup" / "defaults" / "main.yml"
+    role.write_text(role.read_text() + "\n# rebuilt\n")
+    bootstrap.install(bootstrap.build(repo.root.parent / "same-version", source),
+                      repo.root / "collections")
+    before = repo.snapshot()
+    result = repo.cli("approve", pending["id"])
+    assert result.exit_code == 4, result.output
+    assert f"collection remediator.fixes {VERSION} changed since the preview" in result.output
     assert repo.snapshot() == before
 
 

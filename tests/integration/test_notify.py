@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import io
 import time
+from dataclasses import replace
 
 import pytest
 
@@ -80,6 +81,42 @@ def test_slack_message_is_readable_blocks_with_escaped_text(sink) -> None:
     assert fields["*outcome*"] == "succeeded"
     assert "remediator audit show 1a2b3c" in body["blocks"][3]["elements"][0]["text"]
     assert body["text"]
+
+
+def pending(link: str | None = "https://ops.example/requests/rq1") -> Message:
+    """An approval-needed message for request rq1."""
+    return replace(message("approval-needed", severity="warning"), request_id="rq1",
+                   request_link=link)
+
+
+def test_slack_pending_request_has_approve_and_deny_buttons(sink) -> None:
+    """A pending request's message carries the preview, Approve (primary) and Deny (danger)
+    buttons whose value is the request id, and a link to the request page."""
+    deliver([SlackNotifier("team", sink.url + "/hooks/T0/B0/XYZ")], pending(), FAST)
+    body = sink.bodies("/hooks/T0/B0/XYZ")[0]
+    assert [b["type"] for b in body["blocks"]] == ["header", "section", "section", "actions",
+                                                   "context"]
+    assert "web-01: changed: Remove the stale files" in body["blocks"][1]["text"]["text"]
+    buttons = body["blocks"][3]["elements"]
+    assert [(b["type"], b["action_id"], b["style"], b["value"], b["text"]["text"])
+            for b in buttons] == [("button", "approve", "primary", "rq1", "Approve"),
+                                  ("button", "deny", "danger", "rq1", "Deny")]
+    assert "<https://ops.example/requests/rq1|request page>" in \
+        body["blocks"][4]["elements"][0]["text"]
+
+
+def test_pagerduty_approval_needed_links_to_the_request_page(sink) -> None:
+    """PagerDuty's approval-needed event links to the request page first, then the record;
+    the resolve that follows the decision still names only the dedup key."""
+    deliver([PagerDutyNotifier("pd", "K", sink.url)], pending(), FAST)
+    deliver([PagerDutyNotifier("pd", "K", sink.url)], message("denied", "resolve"), FAST)
+    trigger, resolve = sink.bodies()
+    assert trigger["links"] == [{"href": "https://ops.example/requests/rq1",
+                                 "text": "approve or deny"},
+                                {"href": "https://ops.example/r/1a2b3c", "text": "audit record"}]
+    assert trigger["payload"]["custom_details"]["request"] == "rq1"
+    assert resolve == {"routing_key": "K", "event_action": "resolve",
+                       "dedup_key": trigger["dedup_key"]}
 
 
 def test_webhook_signature_verifies_with_the_secret(sink) -> None:

@@ -64,7 +64,8 @@ def test_an_fqcn_entry_runs_the_first_installed_collections_playbook(tmp_path: P
     (entry,) = load(tmp_path, "acme.ops.fix", [tmp_path / "a", tmp_path / "b"])
     assert entry.playbook == "acme.ops.fix"
     assert entry.playbook_path == str((first / "playbooks" / "fix.yml").resolve())
-    assert entry.collection == CollectionRef("acme.ops", "1.2.0", str(first.resolve()))
+    assert entry.collection == CollectionRef("acme.ops", "1.2.0", str(first.resolve()),
+                                             galaxy.collection_sha256(first))
 
 
 def test_a_subfolder_playbook_and_an_ansible_collections_path_entry(tmp_path: Path) -> None:
@@ -213,3 +214,15 @@ def test_ansible_home_moves_the_default_collections_path(tmp_path: Path) -> None
     setup = ansible_setup(tmp_path, None, {"ANSIBLE_HOME": str(tmp_path / "home")})
     assert setup.collections_paths() == (tmp_path / "home" / "collections",
                                          Path("/usr/share/ansible/collections"))
+
+
+def test_the_collection_digest_covers_its_files_but_not_pythons_caches(tmp_path: Path) -> None:
+    """Any file's bytes or name change the digest; a __pycache__ folder does not."""
+    folder = install(tmp_path / "a", "acme.ops", "1.2.0")
+    first = galaxy.collection_sha256(folder)
+    (folder / "__pycache__").mkdir()
+    (folder / "__pycache__" / "x.cpython-311.pyc").write_bytes(b"\0")
+    assert galaxy.collection_sha256(folder) == first
+    playbook = folder / "playbooks" / "fix.yml"
+    playbook.write_text(playbook.read_text() + "\n")
+    assert galaxy.collection_sha256(folder) != first

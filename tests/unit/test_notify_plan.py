@@ -112,3 +112,26 @@ def test_a_resolved_alert_is_told_by_its_code_not_its_words() -> None:
     told = plan(reworded)
     assert told is not None and (told.kind, told.event_action) == ("resolved", "resolve")
     assert plan(duplicate) is None
+
+
+def test_a_pending_request_names_its_request_and_page() -> None:
+    """approval-needed carries the request id (the buttons' value) and, with request_url,
+    the request's page; other messages carry neither, and refusals or counted approvals of
+    several tell nobody."""
+    message = plan(record("human-initiated", "pending", "succeeded", mode="check"),
+                   request_url="https://ops.example/requests/{id}")
+    assert message is not None
+    assert (message.request_id, message.request_link) == (
+        "rec1", "https://ops.example/requests/rec1")
+    assert "or on the request page: https://ops.example/requests/rec1" in message.lines
+    assert "web-01: changed: Remove" in message.lines  # the preview: what would change
+    bare = plan(record("human-initiated", "pending", "succeeded", mode="check"))
+    assert bare is not None and (bare.request_id, bare.request_link) == ("rec1", None)
+    result = plan(record("oversight", "run", "succeeded"),
+                  request_url="https://ops.example/requests/{id}")
+    assert result is not None and (result.request_id, result.request_link) == (None, None)
+    for state in ("refused", "partially-approved"):
+        quiet = record("human-initiated", "skip", "not-run", mode="none",
+                       request={"id": "rec0", "state": state, "by": "m", "at": "t",
+                                "requested_at": "t"})
+        assert plan(quiet) is None

@@ -1,0 +1,234 @@
+"""The web page over HTTP: the real ``serve`` app (aiohttp's test server on loopback), a real
+SQLite store and engine; the runs are a RecordingExecutor's. What a browser shows is in
+tests/integration/test_web_browser.py."""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import re
+from collections.abc import Coroutine
+from typing import Any
+
+import pytest
+
+from remediator.config import load
+from remediator.errors import ConfigError
+from remediator.server.app import Options, serve
+from remediator.server.web.sessions import THROTTLE_FAILURES, Sessions
+from remediator.settings.web import WebSettings
+from tests.conftest import Project
+from tests.webpage import ENV, PASSWORD, SECRET, USERS, pending_request, site, web_config
+
+HOSTILE = "<script>alert(1)</script>"
+
+
+def run(coro: Coroutine[Any, Any, None]) -> None:
+    asyncio.run(coro)
+
+
+def test_a_login_sets_a_strict_cookie_and_a_wrong_password_is_refused(project: Project
+                                                                       ) -> None:
+    """Right password: 303 and an HttpOnly, SameSite=Strict cookie; wrong: 401, no cookie;
+    after too many failures even the right password waits (429)."""
+    project.configure(web_config(plain_http=False))
+
+    async def check() -> None:
+        async with site(project) as web:
+            response = await web.login("alice", "wrong")
+            assert response.status == 401 and "Set-Cookie" not in response.headers
+            response = await web.login("nobody", PASSWORD)
+            assert response.status == 401
+            response = await web.login()
+            assert response.status == 303 and response.headers["Location"] == "/requests"
+            cookie = response.headers["Set-Cookie"]
+            assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Secure" in cookie
+            for _ in range(THROTTLE_FAILURES):
+                await web.login("bob", "wrong")
+            response = await web.login("bob", PASSWORD)
+            assert response.status == 429
+    run(check())
+
+
+def test_pages_need_a_login_and_carry_strict_headers(project: Project) -> None:
+    """Without a session a page redirects to the login; every page has the CSP, no framing and
+    no caching; unknown ids are 404 pages."""
+    rid = pending_request(project)
+    project.configure(web_config())
+
+    async def check() -> None:
+        async with site(project) as web:
+            response, _ = await web.get(f"/requests/{rid}")
+            assert response.status == 303
+            assert response.headers["Location"] == f"/login?next=/requests/{rid}"
+            await web.login()
+            for path in ("/requests", f"/requests/{rid}", f"/records/{rid}", "/login",
+                         "/requests/nope", "/records/0123", "/records/..%2f..%2fetc"):
+                response, body = await web.get(path)
+                assert response.status in (200, 404), (path, response.status, body)
+                csp = response.headers["Content-Security-Policy"]
+                assert "default-src 'none'" in csp and "frame-ancestors 'none'" in csp
+                assert "script-src" not in csp and "'unsafe-inline'" not in csp
+                assert response.headers["X-Frame-Options"] == "DENY"
+                assert response.headers["Cache-Control"] == "no-store"
+            response, body = await web.get("/requests/nope")
+            assert response.status == 404 and "no request nope" in body
+    run(check())
+
+
+def test_a_post_without_the_right_csrf_token_or_origin_is_refused_and_runs_nothing(
+        project: Project) -> None:
+    """Missing token, wrong token, foreign Origin, no Origin: 403 each, the request stays
+    pending and nothing runs; the same POST done right starts the live run."""
+    rid = pending_request(project)
+    assert project.executor is not None
+    checks = len(project.executor.plans)
+    project.configure(web_config())
+
+    async def check() -> None:
+        async with site(project) as web:
+            await web.login()
+            await web.get(f"/requests/{rid}")
+            good = web.csrf
+            assert good
+            for form, origin in (({}, ""), ({"csrf": "0" * len(good)}, ""),
+                                 ({"csrf": good}, "http://evil.example"),
+                                 ({"csrf": good}, None)):
+                response, body = await web.post(f"/requests/{rid}/approve", form,
+                                                origin=origin)
+                assert response.status == 403, (form, origin, body)
+            assert len(project.executor.plans) == checks
+            body = await web.wait_state(rid, "pending")
+            response, _ = await web.post(f"/requests/{rid}/approve", {"csrf": good})
+            assert response.status == 303 and response.headers["Location"] == f"/requests/{rid}"
+            body = await web.wait_state(rid, "approved")
+            assert "by alice (web:alice)" in body or "by alice" in body
+    run(check())
+    assert [str(p.mode) for p in project.executor.plans[checks:]] == ["live"]
+
+
+def test_hostile_alert_text_is_escaped_in_every_page(project: Project) -> None:
+    """A label and an annotation holding markup show as text on the list, the request and the
+    record pages: no tag of theirs reaches the HTML."""
+    rid = pending_request(project, team=HOSTILE, summary='"><img src=x onerror=alert(1)>')
+    project.configure(web_config())
+
+    async def check() -> None:
+        async with site(project) as web:
+            await web.login()
+            for path in ("/requests", f"/requests/{rid}", f"/records/{rid}"):
+                _, body = await web.get(path)
+                assert HOSTILE not in body and "<img src=x" not in body, path
+                assert html.escape(HOSTILE) in body, path
+    run(check())
+
+
+def test_bad_forms_and_unknown_actions_are_4xx(project: Project) -> None:
+    """A reason too long or with control characters, or a form that is not UTF-8, is 400; an
+    unknown action or request 404; a login POST from elsewhere 403: never a 5xx."""
+    rid = pending_request(project)
+    project.configure(web_config())
+
+    async def check() -> None:
+        async with site(project) as web:
+            response = await web.post("/login", {"user": "alice", "password": PASSWORD},
+                                      origin="http://evil.example")
+            assert response[0].status == 403
+            await web.login()
+            await web.get(f"/requests/{rid}")
+            for path, form, status in (
+                    (f"/requests/{rid}/deny", {"reason": "x" * 501}, 400),
+                    (f"/requests/{rid}/deny", {"reason": "a\x1b[2Jb"}, 400),
+                    (f"/requests/{rid}/explode", {}, 404),
+                    ("/requests/nope/deny", {}, 404)):
+                response, body = await web.post(path, {"csrf": web.csrf, **form})
+                assert response.status == status, (path, body)
+            raw = await web.client.post(f"/requests/{rid}/deny", data=b"\xff\xfe=\xff",
+                                        headers={"Origin": web.origin, "Content-Type":
+                                                 "application/x-www-form-urlencoded"},
+                                        allow_redirects=False)
+            assert raw.status == 400  # not UTF-8
+            await web.wait_state(rid, "pending")
+            response, _ = await web.post(f"/requests/{rid}/deny",
+                                         {"csrf": web.csrf, "reason": "not now"})
+            assert response.status == 303
+            body = await web.wait_state(rid, "denied")
+            assert "denied by alice" in body
+    run(check())
+
+
+@pytest.mark.parametrize(("trusted", "allowed"), [("10.0.0.0/8", False),
+                                                   ("127.0.0.0/8", True)])
+def test_the_proxy_header_is_trusted_only_from_trusted_addresses(
+        project: Project, trusted: str, allowed: bool) -> None:
+    """Behind oauth2-proxy: the user header from an address outside ``trusted`` is refused
+    (403); from a trusted one it names the person, with no login form; no header is 403."""
+    pending_request(project)
+    project.configure(web_config(users=None, session_secret_env=None,
+                                 proxy={"header": "X-Forwarded-Email", "trusted": [trusted]}))
+
+    async def check() -> None:
+        async with site(project) as web:
+            response, body = await web.get("/requests",
+                                           headers={"X-Forwarded-Email": "ann@example.org"})
+            assert response.status == (200 if allowed else 403)
+            assert ("ann@example.org" in body) is allowed
+            response, _ = await web.get("/requests")
+            assert response.status == 403
+    run(check())
+
+
+@pytest.mark.parametrize(("web", "says"), [
+    ({"users": {"alice": "hunter2"}}, "server.web.users.alice' must be a bcrypt hash"),
+    ({"users": USERS, "session_secret_env": None}, "session_secret_env' is required"),
+    ({"users": USERS, "proxy": {"trusted": ["10.0.0.0/8"]}}, "exactly one of 'users'"),
+    ({"proxy": {"trusted": ["10.0.0.300/8"]}}, "server.web.proxy.trusted"),
+    ({"proxy": {"trusted": []}}, "server.web.proxy.trusted' must list"),
+    ({"users": USERS, "session_ttl": 5}, "server.web.session_ttl"),
+    ({"users": USERS, "colour": "red"}, "unknown key 'server.web.colour'"),
+])
+def test_config_errors_name_the_key(project: Project, web: dict[str, Any], says: str) -> None:
+    """Each mistake in server.web is a ConfigError naming its key."""
+    section = {"session_secret_env": "T_WEB_SESSION", **web}
+    project.configure({"server": {"web": {k: v for k, v in section.items() if v is not None}}})
+    with pytest.raises(ConfigError, match=re.escape(says)):
+        load(project.config)
+
+
+def test_a_missing_session_secret_fails_the_start(project: Project) -> None:
+    """The signing key comes from the environment; unset, the page does not start."""
+    project.configure(web_config())
+
+    async def check() -> None:
+        async with site(project, env={k: v for k, v in ENV.items() if k != "T_WEB_SESSION"}):
+            pass
+    with pytest.raises(ConfigError, match="T_WEB_SESSION"):
+        run(check())
+
+
+def test_a_session_cookie_is_refused_when_forged_expired_or_logged_out() -> None:
+    """A cookie proves its session only as issued, before it expires and until logout; a
+    form token is the session's own."""
+    sessions = Sessions(WebSettings(users=USERS, session_secret_env="K", session_ttl=60),
+                        {"K": SECRET})
+    session, cookie = sessions.issue("alice", 1000.0)
+    assert sessions.read(cookie, 1059.0) == session
+    assert sessions.read(cookie, 1060.0) is None  # expired
+    body, _, mac = cookie.rpartition(".")
+    forged = body.replace(body.split(".")[1], "Ym9i") + "." + mac  # "bob", same MAC
+    assert sessions.read(forged, 1001.0) is None
+    other = Sessions(WebSettings(users=USERS, session_secret_env="K"), {"K": SECRET + "x"})
+    assert other.read(cookie, 1001.0) is None  # another key
+    assert sessions.csrf_ok(session, sessions.csrf_token(session))
+    assert not sessions.csrf_ok(session, other.csrf_token(session))
+    sessions.revoke(session, 1001.0)
+    assert sessions.read(cookie, 1002.0) is None
+
+
+def test_plain_http_is_refused_off_loopback(project: Project) -> None:
+    """Cookies without Secure only on a loopback address: serve refuses to start elsewhere."""
+    project.configure(web_config())
+    config = load(project.config)
+    with pytest.raises(ConfigError, match="plain_http is for a loopback address only"):
+        # (an address not on this machine: were the check missing, binding it fails at once)
+        serve(config, Options(listen="192.0.2.1:0", workers=1), env=ENV)
