@@ -58,8 +58,8 @@ all:
       hosts:
         web-01:
           ansible_host: 192.0.2.10
-          # allow-lists the fixes read from the inventory, e.g. for service_restart:
-          # restartable_services: {nginx: {manager: systemd}}
+          # allow-lists the fixes read from the inventory, e.g. for systemd_unit_restart:
+          # restartable_units: [nginx.service]
 """
 
 _GITIGNORE = f"""\

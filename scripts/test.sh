@@ -37,6 +37,7 @@ unset REMEDIATOR_MAX_STAGE REMEDIATOR_CONFIG REMEDIATOR_STORE REMEDIATOR_TEST_ST
 
 if [ -z "$quick" ]; then
     bash scripts/setup-molecule.sh  # podman, molecule, the collections and the local Debian image
+    bash scripts/setup-systemd-image.sh  # the same image with systemd as init, chrony, node_exporter
     bash scripts/setup-monitoring.sh  # prometheus, alertmanager, node_exporter (poll, serve, closed loop)
     bash scripts/setup-chromium.sh  # headless chromium and a font: the HTML report's and the web page's browser tests
     # PostgreSQL from Debian's packages, a private cluster on 127.0.0.1:55432 (the store tests)

@@ -136,3 +136,12 @@ class Server:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(10)
+
+    def close(self) -> None:
+        """Stop serve (SIGTERM: a running fix may finish), if the test has not; kill it if
+        need be. For an ExitStack callback."""
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                self.stop()
+            finally:
+                self.kill()

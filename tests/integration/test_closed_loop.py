@@ -113,15 +113,6 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait(5)
 
 
-def _stop_server(server: Server) -> None:
-    """Stop serve (SIGTERM: a running fix may finish), if the test has not; kill it if need be."""
-    if server.proc is not None and server.proc.poll() is None:
-        try:
-            server.stop()
-        finally:
-            server.kill()
-
-
 @pytest.fixture
 def loop(project: Project, tmp_path: Path) -> Iterator[Loop]:
     """The example's loop over the project's (empty) sandbox host, ready to see a full disk."""
@@ -133,7 +124,7 @@ def loop(project: Project, tmp_path: Path) -> Iterator[Loop]:
     token = secrets.token_urlsafe(32)
     with ExitStack() as stack:
         server = Server(project.config, {"REMEDIATOR_AM_TOKEN": token})
-        stack.callback(_stop_server, server)
+        stack.callback(server.close)
         server.start()
         alertmanager = stack.enter_context(ExampleAlertmanager(
             tmp_path / "alertmanager", remediator=f"127.0.0.1:{server.port}", token=token))

@@ -20,6 +20,7 @@ import yaml
 from remediator import bootstrap, galaxy
 
 from ..conftest import Project, alertmanager_payload, disk_alert, disk_entry
+from ..nodemixin import COVERED
 
 pytestmark = pytest.mark.ansible
 
@@ -69,17 +70,18 @@ def repo(project: Project, tarballs: dict[str, Path]) -> Project:
 def test_tarball_installs_offline_with_every_fix(repo: Project, tarballs: dict[str, Path]
                                                  ) -> None:
     """`remediator collection build` writes remediator-fixes-VERSION.tar.gz; installed with
-    ansible-galaxy -p it holds the five FQCN playbooks, their roles and the module."""
+    ansible-galaxy -p it holds the seven FQCN playbooks, their roles and the two modules."""
     assert tarballs[VERSION].name == f"remediator-fixes-{VERSION}.tar.gz"
     folder = repo.root / "collections" / "ansible_collections" / "remediator" / "fixes"
     manifest = json.loads((folder / "MANIFEST.json").read_text())
     assert manifest["collection_info"]["version"] == VERSION
     fixes = {"disk_space_cleanup", "inode_cleanup", "log_rotate", "runaway_process",
-             "service_restart"}
+             "service_restart", "systemd_unit_restart", "clock_resync"}
     assert {p.stem for p in (folder / "playbooks").glob("*.yml")} == fixes
     assert {p.name for p in (folder / "roles").iterdir()} == fixes
     assert all((folder / "roles" / f / "meta" / "argument_specs.yml").is_file() for f in fixes)
-    assert (folder / "plugins" / "modules" / "runaway_processes.py").is_file()
+    assert {p.name for p in (folder / "plugins" / "modules").glob("*.py")} == \
+        {"runaway_processes.py", "kernel_clock.py"}
 
 
 def test_fqcn_entry_runs_live_and_the_record_names_the_collection(repo: Project) -> None:
@@ -178,7 +180,8 @@ def test_approval_is_refused_when_the_collection_version_changed_since_the_previ
 
 def test_init_writes_a_project_that_validates(tmp_path: Path) -> None:
     """`remediator init DIR` writes a starter project with the collection installed into it;
-    `remediator catalog validate` there passes, every entry naming an FQCN playbook."""
+    `remediator catalog validate` there passes, every entry naming an FQCN playbook; the
+    entries are the node_exporter mixin's (its alerts are covered out of the box)."""
     folder = tmp_path / "ops"
     proc = subprocess.run([REMEDIATOR, "init", str(folder)],
                           capture_output=True, text=True, check=False)
@@ -186,6 +189,7 @@ def test_init_writes_a_project_that_validates(tmp_path: Path) -> None:
     catalog = yaml.safe_load((folder / "remediations.yml").read_text())
     assert {e["playbook"].rpartition(".")[0] for e in catalog["remediations"]} == \
         {"remediator.fixes"}
+    assert {e["name"] for e in catalog["remediations"]} == set(COVERED.values())
     assert yaml.safe_load((folder / "requirements.yml").read_text()) == \
         {"collections": [{"name": "remediator.fixes", "version": f"=={VERSION}"}]}
     proc = subprocess.run([REMEDIATOR, "catalog", "validate"],

@@ -31,7 +31,10 @@ def test_check_scenarios_run_check_mode_and_verify(name: str) -> None:
 
 @pytest.mark.ansible
 @pytest.mark.container
-@pytest.mark.parametrize("name", scenarios())
+@pytest.mark.parametrize("name", [
+    # the clock scenarios set the machine's one clock: never beside another test that reads it
+    pytest.param(s, marks=pytest.mark.serial) if s.startswith("clock_") else s
+    for s in scenarios()])
 def test_scenario(name: str) -> None:
     """The scenario's whole test sequence passes (create, prepare, converge or check, verify, destroy)."""
     gaps = missing()

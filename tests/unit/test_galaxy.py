@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -175,6 +177,35 @@ def test_the_starter_catalog_names_only_the_bundled_collections_playbooks() -> N
     assert data["remediations"]
     assert {e["playbook"] for e in data["remediations"]} <= have
     assert {e["stage"] for e in data["remediations"]} == {"observe"}
+
+
+@pytest.mark.parametrize("role", sorted(p.name for p in (bootstrap.COLLECTION / "roles").iterdir()))
+def test_each_roles_public_variables_are_its_defaults_and_no_role_var_shadows_one(role: str
+                                                                                  ) -> None:
+    """A role's argument specs, defaults/main.yml (same names, same defaults) and vars/main.yml
+    agree: a vars/main.yml entry named like a public variable would override the inventory's
+    value (and, written as ``X: "{{ X | default(..) }}"``, recurse)."""
+    folder = bootstrap.COLLECTION / "roles" / role
+
+    def read(name: str) -> dict[str, Any]:
+        return dict(yaml.safe_load((folder / name).read_text(encoding="utf-8")) or {})
+
+    options = read("meta/argument_specs.yml")["argument_specs"]["main"]["options"]
+    assert read("defaults/main.yml") == {k: o.get("default") for k, o in options.items()}
+    assert set(read("vars/main.yml")) & set(options) == set()
+
+
+@pytest.mark.parametrize("module", sorted(
+    p.name for p in (bootstrap.COLLECTION / "plugins" / "modules").glob("*.py")))
+def test_each_modules_documentation_is_yaml_naming_the_module(module: str) -> None:
+    """A module's DOCUMENTATION and RETURN parse as YAML (what ansible-doc and ansible-lint
+    read; unparsable, ansible-doc shows nothing) and DOCUMENTATION names the module."""
+    tree = ast.parse((bootstrap.COLLECTION / "plugins" / "modules" / module).read_text(
+        encoding="utf-8"))
+    docs = {t.id: node.value.value for node in tree.body if isinstance(node, ast.Assign)
+            for t in node.targets if isinstance(t, ast.Name) and isinstance(node.value, ast.Constant)}
+    assert yaml.safe_load(docs["DOCUMENTATION"])["module"] == module.removesuffix(".py")
+    assert isinstance(yaml.safe_load(docs["RETURN"]), dict)
 
 
 def test_ansible_home_moves_the_default_collections_path(tmp_path: Path) -> None:

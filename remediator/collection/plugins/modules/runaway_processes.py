@@ -17,7 +17,7 @@ options:
   pattern: {description: Python regex searched in the command line (argv joined by spaces)., type: str, required: true}
   max_cpu_pct: {description: CPU per cent over the sample above which a process runs away (0 = no CPU limit)., type: float, default: 90}
   max_rss_mb: {description: Resident memory in MiB above which a process runs away (0 = no memory limit)., type: float, default: 0}
-  protected: {description: Command names (comm or argv[0] basename) never touched., type: list, elements: str, default: []}
+  protected: {description: "Command names (comm or argv[0] basename) never touched.", type: list, elements: str, default: []}
   sample_s: {description: Seconds over which CPU is sampled., type: float, default: 2}
   stop: {description: Stop the offenders; false only reports them., type: bool, default: false}
   targets: {description: With I(stop), only these offenders (dicts with pid and start) found by an earlier call., type: list, elements: dict}
