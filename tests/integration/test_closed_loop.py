@@ -28,6 +28,7 @@ from tests.monitoring import Alertmanager, NodeExporter, Prometheus, wait_for
 from tests.serving import Server
 
 pytestmark = [pytest.mark.ansible, pytest.mark.daemon]
+COLLECTION = REPO / "remediator" / "collection"  # remediator.fixes, as the playbooks import it
 
 EXAMPLE = REPO / "examples" / "closed-loop"
 SCHEMA = json.loads((REPO / "remediator" / "schema" / "audit-record-v1.json").read_text())
@@ -174,14 +175,33 @@ def files(root: Path) -> dict[str, int]:
 
 
 def playbook_task_names(path: Path) -> set[str]:
-    """The names of the playbook's tasks, those inside blocks included (not the blocks')."""
+    """The names of the tasks the playbook runs, those inside blocks included (not the
+    blocks'), through ``import_playbook`` of a remediator.fixes playbook and its roles (the
+    collection's source: remediator/collection)."""
     def walk(tasks: list[dict[str, Any]]) -> Iterator[str]:
         for task in tasks:
             if "block" in task:
                 yield from walk(task["block"])
             else:
                 yield task["name"]
-    return {name for play in yaml.safe_load(path.read_text()) for name in walk(play["tasks"])}
+
+    def plays(playbook: Path) -> Iterator[str]:
+        for play in yaml.safe_load(playbook.read_text()):
+            imported = play.get("ansible.builtin.import_playbook") or play.get("import_playbook")
+            if imported:
+                yield from plays(COLLECTION / "playbooks" / f"{imported.rpartition('.')[2]}.yml")
+                continue
+            for role in play.get("roles") or ():
+                name = (role["role"] if isinstance(role, dict) else role).rpartition(".")[2]
+                specs = COLLECTION / "roles" / name / "meta" / "argument_specs.yml"
+                if specs.is_file():  # Ansible checks a role's variables in a task of its own
+                    main = yaml.safe_load(specs.read_text())["argument_specs"]["main"]
+                    yield ("Validating arguments against arg spec 'main' - "
+                           f"{main['short_description']}")
+                yield from walk(yaml.safe_load(
+                    (COLLECTION / "roles" / name / "tasks" / "main.yml").read_text()))
+            yield from walk(play.get("tasks") or [])
+    return set(plays(path))
 
 
 def when(stamp: str) -> datetime:

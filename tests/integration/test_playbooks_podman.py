@@ -112,7 +112,8 @@ class Target:
     def write_catalog(self, stage: str) -> None:
         """The repository's catalog entry for this playbook, at ``stage``, without static_vars."""
         catalog = yaml.safe_load((REPO / "remediations.yml").read_text(encoding="utf-8"))
-        (entry,) = [e for e in catalog["remediations"] if e["playbook"] == f"{self.playbook}.yml"]
+        # the first: the entry the example alert is for (the node mixin's entries come later)
+        entry = next(e for e in catalog["remediations"] if e["playbook"] == f"{self.playbook}.yml")
         entry = {**entry, "stage": stage}
         entry.pop("static_vars", None)
         text = yaml.safe_dump({"version": 1, "remediations": [entry]}, sort_keys=False)
