@@ -65,5 +65,7 @@ echo "== pytest, on every core: SQLite, and PostgreSQL for the tests that touch 
 # daemons. --maxschedchunk 1: tests go out one at a time in the order tests/tiers.py gives (the
 # slowest kinds first); by default each worker gets a block of consecutive tests, and one of
 # them all the containers.
-pytest -n "$(( $(nproc) + 1 ))" --maxschedchunk 1 --store all -m "not serial" "${args[@]}"
+# --dist loadgroup: the tests of one xdist_group (those that set the kernel clock) share a worker.
+pytest -n "$(( $(nproc) + 1 ))" --dist loadgroup --maxschedchunk 1 --store all -m "not serial" \
+    --durations 25 "${args[@]}"
 echo "== done in $((SECONDS - t0)) s" >&2

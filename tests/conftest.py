@@ -200,7 +200,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         backend = spec.params.get("backend") if spec is not None else None
         unwanted = ("postgresql" not in chosen and item.get_closest_marker("postgresql")) or (
             backend is not None and (backend not in chosen or (
-                backend != "sqlite" and item.get_closest_marker("sqlite_only"))))
+                backend != "sqlite" and (item.get_closest_marker("sqlite_only") or
+                                         item.get_closest_marker("any_store")))))
         (drop if unwanted else keep).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)

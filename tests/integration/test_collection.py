@@ -22,7 +22,7 @@ from remediator import bootstrap, galaxy
 from ..conftest import Project, alertmanager_payload, disk_alert, disk_entry
 from ..nodemixin import COVERED
 
-pytestmark = pytest.mark.ansible
+pytestmark = [pytest.mark.ansible, pytest.mark.any_store]
 
 FQCN = "remediator.fixes.disk_space_cleanup"
 VERSION = bootstrap.collection_info()[1]

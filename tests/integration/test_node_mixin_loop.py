@@ -9,8 +9,9 @@ host is fixed for real and the alert resolves.
   collector), where a unit is killed into the failed state;
 - the clock: the kernel clock marked unsynchronised (what a machine without a time daemon has), read
   by node_exporter's timex collector on this machine; chrony in a container allowed to set the clock
-  synchronises it against a time source on loopback. The machine has one clock, so this test is
-  ``serial`` and puts the unsynchronised state back afterwards.
+  synchronises it against a time source on loopback (no step: the source is this clock). The
+  machine has one clock: this test and the clock molecule scenarios share one xdist group (one
+  worker, one at a time), and each puts the unsynchronised state back afterwards.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ import yaml
 from remediator import bootstrap
 from remediator.store import StoreLocation, open_store
 from tests.conftest import query
-from tests.molecule.podenv import MOLECULE, REPO, env
+from tests.molecule.podenv import CLOCK_GROUP, MOLECULE, REPO, env
 from tests.monitoring import Alertmanager, NodeExporter, Prometheus, free_port, wait_for
 from tests.nodemixin import COVERED, JOB, write_rules
 from tests.serving import Server
@@ -428,7 +429,7 @@ def unsync_clock() -> None:
 
 
 @pytest.mark.container
-@pytest.mark.serial
+@pytest.mark.xdist_group(CLOCK_GROUP)
 def test_an_unsynchronised_clock_fires_the_mixin_alert_and_chrony_resolves_it(
         tmp_path: Path, store_location: StoreLocation) -> None:
     """The kernel clock marked unsynchronised (as without a time daemon) fires the mixin's

@@ -24,7 +24,7 @@ from tests.integration.test_serve import records
 from tests.serving import Server
 from tests.webpage import ENV, PASSWORD, web_config
 
-pytestmark = [pytest.mark.browser, pytest.mark.daemon]
+pytestmark = [pytest.mark.browser, pytest.mark.daemon, pytest.mark.any_store]
 ARTIFACTS = Path(os.environ.get("REMEDIATOR_TEST_ARTIFACTS") or REPO / "tests" / "artifacts")
 HOSTILE = "<script>alert(1)</script>"
 TOKEN = {"Authorization": f"Bearer {ENV['T_AM']}"}

@@ -14,6 +14,7 @@ COLLECTIONS = CACHE / "collections"
 CONTAINERS_CONF = MOLECULE / "containers.conf"
 FIXES = REPO / "playbooks" / "collections"  # holds ansible_collections/remediator/fixes
 IMAGE = "localhost/localdebian:bookworm"
+CLOCK_GROUP = "kernel-clock"  # xdist group of the tests that set the kernel clock's sync state
 SETUP_HINT = "run `bash scripts/setup-molecule.sh` first (it installs podman and molecule, builds the image)"
 
 

@@ -7,7 +7,7 @@ import subprocess
 import pytest
 import yaml
 
-from .podenv import MOLECULE, REPO, SETUP_HINT, env, missing, scenarios
+from .podenv import CLOCK_GROUP, MOLECULE, REPO, SETUP_HINT, env, missing, scenarios
 
 SCENARIO_TIMEOUT_S = 900
 
@@ -32,8 +32,10 @@ def test_check_scenarios_run_check_mode_and_verify(name: str) -> None:
 @pytest.mark.ansible
 @pytest.mark.container
 @pytest.mark.parametrize("name", [
-    # the clock scenarios set the machine's one clock: never beside another test that reads it
-    pytest.param(s, marks=pytest.mark.serial) if s.startswith("clock_") else s
+    # the clock scenarios set the kernel clock's synchronisation state, which the machine has
+    # once: they run one after another on one worker (with the clock loop test)
+    pytest.param(s, marks=pytest.mark.xdist_group(CLOCK_GROUP)) if s.startswith("clock_")
+    else s
     for s in scenarios()])
 def test_scenario(name: str) -> None:
     """The scenario's whole test sequence passes (create, prepare, converge or check, verify, destroy)."""
