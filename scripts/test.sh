@@ -61,11 +61,11 @@ rc=0
 pytest --store all -m serial "${args[@]}" || rc=$?
 [ "$rc" = 0 ] || [ "$rc" = 5 ] || exit "$rc"  # 5: none selected (e.g. by -k)
 echo "== pytest, on every core: SQLite, and PostgreSQL for the tests that touch the store" >&2
-# Two workers more than cores: much of the test time is spent waiting on podman and daemons
-# (on 2 cores, 3 workers kept 1.4 cores busy). --maxschedchunk 1: tests go out one at a time in the order tests/tiers.py gives (the
+# One worker more than cores: some of the test time is spent waiting on podman and daemons (two
+# more made the suite slower: the molecule scenarios are bound by the cores). --maxschedchunk 1: tests go out one at a time in the order tests/tiers.py gives (the
 # slowest kinds first); by default each worker gets a block of consecutive tests, and one of
 # them all the containers.
 # --dist loadgroup: the tests of one xdist_group (those that set the kernel clock) share a worker.
-pytest -n "$(( $(nproc) + 2 ))" --dist loadgroup --maxschedchunk 1 --store all -m "not serial" \
+pytest -n "$(( $(nproc) + 1 ))" --dist loadgroup --maxschedchunk 1 --store all -m "not serial" \
     --durations 25 "${args[@]}"
 echo "== done in $((SECONDS - t0)) s" >&2

@@ -12,21 +12,20 @@ from .podenv import CLOCK_GROUP, MOLECULE, REPO, SETUP_HINT, env, missing, scena
 SCENARIO_TIMEOUT_S = 900
 
 
-def test_every_playbook_has_a_fix_and_a_check_scenario() -> None:
-    """Each playbook in playbooks/ has a scenario NAME and a check-mode scenario NAME_check."""
+def test_every_playbook_has_a_scenario_that_checks_then_fixes() -> None:
+    """Each playbook in playbooks/ has a scenario NAME that first runs it with `check`
+    (ansible-playbook --check) and verifies, as its side effect, that nothing changed
+    (verify_check.yml), and only then converges live, twice (idempotence), and verifies."""
     playbooks = sorted(p.stem for p in (REPO / "playbooks").glob("*.yml"))
-    found = set(scenarios())
     assert playbooks
-    assert [p for p in playbooks if not {p, f"{p}_check"} <= found] == []
-
-
-@pytest.mark.parametrize("name", [s for s in scenarios() if s.endswith("_check")])
-def test_check_scenarios_run_check_mode_and_verify(name: str) -> None:
-    """A _check scenario converges with `check` (ansible-playbook --check), never live, then verifies."""
-    config = yaml.safe_load((MOLECULE / name / "molecule.yml").read_text(encoding="utf-8"))
-    sequence = config["scenario"]["test_sequence"]
-    assert "converge" not in sequence and "idempotence" not in sequence
-    assert sequence.index("prepare") < sequence.index("check") < sequence.index("verify")
+    assert [p for p in playbooks if p not in set(scenarios())] == []
+    for name in playbooks:
+        config = yaml.safe_load((MOLECULE / name / "molecule.yml").read_text(encoding="utf-8"))
+        sequence = config["scenario"]["test_sequence"]
+        steps = ["prepare", "check", "side_effect", "converge", "idempotence", "verify"]
+        assert [s for s in sequence if s in steps] == steps, name
+        side_effect = config["provisioner"]["playbooks"]["side_effect"]
+        assert (MOLECULE / name / side_effect).is_file(), name
 
 
 @pytest.mark.ansible
