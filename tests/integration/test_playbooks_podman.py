@@ -3,7 +3,7 @@
 The target is a real container from the local Debian image (``scripts/setup-molecule.sh``), reached
 with ``containers.podman.podman``. The broken state comes from the playbook's molecule ``prepare.yml``,
 and the molecule ``verify.yml`` files judge the result: ``NAME/verify.yml`` that the fix worked,
-``NAME_check/verify.yml`` that a check-mode run left everything as it was. The catalog entry (match,
+``NAME/verify_check.yml`` that a check-mode run left everything as it was. The catalog entry (match,
 target, variables) is the repository's own; its static_vars give way to the scenario's host vars, sized
 for the container.
 """
@@ -93,9 +93,10 @@ class Target:
         proc = self.ansible(MOLECULE / self.playbook / "prepare.yml")
         assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-3000:]
 
-    def verify(self, scenario: str) -> subprocess.CompletedProcess[str]:
-        """Run the verify playbook of ``scenario`` (NAME or NAME_check)."""
-        return self.ansible(MOLECULE / scenario / "verify.yml")
+    def verify(self, playbook: str) -> subprocess.CompletedProcess[str]:
+        """Run a verify playbook of this playbook's scenario: verify.yml (fixed) or
+        verify_check.yml (the broken state intact)."""
+        return self.ansible(MOLECULE / self.playbook / playbook)
 
     def handle(self, stage: str) -> dict[str, Any]:
         """Feed the example alert to `remediator handle --json` with the entry at ``stage``."""
@@ -178,12 +179,12 @@ def test_observe_changes_nothing_then_oversight_fixes_the_host(target: Target) -
     assert (record["mode"], record["outcome"]) == ("check", "succeeded"), record["hosts"]
     would = changed_tasks(record)
     assert set(would) == CASES[target.playbook][2], sorted(would)
-    intact = target.verify(f"{target.playbook}_check")
+    intact = target.verify("verify_check.yml")
     assert intact.returncode == 0, intact.stdout[-5000:]
     record = target.handle("oversight")
     assert (record["mode"], record["outcome"]) == ("live", "succeeded"), record["hosts"]
     assert set(changed_tasks(record)) == CASES[target.playbook][1]
-    fixed = target.verify(target.playbook)
+    fixed = target.verify("verify.yml")
     assert fixed.returncode == 0, fixed.stdout[-5000:]
 
 

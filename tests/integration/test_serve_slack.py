@@ -283,6 +283,7 @@ def test_two_concurrent_clicks_run_once(project: Project, sink: Sink,
 
 
 @pytest.mark.daemon
+@pytest.mark.any_store  # about serve's shutdown and Slack's answers; the store tests cover PostgreSQL
 def test_shutdown_waits_for_an_approved_run_within_grace(project: Project, sink: Sink,
                                                          serving: list[Server]) -> None:
     """SIGTERM while an approved run goes on: serve waits for it (within grace), records it
@@ -302,6 +303,7 @@ def test_shutdown_waits_for_an_approved_run_within_grace(project: Project, sink:
 
 
 @pytest.mark.daemon
+@pytest.mark.any_store  # about serve's shutdown and Slack's answers; the store tests cover PostgreSQL
 def test_an_approved_run_past_the_grace_period_is_cancelled_and_recorded(
         project: Project, sink: Sink, serving: list[Server]) -> None:
     """SIGTERM with a 120 s run and 1 s of grace: the run is cancelled, recorded, and Slack
@@ -332,7 +334,11 @@ def test_an_approved_run_of_a_killed_serve_is_recorded_at_the_next_start(
     server = start(project, serving, sink, run_s=120.0)
     body = form(click(rid, response_url=sink.url + "/response"))
     assert send(server, body, signed(body)).status == 200
-    answers(sink, 1)
+    answers(sink, 1)  # "running" is said before the run is journalled: wait for that
+    deadline = time.monotonic() + 30
+    while project.query("SELECT COUNT(*) FROM run_journal")[0][0] == 0:
+        assert time.monotonic() < deadline, "the approved run never started"
+        time.sleep(0.05)
     server.kill()
     assert [r["mode"] for r in records(project)] == ["check"]
     again = Server(project.config, server.env, fake=True).start()
@@ -354,6 +360,7 @@ def test_an_approved_run_of_a_killed_serve_is_recorded_at_the_next_start(
 
 
 @pytest.mark.daemon
+@pytest.mark.any_store  # the policy's count is tested on both stores (test_approval_policy)
 def test_an_entry_needing_two_approvers_runs_on_the_second_click(
         project: Project, sink: Sink, serving: list[Server]) -> None:
     """approval.required 2: Alice's click is counted (Slack told one more is needed), Alice
