@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from remediator import bootstrap, galaxy
+from remediator.models import Mode
 
 from ..conftest import Project, alertmanager_payload, disk_alert, disk_entry
 from ..nodemixin import COVERED
@@ -106,6 +107,7 @@ def test_installed_version_outside_the_pin_runs_in_check_mode_and_says_why(
         repo: Project, tarballs: dict[str, Path]) -> None:
     """With a version installed that requirements.yml does not allow, a live stage falls back
     to check mode, escalated, naming the collection, the installed and the reviewed version."""
+    runs = repo.fake_runs()  # the gate decides before any run: no playbook is needed
     bootstrap.install(tarballs[BUMPED], repo.root / "collections")
     before = repo.snapshot()
     (record,) = repo.handle(alertmanager_payload([disk_alert()]))
@@ -116,6 +118,7 @@ def test_installed_version_outside_the_pin_runs_in_check_mode_and_says_why(
     assert record["remediation"]["collection"]["version"] == BUMPED
     assert record["remediation"]["catalog_revision"]["dirty"] is False  # the repo is clean
     assert repo.snapshot() == before
+    assert [plan.mode for plan in runs.plans] == [Mode.CHECK]  # nothing ran live
 
 
 def test_an_installed_collection_edited_in_place_is_not_the_reviewed_version(
@@ -123,6 +126,7 @@ def test_an_installed_collection_edited_in_place_is_not_the_reviewed_version(
     """A task file of the installed collection edited after the install (its version unchanged):
     not what FILES.json lists, so not what was reviewed: check mode, and the reason names the
     file, as `ansible-galaxy collection verify --offline` would."""
+    runs = repo.fake_runs()  # the gate decides before any run: no playbook is needed
     installed = repo.root / "collections" / "ansible_collections" / "remediator" / "fixes"
     tasks = installed / "roles" / "disk_space_cleanup" / "tasks" / "main.yml"
     tasks.write_text(tasks.read_text() + "\n# edited on the host\n")
@@ -134,12 +138,14 @@ def test_an_installed_collection_edited_in_place_is_not_the_reviewed_version(
             ) in record["decision"]["reason"]
     assert record["remediation"]["collection"]["sha256"] == galaxy.collection_sha256(installed)
     assert repo.snapshot() == before
+    assert [plan.mode for plan in runs.plans] == [Mode.CHECK]  # nothing ran live
 
 
 def test_approval_is_refused_when_the_collection_files_changed_since_the_preview(
         repo: Project, tarballs: dict[str, Path]) -> None:
     """The same version installed again from a different build (another tarball saying the same
     version): its files differ from the preview's, so approve refuses, and nothing runs."""
+    runs = repo.fake_runs()  # the gate decides before any run: no playbook is needed
     repo.write_catalog(disk_entry("human-initiated", playbook=FQCN))
     git(repo.root, "commit", "-qam", "human-initiated")
     (pending,) = repo.handle(alertmanager_payload([disk_alert()]))
@@ -155,12 +161,14 @@ def test_approval_is_refused_when_the_collection_files_changed_since_the_preview
     assert result.exit_code == 4, result.output
     assert f"collection remediator.fixes {VERSION} changed since the preview" in result.output
     assert repo.snapshot() == before
+    assert [plan.mode for plan in runs.plans] == [Mode.CHECK]  # nothing ran live
 
 
 def test_approval_is_refused_when_the_collection_version_changed_since_the_preview(
         repo: Project, tarballs: dict[str, Path]) -> None:
     """A human-initiated preview sealed with one version is not approved after another one is
     installed: approve refuses, naming both versions, and nothing runs."""
+    runs = repo.fake_runs()  # the gate decides before any run: no playbook is needed
     repo.write_catalog(disk_entry("human-initiated", playbook=FQCN))
     git(repo.root, "commit", "-qam", "human-initiated")
     (pending,) = repo.handle(alertmanager_payload([disk_alert()]))
@@ -176,6 +184,7 @@ def test_approval_is_refused_when_the_collection_version_changed_since_the_previ
     assert f"collection remediator.fixes is at {BUMPED} now, the preview ran {VERSION}" \
         in result.output
     assert repo.snapshot() == before
+    assert [plan.mode for plan in runs.plans] == [Mode.CHECK]  # nothing ran live
 
 
 def test_init_writes_a_project_that_validates(tmp_path: Path) -> None:
