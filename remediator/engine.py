@@ -85,6 +85,16 @@ class Engine:
         self.planner = Planner(self.catalog, self.inventory.groups, self.config.refire_window,
                                self.config.refire_settle, self.new_id)
 
+    def close(self) -> None:
+        """Release the store (a PostgreSQL pool closes with its last user); idempotent."""
+        self.store.close()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def context(self, allow_uncommitted: bool = False) -> PolicyContext:
         """The policy's view of the world right now."""
         return PolicyContext(

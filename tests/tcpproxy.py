@@ -1,7 +1,13 @@
 """A TCP forwarder on loopback that a test can cut and restore: a database outage on demand.
 
-Cutting closes the listening socket and every forwarded connection, as a network partition
-or a server restart would look to the client; restoring listens again on the same port.
+Cutting stops listening and drops every forwarded connection, as a network partition or a
+server restart would look to the client; a new ``Proxy`` on the same port restores it.
+
+Only the thread that uses a socket closes it: ``cut`` shuts sockets down (which wakes the
+threads blocked on them) and leaves the close to them. Closing a socket under another
+thread's feet frees its descriptor number for the next socket the process opens (the new
+listener, a database connection) and that thread's late ``shutdown`` would then hit the
+newcomer.
 """
 
 from __future__ import annotations
@@ -19,8 +25,10 @@ class Proxy:
     target: tuple[str, int]
     port: int = 0
     _listener: socket.socket | None = None
+    _acceptor: threading.Thread | None = None
     _open: list[socket.socket] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _cut: bool = False
 
     def start(self) -> Proxy:
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -29,48 +37,74 @@ class Proxy:
         listener.listen(64)
         self.port = listener.getsockname()[1]
         self._listener = listener
-        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+        self._acceptor = threading.Thread(target=self._accept, args=(listener,), daemon=True)
+        self._acceptor.start()
         return self
 
     def cut(self) -> None:
-        """Stop listening and drop every connection."""
-        listener, self._listener = self._listener, None
-        if listener is not None:  # shutdown wakes the thread blocked in accept(); close alone
-            with contextlib.suppress(OSError):  # would leave the port listening
-                listener.shutdown(socket.SHUT_RDWR)
-            listener.close()
+        """Stop listening and drop every connection; returns once the port is free."""
         with self._lock:
+            self._cut = True
+            listener, self._listener = self._listener, None
             doomed, self._open = self._open, []
-        for sock in doomed:
+        if listener is not None:  # wakes the thread blocked in accept(); it closes the socket
+            with contextlib.suppress(OSError):
+                listener.shutdown(socket.SHUT_RDWR)
+        for sock in doomed:  # wakes the pumps; the last one of a pair closes both
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            sock.close()
+        if self._acceptor is not None and self._acceptor is not threading.current_thread():
+            self._acceptor.join(10)
 
     def _accept(self, listener: socket.socket) -> None:
-        while True:
-            try:
-                client, _ = listener.accept()
-            except OSError:
-                return
-            try:
-                upstream = socket.create_connection(self.target, timeout=5)
-            except OSError:
-                client.close()
-                continue
-            upstream.settimeout(None)
+        try:
+            while True:
+                try:
+                    client, _ = listener.accept()
+                except OSError:
+                    return
+                try:
+                    upstream = socket.create_connection(self.target, timeout=5)
+                except OSError:
+                    client.close()
+                    continue
+                upstream.settimeout(None)
+                with self._lock:
+                    if self._cut:
+                        client.close()
+                        upstream.close()
+                        return
+                    self._open += [client, upstream]
+                pair = _Pair(client, upstream)
+                for a, b in ((client, upstream), (upstream, client)):
+                    threading.Thread(target=pair.pump, args=(a, b), daemon=True).start()
+        finally:
+            listener.close()
+
+
+@dataclass
+class _Pair:
+    """Two forwarded sockets and the two pumps between them: the second pump to end closes
+    both."""
+
+    a: socket.socket
+    b: socket.socket
+    _running: int = 2
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def pump(self, source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (source, sink):  # wakes the other pump
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
             with self._lock:
-                self._open += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=_pump, args=(a, b), daemon=True).start()
-
-
-def _pump(source: socket.socket, sink: socket.socket) -> None:
-    try:
-        while data := source.recv(65536):
-            sink.sendall(data)
-    except OSError:
-        pass
-    finally:
-        for sock in (source, sink):
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
+                self._running -= 1
+                last = self._running == 0
+            if last:
+                self.a.close()
+                self.b.close()

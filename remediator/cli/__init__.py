@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import click
 
@@ -18,8 +18,16 @@ from ..models import Stage
 if TYPE_CHECKING:
     from ..engine import Clock, Engine
     from ..executor import Executor, ProgressFn
+    from ..store import AuditStore, StoreLocation
 
 STAGE_NAMES = [s.value for s in Stage]
+
+
+class _HasClose(Protocol):
+    def close(self) -> None: ...
+
+
+_Closable = TypeVar("_Closable", bound=_HasClose)
 
 
 @dataclass(frozen=True)
@@ -43,8 +51,24 @@ class AppContext:
         self._config: config_mod.Config | None = None
 
     def engine(self, progress: ProgressFn | None = None) -> Engine:
-        """An engine over the config, with the parts given to ``cli`` (if any)."""
-        return self.engine_factory(progress)(self.config)
+        """An engine over the config, with the parts given to ``cli`` (if any); it closes
+        with the command, whatever the command raised."""
+        return self.closing(self.engine_factory(progress)(self.config))
+
+    def store(self, location: StoreLocation | None = None, **kwargs: Any) -> AuditStore:
+        """The config's audit store (or the one at ``location``), closed with the command."""
+        from ..store import open_store
+
+        return self.closing(open_store(self.config.store if location is None else location,
+                                       **kwargs))
+
+    @staticmethod
+    def closing(thing: _Closable) -> _Closable:
+        """``thing``, closed when the command ends, whatever it raised: in-process callers
+        (``remediator.testing.invoke``, a library user) run many commands in one process, and
+        a store left open keeps its pool, with that pool's reconnect backoff, for the next."""
+        click.get_current_context().call_on_close(thing.close)
+        return thing
 
     def engine_factory(self, progress: ProgressFn | None = None
                        ) -> Callable[[config_mod.Config], Engine]:

@@ -11,7 +11,6 @@ import click
 from ..audit import summary
 from ..common import iso, utc_now
 from ..errors import ChainError, UsageError
-from ..store import open_store
 from . import output
 from .output import emit_json, moment, record_view, table
 
@@ -59,7 +58,7 @@ def list_cmd(app: Any, since: str | None, limit: int | None, as_json: bool) -> N
     Example:
       remediator audit list --since 2h --json
     """
-    store = open_store(app.config.store)
+    store = app.store()
     rows = [summary(r) for r in store.records(parse_since(since) if since else None)]
     if limit:
         rows = rows[-limit:]
@@ -84,7 +83,7 @@ def show(app: Any, record_id: str, as_json: bool) -> None:
     Example:
       remediator audit show 19b4c2a1f3e --json
     """
-    record = open_store(app.config.store).get(record_id)
+    record = app.store().get(record_id)
     if as_json:
         emit_json(record)
     else:
@@ -106,7 +105,7 @@ def verify(app: Any, as_json: bool) -> None:
       remediator audit verify
       remediator audit verify --json
     """
-    store = open_store(app.config.store)
+    store = app.store()
     try:
         count, head = store.verify()
     except ChainError as exc:

@@ -6,7 +6,6 @@ from typing import Any
 
 import click
 
-from ..store import open_store
 from .output import emit_json, moment, record_view, show, table
 
 
@@ -31,7 +30,7 @@ def status(app: Any, as_json: bool) -> None:
     Example:
       remediator breaker status --json
     """
-    opened = open_store(app.config.store).breakers()
+    opened = app.store().breakers()
     rows = [{"entry": entry, **info} for entry, info in sorted(opened.items())]
     if as_json:
         emit_json(rows)

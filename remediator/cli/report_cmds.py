@@ -25,7 +25,7 @@ from ..reports.effectiveness import effectiveness
 from ..reports.noise import NoiseRules, noise
 from ..reports.text import report_view
 from ..reports.trends import TrendRules, alert_trends, trends
-from ..store import AuditLog, describe, exists, open_store
+from ..store import AuditLog, describe, exists
 from .audit_cmds import parse_since
 from .output import emit_json, show
 from .progress import Meter, meter
@@ -214,7 +214,7 @@ def _store(app: Any) -> tuple[AuditLog, str]:
     path = app.config.store
     if not exists(path):
         raise StoreError("no audit store here", where=describe(path))
-    return open_store(path, pool_size=2), f"audit store {describe(path)}"
+    return app.store(path, pool_size=2), f"audit store {describe(path)}"
 
 
 def _catalog(app: Any, *, required: bool, quiet: bool) -> list[Remediation]:

@@ -8,7 +8,6 @@ import click
 
 from .. import catalog as catalog_mod
 from ..stages import recommend, track_record
-from ..store import open_store
 from .output import emit_json, lines_view, moment, show
 
 
@@ -28,7 +27,7 @@ def stages(app: Any, as_json: bool) -> None:
     config = app.config
     entries = catalog_mod.load(config.catalog, config.playbooks, config.guardrails,
                                config.ansible_setup.collections_paths())
-    store = open_store(config.store)
+    store = app.store()
     rows: list[dict[str, Any]] = []
     for entry in entries:
         track = track_record(store.records(entry=entry.name))

@@ -200,3 +200,27 @@ def test_a_store_on_read_only_media_can_be_listed_shown_and_verified(
         assert sorted(p.name for p in media.iterdir()) == ["audit.db"]
     finally:  # lazily: the CLI ran in this process, and its store may still be open
         subprocess.run(["umount", "--lazy", str(media)], check=False)
+
+
+@pytest.mark.postgresql
+@pytest.mark.sqlite_only  # its own database: once is enough
+def test_each_command_gives_its_store_back_whatever_it_ends_with(project: Project,
+                                                                 pg_url: str) -> None:
+    """Commands run in one process (a library user, these tests) leave no PostgreSQL pool
+    open behind them, also when they fail: a pool left behind keeps its reconnect backoff
+    after an outage, and the next command would wait it out instead of connecting."""
+    from remediator.store import postgres
+
+    project.use_store(pg_url)
+    project.write_catalog(disk_entry("oversight"))
+    project.fake_runs()
+    payload = json.dumps(alertmanager_payload([disk_alert()]))
+    commands: list[tuple[list[str], int]] = [
+        (["handle", "-"], 0), (["audit", "list"], 0), (["audit", "show", "0" * 26], 6),
+        (["audit", "verify"], 0), (["breaker", "status"], 0), (["stages"], 0),
+        (["report", "effectiveness"], 0), (["pending"], 0),
+        (["run", "disk-space-cleanup", "--limit", "nowhere", "--live"], 2)]
+    for args, code in commands:
+        result = project.cli(*args, stdin=payload if args[-1] == "-" else None)
+        assert result.exit_code == code, (args, result.output)
+        assert [url for url in postgres._POOLS if url.startswith(pg_url)] == [], args
