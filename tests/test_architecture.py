@@ -4,6 +4,7 @@ checking only do not), and the core imports no edge."""
 from __future__ import annotations
 
 import ast
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -58,6 +59,7 @@ def imports(path: Path, modules: set[str]) -> set[str]:
     return found
 
 
+@cache  # parsing the package takes most of a second: once per process
 def graph() -> dict[str, set[str]]:
     paths = sorted(PACKAGE.rglob("*.py"))
     modules = {module_name(p) for p in paths}
