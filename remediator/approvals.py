@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol, cast
@@ -40,8 +40,12 @@ if TYPE_CHECKING:
     from .config import Config
     from .identity import Approver
     from .policy import PolicyContext
-    from .store import RequestLog
+    from .store import GuardSession, RequestLog
 
+
+
+class RequestTaken(Exception):
+    """Another approval moved the request on first (``Runs.run_person``'s ``claim``)."""
 
 
 class Runs(Protocol):
@@ -79,8 +83,11 @@ class Runs(Protocol):
     def run_person(self, alert: Alert | None, remediation: Remediation, decision: Decision,
                    initiated_by: str, allow_uncommitted: bool,
                    request: Mapping[str, Any] | None = None, *,
-                   requester: Approver | None = None) -> AuditRecord:
-        """A person's run: lock its hosts, run, record; the record."""
+                   requester: Approver | None = None,
+                   claim: Callable[[GuardSession], bool] | None = None) -> AuditRecord:
+        """A person's run: lock its hosts, run, record; the record. ``claim`` runs in the
+        transaction that reserves the hosts and journals the run (RequestTaken when it
+        returns False); a locked host leaves it uncalled and the record's link ``locked``."""
         ...
 
     def record_decision(self, alert: Alert | None, remediation: Remediation | None,
@@ -117,9 +124,14 @@ class Approvals:
             return self._winners_run(request, self.runs.entry(request.entry).timeout_s), False
         remediation = self.runs.entry(request.entry)
         rule, settings = remediation.approval, self.runs.config.approvals
+        me = policy.person(approver, settings)
+        noted = [a["person"] for a in self._approvals(request.id)]
+        # enough approvals, this person's among them, on a request still pending: its run
+        # found a host locked, or its approver died before the run began; approving again
+        # starts it
+        again = me in noted and len(self._counted(request, me)) >= rule.required
         refused = policy.refusal(approver, requested_by=request.requested_by, rule=rule,
-                                 settings=settings, counted=[a["person"] for a in
-                                                             self._approvals(request.id)])
+                                 settings=settings, counted=[] if again else noted)
         if refused is not None:
             self._refuse(request, approver, now, *refused)
         preview, problem = self._pending_record(request)
@@ -141,9 +153,8 @@ class Approvals:
         if problem is not None:
             self._refuse(request, approver, now, Reason.APPROVAL_REFUSED, problem, preview,
                          allow_uncommitted)
-        me = policy.person(approver, settings)
         if not self.runs.store.add_decision(request.id, "approved", me,
-                                            policy.as_dict(approver), now):
+                                            policy.as_dict(approver), now) and not again:
             self._refuse(request, approver, now, Reason.APPROVAL_REPEATED,
                          f"{approver.label()} already approved it (as {me})")
         approvals = self._counted(request, me)
@@ -162,12 +173,6 @@ class Approvals:
             if len(approvals) < rule.required:
                 return counted, False
         by = approver.name
-        if not self.runs.store.transition_request(request.id, RequestState.APPROVED, by=by, at=now):
-            current = self.runs.store.get_request(request.id)
-            if current.state is RequestState.APPROVED:  # another approver won: show their run
-                return self._winners_run(current, remediation.timeout_s), False
-            self._refuse(current, approver, now, *(_closed(current) or (
-                Reason.REQUEST_CLOSED, f"it is {current.state}")))
         names = ", ".join(a["name"] for a in approvals) if rule.required > 1 else by
         decision = Decision(
             Action.RUN,
@@ -182,15 +187,26 @@ class Approvals:
             remediation.static_vars,
             notes=notes,
         )
-        record = self.runs.run_person(
-            _alert_of(request.alert),
-            remediation,
-            decision,
-            by,
-            allow_uncommitted,
-            _request_link(request, approver, now, "approved", approvals=approvals,
-                          required=rule.required, reason=reason),
-        )
+        try:  # approved in the transaction that journals the run: no crash between the two
+            record = self.runs.run_person(
+                _alert_of(request.alert),
+                remediation,
+                decision,
+                by,
+                allow_uncommitted,
+                _request_link(request, approver, now, "approved", approvals=approvals,
+                              required=rule.required, reason=reason),
+                claim=lambda session: session.claim_request(request.id, by, now),
+            )
+        except RequestTaken:
+            current = self.runs.store.get_request(request.id)
+            if current.state is RequestState.APPROVED:  # another approver won: show their run
+                return self._winners_run(current, remediation.timeout_s), False
+            self._refuse(current, approver, now, *(_closed(current) or (
+                Reason.REQUEST_CLOSED, f"it is {current.state}")))
+        link = record.get("request")
+        if link is not None and link["state"] == "locked":  # nothing ran: still pending
+            return record, False
         self.runs.store.set_request_result(request.id, record["id"])
         return record, True
 
@@ -206,7 +222,7 @@ class Approvals:
                  for record in self.runs.store.records(since=request.created_at,
                                                        entry=request.entry)
                  if (link := record.get("request")) and link["id"] == request.id
-                 and link["state"] == "partially-approved"
+                 and link["state"] in ("partially-approved", "locked")
                  for approval in link.get("approvals") or ()}
         return [a for a in self._approvals(request.id) if a["person"] in shown | {me}]
 

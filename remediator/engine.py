@@ -43,7 +43,7 @@ from .record import AuditRecord, Draft, Notification
 from .recovery import Journal, Recovery
 from .results import outcome_of
 from .revision import config_revision, file_sha256, requirement_files
-from .store import AuditStore, open_store
+from .store import AuditStore, GuardSession, open_store
 from .store.guard_state import SETUP_FAILED
 from .validate import check_accelerators, check_approvers, check_awx, check_channels
 
@@ -417,9 +417,15 @@ class Engine:
     def run_person(self, alert: Alert | None, remediation: Remediation, decision: Decision,
                    initiated_by: str, allow_uncommitted: bool,
                    request: Mapping[str, Any] | None = None, *,
-                   requester: Approver | None = None) -> AuditRecord:
+                   requester: Approver | None = None,
+                   claim: Callable[[GuardSession], bool] | None = None) -> AuditRecord:
         """A person's run (manual or approved): lock its hosts, run, record. A pending
-        decision with a ``requester`` opens that person's sealed request with its record."""
+        decision with a ``requester`` opens that person's sealed request with its record.
+
+        ``claim`` (an approval's) runs in the transaction that reserves the hosts and
+        journals the run, once no host is locked: when it returns False nothing is reserved
+        and ``RequestTaken`` is raised. When a host is locked it is not called and the
+        record's ``request`` link says ``locked``."""
         record_id = self.new_id()
         batch = None
         if decision.executes:
@@ -431,7 +437,9 @@ class Engine:
                 initiated_by=initiated_by, run=None,
                 extra={"batch": {"ident": record_id}, **({"request": dict(request)}
                                                          if request else {})})
-            decision, batch = self._lock(record_id, remediation, decision, draft)
+            decision, batch = self._lock(record_id, remediation, decision, draft, claim)
+            if batch is None and claim is not None and request:
+                request = {**request, "state": "locked"}
         built = self._build(record_id, alert, remediation, decision, initiated_by,
                             allow_uncommitted, batch, request)
         opened = self.approvals.sealed_request(built, alert, remediation, decision, requester) \
@@ -444,7 +452,8 @@ class Engine:
         return record
 
     def _lock(self, ident: str, remediation: Remediation, decision: Decision,
-              draft: Draft) -> tuple[Decision, Batch | None]:
+              draft: Draft, claim: Callable[[GuardSession], bool] | None = None
+              ) -> tuple[Decision, Batch | None]:
         """Reserve every host of a person's run; a host already being fixed refuses it."""
         now = self.clock()
         rules = remediation.guardrails
@@ -456,6 +465,8 @@ class Engine:
                                    code=Reason.LOCKED,
                                    reason=f"locked: a run of this entry on {host} is in "
                                    f"progress (record {busy}); try again when it ends"), None
+            if claim is not None and not claim(session):
+                raise approvals_mod.RequestTaken(ident)
             lease = rules.lock_timeout_s or remediation.timeout_s + 60
             for host in decision.hosts:
                 session.reserve(ident, remediation.name, host, str(decision.mode), now, lease)

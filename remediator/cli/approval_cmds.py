@@ -86,6 +86,10 @@ def approve(app: Any, request_id: str, user: str | None, reason: str,
         click.echo(f"remediator: approval {len(link.get('approvals') or ())} of "
                    f"{link.get('required')} counted (record {record['id']}); the live run "
                    "starts when enough distinct people approve", err=True)
+    elif link is not None and link["state"] == "locked":
+        click.echo(f"remediator: nothing ran (record {record['id']}): "
+                   f"{record['decision']['reason']}; the request stays pending: approve it "
+                   "again when that run ends", err=True)
     elif not ran:
         click.echo(f"remediator: request already approved; its run is record {record['id']}",
                    err=True)

@@ -34,6 +34,10 @@ class GuardSession(GuardView, Protocol):
         """Journal the drafts and runs of this transaction (store/journal.py)."""
         ...
 
+    def claim_request(self, request_id: str, by: str, at: str) -> bool:
+        """Move a pending request to approved in this transaction (False: not pending)."""
+        ...
+
     committed: bool  # the session's writes are in the store
 
     def defer(self, write: Callable[[], None]) -> None:

@@ -377,6 +377,16 @@ class GuardSession:
         body = plan_body(plan)
         self.defer(lambda: mark_planned(self._db, ids, body))
 
+    def claim_request(self, request_id: str, by: str, at: str) -> bool:
+        """Move a pending request to approved in this transaction, now: the transition
+        commits with the run's reservations and journal, or not at all (a crash between the
+        two would leave a request approved with nothing to record its run). False when it was
+        no longer pending (another approval won)."""
+        cursor = self._db.execute(
+            "UPDATE requests SET state = 'approved', decided_by = ?, decided_at = ?"
+            " WHERE id = ? AND state = 'pending'", (by, at, request_id))
+        return int(cursor.rowcount) == 1
+
     def journal(self, key: str, plan: dict[str, Any], expires_at: datetime) -> None:
         """Journal this transaction's drafts and runs (journal.py): they commit together."""
 

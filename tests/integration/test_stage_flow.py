@@ -270,3 +270,71 @@ def test_notification_failure_never_loses_the_result(project: Project) -> None:
     assert record["notifications"][0]["status"] == "failed"
     assert record["notifications"][0]["attempts"] == 2
     assert project.store().get(record["id"])["notifications"] == record["notifications"]
+
+
+def test_an_approval_while_its_host_is_being_fixed_runs_nothing_and_can_be_given_again(
+        project: Project, runs: RecordingExecutor) -> None:
+    """Approved while a person's live run holds the host: nothing runs, the record says so
+    (its request link: locked), the request stays pending, and the same approver approving
+    again once that run ended starts the live run."""
+    request = pending_request(project)
+    [host] = request["hosts"]
+    during: list[Any] = []
+
+    def approve_meanwhile(plan: RunPlan) -> None:
+        if plan.mode is Mode.LIVE and not during:
+            during.append(project.cli("approve", request["id"], "--by", "alice", "--json"))
+
+    runs.on_run = approve_meanwhile
+    manual = project.cli("run", "disk-space-cleanup", "--limit", host, "--live",
+                         "--var", "disk_mountpoint=/", "--json")
+    assert manual.exit_code == 0, manual.output
+    [locked] = during
+    assert locked.exit_code == 0, locked.output
+    record = json.loads(locked.stdout)
+    assert record["decision"]["code"] == "locked"
+    assert record["request"]["state"] == "locked" and record["request"]["by"] == "alice"
+    assert "the request stays pending: approve it again when that run ends" in locked.stderr
+    assert [r["state"] for r in json.loads(project.cli("pending", "--json").stdout)] == [
+        "pending"]
+
+    runs.on_run = None
+    again = project.cli("approve", request["id"], "--by", "alice", "--json")
+    assert again.exit_code == 0, again.output
+    ran = json.loads(again.stdout)
+    assert (ran["mode"], ran["outcome"], ran["request"]["state"]) == (
+        "live", "succeeded", "approved")
+    assert modes(runs) == [Mode.CHECK, Mode.LIVE, Mode.LIVE]
+    assert project.store().verify()[0] == 4
+
+
+@pytest.mark.sqlite_only  # a SQLite trigger stands in for the failing write
+def test_an_approval_whose_run_cannot_be_journalled_leaves_the_request_pending(
+        project: Project, runs: RecordingExecutor) -> None:
+    """The request turns approved in the transaction that reserves the hosts and journals
+    the run: when that transaction fails, the request is still pending (not approved with no
+    run to record, for good), nothing ran, and approving again runs it once."""
+    import sqlite3
+
+    request = pending_request(project)
+
+    def execute(sql: str) -> None:
+        with sqlite3.connect(project.store_path) as db:
+            db.execute(sql)
+
+    execute("CREATE TRIGGER journal_full BEFORE INSERT ON run_journal"
+            " BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END")
+    failed = project.cli("approve", request["id"], "--by", "alice")
+    assert failed.exit_code == 5, failed.output
+    assert "database or disk is full" in failed.stderr
+    assert project.query("SELECT state, result_record FROM requests") == [("pending", None)]
+    assert modes(runs) == [Mode.CHECK]
+
+    execute("DROP TRIGGER journal_full")
+    again = project.cli("approve", request["id"], "--by", "alice", "--json")
+    assert again.exit_code == 0, again.output
+    record = json.loads(again.stdout)
+    assert record["request"]["state"] == "approved" and record["mode"] == "live"
+    assert project.query("SELECT state, result_record FROM requests") == [
+        ("approved", record["id"])]
+    assert modes(runs) == [Mode.CHECK, Mode.LIVE]
