@@ -78,7 +78,8 @@ class Metrics:
         self.slack = Counter("remediator_slack_interactions", "Slack button clicks by "
                              "outcome: rejected (4xx: signature, timestamp, replay, payload, "
                              "unknown request), approved, approved-before (another click's "
-                             "run), counted (more approvers needed), denied, refused, "
+                             "run), counted (more approvers needed), locked (a host was "
+                             "being fixed: nothing ran), denied, refused, "
                              "error.", ["outcome"], registry=r)
         queue = Gauge("remediator_intake", "Intake rows by state.", ["state"], registry=r)
         self._queue = queue

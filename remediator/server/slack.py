@@ -125,8 +125,11 @@ def approved(interaction: Interaction, request: PendingRequest, record: AuditRec
              ran: bool) -> tuple[str, str]:
     """(outcome label, text) of an approval that returned ``record``: the run it started;
     when another approval won, that one's run; when the entry needs more approvers, the
-    record of this one counted."""
+    record of this one counted; when a host was being fixed, that nothing ran."""
     link = record.get("request")
+    if link is not None and link["state"] == "locked":
+        return "locked", (f"Nothing ran: {_escape(record['decision']['reason'])}. The request "
+                          "stays pending: approve it again when that run ends.")
     if not ran and (link is None or link["state"] != "approved"):
         return "counted", _escape(record["decision"]["reason"])
     what = (f"`{_escape(request.entry)}` on {_escape(', '.join(request.hosts))}: "

@@ -212,3 +212,18 @@ def test_an_approval_counted_toward_more_is_told_as_counted() -> None:
                                 "R0); 1 more needed before the live run"}}
     assert approved(clicked, request, record, False) == (
         "counted", "approval 1 of 2 by alice (request R0); 1 more needed before the live run")
+
+
+def test_an_approval_that_found_its_host_being_fixed_is_told_nothing_ran() -> None:
+    """The last approval came while another run held a host: Slack is told nothing ran and
+    how to go on, not that the approval was counted or that it ran."""
+    clicked = Interaction("approve", "R0", "U1", "alice", "https://hooks.slack.com/x")
+    request = PendingRequest(id="R0", entry="disk", hosts=("web-01",), fingerprint="f",
+                             alert={}, variables={}, preview={}, created_at="t", expires_at="t")
+    record: Any = {"outcome": "not-run", "initiated_by": "alice", "request": {"state": "locked"},
+                   "decision": {"action": "escalate", "reason": "locked: a run of this entry on"
+                                " web-01 is in progress (record R9); try again when it ends"}}
+    assert approved(clicked, request, record, False) == (
+        "locked", "Nothing ran: locked: a run of this entry on web-01 is in progress (record "
+        "R9); try again when it ends. The request stays pending: approve it again when that "
+        "run ends.")
