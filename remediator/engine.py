@@ -454,25 +454,32 @@ class Engine:
     def _lock(self, ident: str, remediation: Remediation, decision: Decision,
               draft: Draft, claim: Callable[[GuardSession], bool] | None = None
               ) -> tuple[Decision, Batch | None]:
-        """Reserve every host of a person's run; a host already being fixed refuses it."""
+        """Reserve every host of a person's run; a host already being fixed refuses it.
+        ``claim`` goes first: a concurrent approval of the same request that lost is told
+        so (RequestTaken), not that the winner's run holds the hosts; a host found busy
+        after a claim rolls the claim back."""
         now = self.clock()
         rules = remediation.guardrails
-        with self.store.guard(now, self._horizon()) as session:
-            for host in decision.hosts:
-                busy = session.facts(remediation.name, host, rules, now).in_progress
-                if busy:
-                    return replace(decision, action=Action.ESCALATE, mode=Mode.NONE,
-                                   code=Reason.LOCKED,
-                                   reason=f"locked: a run of this entry on {host} is in "
-                                   f"progress (record {busy}); try again when it ends"), None
-            if claim is not None and not claim(session):
-                raise approvals_mod.RequestTaken(ident)
-            lease = rules.lock_timeout_s or remediation.timeout_s + 60
-            for host in decision.hosts:
-                session.reserve(ident, remediation.name, host, str(decision.mode), now, lease)
-            session.journal(ident, {"drafts": [draft], "batches": [
-                {"ident": ident, "hosts": list(decision.hosts)}]},
-                now + timedelta(seconds=self.recovery.journal_lease()))
+        try:
+            with self.store.guard(now, self._horizon()) as session:
+                if claim is not None and not claim(session):
+                    raise approvals_mod.RequestTaken(ident)
+                for host in decision.hosts:
+                    busy = session.facts(remediation.name, host, rules, now).in_progress
+                    if busy:
+                        raise _Busy(host, busy)  # rolls back the claim, if any
+                lease = rules.lock_timeout_s or remediation.timeout_s + 60
+                for host in decision.hosts:
+                    session.reserve(ident, remediation.name, host, str(decision.mode), now,
+                                    lease)
+                session.journal(ident, {"drafts": [draft], "batches": [
+                    {"ident": ident, "hosts": list(decision.hosts)}]},
+                    now + timedelta(seconds=self.recovery.journal_lease()))
+        except _Busy as busy:
+            return replace(decision, action=Action.ESCALATE, mode=Mode.NONE,
+                           code=Reason.LOCKED,
+                           reason=f"locked: a run of this entry on {busy.host} is in "
+                           f"progress (record {busy.record}); try again when it ends"), None
         batch = Batch(ident, remediation, decision, hosts=list(decision.hosts), items=[ident])
         self._execute(batch)
         return decision, batch
@@ -572,6 +579,15 @@ def host_outcome(run: RunResult, host: str) -> Outcome:
 def _without(values: Mapping[str, Any], drop: Iterable[str]) -> dict[str, Any]:
     dropped = set(drop)
     return {k: v for k, v in values.items() if k not in dropped}
+
+
+class _Busy(Exception):
+    """A host of a person's run is being fixed by another run (``record``)."""
+
+    def __init__(self, host: str, record: str) -> None:
+        super().__init__(host, record)
+        self.host = host
+        self.record = record
 
 
 def open_engine(config: Config, *, progress: ProgressFn | None = None,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -104,8 +104,10 @@ class Site:
 
 
 @asynccontextmanager
-async def site(project: Project, env: Mapping[str, str] = ENV) -> AsyncIterator[Site]:
-    """The real app over the project's config, on a loopback port."""
+async def site(project: Project, env: Mapping[str, str] = ENV, *, grace: float = 30.0,
+               log: Callable[[str], None] = lambda line: None) -> AsyncIterator[Site]:
+    """The real app over the project's config, on a loopback port; at the end, approvals
+    still running get ``grace`` seconds, as ``serve`` gives them."""
     config = load(project.config)
     executor = project.executor
 
@@ -115,11 +117,11 @@ async def site(project: Project, env: Mapping[str, str] = ENV) -> AsyncIterator[
     metrics = Metrics(lambda: {})
     pool = Pool(config, metrics, engine_factory=factory)
     assert config.server.web is not None
-    pages = WebPages(config, config.server.web, env, factory, lambda line: None)
+    pages = WebPages(config, config.server.web, env, factory, log)
     receiver = Receiver(config, env, IntakeWriter(config.store, lambda: None), metrics, pool,
                         web_pages=pages)
     async with test_utils.TestClient(test_utils.TestServer(receiver.app())) as client:
         try:
             yield Site(client, pages)
         finally:
-            await asyncio.get_running_loop().run_in_executor(None, pages.close, 30.0)
+            await asyncio.get_running_loop().run_in_executor(None, pages.close, grace)

@@ -34,6 +34,7 @@ from ..settings.server import parse_listen
 from ..store import describe, open_intake, open_store
 from ..store.intake import Accepted
 from .auth import Authenticator
+from .background import Background
 from .connections import (
     BACKLOG,
     Gate,
@@ -80,8 +81,11 @@ class Receiver:
         self.auth = {name: Authenticator(auth, env)
                      for name, auth in config.server.endpoints.items() if name != "slack"}
         slack = config.server.endpoints.get("slack")
+        # Slack's approvals run beside the page's, and stop with them
+        self.background = web_pages.background if web_pages is not None else Background(
+            config, pool.engine_factory, log_fn)
         self.slack = None if slack is None else Desk(
-            config, Authenticator(slack, env), metrics, pool.engine_factory, log_fn)
+            config, Authenticator(slack, env), metrics, self.background, log_fn)
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=self.config.server.max_body)
@@ -295,12 +299,13 @@ async def _main(config: Config, options: Options, host: str, port: int,
     listener.close()
     await runner.shutdown()
     writer.stop()
-    grace = float(config.server.grace)  # the workers and the Slack approvals share it
+    grace = float(config.server.grace)  # the workers and the approvals share it
     await asyncio.gather(loop.run_in_executor(None, pool.stop, grace),
-                         *([loop.run_in_executor(None, receiver.slack.stop, grace)]
-                           if receiver.slack is not None else []))
+                         loop.run_in_executor(None, receiver.background.stop, grace))
+    if receiver.slack is not None:
+        await loop.run_in_executor(None, receiver.slack.stop, 0.0)
     if pages is not None:
-        await loop.run_in_executor(None, pages.close, grace)
+        await loop.run_in_executor(None, pages.close, 0.0)
     await runner.cleanup()
     backlog_queue.close()
     requests.close()

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import html
 import json
-import threading
 import time
 import traceback
 import urllib.parse
@@ -25,7 +24,6 @@ from aiohttp import web
 
 from ..common import iso, utc_now
 from ..config import Config
-from ..engine import Engine
 from ..errors import InputError, NotFoundError, RefusedError, RemediatorError, StoreError
 from ..identity import Approver
 from ..models import PendingRequest, RequestState
@@ -35,6 +33,7 @@ from ..record import AuditRecord
 from ..store import AuditStore, IntakeStore, open_intake, open_store
 from ..store.intake import Accepted
 from .auth import Authenticator
+from .background import Background
 from .metrics import Metrics
 
 PATH = "/slack/interactions"
@@ -151,21 +150,17 @@ class Desk:
     """Checks interactions, runs them in threads, answers Slack; waits for them at shutdown."""
 
     def __init__(self, config: Config, auth: Authenticator, metrics: Metrics,
-                 engine_factory: Callable[[Config], Engine], log: Log,
-                 post_fn: Post = post) -> None:
+                 background: Background, log: Log, post_fn: Post = post) -> None:
         self.config = config
         self.auth = auth
         self.metrics = metrics
-        self.engine_factory = engine_factory
+        self.background = background  # the approvals' threads, shared with the web page
         self.log = log
         self.post = post_fn
         # one thread owns the store connections the door uses (lookups, replay keys)
         self._door = ThreadPoolExecutor(1, thread_name_prefix="slack-door")
         self._store: AuditStore | None = None
         self._intake: IntakeStore | None = None
-        self._lock = threading.Lock()
-        self.jobs: set[threading.Thread] = set()
-        self.engines: list[Engine] = []
 
     async def receive(self, headers: Mapping[str, str], body: bytes) -> web.Response:
         """Check, write down, answer 200 and start the approval; or a 4xx and nothing."""
@@ -182,11 +177,8 @@ class Desk:
         if admitted is None:
             return self._refuse(status, reason)
         request, row = admitted
-        job = threading.Thread(target=self._job, args=(interaction, request, row),
-                               name=f"slack-{interaction.action}", daemon=True)
-        with self._lock:
-            self.jobs.add(job)
-        job.start()
+        self.background.start(f"slack-{interaction.action}",
+                              lambda: self._job(interaction, request, row))
         return web.Response(status=200)
 
     def _refuse(self, status: int, reason: str) -> web.Response:
@@ -229,45 +221,32 @@ class Desk:
         except Exception:  # noqa: BLE001 - a thread's failure is logged, never lost
             self.log(f"slack {interaction.action} of request {request.id} failed:\n"
                      f"{traceback.format_exc()}")
-        finally:
-            with self._lock:
-                self.jobs.discard(threading.current_thread())
 
     def _decide(self, interaction: Interaction, request: PendingRequest
                 ) -> tuple[str, str, str | None]:
         """(outcome label, text for Slack, the record id if any)."""
         who = _escape(interaction.user_name)
         try:
-            engine = self.engine_factory(self.config)
-        except RemediatorError as exc:
-            return "error", f"Could not {interaction.action} request {request.id}: " \
-                            f"{_escape(exc.message)}", None
-        with self._lock:
-            self.engines.append(engine)
-        try:
-            if interaction.action == "deny":
-                record = engine.deny(request.id, approver=interaction.approver,
-                                     reason="denied in Slack")
-                return "denied", f"Denied by {who}: request {request.id}; nothing ran", \
-                    record["id"]
-            entry = engine.catalog.get(request.entry)
-            if request.state is RequestState.PENDING and (  # else refused or shown at once
-                    entry is None or entry.approval.required == 1):  # else maybe counted
-                self._answer(interaction, reply(
-                    f"Approved by {who}: running `{_escape(request.entry)}` on "
-                    f"{_escape(', '.join(request.hosts))}..."))
-            record, ran = engine.approve(request.id, approver=interaction.approver)
-            outcome, text = approved(interaction, request, record, ran)
-            return outcome, text, record["id"]
+            with self.background.engine() as engine:
+                if interaction.action == "deny":
+                    record = engine.deny(request.id, approver=interaction.approver,
+                                         reason="denied in Slack")
+                    return "denied", f"Denied by {who}: request {request.id}; nothing ran", \
+                        record["id"]
+                entry = engine.catalog.get(request.entry)
+                if request.state is RequestState.PENDING and (  # else refused or shown at once
+                        entry is None or entry.approval.required == 1):  # else maybe counted
+                    self._answer(interaction, reply(
+                        f"Approved by {who}: running `{_escape(request.entry)}` on "
+                        f"{_escape(', '.join(request.hosts))}..."))
+                record, ran = engine.approve(request.id, approver=interaction.approver)
+                outcome, text = approved(interaction, request, record, ran)
+                return outcome, text, record["id"]
         except RefusedError as exc:
             return "refused", f"Not {interaction.action}d: {_escape(exc.message)}", None
         except RemediatorError as exc:
             return "error", f"Could not {interaction.action} request {request.id}: " \
                             f"{_escape(exc.message)}", None
-        finally:
-            with self._lock:
-                self.engines.remove(engine)
-            engine.store.close()
 
     def _answer(self, interaction: Interaction, message: Mapping[str, Any]) -> None:
         """POST to the interaction's response_url, with the notifications' retries; a failure
@@ -291,21 +270,9 @@ class Desk:
             self._intake.done([row], iso(utc_now()), {row: result})
 
     def stop(self, grace_s: float) -> None:
-        """Give running approvals ``grace_s``; then cancel their runs (recorded as such) and
-        wait for their records and answers."""
-        deadline = time.monotonic() + grace_s
-        for job in list(self.jobs):
-            job.join(max(0.0, deadline - time.monotonic()))
-        if any(job.is_alive() for job in list(self.jobs)):
-            self.log("grace period over: cancelling the approved runs still going")
-            with self._lock:
-                engines = list(self.engines)
-            for engine in engines:
-                cancel = getattr(engine.executor, "cancel", None)
-                if cancel is not None:
-                    cancel.set()
-            for job in list(self.jobs):
-                job.join()
+        """Give running approvals ``grace_s`` (then their runs are cancelled, recorded as
+        such); once their records and answers are in, close the door's store."""
+        self.background.stop(grace_s)
         self._door.submit(self._close).result()
         self._door.shutdown()
 

@@ -266,3 +266,40 @@ def test_the_page_shows_the_approvals_as_pending_json_does(project: Project) -> 
                 assert re.search(r'class="approvers">alice, bob<', body)
                 assert re.search(r'class="requested-by">an alert<', body)
     run(check())
+
+
+def test_an_approval_still_running_when_the_page_stops_is_cancelled_and_recorded(
+        project: Project) -> None:
+    """The page stops (serve's shutdown) while an approved run goes on: after the grace
+    period the run is cancelled, as Slack's and the workers' are, and its record is on the
+    chain when the page has stopped (not left to the next start)."""
+    import time
+
+    from remediator.common import utc_now
+    from tests.fakecli import TimedExecutor
+
+    rid = pending_request(project)
+    project.configure(web_config())
+    project.executor = TimedExecutor(clock=utc_now, seconds={"*": 120.0})
+    lines: list[str] = []
+
+    async def check() -> float:
+        async with site(project, grace=0.5, log=lines.append) as web:
+            await web.login()
+            response, _ = await web.post(f"/requests/{rid}/approve", {"csrf": web.csrf})
+            assert response.status == 303
+            await web.wait_state(rid, "running")
+            began = time.monotonic()
+        return time.monotonic() - began
+
+    took = asyncio.run(check())
+    assert took < 30, took
+    assert lines == ["grace period over: cancelling the approved runs still going"]
+    store = project.store()
+    try:
+        request = store.get_request(rid)
+        assert request.result_record is not None
+        live = store.get(request.result_record)
+    finally:
+        store.close()
+    assert live["mode"] == "live" and live["request"]["id"] == rid

@@ -21,6 +21,7 @@ from ...identity import Approver
 from ...models import RequestState
 from ...settings.web import WebSettings
 from ...store import RequestLog
+from ..background import Background
 from .render import environment, page, redirect, stylesheet
 from .sessions import COOKIE, Session, Sessions, now
 
@@ -46,7 +47,8 @@ class WebPages:
     """The routes of the web page over one config; approvals run in threads of their own."""
 
     def __init__(self, config: Config, settings: WebSettings, env: Mapping[str, str],
-                 engine_factory: Callable[[Config], Engine], log: Log) -> None:
+                 engine_factory: Callable[[Config], Engine], log: Log,
+                 background: Background | None = None) -> None:
         self.config = config
         self.settings = settings
         self.sessions = Sessions(settings, env)  # reads the secret: fails at start
@@ -57,7 +59,8 @@ class WebPages:
         self.reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="web-reader")
         self._engine: Engine | None = None  # the reader's: its store, and who may approve
         self.jobs: dict[str, Job] = {}
-        self.threads: list[threading.Thread] = []
+        # the approvals' threads: shared with Slack's in serve
+        self.background = background or Background(config, engine_factory, log)
         self.lock = threading.Lock()
 
     def add_routes(self, app: web.Application) -> None:
@@ -94,9 +97,10 @@ class WebPages:
         return await asyncio.get_running_loop().run_in_executor(self.reader, run)
 
     def close(self, grace_s: float) -> None:
-        """Wait up to ``grace_s`` for approvals still running, then close the store."""
-        for thread in list(self.threads):
-            thread.join(grace_s)
+        """Give approvals still running ``grace_s`` (then their runs are cancelled, recorded
+        as such); then close the page's store."""
+        self.background.stop(grace_s)
+
         def shut() -> None:
             if self._engine is not None:
                 self._engine.store.close()
@@ -311,10 +315,8 @@ class WebPages:
                 for key in done[:len(done) // 2 + 1]:
                     del self.jobs[key]
             job = self.jobs[rid] = Job(approver.id)
-            thread = threading.Thread(target=self._approve, args=(rid, approver, reason, job),
-                                      name=f"web-approve-{rid}", daemon=True)
-            self.threads = [t for t in self.threads if t.is_alive()] + [thread]
-        thread.start()
+        self.background.start(f"web-approve-{rid}",
+                              lambda: self._approve(rid, approver, reason, job))
 
     def _approve(self, rid: str, approver: Approver, reason: str, job: Job) -> None:
         self._with_engine(job, lambda engine: engine.approve(rid, approver=approver,
@@ -327,12 +329,8 @@ class WebPages:
     def _with_engine(self, job: Job, act: Callable[[Engine], Any], what: str) -> None:
         """Run ``act`` with an engine of its own; note the outcome on ``job``."""
         try:
-            engine = self.engine_factory(self.config)
-        except RemediatorError as exc:
-            job.state, job.message = "failed", f"cannot start: {exc}"
-            return
-        try:
-            record = act(engine)
+            with self.background.engine() as engine:
+                record = act(engine)
             job.state, job.record = "done", record["id"]
             job.message = f"{record['decision']['reason']} (record {record['id']}: " \
                           f"{record['outcome']})"
@@ -344,8 +342,6 @@ class WebPages:
             job.state, job.message = "failed", f"unexpected error: {type(exc).__name__}: {exc}"
             self.log(f"web: {what} failed with an unexpected error at {iso(utc_now())}: "
                      f"{type(exc).__name__}: {exc}")
-        finally:
-            engine.store.close()
 
     async def show_record(self, request: web.Request) -> web.Response:
         session = self._identify(request)
