@@ -321,15 +321,30 @@ class Approvals:
         """The record of the run another approval started: waited for while it is going (up to
         its timeout and a minute), so that approving twice shows the one run either way."""
         deadline = time.monotonic() + timeout_s + 60
+        checked_chain = False
         while True:
             if request.result_record:
                 return self.runs.store.get(request.result_record)
+            if not checked_chain or time.monotonic() >= deadline:
+                checked_chain = True
+                run = self._approved_run(request)
+                if run is not None:  # its approver died between the record and the link
+                    self.runs.store.set_request_result(request.id, run["id"])
+                    return run
             if time.monotonic() >= deadline:
                 raise RefusedError(
                     f"request {request.id} was approved by {request.decided_by} at "
                     f"{request.decided_at}; its run has not reported after {timeout_s + 60} s")
             self.runs.sleep(step_s)
             request = self.runs.store.get_request(request.id)
+
+    def _approved_run(self, request: PendingRequest) -> AuditRecord | None:
+        """The record of the run the request's approval started, if the chain has it."""
+        for record in self.runs.store.records(since=request.created_at, entry=request.entry):
+            link = record.get("request")
+            if link and link["id"] == request.id and link["state"] == "approved":
+                return record
+        return None
 
     def deny(self, request_id: str, *, approver: Approver, reason: str = "") -> AuditRecord:
         """Close a pending request without running anything; recorded. Who may approve may

@@ -59,6 +59,20 @@ VERIFY_REQUESTS = (f"SELECT {', '.join('q.' + f for f in REQUEST_FIELDS)}, r.bod
                    " FROM requests q LEFT JOIN records r ON r.id = q.id ORDER BY q.id")
 
 
+def _contradicts(request: PendingRequest, decided: Mapping[str, tuple[str, str]]
+                 ) -> str | None:
+    """What about the row's state (not sealed: it moves on purpose) the chain's decision of
+    the request contradicts, if anything."""
+    if request.id not in decided:
+        return None  # undecided, or its decision not recorded yet (a crash in between)
+    state, record_id = decided[request.id]
+    if str(request.state) != state:
+        return f"its row says {request.state}, record {record_id} {state} it"
+    if state == "approved" and request.result_record not in (None, record_id):
+        return f"its row links run {request.result_record}, the chain's run of it is {record_id}"
+    return None
+
+
 def request_of(row: Sequence[Any]) -> PendingRequest:
     """A PendingRequest from a row of ``REQUEST_COLUMNS``."""
     (rid, entry, hosts, fingerprint, alert, variables, preview, created, expires, state,
@@ -195,8 +209,9 @@ class SqlStore(ABC):
         columns = ", ".join(f"r.{c}" for c in INDEX_COLUMNS)
         rows = self._stream(f"SELECT r.seq, {columns}, r.body, ({self.HOSTS_JSON})"  # noqa: S608
                             " FROM records r ORDER BY r.seq", (), "the audit store")
+        decided: dict[str, tuple[str, str]] = {}
         with closing(rows):  # a misfit ends the read at once, giving its connection back
-            count, head = walk(rows)
+            count, head = walk(rows, decided)
         for seq, host in self._query("SELECT h.seq, h.host FROM record_hosts h WHERE NOT"
                                      " EXISTS (SELECT 1 FROM records r WHERE r.seq = h.seq)"
                                      " LIMIT 1", ()):
@@ -205,7 +220,7 @@ class SqlStore(ABC):
         for *fields, body in self._stream(VERIFY_REQUESTS, (), "the requests"):
             request = request_of(fields)
             problem = "its pending record is not on the chain" if body is None else \
-                altered(request, json.loads(body))
+                altered(request, json.loads(body)) or _contradicts(request, decided)
             if problem:
                 raise ChainError(f"request {request.id}: {problem} (it was altered)",
                                  record_id=request.id)

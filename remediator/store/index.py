@@ -38,15 +38,21 @@ def indexed_hosts(sealed: Mapping[str, Any]) -> list[str]:
     return sorted(set(alert.get("hosts") or ()) | set(sealed.get("hosts") or ()))
 
 
-def walk(rows: Iterable[Sequence[Any]]) -> tuple[int, str]:
+def walk(rows: Iterable[Sequence[Any]], decided: dict[str, tuple[str, str]] | None = None
+         ) -> tuple[int, str]:
     """Walk ``(seq, *INDEX_COLUMNS, body, hosts JSON)`` rows in seq order: the chain, then each
     row's columns and host index against its body. (count, head) or a ChainError naming the
-    first record and column that do not fit."""
+    first record and column that do not fit. ``decided`` collects, per request, what the
+    chain says decided it: (approved or denied, the record's id)."""
     prev, count = GENESIS_HASH, 0
     for seq, *columns, body, hosts in rows:
         record = _body(seq, columns[0], body)
         prev = check_link(record, prev)
         check_row(record, columns, json.loads(hosts) if hosts else [])
+        link = record.get("request")
+        if decided is not None and isinstance(link, dict) and \
+                link.get("state") in ("approved", "denied"):
+            decided[str(link.get("id"))] = (str(link["state"]), str(record.get("id")))
         count += 1
     return count, prev
 

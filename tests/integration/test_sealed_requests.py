@@ -189,3 +189,52 @@ def test_an_edited_request_from_before_sealing_is_refused(
     edit(project, f"UPDATE requests SET hosts = '[\"demo-web-02\"]' WHERE id = '{request['id']}'")
     refused(project, runs, request["id"], "its hosts differs")
     assert project.cli("audit", "verify").exit_code == 3
+
+
+@pytest.mark.parametrize("verb", ["approve", "deny"])
+def test_verify_names_a_decided_request_whose_row_was_set_back(
+        project: Project, runs: RecordingExecutor, verb: str) -> None:
+    """The chain holds the approval (its run) or the denial: a row set back to pending, or
+    to the other decision, is named by verify (exit 3), with the record that decided it."""
+    request = pending_request(project)
+    done = project.cli(verb, request["id"], "--by", "alice", "--json")
+    assert done.exit_code == 0, done.output
+    decided = json.loads(done.stdout)["id"]
+    assert project.cli("audit", "verify").exit_code == 0
+    state = "approved" if verb == "approve" else "denied"
+    for back in ("pending", "denied" if verb == "approve" else "approved"):
+        edit(project, f"UPDATE requests SET state = '{back}' WHERE id = '{request['id']}'")
+        verify = project.cli("audit", "verify")
+        assert verify.exit_code == 3, verify.output
+        assert f"request {request['id']}: its row says {back}, record {decided} {state} it" \
+            in verify.stderr
+
+
+def test_verify_names_a_request_linked_to_another_run(project: Project,
+                                                     runs: RecordingExecutor) -> None:
+    """An approved request's row pointing at a record other than its run is named."""
+    request = pending_request(project)
+    ran = json.loads(project.cli("approve", request["id"], "--by", "alice", "--json").stdout)
+    edit(project, f"UPDATE requests SET result_record = '{request['id']}'"
+         f" WHERE id = '{request['id']}'")
+    verify = project.cli("audit", "verify")
+    assert verify.exit_code == 3
+    assert (f"its row links run {request['id']}, the chain's run of it is {ran['id']}"
+            in verify.stderr)
+
+
+def test_an_approved_run_whose_link_was_lost_is_shown_and_linked_again(
+        project: Project, runs: RecordingExecutor) -> None:
+    """The approver died after the run's record, before linking it to the request: verify
+    passes (no decision contradicts the chain), and approving again shows that run at once
+    (no second run, no waiting out the run's timeout) and links it."""
+    request = pending_request(project)
+    ran = json.loads(project.cli("approve", request["id"], "--by", "alice", "--json").stdout)
+    edit(project, f"UPDATE requests SET result_record = NULL WHERE id = '{request['id']}'")
+    assert project.cli("audit", "verify").exit_code == 0
+    again = project.cli("approve", request["id"], "--by", "bob", "--json")
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.stdout)["id"] == ran["id"]
+    assert "request already approved; its run is record" in again.stderr
+    assert project.store().get_request(request["id"]).result_record == ran["id"]
+    assert [plan.mode for plan in runs.plans] == [Mode.CHECK, Mode.LIVE]
