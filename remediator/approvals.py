@@ -85,9 +85,9 @@ class Runs(Protocol):
                    request: Mapping[str, Any] | None = None, *,
                    requester: Approver | None = None,
                    claim: Callable[[GuardSession], bool] | None = None) -> AuditRecord:
-        """A person's run: lock its hosts, run, record; the record. ``claim`` runs in the
-        transaction that reserves the hosts and journals the run (RequestTaken when it
-        returns False); a locked host leaves it uncalled and the record's link ``locked``."""
+        """A person's run: lock its hosts, run, record; the record. ``claim`` runs first in
+        the transaction that reserves the hosts and journals the run (RequestTaken when it
+        returns False); a locked host rolls it back and makes the record's link ``locked``."""
         ...
 
     def record_decision(self, alert: Alert | None, remediation: Remediation | None,

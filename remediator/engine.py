@@ -422,9 +422,9 @@ class Engine:
         """A person's run (manual or approved): lock its hosts, run, record. A pending
         decision with a ``requester`` opens that person's sealed request with its record.
 
-        ``claim`` (an approval's) runs in the transaction that reserves the hosts and
-        journals the run, once no host is locked: when it returns False nothing is reserved
-        and ``RequestTaken`` is raised. When a host is locked it is not called and the
+        ``claim`` (an approval's) runs first in the transaction that reserves the hosts and
+        journals the run: when it returns False nothing is written and ``RequestTaken`` is
+        raised; when a host is locked the claim is rolled back, nothing runs and the
         record's ``request`` link says ``locked``."""
         record_id = self.new_id()
         batch = None

@@ -62,12 +62,6 @@ class Background:
                 self._engines.remove(engine)
             engine.close()
 
-    @property
-    def running(self) -> int:
-        """Approvals still going."""
-        with self._lock:
-            return sum(thread.is_alive() for thread in self._threads)
-
     def stop(self, grace_s: float) -> None:
         """Give the running approvals ``grace_s`` between them; then cancel their runs
         (recorded as cancelled) and wait for their records."""
