@@ -184,12 +184,28 @@ class GuardStore(Protocol):
         ...
 
 
-class AuditStore(AuditLog, RequestStore, RunJournal, GuardStore, Protocol):
+class SessionLog(Protocol):
+    """The web page's logouts (store/web_sessions.py)."""
+
+    def log_out(self, nonce: str, expires_at: int, now: int) -> None:
+        """Refuse the session ``nonce`` until ``expires_at``; forget logouts past theirs."""
+        ...
+
+    def logged_out(self, nonce: str) -> bool:
+        """True when the session ``nonce`` was logged out."""
+        ...
+
+
+class AuditStore(AuditLog, RequestStore, RunJournal, GuardStore, SessionLog, Protocol):
     """Everything a store keeps; the engine uses all of it, most readers only ``AuditLog``."""
 
 
 class RequestLog(AuditLog, RequestStore, Protocol):
     """The records and the requests: what approvals use."""
+
+
+class WebStore(RequestLog, SessionLog, Protocol):
+    """What the web page reads and writes: records, requests, logouts."""
 
 
 class IntakeStore(Protocol):

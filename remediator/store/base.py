@@ -248,6 +248,19 @@ class SqlStore(ABC):
                            " (?,?,?,?)", snapshot.breakers)
             self._guard.version = None  # the mirror reloads what it holds
 
+    # -- the web page's logouts (see web_sessions.py) --
+
+    def log_out(self, nonce: str, expires_at: int, now: int) -> None:
+        """Refuse the session ``nonce`` until ``expires_at``; forget logouts past theirs."""
+        with self._tx("a logout") as db:
+            db.execute("DELETE FROM web_logouts WHERE expires_at <= ?", (now,))
+            db.execute("INSERT INTO web_logouts (nonce, expires_at) VALUES (?, ?)"
+                       " ON CONFLICT DO NOTHING", (nonce, expires_at))
+
+    def logged_out(self, nonce: str) -> bool:
+        """True when the session ``nonce`` was logged out."""
+        return bool(self._query("SELECT 1 FROM web_logouts WHERE nonce = ?", (nonce,)))
+
     # -- the run journal (see journal.py) --
 
     def journal_close(self, keys: Sequence[str]) -> None:

@@ -33,6 +33,7 @@ from .decisions import MIGRATION as DECISIONS_MIGRATION
 from .guard_state import finished_index, generation_migration
 from .journal import MIGRATION as JOURNAL_MIGRATION
 from .sql import Db
+from .web_sessions import MIGRATION as WEB_LOGOUTS_MIGRATION
 
 URL_SCHEMES = ("postgresql", "postgres")
 DEFAULT_POOL = 8
@@ -164,6 +165,7 @@ MIGRATIONS: tuple[str, ...] = (
     JOURNAL_MIGRATION,
     SEALS,
     DECISIONS_MIGRATION,
+    WEB_LOGOUTS_MIGRATION,
 )
 
 

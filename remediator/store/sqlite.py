@@ -18,6 +18,7 @@ from .intake import MIGRATION as INTAKE_MIGRATION
 from .intake import PLANS_MIGRATION
 from .journal import MIGRATION as JOURNAL_MIGRATION
 from .sqlite_tx import gate_for, read, use_wal, write
+from .web_sessions import MIGRATION as WEB_LOGOUTS_MIGRATION
 
 # Dedupe claims keyed by the alert's start first: new claims land at the right edge of
 # the tree (alerts arrive roughly in start order), so a transaction of claims dirties a few
@@ -142,6 +143,7 @@ MIGRATIONS: tuple[str, ...] = (
     JOURNAL_MIGRATION,
     SEALS,
     DECISIONS_MIGRATION,
+    WEB_LOGOUTS_MIGRATION,
 )
 
 

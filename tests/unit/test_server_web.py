@@ -303,3 +303,29 @@ def test_an_approval_still_running_when_the_page_stops_is_cancelled_and_recorded
     finally:
         store.close()
     assert live["mode"] == "live" and live["request"]["id"] == rid
+
+
+def test_a_logout_holds_on_every_instance_on_the_store_and_after_a_restart(
+        project: Project) -> None:
+    """Two instances of the page on one store (one key): a session logged out on one is
+    refused by the other, and by an instance started after the logout; the logout is a row
+    in the store until the cookie would have expired."""
+    project.configure(web_config())
+
+    async def check() -> None:
+        async with site(project) as first, site(project) as second:
+            assert (await first.login()).status == 303
+            cookie = first.client.session.cookie_jar.filter_cookies(
+                first.client.make_url("/"))["remediator_session"].value
+            response, _ = await second.get("/requests", cookies={"remediator_session": cookie})
+            assert response.status == 200  # one key: the other instance knows the login
+            response, _ = await first.post("/logout", {"csrf": first.csrf})
+            assert response.status == 303
+            response, _ = await second.get("/requests", cookies={"remediator_session": cookie})
+            assert response.status == 303 and response.headers["Location"].startswith("/login")
+        async with site(project) as restarted:
+            response, _ = await restarted.get("/requests",
+                                              cookies={"remediator_session": cookie})
+            assert response.status == 303 and response.headers["Location"].startswith("/login")
+    run(check())
+    assert len(project.query("SELECT nonce FROM web_logouts")) == 1

@@ -20,7 +20,7 @@ from ...errors import ChainError, NotFoundError, RefusedError, RemediatorError
 from ...identity import Approver
 from ...models import RequestState
 from ...settings.web import WebSettings
-from ...store import RequestLog
+from ...store import WebStore
 from ..background import Background
 from .render import environment, page, redirect, stylesheet
 from .sessions import COOKIE, Session, Sessions, now
@@ -77,7 +77,7 @@ class WebPages:
 
     # -- plumbing --
 
-    async def read(self, work: Callable[[RequestLog], T]) -> T:
+    async def read(self, work: Callable[[WebStore], T]) -> T:
         """Run ``work`` on the page's own store connection, in its one reader thread."""
         def run() -> T:
             return work(self._reader_engine().store)
@@ -120,8 +120,9 @@ class WebPages:
                     **self._base(request, session, f"{status}: {_REASONS.get(status, '')}",
                                  message=message))
 
-    def _identify(self, request: web.Request) -> Session | web.Response:
-        """The person making ``request``, or the answer for one we do not know."""
+    async def _identify(self, request: web.Request) -> Session | web.Response:
+        """The person making ``request``, or the answer for one we do not know (a session
+        logged out on any instance on the store is not known)."""
         proxy = self.settings.proxy
         if proxy is not None:
             if not proxy.trusts(request.remote):
@@ -135,6 +136,11 @@ class WebPages:
                                    f"{proxy.header} header")
             return self.sessions.proxy_session(user)
         session = self.sessions.read(request.cookies.get(COOKIE), now())
+        if session is not None:
+            nonce = session.nonce
+            if await self.read(lambda s: s.logged_out(nonce)):
+                self.sessions.revoke(session, now())  # no need to ask the store again
+                session = None
         if session is None:
             if request.method == "GET":
                 return redirect(f"/login?next={quote(request.path)}")
@@ -217,19 +223,21 @@ class WebPages:
         return response
 
     async def logout(self, request: web.Request) -> web.Response:
-        session = self._identify(request)
+        session = await self._identify(request)
         if isinstance(session, web.Response):
             return session
         form = await self._checked_form(request, session)
         if isinstance(form, web.Response):
             return form
-        self.sessions.revoke(session, now())
+        moment = now()
+        self.sessions.revoke(session, moment)
+        await self.read(lambda s: s.log_out(session.nonce, session.expires, int(moment)))
         response = redirect("/login")
         response.del_cookie(COOKIE, path="/")
         return response
 
     async def list_requests(self, request: web.Request) -> web.Response:
-        session = self._identify(request)
+        session = await self._identify(request)
         if isinstance(session, web.Response):
             return session
         moment = utc_now()
@@ -240,7 +248,7 @@ class WebPages:
                                  approval_status=await self.statuses(live)))
 
     async def show_request(self, request: web.Request) -> web.Response:
-        session = self._identify(request)
+        session = await self._identify(request)
         if isinstance(session, web.Response):
             return session
         rid = request.match_info["id"]
@@ -278,7 +286,7 @@ class WebPages:
             return None
 
     async def decide(self, request: web.Request) -> web.Response:
-        session = self._identify(request)
+        session = await self._identify(request)
         if isinstance(session, web.Response):
             return session
         rid, verb = request.match_info["id"], request.match_info["verb"]
@@ -344,7 +352,7 @@ class WebPages:
                      f"{type(exc).__name__}: {exc}")
 
     async def show_record(self, request: web.Request) -> web.Response:
-        session = self._identify(request)
+        session = await self._identify(request)
         if isinstance(session, web.Response):
             return session
         rid = request.match_info["id"]

@@ -4,7 +4,9 @@ login throttling, and the trusted proxy's identity header.
 A session is a signed cookie ``v1.USER.EXPIRES.NONCE.MAC`` (HMAC-SHA256 with the key from
 ``session_secret_env``), so several ``serve`` instances with the same key share logins. A
 form's CSRF token is an HMAC of the session's nonce, checked on every POST. Logging out
-revokes the nonce in this process until the cookie would expire anyway.
+revokes the nonce until the cookie would expire anyway: here, and in the store (the page
+asks it for each request), so that every instance on the store refuses it, also after a
+restart.
 """
 
 from __future__ import annotations
@@ -95,7 +97,7 @@ class Sessions:
             return None
 
     def revoke(self, session: Session, now: float) -> None:
-        """Log ``session`` out: its cookie is refused from now on, in this process."""
+        """Log ``session`` out in this process (the page also writes it to the store)."""
         with self.lock:
             self.revoked = {n: e for n, e in self.revoked.items() if e > now}
             self.revoked[session.nonce] = session.expires
