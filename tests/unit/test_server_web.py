@@ -329,3 +329,26 @@ def test_a_logout_holds_on_every_instance_on_the_store_and_after_a_restart(
             assert response.status == 303 and response.headers["Location"].startswith("/login")
     run(check())
     assert len(project.query("SELECT nonce FROM web_logouts")) == 1
+
+
+@pytest.mark.sqlite_only  # a table dropped behind the store's back stands in for a broken store
+def test_a_store_that_cannot_be_read_is_a_503_page_not_a_500(project: Project) -> None:
+    """The page's store fails (here a table it reads is gone): each page answers 503 with
+    Retry-After and says why, never 500; nothing else breaks."""
+    import sqlite3
+
+    rid = pending_request(project)
+    project.configure(web_config())
+
+    async def check() -> None:
+        async with site(project) as web:
+            await web.login()
+            with sqlite3.connect(project.store_path) as db:
+                db.execute("DROP TABLE web_logouts")
+            for path in ("/requests", f"/requests/{rid}", f"/records/{rid}"):
+                response, body = await web.get(path)
+                assert response.status == 503, (path, response.status)
+                assert response.headers["Retry-After"] == "10"
+                assert "the audit store cannot be used right now" in body
+                assert "web_logouts" in body
+    run(check())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -16,7 +16,7 @@ from aiohttp import web
 from ...common import iso, parse_time, utc_now
 from ...config import Config
 from ...engine import Engine
-from ...errors import ChainError, NotFoundError, RefusedError, RemediatorError
+from ...errors import ChainError, NotFoundError, RefusedError, RemediatorError, StoreError
 from ...identity import Approver
 from ...models import RequestState
 from ...settings.web import WebSettings
@@ -74,6 +74,22 @@ class WebPages:
         app.router.add_get("/requests/{id}", self.show_request)
         app.router.add_post("/requests/{id}/{verb}", self.decide)
         app.router.add_get("/records/{id}", self.show_record)
+        app.middlewares.append(self._store_errors)
+
+    @web.middleware
+    async def _store_errors(self, request: web.Request,
+                            handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+                            ) -> web.StreamResponse:
+        """A store that cannot be read or written (down, full, damaged) is a 503 page that
+        says so, never a 500: the person can try again."""
+        try:
+            return await handler(request)
+        except StoreError as exc:
+            self.log(f"web: {request.method} {request.path}: {exc}")
+            response = self._error(request, None, 503, f"the audit store cannot be used "
+                                   f"right now: {exc}")
+            response.headers["Retry-After"] = "10"
+            return response
 
     # -- plumbing --
 
@@ -369,5 +385,6 @@ class WebPages:
 
 
 _REASONS = {400: "Bad request", 403: "Forbidden", 404: "Not found", 409: "Conflict",
+            503: "Service unavailable",
             429: "Too many requests"}
 
