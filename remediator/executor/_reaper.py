@@ -5,9 +5,16 @@ ansible-runner starts a command in a session (and process group) of its own and 
 SIGHUP for it, so an ``ansible-playbook`` whose remediator died used to run to its end with
 nobody to record it, while the host's lock looked stale. This wrapper asks the kernel for a
 SIGTERM when its parent dies (``PR_SET_PDEATHSIG``); it then sends SIGTERM to its group (the
-playbook, its forks and the modules they run), waits ``GRACE_S`` (or
-``$REMEDIATOR_REAPER_GRACE_S``) for the playbook, and ends
-with SIGKILL to the group, itself included. A normal end leaves the group alone: a task that
+playbook, its forks and the modules they run) and to every process descended from it, waits
+``GRACE_S`` (or ``$REMEDIATOR_REAPER_GRACE_S``) for the playbook, SIGKILLs what descends from
+it until nothing does, and ends with SIGKILL to the group, itself included.
+
+Descendants, not only the group: ansible-playbook's workers call ``setsid`` (each is a session
+of its own, with the modules it runs), and rely on the playbook's SIGTERM handler to pass the
+signal on; a playbook too slow to handle it within the grace (a loaded machine) used to leave
+its workers and their tasks running after the SIGKILL. The reaper is a child subreaper
+(``PR_SET_CHILD_SUBREAPER``), so what the playbook leaves behind is re-parented to it, not to
+init, and stays findable. A normal end leaves the group alone: a task that
 detached on purpose (``async`` with ``poll: 0``) left the group when it detached.
 
 Started by path as ``python -I -S _reaper.py remediator-run=IDENT PARENT_PID -- COMMAND...``
@@ -25,6 +32,7 @@ import sys
 import time
 
 PR_SET_PDEATHSIG = 1
+PR_SET_CHILD_SUBREAPER = 36
 GRACE_S = 5.0
 
 
@@ -36,12 +44,49 @@ def _stop(signum: int, frame: object) -> None:
     raise _Stop
 
 
+def _descendants() -> list[int]:
+    """The live (not zombie) processes descended from this one, from /proc's parent links."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as stat:
+                fields = stat.read().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if len(fields) > 1 and fields[0] != "Z":
+            children.setdefault(int(fields[1]), []).append(int(entry))
+    found: list[int] = []
+    todo = [os.getpid()]
+    while todo:
+        for kid in children.get(todo.pop(), ()):
+            found.append(kid)
+            todo.append(kid)
+    return found
+
+
+def _signal_all(pids: list[int], signum: int) -> None:
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signum)
+
+
+def _reap() -> None:
+    """Collect the exit of every child that ended (orphans re-parented here included)."""
+    with contextlib.suppress(ChildProcessError):
+        while os.waitpid(-1, os.WNOHANG)[0]:
+            pass
+
+
 def _take_down(child: int) -> None:
-    """SIGTERM to the group, GRACE_S for the playbook to end, then SIGKILL to all of it."""
+    """SIGTERM to the group and every descendant, GRACE_S for the playbook to end, then
+    SIGKILL to every descendant until none is left, and to the group."""
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     with contextlib.suppress(OSError):
         os.killpg(0, signal.SIGTERM)
+    _signal_all(_descendants(), signal.SIGTERM)
     try:
         grace = float(os.environ.get("REMEDIATOR_REAPER_GRACE_S", GRACE_S))
     except ValueError:
@@ -54,6 +99,13 @@ def _take_down(child: int) -> None:
         except ChildProcessError:
             break
         time.sleep(0.05)
+    for _ in range(100):  # a process forking as it is killed: look again, a few times
+        left = _descendants()
+        if not left:
+            break
+        _signal_all(left, signal.SIGKILL)
+        time.sleep(0.02)
+        _reap()
     os.killpg(0, signal.SIGKILL)  # the playbook's forks and modules, and this process
 
 
@@ -67,6 +119,7 @@ def main(argv: list[str]) -> int:
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     except (OSError, AttributeError):
         pass  # not Linux: the owner's recovery stops the group instead
     child = -1

@@ -119,6 +119,24 @@ def test_a_playbook_dies_with_its_owner(owner: Callable[[str, str], tuple[subpro
     assert runproc.processes(["run-a"]) == {}
 
 
+def test_what_left_the_group_dies_with_the_owner_too(
+        owner: Callable[[str, str], tuple[subprocess.Popen[str], int]]) -> None:
+    """ansible-playbook's workers call setsid (a session and group of their own) and count on
+    the playbook passing SIGTERM on: a process of the run outside the reaper's group, whose
+    parent ignores SIGTERM (a playbook too slow to pass it on), still dies with the owner."""
+    proc, reaper = owner("run-f", "trap '' TERM; setsid sleep 302.5 & wait")
+    wait_for(lambda: runproc.processes(["run-f"]), 10, "the reaper")
+    wait_for(lambda: _sleeping("302.5"), 10, "the setsid sleep")
+    proc.kill()
+    wait_for(lambda: not group_alive(reaper), 10, "the group to go")
+    wait_for(lambda: not _sleeping("302.5"), 10, "the sleep in its own session to go")
+
+
+def _sleeping(seconds: str) -> list[str]:
+    return [p for p in os.listdir("/proc") if p.isdigit() and
+            _cmdline(p) == b"sleep\x00" + seconds.encode() + b"\x00"]
+
+
 def test_what_ignores_sigterm_is_killed_after_the_grace(
         owner: Callable[[str, str], tuple[subprocess.Popen[str], int]]) -> None:
     proc, reaper = owner("run-b", "trap '' TERM; sleep 300 & wait; sleep 300")

@@ -279,8 +279,8 @@ class WebPages:
         note, kind = "", ""
         if found.state is RequestState.APPROVED and not found.result_record:
             state = "running"  # approved here or by another instance: its run is going
-        if job is not None and job.state == "running":
-            state = "running"
+        if job is not None and job.state == "running" and not found.result_record:
+            state = "running"  # (a run's record in the store says it ended, whatever the job)
             note, kind = f"approved by {job.by}: the live run is going", "ok"
         elif job is not None and job.state in ("refused", "failed"):
             note, kind = job.message, "error"
@@ -355,9 +355,9 @@ class WebPages:
         try:
             with self.background.engine() as engine:
                 record = act(engine)
-            job.state, job.record = "done", record["id"]
-            job.message = f"{record['decision']['reason']} (record {record['id']}: " \
-                          f"{record['outcome']})"
+                job.state, job.record = "done", record["id"]  # before the engine closes
+                job.message = f"{record['decision']['reason']} (record {record['id']}: " \
+                              f"{record['outcome']})"
         except RefusedError as exc:
             job.state, job.message = "refused", f"refused: {exc.message}"
         except RemediatorError as exc:
